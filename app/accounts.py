@@ -1,0 +1,113 @@
+"""Queries for accounts, their ANIs and their API tokens."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from databases import Database
+
+from app import security
+from app.db import utcnow
+from app.tables import accounts, anis, api_tokens
+
+
+class AccountError(ValueError):
+    """A refusal the caller can show as is (duplicate login, PIN in use...)."""
+
+
+async def create_account(
+    db: Database,
+    *,
+    secret_key: str,
+    login: str,
+    password: str,
+    pin: str | None,
+    default_number: str | None = None,
+    balance: int = 0,
+    currency: str = "USD",
+    country: str = "US",
+    language: str = "en",
+) -> int:
+    if await get_account_by_login(db, login=login):
+        raise AccountError(f"login {login!r} is already taken")
+    pin_hash = security.pin_digest(secret_key, pin) if pin else None
+    if pin_hash and await db.fetch_val(sa.select(accounts.c.id).where(accounts.c.pin_hash == pin_hash)):
+        raise AccountError("that PIN is already in use; choose another")
+    return await db.execute(
+        accounts.insert().values(
+            login=login,
+            password_hash=security.hash_password(password),
+            pin_hash=pin_hash,
+            balance=balance,
+            currency=currency,
+            country=country,
+            language=language,
+            default_number=default_number,
+            created_at=utcnow(),
+        )
+    )
+
+
+async def get_account(db: Database, *, account_id: int):
+    return await db.fetch_one(accounts.select().where(accounts.c.id == account_id))
+
+
+async def get_account_by_login(db: Database, *, login: str):
+    return await db.fetch_one(accounts.select().where(accounts.c.login == login))
+
+
+async def find_account_by_pin(db: Database, *, secret_key: str, pin: str):
+    digest = security.pin_digest(secret_key, pin)
+    return await db.fetch_one(accounts.select().where(accounts.c.pin_hash == digest))
+
+
+async def find_account_by_ani(db: Database, *, number: str):
+    query = (
+        accounts.select()
+        .select_from(accounts.join(anis, anis.c.account_id == accounts.c.id))
+        .where(anis.c.number == number, anis.c.verified == sa.true())
+    )
+    return await db.fetch_one(query)
+
+
+async def add_ani(db: Database, *, account_id: int, number: str, verified: bool = True) -> int:
+    owner = await db.fetch_val(sa.select(anis.c.account_id).where(anis.c.number == number))
+    if owner is not None:
+        raise AccountError(f"{number} is already registered" + (" to this account" if owner == account_id else ""))
+    return await db.execute(
+        anis.insert().values(account_id=account_id, number=number, verified=verified, created_at=utcnow())
+    )
+
+
+async def list_anis(db: Database, *, account_id: int) -> list[str]:
+    rows = await db.fetch_all(sa.select(anis.c.number).where(anis.c.account_id == account_id).order_by(anis.c.id))
+    return [row[0] for row in rows]
+
+
+async def top_up(db: Database, *, account_id: int, amount: int) -> int:
+    # A conditional arithmetic update, never read-modify-write: concurrent
+    # debits and credits must not overwrite each other.
+    await db.execute(accounts.update().where(accounts.c.id == account_id).values(balance=accounts.c.balance + amount))
+    return await db.fetch_val(sa.select(accounts.c.balance).where(accounts.c.id == account_id))
+
+
+async def debit(db: Database, *, account_id: int, amount: int) -> None:
+    await db.execute(accounts.update().where(accounts.c.id == account_id).values(balance=accounts.c.balance - amount))
+
+
+async def create_token(db: Database, *, account_id: int, name: str = "") -> str:
+    token = security.new_api_token()
+    await db.execute(
+        api_tokens.insert().values(
+            account_id=account_id, name=name, token_hash=security.token_digest(token), created_at=utcnow()
+        )
+    )
+    return token
+
+
+async def account_for_token(db: Database, *, token: str):
+    query = (
+        accounts.select()
+        .select_from(accounts.join(api_tokens, api_tokens.c.account_id == accounts.c.id))
+        .where(api_tokens.c.token_hash == security.token_digest(token), api_tokens.c.revoked_at.is_(None))
+    )
+    return await db.fetch_one(query)

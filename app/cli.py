@@ -1,0 +1,221 @@
+"""`callback-platform`: the operator's command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from app import accounts, billing, money, rates, security, service_numbers
+from app.db import make_database
+from app.instance import resolve_secret_key
+from app.phone import InvalidNumber, to_e164
+from app.settings import Settings, load_settings
+
+
+class CommandError(Exception):
+    pass
+
+
+def _number(raw: str, region: str = "US") -> str:
+    try:
+        return to_e164(raw, region)
+    except InvalidNumber:
+        raise CommandError(f"{raw!r} is not a valid phone number") from None
+
+
+async def _with_db(settings: Settings, work):
+    db = make_database(settings)
+    await db.connect()
+    try:
+        return await work(db)
+    finally:
+        await db.disconnect()
+
+
+async def _account(db, login: str):
+    account = await accounts.get_account_by_login(db, login=login)
+    if account is None:
+        raise CommandError(f"no account with login {login!r}")
+    return account
+
+
+def cmd_db_upgrade(settings: Settings, args) -> str:
+    from app.migrations import upgrade
+
+    upgrade(settings)
+    return "database is up to date"
+
+
+async def cmd_account_create(settings: Settings, args, db) -> str:
+    country = args.country.upper()
+    if len(country) != 2 or not country.isalpha():
+        raise CommandError("--country is a two-letter ISO code such as US")
+    if not args.login or len(args.login) > 64 or not args.login.isprintable() or " " in args.login:
+        raise CommandError("a login is 1 to 64 printable characters without spaces")
+    if len(args.password) < 8:
+        raise CommandError("a password has at least 8 characters")
+    if args.pin is not None and (problem := security.pin_problem(args.pin)):
+        raise CommandError(problem)
+    default_number = _number(args.default_number, country) if args.default_number else None
+    currency = args.currency.upper()
+    try:
+        balance = money.parse_amount(args.balance, currency)
+    except money.MoneyError as exc:
+        raise CommandError(str(exc)) from None
+    secret_key = await resolve_secret_key(db, settings)
+    try:
+        await accounts.create_account(
+            db, secret_key=secret_key, login=args.login, password=args.password, pin=args.pin,
+            default_number=default_number, balance=balance, currency=currency, country=country,
+            language=args.language.lower(),
+        )
+    except accounts.AccountError as exc:
+        raise CommandError(str(exc)) from None
+    return f"account {args.login} created, balance {money.format_amount(balance, currency)} {currency}"
+
+
+async def cmd_account_add_ani(settings: Settings, args, db) -> str:
+    account = await _account(db, args.login)
+    number = _number(args.number, account["country"])
+    try:
+        await accounts.add_ani(db, account_id=account["id"], number=number)
+    except accounts.AccountError as exc:
+        raise CommandError(str(exc)) from None
+    return f"{number} registered to {args.login}"
+
+
+async def cmd_account_topup(settings: Settings, args, db) -> str:
+    account = await _account(db, args.login)
+    try:
+        amount = money.parse_amount(args.amount, account["currency"])
+    except money.MoneyError as exc:
+        raise CommandError(str(exc)) from None
+    if amount <= 0:
+        raise CommandError("a top-up is a positive amount")
+    balance = await accounts.top_up(db, account_id=account["id"], amount=amount)
+    return f"{args.login} balance {money.format_amount(balance, account['currency'])} {account['currency']}"
+
+
+async def cmd_number_add(settings: Settings, args, db) -> str:
+    number = _number(args.number)
+    account_id = (await _account(db, args.account))["id"] if args.account else None
+    try:
+        await service_numbers.add_number(db, number=number, mode=args.mode, account_id=account_id)
+    except service_numbers.NumberError as exc:
+        raise CommandError(str(exc)) from None
+    return f"service number {number} added in {args.mode} mode"
+
+
+async def cmd_rate_add(settings: Settings, args, db) -> str:
+    try:
+        price = money.parse_price(args.price)
+        increment = billing.parse_increment(args.increment)
+        await rates.set_rate(db, prefix=args.prefix, price_per_minute=price, increment=increment)
+    except (money.MoneyError, rates.RateError) as exc:
+        raise CommandError(str(exc)) from None
+    return f"rate {rates.clean_prefix(args.prefix)}: {money.format_price(price)}/min, {increment[0]}/{increment[1]}"
+
+
+async def cmd_rate_import(settings: Settings, args, db) -> str:
+    path = Path(args.file)
+    if not path.is_file():
+        raise CommandError(f"no such file: {args.file}")
+    try:
+        count = await rates.import_rates(db, text=path.read_text(encoding="utf-8-sig"))
+    except (rates.RateError, UnicodeDecodeError) as exc:
+        raise CommandError(f"nothing imported: {exc}") from None
+    return f"{count} rates imported"
+
+
+async def cmd_token_create(settings: Settings, args, db) -> str:
+    account = await _account(db, args.login)
+    token = await accounts.create_token(db, account_id=account["id"], name=args.name)
+    return token
+
+
+def cmd_serve(settings: Settings, args) -> str:
+    import uvicorn
+
+    uvicorn.run("app.main:app", host=args.host, port=args.port, proxy_headers=True, http="httptools",
+                workers=args.workers)
+    return ""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callback-platform", description="Callback platform operator commands")
+    groups = parser.add_subparsers(dest="group", required=True)
+
+    db = groups.add_parser("db", help="database").add_subparsers(dest="command", required=True)
+    db.add_parser("upgrade", help="apply migrations").set_defaults(run=cmd_db_upgrade)
+
+    account = groups.add_parser("account", help="subscriber accounts").add_subparsers(dest="command", required=True)
+    create = account.add_parser("create", help="create an account")
+    create.add_argument("login")
+    create.add_argument("--password", required=True)
+    create.add_argument("--pin")
+    create.add_argument("--default-number")
+    create.add_argument("--balance", default="0")
+    create.add_argument("--currency", default="USD")
+    create.add_argument("--country", default="US")
+    create.add_argument("--language", default="en")
+    create.set_defaults(run_db=cmd_account_create)
+    add_ani = account.add_parser("add-ani", help="register a caller ID (ANI) to an account")
+    add_ani.add_argument("login")
+    add_ani.add_argument("number")
+    add_ani.set_defaults(run_db=cmd_account_add_ani)
+    topup = account.add_parser("topup", help="add credit")
+    topup.add_argument("login")
+    topup.add_argument("amount")
+    topup.set_defaults(run_db=cmd_account_topup)
+
+    number = groups.add_parser("number", help="service numbers").add_subparsers(dest="command", required=True)
+    add = number.add_parser("add", help="add a service number")
+    add.add_argument("number")
+    add.add_argument("--mode", required=True, choices=["pin", "ani", "ani-then-pin", "ani-and-pin", "did"])
+    add.add_argument("--account")
+    add.set_defaults(run_db=cmd_number_add)
+
+    rate = groups.add_parser("rate", help="rates").add_subparsers(dest="command", required=True)
+    rate_add = rate.add_parser("add", help="add or change a rate")
+    rate_add.add_argument("prefix")
+    rate_add.add_argument("price", metavar="PRICE_PER_MINUTE")
+    rate_add.add_argument("--increment", default="60/60")
+    rate_add.set_defaults(run_db=cmd_rate_add)
+    rate_import = rate.add_parser("import", help="import prefix,price[,increment] rows from a CSV file")
+    rate_import.add_argument("file")
+    rate_import.set_defaults(run_db=cmd_rate_import)
+
+    token = groups.add_parser("token", help="API tokens").add_subparsers(dest="command", required=True)
+    token_create = token.add_parser("create", help="create an API token (shown once)")
+    token_create.add_argument("login")
+    token_create.add_argument("--name", default="")
+    token_create.set_defaults(run_db=cmd_token_create)
+
+    serve = groups.add_parser("serve", help="serve the platform")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(run=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = settings or load_settings()
+    try:
+        if hasattr(args, "run_db"):
+            message = asyncio.run(_with_db(settings, lambda db: args.run_db(settings, args, db)))
+        else:
+            message = args.run(settings, args)
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if message:
+        print(message)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

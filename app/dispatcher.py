@@ -1,0 +1,155 @@
+"""Dial the callback leg of due requests, paced to the provider's calls per second.
+
+A request is claimed (queued → calling_a, in one conditional update) before its
+create call is sent, so no other instance or tick can dial it again. Outcomes:
+
+- created: the leg's sid is recorded; status callbacks take it from there;
+- refused with 5xx/429 or connection refused (the provider certainly did not
+  place it): back to queued with backoff, then failed `provider_error`;
+- other 4xx: failed `provider_error` with the provider's code;
+- no answer (timeout, or this process died mid-request): the call may exist.
+  It is left `calling_a` without a sid; its first status callback attaches
+  it, and if none comes within the grace period it fails `provider_error`.
+  Failing rather than redialling is what keeps a request from ringing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+
+from app import callbacks, states, urls
+from app.db import utcnow
+from app.platform import Platform
+from app.provider import ProviderError, ProviderTimeout
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+MAX_BATCH = 50
+
+
+class Pacer:
+    """A token bucket: at most `rate` calls per second, bursting to one second's worth."""
+
+    def __init__(self, rate: float):
+        self.rate = max(rate, 0.01)
+        self.capacity = max(1.0, self.rate)
+        self.tokens = 1.0
+        self.stamp = time.monotonic()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def available(self) -> int:
+        self._refill()
+        return int(self.tokens)
+
+    def take(self) -> None:
+        self._refill()
+        self.tokens -= 1
+
+    def seconds_to_next(self) -> float:
+        self._refill()
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+
+def backoff_seconds(attempt: int) -> float:
+    return min(2.0 ** (attempt - 1), 30.0)
+
+
+async def place_leg_a(p: Platform, request) -> None:
+    try:
+        sid = await p.provider.create_call(
+            to=request["leg_a_number"],
+            from_=request["leg_a_from"],
+            url=urls.leg_step(request["base_url"], request["id"], "answer"),
+            status_callback=urls.status_callback(request["base_url"], request["id"], "a"),
+            timeout=p.settings.leg_a_timeout_seconds,
+        )
+    except ProviderTimeout as exc:
+        log.warning("request %s: %s; waiting for a status callback", request["id"], exc)
+        return
+    except ProviderError as exc:
+        detail = f"provider {exc.status or '-'} {exc.code or ''} {exc}".strip()
+        if exc.retryable and request["attempts"] < p.settings.provider_max_attempts:
+            delay = backoff_seconds(request["attempts"])
+            await callbacks.transition(p.db, request, states.QUEUED, detail=detail,
+                                       due_at=utcnow() + dt.timedelta(seconds=delay))
+        else:
+            log.warning("request %s: %s", request["id"], detail)
+            await callbacks.transition(p.db, request, states.FAILED, reason=states.PROVIDER_ERROR, detail=detail)
+        return
+    await callbacks.attach_leg_a(p.db, request_id=request["id"], sid=sid)
+    await callbacks.ensure_leg(p.db, request_id=request["id"], leg="a", sid=sid, direction="outbound-api",
+                               from_number=request["leg_a_from"], to_number=request["leg_a_number"], status="queued")
+
+
+async def expire_and_settle(p: Platform, now: dt.datetime) -> None:
+    for request in await callbacks.expired_queued(p.db, now=now):
+        await callbacks.transition(p.db, request, states.FAILED, reason=states.EXPIRED, detail="not placed in time")
+    grace = max(p.settings.placing_grace_seconds, 3 * p.settings.provider_timeout_seconds)
+    for request in await callbacks.stale_placing(p.db, before=now - dt.timedelta(seconds=grace)):
+        await callbacks.transition(p.db, request, states.FAILED, reason=states.PROVIDER_ERROR,
+                                   detail="no answer from the provider; not redialled")
+
+
+class Dispatcher:
+    def __init__(self, platform: Platform):
+        self.p = platform
+        self.pacer = Pacer(platform.settings.provider_cps)
+        self.in_flight: set[asyncio.Task] = set()
+        self._housekeeping_at = 0.0
+
+    async def tick(self) -> int:
+        """One pass: expire, settle, claim what the pacer allows and dial it. Returns dialled count."""
+        now = utcnow()
+        if time.monotonic() >= self._housekeeping_at:
+            await expire_and_settle(self.p, now)
+            self._housekeeping_at = time.monotonic() + 1.0
+        allowed = min(self.pacer.available(), MAX_BATCH)
+        if allowed < 1:
+            return 0
+        claimed = await callbacks.claim_due(self.p.db, now=now, limit=allowed)
+        for request in claimed:
+            self.pacer.take()
+            task = asyncio.create_task(place_leg_a(self.p, request))
+            self.in_flight.add(task)
+            task.add_done_callback(self._done)
+        return len(claimed)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self.in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("placing a call failed", exc_info=task.exception())
+
+    async def _sleep_until_work(self) -> None:
+        wait = POLL_SECONDS
+        next_due = await callbacks.next_due_at(self.p.db, now=utcnow())
+        if next_due is not None:
+            wait = min(wait, max((next_due - utcnow()).total_seconds(), self.pacer.seconds_to_next(), 0.005))
+        try:
+            await asyncio.wait_for(self.p.work_ready.wait(), timeout=wait)
+        except asyncio.TimeoutError:
+            pass
+
+    async def run(self) -> None:
+        while True:
+            try:
+                self.p.work_ready.clear()
+                await self.tick()
+                await self._sleep_until_work()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A database restart or a network blip must not end dispatching.
+                log.exception("dispatcher pass failed; retrying")
+                await asyncio.sleep(1.0)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        if self.in_flight:
+            await asyncio.wait(self.in_flight, timeout=timeout)

@@ -1,0 +1,52 @@
+"""Per-installation values: the secret key and, without Twilio credentials, the sandbox's."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+
+import sqlalchemy as sa
+from databases import Database
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app import security
+from app.provider import Credentials
+from app.settings import Settings
+from app.tables import instance_settings
+
+log = logging.getLogger(__name__)
+
+
+async def resolve_secret_key(db: Database, settings: Settings) -> str:
+    """SECRET_KEY, or one generated on first start and kept in the database.
+
+    PIN hashes are keyed with it, so a key that changed on every restart would
+    lock every subscriber out; keeping it with the data keeps them valid.
+    """
+    if settings.secret_key:
+        return settings.secret_key
+    stored = await db.fetch_val(sa.select(instance_settings.c.value).where(instance_settings.c.key == "secret_key"))
+    if stored:
+        return stored
+    dialect = postgresql if db.url.dialect.startswith("postgres") else sqlite
+    await db.execute(
+        dialect.insert(instance_settings)
+        .values(key="secret_key", value=security.new_secret_key())
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    log.warning("SECRET_KEY is not set: using a generated key stored in the database. "
+                "Set SECRET_KEY in production so it survives a database restore.")
+    # Re-read: another instance may have won the insert.
+    return await db.fetch_val(sa.select(instance_settings.c.value).where(instance_settings.c.key == "secret_key"))
+
+
+def sandbox_credentials(secret_key: str, api_base: str) -> Credentials:
+    digest = hmac.new(secret_key.encode(), b"sandbox-credentials", hashlib.sha256).hexdigest()
+    return Credentials(account_sid="AC" + digest[:32], auth_token=digest[32:64], api_base=api_base)
+
+
+def provider_credentials(settings: Settings, secret_key: str, sandbox_base: str | None = None) -> Credentials:
+    if settings.uses_sandbox:
+        return sandbox_credentials(secret_key, sandbox_base or settings.twilio_api_base)
+    return Credentials(settings.twilio_account_sid, settings.twilio_auth_token or "", settings.twilio_api_base)

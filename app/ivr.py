@@ -1,0 +1,199 @@
+"""The callback leg's IVR: what leg A hears and what each keypress does.
+
+Each step takes the request row as last read and the provider's parameters,
+moves the request through app/states.py, and returns TwiML from twiml/voice.py.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from app import accounts, billing, callbacks, rates, states, urls
+from app.db import utcnow
+from app.phone import InvalidNumber, to_e164
+from app.platform import Platform
+from twiml import voice
+
+log = logging.getLogger(__name__)
+
+MAX_TRIES = 3  # PIN entries, silent prompts and bad destinations per session
+MIN_CALL_SECONDS = 60
+B_FAILURE_PROMPTS = {states.B_BUSY: "b_busy", states.B_NO_ANSWER: "b_no_answer", states.B_FAILED: "b_failed"}
+
+
+async def _account(p: Platform, request):
+    if request["account_id"] is None:
+        return None
+    return await accounts.get_account(p.db, account_id=request["account_id"])
+
+
+def _language(account) -> str:
+    return account["language"] if account is not None else "en"
+
+
+async def end_session(p: Platform, request, reason: str, *, language: str, prompt: str, detail: str | None = None) -> str:
+    """Hang up leg A: completed if a call was connected in this session, else failed with `reason`."""
+    fresh = await callbacks.get_request(p.db, request_id=request["id"])
+    if fresh["state"] not in states.TERMINAL:
+        if fresh["calls_connected"] > 0:
+            await callbacks.transition(p.db, fresh, states.COMPLETED, detail=detail)
+        else:
+            await callbacks.transition(p.db, fresh, states.FAILED, reason=reason, detail=detail)
+    return voice.goodbye(language=language, keys=(prompt,))
+
+
+async def answer(p: Platform, request, params: dict) -> str:
+    call_sid = params.get("CallSid", "")
+    if request["leg_a_sid"] is None:
+        await callbacks.attach_leg_a(p.db, request_id=request["id"], sid=call_sid)
+    elif request["leg_a_sid"] != call_sid:
+        return voice.goodbye(language="en", keys=("session_over",))
+    if request["state"] == states.CALLING_A:
+        await callbacks.transition(p.db, request, states.A_ANSWERED)
+    elif request["state"] != states.A_ANSWERED:
+        return voice.goodbye(language="en", keys=("session_over",))
+    account = await _account(p, request)
+    language = _language(account)
+    if request["needs_pin"]:
+        return voice.ask_pin(action=urls.leg_step(request["base_url"], request["id"], "pin"), language=language)
+    return _ask_destination(request, language)
+
+
+def _ask_destination(request, language: str, before: tuple[str, ...] = ()) -> str:
+    return voice.ask_destination(
+        action=urls.leg_step(request["base_url"], request["id"], "destination"), language=language, before=before
+    )
+
+
+async def _silence(p: Platform, request, language: str, ask) -> str:
+    count = await callbacks.increment(p.db, request_id=request["id"], column="silent_prompts")
+    if count >= MAX_TRIES:
+        # Typically leg A went to voicemail: nobody is there to connect.
+        return await end_session(p, request, states.A_NO_ANSWER, language=language, prompt="no_input_goodbye",
+                                 detail="no input")
+    return ask()
+
+
+async def pin_entered(p: Platform, request, params: dict) -> str:
+    if request["state"] != states.A_ANSWERED:
+        return voice.goodbye(language="en", keys=("session_over",))
+    language = _language(await _account(p, request))
+    if not request["needs_pin"]:
+        return _ask_destination(request, language)
+    digits = (params.get("Digits") or "").strip()
+    pin_action = urls.leg_step(request["base_url"], request["id"], "pin")
+    if not digits:
+        return await _silence(p, request, language,
+                              lambda: voice.ask_pin(action=pin_action, language=language, before=("no_pin",)))
+    account = None
+    if digits.isdigit() and len(digits) <= 12:
+        account = await accounts.find_account_by_pin(p.db, secret_key=p.secret_key, pin=digits)
+    # In ANI-and-PIN mode the account is already known; the PIN must be its own.
+    expected = request["account_id"]
+    if account is None or account["status"] != "active" or (expected is not None and account["id"] != expected):
+        failures = await callbacks.increment(p.db, request_id=request["id"], column="pin_failures")
+        log.info("request %s: wrong PIN (%s of %s)", request["id"], failures, MAX_TRIES)
+        if failures >= MAX_TRIES:
+            return await end_session(p, request, states.AUTH_FAILED, language=language, prompt="pin_locked",
+                                     detail="three wrong PINs")
+        return voice.ask_pin(action=pin_action, language=language, before=("wrong_pin",))
+    await callbacks.update_request(p.db, request_id=request["id"], account_id=account["id"], needs_pin=False)
+    if account["balance"] <= 0:
+        return await end_session(p, request, states.INSUFFICIENT_FUNDS, language=account["language"],
+                                 prompt="insufficient_funds")
+    return _ask_destination(request, account["language"])
+
+
+async def _bad_destination(p: Platform, request, language: str, prompt: str, reason: str) -> str:
+    count = await callbacks.increment(p.db, request_id=request["id"], column="bad_destinations")
+    if count >= MAX_TRIES:
+        return await end_session(p, request, reason, language=language, prompt="too_many_tries")
+    return _ask_destination(request, language, before=(prompt,))
+
+
+async def _leg_a_spent_micros(p: Platform, request, rate_a: billing.Rate) -> int:
+    """What leg A has cost so far: it keeps running while leg B talks."""
+    leg = await callbacks.get_leg(p.db, sid=request["leg_a_sid"]) if request["leg_a_sid"] else None
+    started = (leg["answered_at"] or leg["started_at"]) if leg is not None else None
+    elapsed = int((utcnow() - started).total_seconds()) if started else 0
+    return billing.billed_seconds(elapsed + MIN_CALL_SECONDS, rate_a) * rate_a.price_per_minute // 60
+
+
+async def destination_entered(p: Platform, request, params: dict) -> str:
+    if request["state"] != states.A_ANSWERED or request["needs_pin"]:
+        return voice.goodbye(language="en", keys=("session_over",))
+    account = await _account(p, request)
+    if account is None:
+        return await end_session(p, request, states.AUTH_FAILED, language="en", prompt="account_unavailable")
+    language = account["language"]
+    digits = (params.get("Digits") or "").strip()
+    if not digits:
+        return await _silence(p, request, language,
+                              lambda: _ask_destination(request, language, before=("no_destination",)))
+    try:
+        number = to_e164(digits, account["country"])
+    except InvalidNumber:
+        return await _bad_destination(p, request, language, "invalid_destination", states.DESTINATION_BLOCKED)
+    rate_b = await rates.find_rate(p.db, number=number, tariff=account["tariff"])
+    rate_a = await rates.find_rate(p.db, number=request["leg_a_number"], tariff=account["tariff"])
+    if rate_b is None or rate_a is None:
+        log.info("request %s: no rate for %s", request["id"], number)
+        return await _bad_destination(p, request, language, "destination_blocked", states.DESTINATION_BLOCKED)
+    spent = await _leg_a_spent_micros(p, request, rate_a)
+    limit = billing.affordable_seconds(account["balance"], account["currency"], [rate_a, rate_b], spent)
+    if limit < MIN_CALL_SECONDS:
+        return await end_session(p, request, states.INSUFFICIENT_FUNDS, language=language,
+                                 prompt="insufficient_funds")
+    if not await callbacks.transition(p.db, request, states.CALLING_B, leg_b_number=number, detail=number):
+        return voice.goodbye(language=language, keys=("session_over",))
+    return voice.connect(
+        number=number,
+        action=urls.leg_step(request["base_url"], request["id"], "dialed"),
+        status_callback=urls.status_callback(request["base_url"], request["id"], "b"),
+        caller_id=request["leg_a_from"],
+        time_limit=limit,
+        language=language,
+    )
+
+
+async def dial_ended(p: Platform, request, params: dict) -> str:
+    account = await _account(p, request)
+    language = _language(account)
+    status = params.get("DialCallStatus", "")
+    reason = states.LEG_B_FAILURES.get(status)
+    if request["state"] in (states.CALLING_B, states.CONNECTED):
+        await callbacks.transition(p.db, request, states.A_ANSWERED, detail=f"leg B {status or 'ended'}",
+                                   last_b_reason=reason)
+    elif request["state"] != states.A_ANSWERED:
+        return voice.goodbye(language=language, keys=("session_over",))
+    before = (B_FAILURE_PROMPTS[reason],) if reason in B_FAILURE_PROMPTS else ()
+    return voice.offer_next_call(action=urls.leg_step(request["base_url"], request["id"], "next"),
+                                 language=language, before=before)
+
+
+async def _another_call(p: Platform, request, language: str) -> str:
+    return _ask_destination(request, language)
+
+
+NEXT_CALL_MENU = {"1": _another_call}
+
+
+async def next_call_chosen(p: Platform, request, params: dict) -> str:
+    account = await _account(p, request)
+    language = _language(account)
+    if request["state"] != states.A_ANSWERED:
+        return voice.goodbye(language=language, keys=("session_over",))
+    choice = NEXT_CALL_MENU.get((params.get("Digits") or "").strip())
+    if choice is None:
+        return await end_session(p, request, request["last_b_reason"] or states.CANCELED, language=language,
+                                 prompt="goodbye")
+    return await choice(p, request, language)
+
+
+STEPS = {
+    "answer": answer,
+    "pin": pin_entered,
+    "destination": destination_entered,
+    "dialed": dial_ended,
+    "next": next_call_chosen,
+}

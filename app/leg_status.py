@@ -1,0 +1,116 @@
+"""Status callbacks: leg progress, CDRs, and what a leg's end does to its request."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from app import accounts, billing, callbacks, rates, states
+from app.db import utcnow
+from app.platform import Platform
+
+log = logging.getLogger(__name__)
+
+FINAL = {"completed", "busy", "no-answer", "failed", "canceled"}
+
+
+def _int(value, default: int | None = None) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+async def _write_cdr(p: Platform, request, sid: str, number: str | None, status: str, duration: int) -> None:
+    account = await accounts.get_account(p.db, account_id=request["account_id"]) if request["account_id"] else None
+    tariff, currency = (account["tariff"], account["currency"]) if account is not None else ("default", "USD")
+    rate = await rates.find_rate(p.db, number=number, tariff=tariff) if number and duration > 0 else None
+    billed, cost = billing.leg_cost(duration, rate, currency) if rate else (0, 0)
+    now = utcnow()
+    first_time = await callbacks.finish_leg_once(
+        p.db, sid=sid, status=status, ended_at=now, duration_seconds=duration, billed_seconds=billed,
+        rate_prefix=rate.prefix if rate else None, price_per_minute=rate.price_per_minute if rate else None,
+        cost=cost,
+    )
+    # Only the first final callback bills: providers repeat callbacks.
+    if first_time and cost and account is not None:
+        await accounts.debit(p.db, account_id=account["id"], amount=cost)
+
+
+async def _retry_or_fail_leg_a(p: Platform, request, status: str) -> None:
+    reason = states.LEG_A_FAILURES.get(status, states.A_FAILED)
+    account = await accounts.get_account(p.db, account_id=request["account_id"]) if request["account_id"] else None
+    retries = account["retry_attempts"] if account is not None else 1
+    delay = account["retry_delay_seconds"] if account is not None else 60
+    legs_tried = sum(1 for leg in await callbacks.list_legs(p.db, request_id=request["id"]) if leg["leg"] == "a")
+    if status != "canceled" and legs_tried <= retries and utcnow() + dt.timedelta(seconds=delay) < request["expires_at"]:
+        moved = await callbacks.transition(
+            p.db, request, states.QUEUED, detail=f"leg A {status}; retry {legs_tried} of {retries}",
+            leg_a_sid=None, due_at=utcnow() + dt.timedelta(seconds=delay),
+        )
+        if moved:
+            p.wake_dispatcher()
+        return
+    await callbacks.transition(p.db, request, states.FAILED, reason=reason, detail=f"leg A {status}")
+
+
+async def _leg_a(p: Platform, request, params: dict, status: str, sequence: int | None) -> None:
+    sid = params["CallSid"]
+    known = await callbacks.get_leg(p.db, sid=sid)
+    if known is None:
+        if request["leg_a_sid"] is None and request["state"] == states.CALLING_A:
+            await callbacks.attach_leg_a(p.db, request_id=request["id"], sid=sid)
+            request = await callbacks.get_request(p.db, request_id=request["id"])
+        elif request["leg_a_sid"] != sid:
+            log.warning("request %s: status for a leg A %s that is not its own", request["id"], sid)
+            return
+        await callbacks.ensure_leg(p.db, request_id=request["id"], leg="a", sid=sid, direction="outbound-api",
+                                   from_number=params.get("From"), to_number=request["leg_a_number"], status=status)
+    fresh = await callbacks.update_leg(p.db, sid=sid, sequence=sequence, status=status)
+    if status == "in-progress":
+        await callbacks.finish_answer_once(p.db, sid=sid)
+    if status not in FINAL:
+        return
+    duration = _int(params.get("CallDuration"), 0) if status == "completed" else 0
+    await _write_cdr(p, request, sid, request["leg_a_number"], status, duration)
+    if not fresh or request["leg_a_sid"] != sid:
+        return  # a repeated callback, or the end of an earlier attempt
+    if request["state"] == states.CALLING_A:
+        await _retry_or_fail_leg_a(p, request, status)
+    elif request["state"] in states.LIVE:
+        # Leg A hung up mid-session: the session is over.
+        if request["calls_connected"] > 0:
+            await callbacks.transition(p.db, request, states.COMPLETED, detail="leg A ended")
+        else:
+            await callbacks.transition(p.db, request, states.FAILED, reason=request["last_b_reason"] or states.CANCELED,
+                                       detail="leg A hung up before a call was connected")
+
+
+async def _leg_b(p: Platform, request, params: dict, status: str, sequence: int | None) -> None:
+    sid = params["CallSid"]
+    await callbacks.ensure_leg(p.db, request_id=request["id"], leg="b", sid=sid, direction="outbound-dial",
+                               from_number=params.get("From"), to_number=params.get("To") or request["leg_b_number"],
+                               status=status)
+    await callbacks.update_leg(p.db, sid=sid, sequence=sequence, status=status)
+    if status == "in-progress":
+        first_answer = await callbacks.finish_answer_once(p.db, sid=sid)
+        if first_answer:
+            await callbacks.increment(p.db, request_id=request["id"], column="calls_connected")
+            if request["state"] == states.CALLING_B:
+                await callbacks.transition(p.db, request, states.CONNECTED, detail=params.get("To"))
+    if status in FINAL:
+        leg = await callbacks.get_leg(p.db, sid=sid)
+        duration = _int(params.get("CallDuration"), 0) if status == "completed" else 0
+        await _write_cdr(p, request, sid, leg["to_number"], status, duration)
+
+
+async def record_status(p: Platform, *, request_id: int, leg: str, params: dict) -> None:
+    request = await callbacks.get_request(p.db, request_id=request_id)
+    if request is None or not params.get("CallSid"):
+        return
+    status = (params.get("CallStatus") or "").lower()
+    sequence = _int(params.get("SequenceNumber"))
+    if leg == "a":
+        await _leg_a(p, request, params, status, sequence)
+    elif leg == "b":
+        await _leg_b(p, request, params, status, sequence)

@@ -1,0 +1,81 @@
+"""The ASGI app: `app.main:app`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+from twilio.request_validator import RequestValidator
+
+from app import instance, webhooks
+from app.db import make_database
+from app.dispatcher import Dispatcher
+from app.platform import Platform
+from app.provider import TwilioProvider
+from app.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+async def healthz(request: Request) -> JSONResponse:
+    p = request.app.state.platform
+    try:
+        await p.db.fetch_val("SELECT 1")
+    except Exception:
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok", "provider": "sandbox" if p.settings.uses_sandbox else "twilio"})
+
+
+async def http_error(request: Request, exc: HTTPException):
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": {"code": "http_%d" % exc.status_code, "message": exc.detail}},
+                            status_code=exc.status_code)
+    return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
+
+
+routes = [
+    Route("/healthz", healthz),
+    Route("/twilio/voice", webhooks.voice_trigger, methods=["POST"]),
+    Route("/twilio/status", webhooks.status, methods=["POST"]),
+    Route("/legs/{request_id:int}/{step}", webhooks.leg_step, methods=["POST"]),
+]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        db = make_database(settings)
+        await db.connect()
+        secret_key = await instance.resolve_secret_key(db, settings)
+        credentials = instance.provider_credentials(settings, secret_key)
+        provider = TwilioProvider(credentials, timeout=settings.provider_timeout_seconds)
+        platform = Platform(settings=settings, db=db, secret_key=secret_key, credentials=credentials,
+                            provider=provider)
+        app.state.platform = platform
+        app.state.validator = RequestValidator(credentials.auth_token)
+        dispatcher = Dispatcher(platform)
+        task = asyncio.create_task(dispatcher.run()) if settings.dispatcher_enabled else None
+        app.state.dispatcher = dispatcher
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                await dispatcher.drain()
+            await provider.aclose()
+            await db.disconnect()
+
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
+
+
+app = create_app()

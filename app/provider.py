@@ -1,0 +1,85 @@
+"""The voice/SMS provider behind one small interface: create a call, end a call, send an SMS.
+
+Twilio and the sandbox carrier are reached the same way, through the twilio
+SDK's async REST client with its base URL set from TWILIO_API_BASE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+# Status callback events asked for on every leg we create.
+LEG_EVENTS = ["initiated", "ringing", "answered", "completed"]
+
+
+class ProviderError(Exception):
+    """The provider refused or failed a request.
+
+    `retryable` is True only when the request certainly did not take effect
+    (5xx, 429): retrying then cannot place a call twice.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None, status: int | None = None, retryable: bool):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.retryable = retryable
+
+
+class ProviderTimeout(Exception):
+    """No answer from the provider: the request may or may not have taken effect."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    account_sid: str
+    auth_token: str
+    api_base: str
+
+
+class TwilioProvider:
+    def __init__(self, credentials: Credentials, *, timeout: float = 10.0):
+        self.credentials = credentials
+        self.timeout = timeout
+        self.http = AsyncTwilioHttpClient()
+        self.client = Client(credentials.account_sid, credentials.auth_token, http_client=self.http)
+        self.client.api.base_url = credentials.api_base
+
+    async def _call(self, coro):
+        try:
+            return await asyncio.wait_for(coro, self.timeout)
+        except asyncio.TimeoutError:
+            raise ProviderTimeout(f"no answer from the provider within {self.timeout:g} s") from None
+        except TwilioRestException as exc:
+            retryable = exc.status >= 500 or exc.status == 429 or exc.code == 20429
+            raise ProviderError(exc.msg or str(exc), code=exc.code, status=exc.status, retryable=retryable) from None
+        except (aiohttp.ClientConnectionError, ConnectionError, OSError) as exc:
+            # Refused or reset before a response: the request did not take effect.
+            raise ProviderError(f"provider unreachable: {exc}", retryable=True) from None
+
+    async def create_call(self, *, to: str, from_: str, url: str, status_callback: str, timeout: int,
+                          time_limit: int | None = None) -> str:
+        kwargs = dict(
+            to=to, from_=from_, url=url, method="POST", status_callback=status_callback,
+            status_callback_event=LEG_EVENTS, status_callback_method="POST", timeout=timeout,
+        )
+        if time_limit:
+            kwargs["time_limit"] = time_limit
+        call = await self._call(self.client.calls.create_async(**kwargs))
+        return call.sid
+
+    async def end_call(self, sid: str) -> None:
+        await self._call(self.client.calls(sid).update_async(status="completed"))
+
+    async def send_sms(self, *, to: str, from_: str, body: str) -> str:
+        message = await self._call(self.client.messages.create_async(to=to, from_=from_, body=body))
+        return message.sid
+
+    async def aclose(self) -> None:
+        await self.http.close()

@@ -1,0 +1,85 @@
+"""Queries for the rate table: longest-prefix lookup, adding and importing rates."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import sqlalchemy as sa
+from databases import Database
+
+from app import billing, money
+from app.db import utcnow
+from app.tables import rates
+
+MAX_PREFIX = 16
+
+
+class RateError(ValueError):
+    pass
+
+
+def clean_prefix(prefix: str) -> str:
+    digits = prefix.strip().lstrip("+")
+    if not digits.isdigit() or not digits.isascii() or len(digits) > MAX_PREFIX:
+        raise RateError(f"prefix {prefix!r} must be 1 to {MAX_PREFIX} digits")
+    return digits
+
+
+async def set_rate(
+    db: Database, *, prefix: str, price_per_minute: int, increment: tuple[int, int] = (60, 60), tariff: str = "default"
+) -> None:
+    prefix = clean_prefix(prefix)
+    values = dict(price_per_minute=price_per_minute, first_increment=increment[0], next_increment=increment[1])
+    async with db.transaction():
+        existing = await db.fetch_val(
+            sa.select(rates.c.id).where(rates.c.tariff == tariff, rates.c.prefix == prefix)
+        )
+        if existing:
+            await db.execute(rates.update().where(rates.c.id == existing).values(**values))
+        else:
+            await db.execute(rates.insert().values(tariff=tariff, prefix=prefix, created_at=utcnow(), **values))
+
+
+def parse_rates_csv(text: str) -> list[tuple[str, int, tuple[int, int]]]:
+    """Rows of `prefix,price_per_minute[,increment]`; a header row is allowed.
+
+    Every row is checked before anything is written, so a bad file imports nothing.
+    """
+    parsed, errors = [], []
+    for line_no, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not row or not "".join(row).strip() or row[0].strip().startswith("#"):
+            continue
+        if line_no == 1 and not row[0].strip().lstrip("+").isdigit():
+            continue  # header
+        try:
+            prefix = clean_prefix(row[0])
+            price = money.parse_price(row[1] if len(row) > 1 else "")
+            increment = billing.parse_increment(row[2].strip()) if len(row) > 2 and row[2].strip() else (60, 60)
+            parsed.append((prefix, price, increment))
+        except (RateError, money.MoneyError) as exc:
+            errors.append(f"line {line_no}: {exc}")
+    if errors:
+        raise RateError("; ".join(errors[:10]))
+    return parsed
+
+
+async def import_rates(db: Database, *, text: str, tariff: str = "default") -> int:
+    rows = parse_rates_csv(text)
+    async with db.transaction():
+        for prefix, price, increment in rows:
+            await set_rate(db, prefix=prefix, price_per_minute=price, increment=increment, tariff=tariff)
+    return len(rows)
+
+
+async def find_rate(db: Database, *, number: str, tariff: str = "default") -> billing.Rate | None:
+    digits = number.lstrip("+")
+    prefixes = [digits[:n] for n in range(1, min(len(digits), MAX_PREFIX) + 1)]
+    query = (
+        sa.select(rates.c.prefix, rates.c.price_per_minute, rates.c.first_increment, rates.c.next_increment)
+        .where(rates.c.tariff == tariff, rates.c.prefix.in_(prefixes))
+        .order_by(sa.func.length(rates.c.prefix).desc())
+        .limit(1)
+    )
+    row = await db.fetch_one(query)
+    return billing.Rate(*row) if row else None

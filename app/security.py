@@ -1,0 +1,56 @@
+"""Secrets at rest: passwords (argon2), PINs (keyed HMAC), API tokens (SHA-256)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+# Verified against when the login is unknown, so a failed login by an unknown
+# name costs the same time as one with a wrong password.
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+PIN_PATTERN = re.compile(r"^[0-9]{4,12}$")
+DEFAULT_MIN_PIN_LENGTH = 6
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def pin_problem(pin: str, min_length: int = DEFAULT_MIN_PIN_LENGTH) -> str | None:
+    if not PIN_PATTERN.match(pin or ""):
+        return "a PIN is 4 to 12 digits"
+    if len(pin) < min_length:
+        return f"a PIN has at least {min_length} digits"
+    return None
+
+
+def pin_digest(secret_key: str, pin: str) -> str:
+    # PINs have little entropy; keying the hash with the server secret means a
+    # stolen database alone does not give them away by brute force.
+    return hmac.new(secret_key.encode(), b"pin:" + pin.encode(), hashlib.sha256).hexdigest()
+
+
+def new_api_token() -> str:
+    return "cbp_" + secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_secret_key() -> str:
+    return secrets.token_urlsafe(48)

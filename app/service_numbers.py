@@ -1,0 +1,34 @@
+"""Queries for the operator's service numbers (the numbers subscribers ring or text)."""
+
+from __future__ import annotations
+
+from databases import Database
+
+from app.db import utcnow
+from app.tables import MODES, service_numbers
+
+
+class NumberError(ValueError):
+    pass
+
+
+async def add_number(db: Database, *, number: str, mode: str, account_id: int | None = None) -> int:
+    if mode not in MODES:
+        raise NumberError(f"mode must be one of {', '.join(MODES)}")
+    if mode == "did" and account_id is None:
+        raise NumberError("a DID number belongs to an account: give --account")
+    if mode != "did" and account_id is not None:
+        raise NumberError("only a DID number belongs to an account")
+    if await get_number(db, number=number):
+        raise NumberError(f"{number} is already a service number")
+    return await db.execute(
+        service_numbers.insert().values(number=number, mode=mode, account_id=account_id, created_at=utcnow())
+    )
+
+
+async def get_number(db: Database, *, number: str):
+    return await db.fetch_one(service_numbers.select().where(service_numbers.c.number == number))
+
+
+async def list_numbers(db: Database):
+    return await db.fetch_all(service_numbers.select().order_by(service_numbers.c.number))

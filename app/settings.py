@@ -1,0 +1,108 @@
+"""Configuration, read once from the environment (a `.env` file may supply it).
+
+Nothing else in the project reads `os.environ`: modules receive a `Settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+DEFAULT_DATABASE_URL = "sqlite:///./callback.db"
+TWILIO_API_BASE = "https://api.twilio.com"
+
+
+def normalize_database_url(url: str) -> str:
+    """One spelling per backend: `databases` and Alembic both get a plain URL.
+
+    PaaS providers hand out `postgres://`; SQLAlchemy only knows `postgresql://`.
+    Driver suffixes are dropped because each side picks its own driver.
+    """
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    for driver in ("+asyncpg", "+psycopg2", "+psycopg", "+aiosqlite", "+pysqlite"):
+        url = url.replace(driver + "://", "://", 1)
+    return url
+
+
+def _int(env: dict, name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}")
+
+
+def _float(env: dict, name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_api_base: str = TWILIO_API_BASE
+    public_base_url: str | None = None
+    secret_key: str | None = None
+    # How long after the trigger the callback leg is dialled: long enough for
+    # the subscriber's phone to be free again after the rejected trigger.
+    dispatch_delay_seconds: float = 2.0
+    # Outbound calls per second the provider accepts (Twilio: 1 by default).
+    provider_cps: float = 1.0
+    provider_timeout_seconds: float = 10.0
+    provider_max_attempts: int = 4
+    # A request not placed within this time is expired rather than dialled late.
+    request_ttl_seconds: int = 600
+    # A leg whose create call got no answer (timeout, crash) is settled after
+    # this long: placed if the provider reported it, failed otherwise.
+    placing_grace_seconds: int = 60
+    leg_a_timeout_seconds: int = 30
+    dispatcher_enabled: bool = True
+    sandbox_cps: float = 5.0
+
+    @property
+    def uses_sandbox(self) -> bool:
+        return not self.twilio_account_sid
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+
+def load_settings(environ: dict | None = None, env_file: str | Path | None = ".env") -> Settings:
+    env: dict = {}
+    if env_file and Path(env_file).is_file():
+        env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    env.update(os.environ if environ is None else environ)
+    return Settings(
+        database_url=normalize_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+        twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
+        twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
+        twilio_api_base=(env.get("TWILIO_API_BASE") or TWILIO_API_BASE).rstrip("/"),
+        public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
+        secret_key=env.get("SECRET_KEY") or None,
+        dispatch_delay_seconds=_float(env, "DISPATCH_DELAY_SECONDS", 2.0),
+        provider_cps=_float(env, "PROVIDER_CPS", 1.0),
+        provider_timeout_seconds=_float(env, "PROVIDER_TIMEOUT_SECONDS", 10.0),
+        provider_max_attempts=_int(env, "PROVIDER_MAX_ATTEMPTS", 4),
+        request_ttl_seconds=_int(env, "REQUEST_TTL_SECONDS", 600),
+        placing_grace_seconds=_int(env, "PLACING_GRACE_SECONDS", 60),
+        leg_a_timeout_seconds=_int(env, "LEG_A_TIMEOUT_SECONDS", 30),
+        dispatcher_enabled=(env.get("DISPATCHER", "on").lower() not in ("off", "0", "false", "no")),
+        sandbox_cps=_float(env, "SANDBOX_CPS", 5.0),
+    )

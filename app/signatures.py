@@ -1,0 +1,51 @@
+"""Provider-facing requests: a bounded form body, checked against X-Twilio-Signature."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from twilio.request_validator import RequestValidator
+
+MAX_BODY = 64 * 1024
+MAX_FIELDS = 200
+
+
+def public_url(request: Request, public_base_url: str | None) -> str:
+    """The URL the provider signed: behind a TLS-terminating proxy, the public one."""
+    if not public_base_url:
+        return str(request.url)
+    query = request.url.query
+    return public_base_url + request.url.path + (f"?{query}" if query else "")
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise HTTPException(415, "expected a form-encoded body")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY:
+        raise HTTPException(413, "body too large")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise HTTPException(413, "body too large")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
+                          max_num_fields=MAX_FIELDS)
+    except (UnicodeDecodeError, ValueError):
+        raise HTTPException(400, "malformed form body") from None
+    return dict(pairs)
+
+
+async def signed_form(request: Request, validator: RequestValidator, public_base_url: str | None) -> dict[str, str]:
+    """The form parameters of a request the provider signed; 403 otherwise."""
+    signature = request.headers.get("x-twilio-signature")
+    if not signature:
+        raise HTTPException(403, "missing X-Twilio-Signature")
+    params = await read_form(request)
+    if not validator.validate(public_url(request, public_base_url), params, signature):
+        raise HTTPException(403, "invalid X-Twilio-Signature")
+    return params

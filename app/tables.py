@@ -1,0 +1,171 @@
+"""The schema: one SQLAlchemy Core `MetaData`, from which Alembic migrations are made.
+
+Money is an integer count of the currency's minor units (cents). Rates, whose
+prices go below a cent per minute, are integer micro-units (1/1,000,000 of the
+currency unit) per minute. Times are naive UTC.
+"""
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Values generated on first start (the secret key when SECRET_KEY is unset),
+# kept with the data they protect.
+instance_settings = sa.Table(
+    "instance_settings",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("login", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    # HMAC-SHA256 of the PIN keyed with the secret key: PINs are unique and a
+    # PIN alone finds its account, so it must be an indexed exact lookup.
+    sa.Column("pin_hash", sa.String(64), unique=True),
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),
+    sa.Column("balance", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("currency", sa.String(3), nullable=False, server_default="USD"),
+    sa.Column("country", sa.String(2), nullable=False, server_default="US"),
+    sa.Column("language", sa.String(8), nullable=False, server_default="en"),
+    sa.Column("default_number", sa.String(20)),
+    sa.Column("tariff", sa.String(32), nullable=False, server_default="default"),
+    # Retry policy for the callback leg (busy / no answer / failed).
+    sa.Column("retry_attempts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("retry_delay_seconds", sa.Integer, nullable=False, server_default="60"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.CheckConstraint("status in ('active', 'blocked')", name="status"),
+)
+
+anis = sa.Table(
+    "anis",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("number", sa.String(20), nullable=False, unique=True),
+    sa.Column("verified", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+MODES = ("pin", "ani", "ani-then-pin", "ani-and-pin", "did")
+
+service_numbers = sa.Table(
+    "service_numbers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("number", sa.String(20), nullable=False, unique=True),
+    sa.Column("mode", sa.String(16), nullable=False),
+    # Set for a personal DID: the account it belongs to.
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.CheckConstraint("mode in ('pin', 'ani', 'ani-then-pin', 'ani-and-pin', 'did')", name="mode"),
+)
+
+rates = sa.Table(
+    "rates",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("tariff", sa.String(32), nullable=False, server_default="default"),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("price_per_minute", sa.BigInteger, nullable=False),  # micro-units
+    sa.Column("first_increment", sa.Integer, nullable=False, server_default="60"),
+    sa.Column("next_increment", sa.Integer, nullable=False, server_default="60"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("tariff", "prefix", name="uq_rates_tariff_prefix"),
+)
+
+# The outbox: a row is written for every trigger before anything is dialled,
+# and it ends `completed` or `failed` with a reason. See app/states.py.
+callback_requests = sa.Table(
+    "callback_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("trigger_kind", sa.String(8), nullable=False),  # voice, sms, web, api
+    sa.Column("trigger_id", sa.String(64), nullable=False),  # CallSid, MessageSid, idempotency key
+    sa.Column("service_number", sa.String(20)),
+    sa.Column("mode", sa.String(16)),
+    sa.Column("caller_id", sa.String(32)),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="SET NULL"), index=True),
+    sa.Column("needs_pin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("leg_a_number", sa.String(20)),
+    sa.Column("leg_a_from", sa.String(20)),
+    sa.Column("leg_b_number", sa.String(20)),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(32)),
+    # Why the last leg B attempt ended, reported if the session ends without a call.
+    sa.Column("last_b_reason", sa.String(32)),
+    sa.Column("base_url", sa.String(255)),
+    sa.Column("due_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("claimed_at", sa.DateTime),
+    sa.Column("leg_a_sid", sa.String(64), unique=True),
+    sa.Column("pin_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("silent_prompts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("bad_destinations", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("calls_connected", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("trigger_kind", "trigger_id", name="uq_callback_requests_trigger"),
+    sa.Index("ix_callback_requests_state_due_at", "state", "due_at"),
+)
+
+# One row per call leg: the CDR once the leg has ended.
+call_legs = sa.Table(
+    "call_legs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("callback_requests.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("leg", sa.String(1), nullable=False),  # a: the callback leg, b: the second party
+    sa.Column("provider_sid", sa.String(64), nullable=False, unique=True),
+    sa.Column("direction", sa.String(16), nullable=False),
+    sa.Column("from_number", sa.String(32)),
+    sa.Column("to_number", sa.String(32)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("last_sequence", sa.Integer, nullable=False, server_default="-1"),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("answered_at", sa.DateTime),
+    sa.Column("ended_at", sa.DateTime),
+    sa.Column("duration_seconds", sa.Integer),
+    sa.Column("billed_seconds", sa.Integer),
+    sa.Column("rate_prefix", sa.String(16)),
+    sa.Column("price_per_minute", sa.BigInteger),  # micro-units
+    sa.Column("cost", sa.BigInteger),  # minor units
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("callback_requests.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("from_state", sa.String(16)),
+    sa.Column("to_state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(32)),
+    sa.Column("detail", sa.String(255)),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("name", sa.String(64), nullable=False, server_default=""),
+    # SHA-256 of a random 256-bit token: enough entropy that a slow hash adds nothing.
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("last_used_at", sa.DateTime),
+    sa.Column("revoked_at", sa.DateTime),
+)

@@ -1,0 +1,114 @@
+"""Signed requests from the carrier to the application, and a log of each one.
+
+Every request carries `X-Twilio-Signature`, computed exactly as Twilio does
+(the SDK's RequestValidator): over the URL plus the sorted POST parameters,
+or over the full URL with its query string for GET.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import httpx
+from twilio.request_validator import RequestValidator
+
+from . import errors
+from .clock import Clock
+
+USER_AGENT = "TwilioProxy/1.1"
+
+
+class WebhookError(Exception):
+    def __init__(self, code: int, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status_code = status_code
+
+
+@dataclass
+class Delivery:
+    at: datetime
+    kind: str  # voice | gather | dial-action | redirect | whisper | status | sms | message-status
+    method: str
+    url: str
+    params: dict
+    call_sid: str | None = None
+    status_code: int | None = None
+    error: str | None = None
+    body: str | None = None
+
+    def json(self) -> dict:
+        return {
+            "at": self.at.isoformat(),
+            "kind": self.kind,
+            "method": self.method,
+            "url": self.url,
+            "params": self.params,
+            "call_sid": self.call_sid,
+            "status_code": self.status_code,
+            "error": self.error,
+        }
+
+
+class Webhooks:
+    def __init__(self, auth_token: str, clock: Clock, timeout: float = 15.0, client: httpx.AsyncClient | None = None):
+        self.validator = RequestValidator(auth_token)
+        self.clock = clock
+        self.timeout = timeout
+        self.log: list[Delivery] = []
+        self._client = client
+        self._own_client = client is None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        # Created on first use so it binds to the loop that serves the carrier.
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+        return self._client
+
+    def sign(self, url: str, params: dict) -> str:
+        return self.validator.compute_signature(url, params)
+
+    async def request(
+        self, kind: str, url: str, params: dict, method: str = "POST", call_sid: str | None = None
+    ) -> httpx.Response:
+        """Send one webhook; raise WebhookError unless it answers 2xx in time."""
+        params = {k: "" if v is None else str(v) for k, v in params.items()}
+        delivery = Delivery(self.clock.now(), kind, method, url, params, call_sid)
+        self.log.append(delivery)
+        if method == "GET":
+            url = _with_query(url, params)
+            signature = self.sign(url, {})
+            send = dict(url=url)
+        else:
+            signature = self.sign(url, params)
+            send = dict(url=url, data=params)
+        headers = {"X-Twilio-Signature": signature, "User-Agent": USER_AGENT, "Accept": "*/*"}
+        try:
+            response = await self.client.request(method, headers=headers, timeout=self.timeout, **send)
+        except httpx.TimeoutException:
+            delivery.error = f"no answer within {self.timeout:g}s"
+            raise WebhookError(errors.HTTP_RETRIEVAL_FAILURE, f"{url}: {delivery.error}") from None
+        except httpx.HTTPError as exc:
+            delivery.error = f"{type(exc).__name__}: {exc}"
+            raise WebhookError(errors.HTTP_RETRIEVAL_FAILURE, f"{url}: {delivery.error}") from None
+        delivery.status_code = response.status_code
+        delivery.body = response.text[:2000]
+        if not 200 <= response.status_code < 300:
+            delivery.error = f"HTTP {response.status_code}"
+            raise WebhookError(errors.HTTP_RETRIEVAL_FAILURE, f"{url}: HTTP {response.status_code}", response.status_code)
+        return response
+
+    async def aclose(self) -> None:
+        if self._client is not None and self._own_client:
+            await self._client.aclose()
+            self._client = None
+
+
+def _with_query(url: str, params: dict) -> str:
+    parts = urlsplit(url)
+    query = "&".join(q for q in (parts.query, urlencode(params)) if q)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))

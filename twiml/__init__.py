@@ -1,0 +1,1 @@
+"""Pure TwiML builders: plain values in, TwiML text out; no HTTP, no database."""

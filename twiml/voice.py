@@ -1,0 +1,87 @@
+"""TwiML for the trigger and for each step of the callback leg's IVR."""
+
+from __future__ import annotations
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from twiml.prompts import say_language, text
+
+PIN_TIMEOUT = 8
+DESTINATION_TIMEOUT = 10
+LEG_B_RING_TIMEOUT = 30
+LEG_EVENTS = "initiated ringing answered completed"
+
+
+def _say(response, language: str, *keys_or_texts: str, **fields) -> None:
+    for item in keys_or_texts:
+        response.say(text(item, language, **fields), language=say_language(language))
+
+
+def _build_reject_busy() -> str:
+    response = VoiceResponse()
+    response.reject(reason="busy")
+    return str(response)
+
+
+# Built once: it answers every trigger, and a busy reject is never billed.
+REJECT_BUSY = _build_reject_busy()
+
+
+def reject_busy() -> str:
+    return REJECT_BUSY
+
+
+def _gather(response, *, action: str, timeout: int, num_digits: int | None = None):
+    kwargs = dict(input="dtmf", action=action, method="POST", timeout=timeout, finish_on_key="#",
+                  action_on_empty_result=True)
+    if num_digits:
+        kwargs["num_digits"] = num_digits
+    return response.gather(**kwargs)
+
+
+def ask_pin(*, action: str, language: str, before: tuple[str, ...] = ()) -> str:
+    response = VoiceResponse()
+    _say(response, language, *before)
+    gather = _gather(response, action=action, timeout=PIN_TIMEOUT)
+    _say(gather, language, "enter_pin")
+    return str(response)
+
+
+def ask_destination(*, action: str, language: str, before: tuple[str, ...] = ()) -> str:
+    response = VoiceResponse()
+    _say(response, language, *before)
+    gather = _gather(response, action=action, timeout=DESTINATION_TIMEOUT)
+    _say(gather, language, "enter_destination")
+    return str(response)
+
+
+def connect(
+    *, number: str, action: str, status_callback: str, caller_id: str | None, time_limit: int, language: str
+) -> str:
+    response = VoiceResponse()
+    _say(response, language, "connecting", minutes=max(1, time_limit // 60))
+    # hangupOnStar: the subscriber presses * to end leg B and get the next-call offer.
+    dial = response.dial(action=action, method="POST", timeout=LEG_B_RING_TIMEOUT, time_limit=time_limit,
+                         hangup_on_star=True, caller_id=caller_id)
+    dial.number(number, status_callback=status_callback, status_callback_event=LEG_EVENTS,
+                status_callback_method="POST")
+    return str(response)
+
+
+def offer_next_call(*, action: str, language: str, before: tuple[str, ...] = ()) -> str:
+    response = VoiceResponse()
+    _say(response, language, *before)
+    gather = _gather(response, action=action, timeout=PIN_TIMEOUT, num_digits=1)
+    _say(gather, language, "next_call")
+    return str(response)
+
+
+def goodbye(*, language: str, keys: tuple[str, ...] = ("goodbye",)) -> str:
+    response = VoiceResponse()
+    _say(response, language, *keys)
+    response.hangup()
+    return str(response)
+
+
+def empty() -> str:
+    return str(VoiceResponse())
