@@ -82,4 +82,7 @@ async def find_rate(db: Database, *, number: str, tariff: str = "default") -> bi
         .limit(1)
     )
     row = await db.fetch_one(query)
-    return billing.Rate(*row) if row else None
+    if row is None:
+        return None
+    return billing.Rate(prefix=row["prefix"], price_per_minute=row["price_per_minute"],
+                        first_increment=row["first_increment"], next_increment=row["next_increment"])

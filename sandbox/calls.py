@@ -96,6 +96,11 @@ class Call:
         self.gathers_met = 0
         self.sequence = 0
         self.waiting_for_keys = False
+        # Lifecycle plumbing owned by the carrier.
+        self.task: asyncio.Task | None = None
+        self.pending_end: str | None = None
+        self.pending_redirect = None
+        self.watchers: list[asyncio.Task] = []
 
     @property
     def ended(self) -> bool:

@@ -1,0 +1,617 @@
+"""The carrier: places and receives calls and messages, and serves the REST API.
+
+Each call runs as one asyncio task through its lifecycle (CPS queue,
+ringing, conversation, hang-up). Anything that ends a call from outside (a
+REST update, the phone hanging up, a time limit, the carrier closing) sets
+`call.pending_end` and cancels that task; the task catches the cancellation
+and finishes the call, so a call always ends through `_finish` and always
+reports its final status callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from typing import Awaitable, Callable
+
+import httpx
+from starlette.applications import Starlette
+
+from . import twiml
+from .calls import EVENTS, TERMINAL, Call
+from .clock import Clock
+from .cps import Pacer
+from .faults import Faults
+from .interpreter import DialLeg, Fetch, Inline, Interpreter, Source, describe, dial_params
+from .messages import Message
+from .numbers import ServiceNumber
+from .phones import Phone, Phones
+from .sids import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, is_e164, new_sid
+from .webhooks import WebhookError, Webhooks
+
+logger = logging.getLogger("sandbox")
+
+SETUP_SECONDS = 0.5  # from dialling to the far end ringing
+SMS_HOP_SECONDS = 0.5  # each step queued -> sending -> sent -> delivered
+MAX_SMS_REDIRECTS = 10
+
+
+class Carrier:
+    def __init__(
+        self,
+        account_sid: str = DEFAULT_ACCOUNT_SID,
+        auth_token: str = DEFAULT_AUTH_TOKEN,
+        *,
+        clock: Clock | None = None,
+        cps: float = 1.0,
+        voice_url: str | None = None,
+        voice_method: str = "POST",
+        sms_url: str | None = None,
+        sms_method: str = "POST",
+        status_callback: str | None = None,
+        default_phone: Phone | None = None,
+        faults: Faults | None = None,
+        webhook_timeout: float = 15.0,
+        api_keys: dict[str, str] | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        control: bool = True,
+    ) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.clock = clock or Clock()
+        self.pacer = Pacer(self.clock, cps)
+        self.phones = Phones(default_phone)
+        self.numbers: dict[str, ServiceNumber] = {}
+        self.voice_url = voice_url
+        self.voice_method = voice_method
+        self.sms_url = sms_url
+        self.sms_method = sms_method
+        self.status_callback = status_callback
+        self.faults = faults or Faults()
+        self.webhooks = Webhooks(auth_token, self.clock, webhook_timeout, http_client)
+        self.api_keys = dict(api_keys or {})
+        self.control = control
+        self.calls: dict[str, Call] = {}
+        self.messages: dict[str, Message] = {}
+        self.errors: list[BaseException] = []  # unexpected exceptions inside the carrier
+        self._tasks: set[asyncio.Task] = set()
+        self._chains: dict[str, asyncio.Task] = {}
+        self._closing = False
+        self._closed = asyncio.Event()
+        self._app: Starlette | None = None
+
+    # Configuration
+
+    @property
+    def cps(self) -> float:
+        return self.pacer.rate
+
+    @cps.setter
+    def cps(self, value: float) -> None:
+        self.pacer.rate = value
+
+    @property
+    def call_starts(self) -> list:
+        """Virtual times at which REST-created calls left the CPS queue, in order."""
+        return list(self.pacer.starts)
+
+    @property
+    def webhook_log(self) -> list:
+        return self.webhooks.log
+
+    def number(self, number: str) -> ServiceNumber:
+        """Webhook settings for a service number, falling back to the carrier's defaults."""
+        configured = self.numbers.get(number)
+        if configured is not None:
+            return configured
+        return ServiceNumber(
+            voice_url=self.voice_url,
+            voice_method=self.voice_method,
+            sms_url=self.sms_url,
+            sms_method=self.sms_method,
+            status_callback=self.status_callback,
+        )
+
+    @property
+    def app(self) -> Starlette:
+        if self._app is None:
+            from .control import control_routes
+            from .rest import rest_routes
+
+            routes = rest_routes(self) + (control_routes(self) if self.control else [])
+            self._app = Starlette(routes=routes)
+            self._app.state.carrier = self
+        return self._app
+
+    # Outbound calls (the REST API calls these)
+
+    def create_call(
+        self,
+        *,
+        to: str,
+        from_: str,
+        url: str | None = None,
+        twiml: str | None = None,
+        method: str = "POST",
+        fallback_url: str | None = None,
+        fallback_method: str = "POST",
+        status_callback: str | None = None,
+        status_callback_events=(),
+        status_callback_method: str = "POST",
+        timeout: float = 60,
+        time_limit: float = 14400,
+        machine_detection: str | None = None,
+    ) -> Call:
+        if url is None and twiml is None:
+            raise ValueError("a call needs a url or twiml")
+        call = Call(
+            sid=new_sid("CA"),
+            account_sid=self.account_sid,
+            to=to,
+            from_=from_,
+            direction="outbound-api",
+            phone=self.phones[to],
+            date_created=self.clock.now(),
+            url=url,
+            method=method,
+            twiml=twiml,
+            fallback_url=fallback_url,
+            fallback_method=fallback_method,
+            status_callback=status_callback,
+            status_callback_events=frozenset(status_callback_events) | {"completed"},
+            status_callback_method=status_callback_method,
+            timeout=timeout,
+            time_limit=time_limit,
+            machine_detection=machine_detection,
+        )
+        self.calls[call.sid] = call
+        call.task = self._spawn(self._run(call, self._outbound))
+        return call
+
+    def end(self, call: Call, status: str = "completed", note: tuple | None = None) -> bool:
+        """End a call from outside: hang up a live call, cancel a queued or ringing one."""
+        if call.ended or call.pending_end is not None:
+            return False
+        call.pending_end = status
+        if note:
+            call.hear(self.clock.now(), *note)
+        task = call.task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+        return True
+
+    def redirect(self, call: Call, source: Source) -> bool:
+        """Make a live call leave its current TwiML for `source`; False if it cannot."""
+        if call.ended or call.direction == "outbound-dial":
+            return False
+        if call.status != "in-progress":
+            # Not answered yet: the new instructions apply once it is.
+            if isinstance(source, Inline):
+                call.url, call.twiml = None, source.twiml
+            else:
+                call.url, call.method, call.twiml = source.url, source.method, None
+            return True
+        call.pending_redirect = source
+        call.task.cancel()
+        return True
+
+    def press(self, call: Call | str, digits: str) -> None:
+        """Keys pressed on the phone of a live call (interactive phones wait for these)."""
+        call = self.calls[call] if isinstance(call, str) else call
+        if call.ended:
+            raise ValueError(f"call {call.sid} has ended")
+        for key in digits:
+            call.keypad.put_nowait(key)
+
+    async def _outbound(self, call: Call) -> None:
+        call.start_time = await self.pacer.acquire()
+        self._advance(call, "initiated")
+        outcome = await self._alert(call)
+        if outcome != "answered":
+            self._finish(call, outcome)
+            return
+        self._watch(call)
+        source = Inline(call.twiml) if call.twiml is not None else Fetch(call.url, call.method)
+        await self._converse(call, Interpreter(self, call), source)
+
+    async def _alert(self, call: Call) -> str:
+        """Ring the far end; return 'answered' or how the attempt failed."""
+        phone = call.phone
+        await self.clock.sleep(SETUP_SECONDS)
+        if phone.answer == "fail" or not is_e164(call.to):
+            return "failed"
+        self._advance(call, "ringing")
+        delay = phone.answer_after + self.faults.answer_delay
+        if phone.answer == "busy":
+            await self.clock.sleep(min(delay, call.timeout))
+            return "busy"
+        if phone.answer == "no-answer" or delay > call.timeout:
+            await self.clock.sleep(call.timeout)
+            return "no-answer"
+        await self.clock.sleep(delay)
+        if call.machine_detection:
+            if phone.answer != "voicemail":
+                call.answered_by = "human"
+            elif call.machine_detection == "DetectMessageEnd":
+                call.answered_by = "machine_end_beep"
+            else:
+                call.answered_by = "machine_start"
+        self._advance(call, "in-progress")
+        return "answered"
+
+    # Inbound calls and messages (a handset rings or texts a service number)
+
+    async def ring(self, from_: str, to: str, *, wait: bool = True) -> Call:
+        """A handset (`from_`, scripted by `phones[from_]`) calls service number `to`.
+
+        With `wait` the call has ended when this returns; otherwise it returns
+        as soon as the call exists (the demo's softphone polls it).
+        """
+        number = self.number(to)
+        if not number.voice_url:
+            raise ValueError(f"no voice URL for {to}: set Carrier.voice_url or Carrier.numbers[{to!r}]")
+        now = self.clock.now()
+        call = Call(
+            sid=new_sid("CA"),
+            account_sid=self.account_sid,
+            to=to,
+            from_=from_,
+            direction="inbound",
+            phone=self.phones[from_],
+            date_created=now,
+            status="ringing",
+            url=number.voice_url,
+            method=number.voice_method,
+            fallback_url=number.voice_fallback_url,
+            fallback_method=number.voice_fallback_method,
+            status_callback=number.status_callback,
+            status_callback_method=number.status_callback_method,
+            phone_number_sid=phone_number_sid(to),
+            start_time=now,
+        )
+        call.activity = "ringing"
+        self.calls[call.sid] = call
+        call.task = self._spawn(self._run(call, self._inbound))
+        if wait:
+            await asyncio.wait([call.task])
+        return call
+
+    async def _inbound(self, call: Call) -> None:
+        interpreter = Interpreter(self, call)
+        verbs = await interpreter.fetch(Fetch(call.url, call.method))
+        if verbs and isinstance(verbs[0], twiml.Reject):
+            # Rejected before answering: never billed.
+            call.rejected = verbs[0].reason
+            call.hear(self.clock.now(), "reject", call.rejected)
+            self._finish(call, "busy" if call.rejected == "busy" else "no-answer")
+            return
+        self._advance(call, "in-progress")
+        self._watch(call)
+        await self._converse(call, interpreter, verbs)
+
+    async def text(self, from_: str, to: str, body: str) -> Message:
+        """A handset texts service number `to`; any `<Message>` reply is sent back."""
+        number = self.number(to)
+        if not number.sms_url:
+            raise ValueError(f"no SMS URL for {to}: set Carrier.sms_url or Carrier.numbers[{to!r}]")
+        now = self.clock.now()
+        inbound = Message(
+            sid=new_sid("SM"),
+            account_sid=self.account_sid,
+            to=to,
+            from_=from_,
+            body=body,
+            direction="inbound",
+            status="receiving",
+            date_created=now,
+        )
+        self.messages[inbound.sid] = inbound
+        inbound.move("received", now)
+        params = {
+            "MessageSid": inbound.sid,
+            "SmsSid": inbound.sid,
+            "SmsMessageSid": inbound.sid,
+            "AccountSid": self.account_sid,
+            "From": from_,
+            "To": to,
+            "Body": body,
+            "NumMedia": "0",
+            "NumSegments": str(inbound.num_segments),
+            "SmsStatus": "received",
+            "ApiVersion": "2010-04-01",
+        }
+        url, method = number.sms_url, number.sms_method
+        for _ in range(MAX_SMS_REDIRECTS):
+            try:
+                response = await self.webhooks.request("sms", url, params, method)
+            except WebhookError as exc:
+                inbound.error_code, inbound.error_message = exc.code, exc.message
+                return inbound
+            try:
+                verbs = twiml.parse_messaging(response.content) if response.content.strip() else []
+            except twiml.TwimlError as exc:
+                inbound.error_code, inbound.error_message = exc.code, exc.message
+                return inbound
+            redirect = None
+            for verb in verbs:
+                if isinstance(verb, twiml.Message):
+                    reply = self.send_message(
+                        to=verb.to or from_,
+                        from_=verb.from_ or to,
+                        body=verb.body,
+                        media=verb.media,
+                        direction="outbound-reply",
+                        in_reply_to=inbound.sid,
+                    )
+                    inbound.replies.append(reply)
+                elif isinstance(verb, twiml.Redirect):
+                    redirect = verb
+                    break
+                else:
+                    inbound.error_code, inbound.error_message = 12100, verb.reason
+            if redirect is None:
+                break
+            url, method = redirect.url, redirect.method
+        return inbound
+
+    def send_message(
+        self,
+        *,
+        to: str,
+        from_: str | None,
+        body: str,
+        direction: str = "outbound-api",
+        status_callback: str | None = None,
+        messaging_service_sid: str | None = None,
+        media: tuple = (),
+        in_reply_to: str | None = None,
+    ) -> Message:
+        message = Message(
+            sid=new_sid("MM" if media else "SM"),
+            account_sid=self.account_sid,
+            to=to,
+            from_=from_,
+            body=body,
+            direction=direction,
+            status="accepted" if messaging_service_sid and not from_ else "queued",
+            date_created=self.clock.now(),
+            status_callback=status_callback,
+            messaging_service_sid=messaging_service_sid,
+            media=tuple(media),
+            in_reply_to=in_reply_to,
+        )
+        self.messages[message.sid] = message
+        self._spawn(self._deliver(message))
+        return message
+
+    async def _deliver(self, message: Message) -> None:
+        phone = self.phones[message.to] if is_e164(message.to) else None
+        for status in ("queued", "sending", "sent"):
+            if message.status != status:
+                self._message_progress(message, status)
+            await self.clock.sleep(SMS_HOP_SECONDS)
+        if phone is None or phone.answer == "fail":
+            message.error_code, message.error_message = 30003, "Unreachable destination handset"
+            self._message_progress(message, "undelivered")
+            return
+        phone.inbox.append(message)
+        self._message_progress(message, "delivered")
+
+    def _message_progress(self, message: Message, status: str) -> None:
+        message.move(status, self.clock.now())
+        if message.status_callback and status in ("sent", "delivered", "undelivered", "failed") and not self._closing:
+            params = message.status_params()
+            if message.error_code:
+                params["ErrorCode"] = str(message.error_code)
+            message.callbacks.append(params)
+            self._post_in_order(message.sid, "message-status", message.status_callback, params, "POST")
+
+    # Dial (the interpreter calls these)
+
+    def dial_leg(self, parent: Call, number: twiml.Number, dial: twiml.Dial) -> DialLeg:
+        child = Call(
+            sid=new_sid("CA"),
+            account_sid=self.account_sid,
+            to=number.number,
+            from_=dial.caller_id or parent.from_,
+            direction="outbound-dial",
+            phone=self.phones[number.number],
+            date_created=self.clock.now(),
+            parent_sid=parent.sid,
+            url=number.url,
+            method=number.method,
+            status_callback=number.status_callback,
+            status_callback_events=number.status_callback_events,
+            status_callback_method=number.status_callback_method,
+            timeout=dial.timeout,
+            time_limit=0,  # the parent's <Dial timeLimit> governs the bridge
+        )
+        parent.children.append(child.sid)
+        self.calls[child.sid] = child
+        bridged = asyncio.get_running_loop().create_future()
+        child.task = self._spawn(self._run(child, self._dialled, parent, bridged))
+        return DialLeg(child, number, child.task, bridged)
+
+    async def _dialled(self, child: Call, parent: Call, bridged: asyncio.Future) -> None:
+        try:
+            self._advance(child, "initiated")
+            outcome = await self._alert(child)
+            if outcome != "answered":
+                self._finish(child, outcome)
+                return
+            self._watch(child)
+            if child.url:
+                # The whisper plays to leg B alone; a <Hangup> there declines the call.
+                whisper = Interpreter(self, child)
+                await self._converse(child, whisper, Fetch(child.url, child.method, kind="whisper"))
+                if whisper.hung_up:
+                    return
+            bridged.set_result(self.clock.now())
+            child.activity = "bridged"
+            caller = parent.from_ if parent.direction == "inbound" else parent.to
+            child.hear(self.clock.now(), "bridged", caller)
+            if child.phone.talk_seconds is None:
+                await asyncio.Event().wait()  # until the other side or timeLimit ends it
+            else:
+                await self.clock.sleep(child.phone.talk_seconds)
+                child.hear(self.clock.now(), "phone-hangup")
+        finally:
+            if not bridged.done():
+                bridged.cancel()
+
+    def late_dial_action(self, parent: Call, legs: list[DialLeg], fetch: Fetch) -> None:
+        """Twilio still requests the Dial action when the caller hangs up mid-Dial."""
+        if parent.pending_end is None:
+            return  # redirected, not hung up: the new document takes over
+
+        async def post() -> None:
+            await asyncio.wait([leg.task for leg in legs] + [parent.task])
+            params = parent.params() | dial_params(legs)
+            try:
+                await self.webhooks.request("dial-action", fetch.url, params, fetch.method, parent.sid)
+            except WebhookError:
+                pass  # its TwiML would be ignored anyway
+
+        self._spawn(post())
+
+    # Lifecycle plumbing
+
+    async def _run(self, call: Call, body: Callable[..., Awaitable[None]], *args) -> None:
+        try:
+            await body(call, *args)
+        except asyncio.CancelledError:
+            if self._closing:
+                raise
+            _uncancel()
+        except Exception as exc:
+            # A carrier bug must not leave the call hanging forever.
+            self.errors.append(exc)
+            logger.exception("call %s failed inside the sandbox", call.sid)
+            call.hear(self.clock.now(), "error", 0, f"sandbox error: {exc!r}")
+            call.pending_end = call.pending_end or "failed"
+        finally:
+            for watcher in call.watchers:
+                watcher.cancel()
+        self._finish(call, call.pending_end or "completed")
+
+    async def _converse(self, call: Call, interpreter: Interpreter, start: Source | list) -> None:
+        step = start
+        while step is not None:
+            try:
+                await interpreter.run(step)
+                step = None
+            except asyncio.CancelledError:
+                if call.pending_end is not None or call.pending_redirect is None or self._closing:
+                    raise
+                _uncancel()
+                step, call.pending_redirect = call.pending_redirect, None
+                call.hear(self.clock.now(), "redirect", describe(step))
+
+    def _watch(self, call: Call) -> None:
+        if call.phone.hangup_after is not None:
+            call.watchers.append(self._spawn(self._later(call, call.phone.hangup_after, ("phone-hangup",))))
+        if call.time_limit:
+            call.watchers.append(self._spawn(self._later(call, call.time_limit, ("time-limit", call.time_limit))))
+
+    async def _later(self, call: Call, seconds: float, note: tuple) -> None:
+        await self.clock.sleep(seconds)
+        self.end(call, "completed", note)
+
+    def _advance(self, call: Call, status: str) -> None:
+        now = self.clock.now()
+        call.move(status, now)
+        if status in ("ringing", "in-progress"):
+            call.activity = "ringing" if status == "ringing" else "answered"
+        self._progress(call, status, now)
+
+    def _finish(self, call: Call, requested: str) -> None:
+        if call.ended:
+            return
+        if call.status == "in-progress":
+            status = "completed"
+        elif requested == "completed":
+            status = "canceled"  # ended before anyone answered
+        else:
+            status = requested
+        now = self.clock.now()
+        call.move(status, now)
+        for watcher in call.watchers:
+            watcher.cancel()
+        self._progress(call, status, now)
+
+    def _progress(self, call: Call, status: str, at) -> None:
+        if not call.status_callback or self._closing:
+            return
+        event = "completed" if status in TERMINAL else EVENTS.get(status)
+        if event not in call.status_callback_events:
+            return
+        params = call.progress_params(status, at)
+        call.callbacks.append(params)
+        self._post_in_order(call.sid, "status", call.status_callback, params, call.status_callback_method, call.sid)
+
+    def _post_in_order(self, key: str, kind: str, url: str, params: dict, method: str, call_sid: str | None = None):
+        """Post a callback after the previous one for the same call or message."""
+        previous = self._chains.get(key)
+
+        async def deliver() -> None:
+            if previous is not None and not previous.done():
+                await asyncio.wait([previous])
+            try:
+                await self.webhooks.request(kind, url, params, method, call_sid)
+            except WebhookError:
+                pass  # logged in webhook_log; a failed status callback does not affect the call
+
+        task = self._spawn(deliver())
+        self._chains[key] = task
+        task.add_done_callback(lambda t: self._chains.pop(key, None) if self._chains.get(key) is t else None)
+
+    def _spawn(self, coroutine) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._reap)
+        return task
+
+    def _reap(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.errors.append(task.exception())
+            logger.error("sandbox task failed", exc_info=task.exception())
+
+    async def stall(self, seconds: float) -> None:
+        """Hold a request for `seconds` of real time, or until the carrier closes."""
+        try:
+            await asyncio.wait_for(self._closed.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait (real seconds) until every call has ended and every callback is delivered."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._tasks:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                live = [f"{c.sid} {c.direction} {c.to} {c.status}/{c.activity}" for c in self.calls.values() if not c.ended]
+                raise TimeoutError(f"sandbox still busy after {timeout}s; live calls: {live or 'none'}")
+            await asyncio.wait(set(self._tasks), timeout=remaining)
+
+    async def aclose(self) -> None:
+        self._closing = True
+        self._closed.set()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.webhooks.aclose()
+
+
+def phone_number_sid(number: str) -> str:
+    return "PN" + hashlib.md5(number.encode()).hexdigest()
+
+
+def _uncancel() -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        while task.cancelling():
+            task.uncancel()

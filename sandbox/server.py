@@ -1,0 +1,77 @@
+"""Serving the carrier with uvicorn: in-process for tests, or standalone.
+
+    python -m sandbox --port 8100 --voice-url http://127.0.0.1:8000/twilio/voice
+
+`serve()` runs any ASGI app on a loopback port inside the current event
+loop, which is what end-to-end tests want: the carrier, the application and
+the test share one loop, so the test can both drive the carrier directly and
+talk to both over real HTTP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import socket
+from typing import AsyncIterator
+
+import uvicorn
+
+from .carrier import Carrier
+from .clock import Clock
+from .sids import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
+
+
+@contextlib.asynccontextmanager
+async def serve(app, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """Run `app` with uvicorn until the block exits; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # surface the startup error
+            await asyncio.sleep(0.005)
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description="A local Twilio-compatible carrier.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--account-sid", default=DEFAULT_ACCOUNT_SID)
+    parser.add_argument("--auth-token", default=DEFAULT_AUTH_TOKEN)
+    parser.add_argument("--voice-url", help="voice webhook for inbound calls to any service number")
+    parser.add_argument("--sms-url", help="SMS webhook for inbound messages to any service number")
+    parser.add_argument("--cps", type=float, default=1.0, help="outbound calls started per second")
+    parser.add_argument("--speed", type=float, default=1.0, help="virtual seconds per real second")
+    args = parser.parse_args(argv)
+
+    carrier = Carrier(
+        args.account_sid,
+        args.auth_token,
+        clock=Clock(speed=args.speed),
+        cps=args.cps,
+        voice_url=args.voice_url,
+        sms_url=args.sms_url,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        await carrier.aclose()
+
+    app = carrier.app
+    app.router.lifespan_context = lifespan
+    print(f"sandbox carrier: account {carrier.account_sid}, auth token {carrier.auth_token}")
+    print(f"REST base URL: http://{args.host}:{args.port}  control API: /_sandbox/state")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")

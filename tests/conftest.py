@@ -1,0 +1,84 @@
+"""Shared fixtures: a migrated database per test on SQLite and (when TEST_DATABASE_URL is set) PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from app.db import sync_engine
+from app.migrations import upgrade
+from app.settings import Settings, normalize_database_url
+from app.tables import metadata
+from tests.utils import twilio as tw
+
+BACKENDS = ["sqlite", "postgresql"]
+SECRET_KEY = "test-secret-key"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(Settings(database_url=f"sqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str | None:
+    raw = os.environ.get("TEST_DATABASE_URL")
+    if not raw:
+        return None
+    url = normalize_database_url(raw)
+    engine = sync_engine(Settings(database_url=url))
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+        connection.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+    upgrade(Settings(database_url=url))
+    return url
+
+
+def _truncate_postgres(url: str) -> None:
+    engine = sync_engine(Settings(database_url=url))
+    names = ", ".join(table.name for table in metadata.sorted_tables if table.name != "instance_settings")
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path) -> str:
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        if url is None:
+            pytest.skip("PostgreSQL: TEST_DATABASE_URL is not set (.ci/run sets it)")
+        _truncate_postgres(url)
+        return url
+    path = tmp_path / "callback.db"
+    shutil.copy(request.getfixturevalue("sqlite_template"), path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def settings(database_url) -> Settings:
+    return Settings(
+        database_url=database_url,
+        twilio_account_sid=tw.ACCOUNT_SID,
+        twilio_auth_token=tw.AUTH_TOKEN,
+        twilio_api_base="https://api.twilio.com",
+        secret_key=SECRET_KEY,
+        dispatch_delay_seconds=0,
+        dispatcher_enabled=False,
+        provider_cps=100,
+        provider_timeout_seconds=2,
+    )
+
+
+@pytest.fixture
+def engine(settings):
+    engine = sync_engine(settings)
+    yield engine
+    engine.dispose()
