@@ -20,9 +20,12 @@ from app.tables import call_legs, callback_requests, events
 requests_t = callback_requests
 
 
+def _is_postgres(db: Database) -> bool:
+    return db.url.dialect.startswith("postgres")
+
+
 def _insert_ignoring_duplicates(db: Database, table: sa.Table):
-    dialect = postgresql if db.url.dialect.startswith("postgres") else sqlite
-    return dialect.insert(table)
+    return (postgresql if _is_postgres(db) else sqlite).insert(table)
 
 
 async def create_request(db: Database, *, detail: str | None = None, **values) -> tuple[int | None, bool]:
@@ -117,9 +120,20 @@ async def claim_due(db: Database, *, now: dt.datetime, limit: int):
         .with_for_update(skip_locked=True)
     )
     async with db.transaction():
+        if _is_postgres(db):
+            # Two statements, not `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE
+            # SKIP LOCKED)`: PostgreSQL may rescan that subquery and claim more than n.
+            ids = [row[0] for row in await db.fetch_all(due)]
+            if not ids:
+                return []
+            chosen = requests_t.c.id.in_(ids)
+        else:
+            # One statement: SQLite takes the write lock first, so a rival waits
+            # instead of failing to upgrade a read lock.
+            chosen = requests_t.c.id.in_(due.scalar_subquery())
         rows = await db.fetch_all(
             requests_t.update()
-            .where(requests_t.c.id.in_(due.scalar_subquery()), requests_t.c.state == states.QUEUED)
+            .where(chosen, requests_t.c.state == states.QUEUED)
             .values(state=states.CALLING_A, attempts=requests_t.c.attempts + 1, claimed_at=now, updated_at=now)
             .returning(*requests_t.c)
         )

@@ -96,6 +96,7 @@ class Call:
         self.gathers_met = 0
         self.sequence = 0
         self.waiting_for_keys = False
+        self.prompts: list[str] = []  # what the Gather now waiting has played so far
         # Lifecycle plumbing owned by the carrier.
         self.task: asyncio.Task | None = None
         self.pending_end: str | None = None

@@ -35,6 +35,7 @@ def call_snapshot(call: Call) -> dict:
         "status": call.status,
         "activity": call.activity,
         "waiting_for_keys": call.waiting_for_keys,
+        "prompts": list(call.prompts),
         "interactive": call.phone.interactive,
         "date_created": _iso(call.date_created),
         "start_time": _iso(call.start_time),

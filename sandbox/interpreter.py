@@ -16,7 +16,7 @@ party hears and presses goes into `call.transcript`:
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
@@ -216,12 +216,14 @@ class Interpreter:
         script = call.phone.keys_for(call.gathers_met)
         call.gathers_met += 1
         pending = list(script or "")
-        heard = await self._prompt(verb.prompts)
-        call.waiting_for_keys = True
+        heard = call.prompts = []
         try:
+            await self._prompt(verb.prompts, heard)
+            call.waiting_for_keys = True
             digits, finished_on = await self._collect(verb, pending)
         finally:
             call.waiting_for_keys = False
+            call.prompts = []
         entry = call.hear(started, "gather", tuple(heard), digits)
         entry.finished_on_key = finished_on
         if not digits and not verb.action_on_empty_result:
@@ -231,9 +233,8 @@ class Interpreter:
             return None
         return Fetch(action, verb.method, {"Digits": digits, "FinishedOnKey": finished_on}, kind="gather")
 
-    async def _prompt(self, prompts: tuple) -> list[str]:
-        """Play the prompts; a key pressed meanwhile (barge-in) cuts them short."""
-        heard = []
+    async def _prompt(self, prompts: tuple, heard: list[str]) -> None:
+        """Play the prompts into `heard`; a key pressed meanwhile (barge-in) cuts them short."""
         for prompt in prompts:
             if isinstance(prompt, twiml.Pause):
                 if await self._listen(prompt.length):
@@ -251,7 +252,6 @@ class Interpreter:
                     break
             if interrupted:
                 break
-        return heard
 
     async def _listen(self, seconds: float) -> bool:
         if self._held:
@@ -298,7 +298,15 @@ class Interpreter:
         call.activity = "dialing"
         for number in verb.numbers:
             call.hear(self.clock.now(), "dial", number.number)
-        legs = [self.carrier.dial_leg(call, number, verb) for number in verb.numbers]
+        numbers = [
+            replace(
+                number,
+                url=self._resolve(number.url) if number.url else None,
+                status_callback=self._resolve(number.status_callback) if number.status_callback else None,
+            )
+            for number in verb.numbers
+        ]
+        legs = [self.carrier.dial_leg(call, number, verb) for number in numbers]
         action = self._resolve(verb.action) if verb.action else None
         completed = False
         try:

@@ -39,9 +39,25 @@ async def serve(app, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[st
             await asyncio.sleep(0.005)
         yield f"http://{host}:{sock.getsockname()[1]}"
     finally:
-        server.should_exit = True
+        await _stop(server, task, sock)
+
+
+async def _stop(server: uvicorn.Server, task: asyncio.Task, sock: socket.socket) -> None:
+    # uvicorn's own exit polls every 0.1 s and then sleeps 0.1 s more; tests
+    # start and stop servers by the dozen, so stop it directly: cancel the
+    # main loop, close the listener and hang up on every connection.
+    task.cancel()
+    try:
         await task
-        sock.close()
+    except asyncio.CancelledError:
+        pass
+    for listener in server.servers:
+        listener.close()
+    for connection in list(server.server_state.connections):
+        connection.shutdown()
+    sock.close()
+    for listener in server.servers:
+        await listener.wait_closed()
 
 
 def main(argv: list[str] | None = None) -> None:

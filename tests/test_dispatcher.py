@@ -1,0 +1,211 @@
+"""The dispatcher: provider errors, timeouts, expiry, restarts, and never dialling twice."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+
+from app import callbacks, states
+from app.db import utcnow
+from app.dispatcher import Dispatcher
+from tests.utils import scenario as sc
+from tests.utils import twilio as tw
+from tests.utils.harness import Platform
+from tests.utils.provider import TwilioRecorder
+
+
+@pytest.fixture
+def p(settings, engine):
+    with Platform(settings, engine) as platform:
+        sc.seed(platform)
+        yield platform
+
+
+def new_request(p: Platform) -> sc.Session:
+    s = sc.Session(p, caller=sc.ALICE_MOBILE, service_number=sc.ANI_NUMBER)
+    s.trigger()
+    return s
+
+
+async def make_due(p: Platform, request_id: int):
+    await callbacks.update_request(p.platform.db, request_id=request_id, due_at=utcnow())
+
+
+def test_5xx_and_429_are_retried_with_backoff_then_placed(p):
+    s = new_request(p)
+    provider = TwilioRecorder()
+    with provider.cassette("calls_errors.yaml"):
+        assert p.dispatch() == 1
+        row = s.row
+        assert row["state"] == states.QUEUED and row["attempts"] == 1
+        assert row["due_at"] > utcnow()  # backoff, not an immediate redial
+        assert p.dispatch() == 0
+        p.run(make_due, p, s.request_id)
+        p.dispatch()
+        assert s.row["state"] == states.QUEUED and s.row["attempts"] == 2
+        p.run(make_due, p, s.request_id)
+        p.dispatch()
+        assert provider.played == 3
+    row = s.row
+    assert row["state"] == states.CALLING_A and row["leg_a_sid"] == "CA" + f"{9:032x}"
+    details = [e["detail"] for e in p.events(s.request_id) if e["to_state"] == states.QUEUED]
+    assert "500" in details[0] and "20500" in details[0]
+    assert "429" in details[1] and "20429" in details[1]
+
+
+def test_retries_are_bounded_then_provider_error(settings, engine):
+    with Platform(settings.with_(provider_max_attempts=2), engine) as p:
+        sc.seed(p)
+        s = new_request(p)
+        with TwilioRecorder().cassette("calls_errors.yaml"):
+            p.dispatch()
+            p.run(make_due, p, s.request_id)
+            p.dispatch()
+        assert (s.row["state"], s.row["reason"], s.row["attempts"]) == (states.FAILED, states.PROVIDER_ERROR, 2)
+
+
+def test_a_refused_request_fails_at_once(p):
+    s = new_request(p)
+    with TwilioRecorder().cassette("calls_invalid_number.yaml") as cassette:
+        p.dispatch()
+        assert cassette.play_count == 1
+    row = s.row
+    assert (row["state"], row["reason"]) == (states.FAILED, states.PROVIDER_ERROR)
+    assert "21211" in p.events(s.request_id)[-1]["detail"]
+
+
+class SilentProvider:
+    """A TCP server that reads requests and never answers: a provider timing out."""
+
+    def __init__(self):
+        self.requests = 0
+
+    async def handle(self, reader, writer):
+        self.requests += 1
+        await reader.read(65536)
+        await asyncio.sleep(30)
+
+    async def start(self):
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def stop(self):
+        self.server.close()
+
+
+def test_a_timed_out_create_is_not_redialled_and_fails_after_the_grace(settings, engine):
+    silent = SilentProvider()
+    port = asyncio.run(_free_port())
+    configured = settings.with_(twilio_api_base=f"http://127.0.0.1:{port}", provider_timeout_seconds=0.3,
+                                placing_grace_seconds=0)
+    with Platform(configured, engine) as p:
+        sc.seed(p)
+        assert p.run(_start_on, silent, port)
+        s = new_request(p)
+        p.dispatch()
+        row = s.row
+        assert row["state"] == states.CALLING_A and row["leg_a_sid"] is None
+        p.run(asyncio.sleep, 1.0)  # grace: 3 x the 0.3 s timeout
+        p.app.state.dispatcher._housekeeping_at = 0
+        p.dispatch()
+        row = s.row
+        assert (row["state"], row["reason"]) == (states.FAILED, states.PROVIDER_ERROR)
+        assert silent.requests == 1
+        p.run(silent.stop)
+
+
+def test_a_timed_out_create_that_did_place_the_call_is_adopted(settings, engine):
+    silent = SilentProvider()
+    port = asyncio.run(_free_port())
+    configured = settings.with_(twilio_api_base=f"http://127.0.0.1:{port}", provider_timeout_seconds=0.3)
+    with Platform(configured, engine) as p:
+        sc.seed(p)
+        p.run(_start_on, silent, port)
+        s = new_request(p)
+        p.dispatch()
+        sid = tw.call_sid()
+        params = tw.status_params(CallSid=sid, CallStatus="initiated", From=sc.ANI_NUMBER, To=sc.ALICE_HOME,
+                                  SequenceNumber=0)
+        assert p.post(f"/twilio/status?request={s.request_id}&leg=a", params).status_code == 204
+        assert s.row["leg_a_sid"] == sid
+        assert s.step("answer")[0].name == "Gather"
+        p.run(silent.stop)
+
+
+async def _free_port() -> int:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    return port
+
+
+async def _start_on(silent: SilentProvider, port: int) -> bool:
+    silent.server = await asyncio.start_server(silent.handle, "127.0.0.1", port)
+    return True
+
+
+def test_connection_refused_is_retried(settings, engine):
+    port = asyncio.run(_free_port())
+    with Platform(settings.with_(twilio_api_base=f"http://127.0.0.1:{port}"), engine) as p:
+        sc.seed(p)
+        s = new_request(p)
+        p.dispatch()
+        assert (s.row["state"], s.row["attempts"]) == (states.QUEUED, 1)
+
+
+def test_a_request_not_placed_in_time_expires(p):
+    s = new_request(p)
+    p.run(_expire_now, p, s.request_id)
+    with TwilioRecorder().cassette("calls_create.yaml") as cassette:
+        assert p.dispatch() == 0
+        assert cassette.play_count == 0
+    assert (s.row["state"], s.row["reason"]) == (states.FAILED, states.EXPIRED)
+
+
+async def _expire_now(p: Platform, request_id: int):
+    past = utcnow() - dt.timedelta(seconds=1)
+    await callbacks.update_request(p.platform.db, request_id=request_id, expires_at=past, due_at=past)
+
+
+def test_requests_pending_at_shutdown_are_dialled_after_restart(settings, engine):
+    with Platform(settings, engine) as first:
+        sc.seed(first)
+        s = new_request(first)
+    assert s.row["state"] == states.QUEUED
+    with Platform(settings, engine) as second, TwilioRecorder().cassette("calls_create.yaml") as cassette:
+        assert second.dispatch() == 1
+        assert cassette.play_count == 1
+    assert s.row["state"] == states.CALLING_A and s.row["leg_a_sid"]
+
+
+def test_two_dispatchers_racing_dial_each_request_once(p):
+    for _ in range(5):
+        new_request(p)
+    rivals = [Dispatcher(p.platform) for _ in range(3)]
+
+    async def race():
+        counts = await asyncio.gather(*(rival.tick() for rival in rivals))
+        await asyncio.gather(*(rival.drain() for rival in rivals))
+        return sum(counts)
+
+    with TwilioRecorder().cassette("calls_create.yaml") as cassette:
+        assert p.run(race) == 5
+        assert cassette.play_count == 5
+    sids = [row["leg_a_sid"] for row in p.requests()]
+    assert len(set(sids)) == 5 and all(sids)
+
+
+def test_the_dispatcher_paces_calls_to_the_provider_cps(settings, engine):
+    with Platform(settings.with_(provider_cps=2), engine) as p:
+        sc.seed(p)
+        for _ in range(5):
+            new_request(p)
+        with TwilioRecorder().cassette("calls_create.yaml"):
+            # The bucket holds at most one second's worth (2 calls), however long it sat idle.
+            assert 1 <= p.dispatch() <= 2
+            assert p.dispatch() == 0
+            p.run(asyncio.sleep, 1.05)
+            assert p.dispatch() == 2
