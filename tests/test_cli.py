@@ -1,0 +1,120 @@
+"""The operator's command line, on a migrated database."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from app import cli
+from app.tables import accounts, anis, api_tokens, rates, service_numbers
+
+
+@pytest.fixture
+def run(settings, capsys):
+    def run(*argv):
+        code = cli.main(list(argv), settings=settings)
+        out = capsys.readouterr()
+        return code, out.out.strip(), out.err.strip()
+    return run
+
+
+def rows(engine, table):
+    with engine.connect() as c:
+        return c.execute(sa.select(table)).mappings().all()
+
+
+def test_account_create_stores_hashes_and_minor_units(run, engine):
+    code, out, _ = run("account", "create", "alice", "--password", "pass-word", "--pin", "482193",
+                       "--default-number", "(415) 555-0100", "--balance", "10.50", "--language", "es")
+    assert code == 0 and "alice" in out
+    (account,) = rows(engine, accounts)
+    assert account["balance"] == 1050 and account["default_number"] == "+14155550100"
+    assert account["password_hash"].startswith("$argon2") and "pass-word" not in account["password_hash"]
+    assert account["pin_hash"] != "482193" and len(account["pin_hash"]) == 64
+    assert account["language"] == "es"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["account", "create", "bob", "--password", "short"], "8 characters"),
+        (["account", "create", "bob", "--password", "long-enough", "--pin", "12"], "4 to 12 digits"),
+        (["account", "create", "bob", "--password", "long-enough", "--default-number", "12345"], "not a valid"),
+        (["account", "create", "bob", "--password", "long-enough", "--balance", "ten"], "not an amount"),
+        (["account", "create", "bob", "--password", "long-enough", "--country", "USA"], "two-letter"),
+        (["account", "add-ani", "nobody", "+14155550100"], "no account"),
+        (["account", "topup", "nobody", "5"], "no account"),
+        (["number", "add", "+18005550000", "--mode", "did"], "--account"),
+        (["number", "add", "banana", "--mode", "pin"], "not a valid"),
+        (["rate", "add", "4x", "0.01"], "digits"),
+        (["rate", "add", "44", "0.01", "--increment", "sixty"], "60/60"),
+        (["rate", "import", "/nonexistent.csv"], "no such file"),
+        (["token", "create", "nobody"], "no account"),
+    ],
+)
+def test_bad_input_is_refused_with_a_message_and_nonzero_exit(run, engine, argv, message):
+    code, out, err = run(*argv)
+    assert code == 1 and message in err and "Traceback" not in err
+    assert rows(engine, accounts) == [] and rows(engine, service_numbers) == [] and rows(engine, rates) == []
+
+
+def test_duplicates_are_refused(run, engine):
+    assert run("account", "create", "alice", "--password", "pass-word", "--pin", "482193")[0] == 0
+    code, _, err = run("account", "create", "alice", "--password", "pass-word")
+    assert code == 1 and "already taken" in err
+    code, _, err = run("account", "create", "bob", "--password", "pass-word", "--pin", "482193")
+    assert code == 1 and "PIN is already in use" in err
+    assert run("account", "add-ani", "alice", "+14155550101")[0] == 0
+    assert run("account", "add-ani", "alice", "+14155550101")[0] == 1
+    assert run("number", "add", "+18005550000", "--mode", "pin")[0] == 0
+    assert run("number", "add", "+1 800 555 0000", "--mode", "ani")[0] == 1
+    assert len(rows(engine, accounts)) == 1 and len(rows(engine, anis)) == 1
+
+
+def test_topup_adds_and_refuses_nonsense(run, engine):
+    run("account", "create", "alice", "--password", "pass-word", "--balance", "1")
+    assert run("account", "topup", "alice", "2.25") == (0, "alice balance 3.25 USD", "")
+    assert run("account", "topup", "alice", "-5")[0] == 1
+    assert run("account", "topup", "alice", "0.001")[0] == 1
+    assert rows(engine, accounts)[0]["balance"] == 325
+
+
+def test_did_numbers_belong_to_an_account(run, engine):
+    run("account", "create", "alice", "--password", "pass-word")
+    assert run("number", "add", "+18005550004", "--mode", "did", "--account", "alice")[0] == 0
+    (number,) = rows(engine, service_numbers)
+    assert number["mode"] == "did" and number["account_id"] == rows(engine, accounts)[0]["id"]
+
+
+def test_rate_import_is_all_or_nothing(run, engine, tmp_path):
+    good = tmp_path / "rates.csv"
+    good.write_text("prefix,price,increment\n1,0.01,60/60\n44,0.05,30/6\n447,0.20,1/1\n")
+    assert run("rate", "import", str(good)) == (0, "3 rates imported", "")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("prefix,price\n33,0.02\n34,free\n")
+    code, _, err = run("rate", "import", str(bad))
+    assert code == 1 and "line 3" in err
+    prefixes = sorted(r["prefix"] for r in rows(engine, rates))
+    assert prefixes == ["1", "44", "447"]
+    assert {r["prefix"]: r["price_per_minute"] for r in rows(engine, rates)}["447"] == 200_000
+
+
+def test_rate_add_updates_an_existing_prefix(run, engine):
+    run("rate", "add", "44", "0.05")
+    run("rate", "add", "+44", "0.04", "--increment", "30/6")
+    (rate,) = rows(engine, rates)
+    assert (rate["price_per_minute"], rate["first_increment"], rate["next_increment"]) == (40_000, 30, 6)
+
+
+def test_token_create_prints_a_token_stored_hashed(run, engine):
+    run("account", "create", "alice", "--password", "pass-word")
+    code, token, _ = run("token", "create", "alice")
+    assert code == 0 and token.startswith("cbp_")
+    (stored,) = rows(engine, api_tokens)
+    assert stored["token_hash"] != token and token not in stored["token_hash"]
+
+
+def test_usage_errors_exit_2(run):
+    with pytest.raises(SystemExit) as exc:
+        run("number", "add", "+18005550000", "--mode", "carrier-pigeon")
+    assert exc.value.code == 2
