@@ -45,8 +45,12 @@ accounts = sa.Table(
     # Retry policy for the callback leg (busy / no answer / failed).
     sa.Column("retry_attempts", sa.Integer, nullable=False, server_default="1"),
     sa.Column("retry_delay_seconds", sa.Integer, nullable=False, server_default="60"),
+    # One-stage calls (the destination is known before leg A answers): how to make
+    # sure a person, not voicemail, is on leg A before leg B is dialled.
+    sa.Column("confirm_mode", sa.String(8), nullable=False, server_default="press1"),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.CheckConstraint("status in ('active', 'blocked')", name="status"),
+    sa.CheckConstraint("confirm_mode in ('none', 'press1', 'amd')", name="confirm_mode"),
 )
 
 anis = sa.Table(
@@ -55,7 +59,7 @@ anis = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
     sa.Column("number", sa.String(20), nullable=False, unique=True),
-    sa.Column("verified", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("verified", sa.Boolean, nullable=False, server_default=sa.text("true")),
     sa.Column("created_at", sa.DateTime, nullable=False),
 )
 
@@ -98,10 +102,14 @@ callback_requests = sa.Table(
     sa.Column("mode", sa.String(16)),
     sa.Column("caller_id", sa.String(32)),
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="SET NULL"), index=True),
-    sa.Column("needs_pin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("needs_pin", sa.Boolean, nullable=False, server_default=sa.text("false")),
     sa.Column("leg_a_number", sa.String(20)),
     sa.Column("leg_a_from", sa.String(20)),
     sa.Column("leg_b_number", sa.String(20)),
+    # none / press1 / amd for one-stage requests (leg B known up front); see accounts.
+    sa.Column("confirm_mode", sa.String(8)),
+    # Where to text the outcome when the trigger was an SMS (or a web/API request).
+    sa.Column("notify_number", sa.String(20)),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("reason", sa.String(32)),
     # Why the last leg B attempt ended, reported if the session ends without a call.
@@ -168,4 +176,54 @@ api_tokens = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("last_used_at", sa.DateTime),
     sa.Column("revoked_at", sa.DateTime),
+)
+
+
+# Every SMS in and out, for duplicate detection and the operator's log.
+sms_messages = sa.Table(
+    "sms_messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("direction", sa.String(3), nullable=False),  # in, out
+    sa.Column("source", sa.String(80), nullable=False),  # twilio, gateway:<name>, provider
+    sa.Column("message_id", sa.String(80)),  # MessageSid or the gateway's id: duplicates act once
+    sa.Column("from_number", sa.String(32)),
+    sa.Column("to_number", sa.String(32)),
+    sa.Column("body", sa.String(1600), nullable=False, server_default=""),
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("callback_requests.id", ondelete="SET NULL"), index=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("source", "message_id", name="uq_sms_messages_source_message_id"),
+)
+
+# SMS gateway apps and SMS providers that forward texts to /sms/gateway.
+sms_gateways = sa.Table(
+    "sms_gateways",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("last_seen_at", sa.DateTime),
+)
+
+# Numbers that texted STOP: never texted again until they text START.
+opt_outs = sa.Table(
+    "opt_outs",
+    metadata,
+    sa.Column("number", sa.String(32), primary_key=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+# Failed authorizations (wrong PIN, wrong password), counted for lockouts.
+auth_failures = sa.Table(
+    "auth_failures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE")),
+    sa.Column("requester", sa.String(64), nullable=False),  # caller ID or sender
+    sa.Column("channel", sa.String(8), nullable=False),  # voice, sms, web, api
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Index("ix_auth_failures_account_id_at", "account_id", "at"),
+    sa.Index("ix_auth_failures_requester_at", "requester", "at"),
 )
