@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from app import accounts, billing, callbacks, rates, states, urls
+from app import accounts, billing, callbacks, lockouts, rates, states, urls
 from app.db import utcnow
 from app.phone import InvalidNumber, to_e164
 from app.platform import Platform
@@ -90,7 +90,11 @@ async def pin_entered(p: Platform, request, params: dict) -> str:
         account = await accounts.find_account_by_pin(p.db, secret_key=p.secret_key, pin=digits)
     # In ANI-and-PIN mode the account is already known; the PIN must be its own.
     expected = request["account_id"]
-    if account is None or account["status"] != "active" or (expected is not None and account["id"] != expected):
+    refused = account is None or account["status"] != "active" or (expected is not None and account["id"] != expected)
+    if not refused and await lockouts.account_locked(p.db, account_id=account["id"]):
+        refused = True  # locked accounts sound exactly like wrong PINs to a guesser
+    if refused:
+        await lockouts.record_failure(p.db, account_id=expected, requester=request["leg_a_number"], channel="voice")
         failures = await callbacks.increment(p.db, request_id=request["id"], column="pin_failures")
         log.info("request %s: wrong PIN (%s of %s)", request["id"], failures, MAX_TRIES)
         if failures >= MAX_TRIES:

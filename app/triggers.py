@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from app import accounts, callbacks, rates, states
+from app import accounts, callbacks, lockouts, rates, states
 from app.db import utcnow
 from app.phone import usable_caller_id
 from app.platform import Platform
@@ -85,6 +85,8 @@ async def decide(p: Platform, number, caller_raw: str | None) -> tuple[Decision,
     decision = await MODES[number["mode"]](p, number, caller)
     if not decision.accepted:
         return decision, states.AUTH_FAILED
+    if decision.needs_pin and await lockouts.requester_locked(p.db, requester=decision.leg_a_number):
+        return Decision(refusal="locked out after too many wrong PINs"), states.AUTH_FAILED
     account = decision.account
     if account is not None and account["status"] != "active":
         return Decision(refusal="account is blocked"), states.AUTH_FAILED

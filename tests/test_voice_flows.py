@@ -327,3 +327,38 @@ def test_empty_balance_gets_no_callback(p, provider, engine):
     s = sc.Session(p, caller=sc.ALICE_MOBILE, service_number=sc.ANI_NUMBER)
     s.trigger()
     assert (s.row["state"], s.row["reason"]) == (states.FAILED, states.INSUFFICIENT_FUNDS)
+
+
+def test_ten_wrong_pins_in_an_hour_lock_the_caller_out(p, provider):
+    for _ in range(3):
+        s = sc.Session(p, caller=sc.STRANGER, service_number=sc.PIN_NUMBER)
+        s.trigger()
+        p.dispatch()
+        s.step("answer")
+        for attempt in range(3):
+            s.step("pin", Digits=f"99999{attempt}")
+    s = sc.Session(p, caller=sc.STRANGER, service_number=sc.PIN_NUMBER)
+    s.trigger()
+    p.dispatch()
+    s.step("answer")
+    s.step("pin", Digits="999990")  # the tenth failure
+    locked = sc.Session(p, caller=sc.STRANGER, service_number=sc.PIN_NUMBER)
+    assert_rejected_busy(locked.trigger())
+    assert (locked.row["state"], locked.row["reason"]) == (states.FAILED, states.AUTH_FAILED)
+    assert "locked out" in p.events(locked.request_id)[0]["detail"]
+
+
+def test_a_locked_account_refuses_even_its_right_pin(p, provider):
+    from app import lockouts
+
+    alice_id = p.scalar(sa.select(accounts.c.id).where(accounts.c.login == "alice"))
+    for _ in range(10):
+        p.run(lockouts.record_failure, p.platform.db, account_id=alice_id, requester="+10000000000", channel="sms")
+    s = sc.Session(p, caller=sc.ALICE_MOBILE, service_number=sc.ANI_AND_PIN_NUMBER)
+    s.trigger()
+    p.dispatch()
+    s.step("answer")
+    verbs = s.step("pin", Digits=sc.ALICE_PIN)
+    assert "not valid" in spoken(verbs)
+    p.run(lockouts.clear, p.platform.db, account_id=alice_id)
+    assert s.step("pin", Digits=sc.ALICE_PIN)[0].attrs["action"].endswith("/destination")
