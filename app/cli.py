@@ -7,7 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from app import accounts, billing, money, rates, security, service_numbers
+from app import accounts, billing, lockouts, money, rates, security, service_numbers, sms_log
 from app.db import make_database
 from app.instance import resolve_secret_key
 from app.phone import InvalidNumber, to_e164
@@ -135,6 +135,33 @@ async def cmd_token_create(settings: Settings, args, db) -> str:
     return token
 
 
+async def cmd_gateway_add(settings: Settings, args, db) -> str:
+    name = args.name.strip()
+    if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").isalnum():
+        raise CommandError("a gateway name is 1 to 64 letters, digits, - or _")
+    if any(row["name"] == name for row in await sms_log.list_gateways(db)):
+        raise CommandError(f"gateway {name!r} already exists")
+    secret = await sms_log.add_gateway(db, name=name)
+    return f"gateway {name} added; its secret (shown once): {secret}"
+
+
+async def cmd_gateway_list(settings: Settings, args, db) -> str:
+    rows = await sms_log.list_gateways(db)
+    return "\n".join(f"{row['name']}\tlast seen {row['last_seen_at'] or 'never'}" for row in rows) or "no gateways"
+
+
+async def cmd_gateway_remove(settings: Settings, args, db) -> str:
+    if not await sms_log.remove_gateway(db, name=args.name):
+        raise CommandError(f"no gateway named {args.name!r}")
+    return f"gateway {args.name} removed"
+
+
+async def cmd_account_unlock(settings: Settings, args, db) -> str:
+    account = await _account(db, args.login)
+    cleared = await lockouts.clear(db, account_id=account["id"])
+    return f"{args.login} unlocked ({cleared} failed attempts cleared)"
+
+
 def cmd_serve(settings: Settings, args) -> str:
     import uvicorn
 
@@ -169,6 +196,20 @@ def build_parser() -> argparse.ArgumentParser:
     topup.add_argument("login")
     topup.add_argument("amount")
     topup.set_defaults(run_db=cmd_account_topup)
+
+    unlock = account.add_parser("unlock", help="clear an account's failed-PIN/password lockout")
+    unlock.add_argument("login")
+    unlock.set_defaults(run_db=cmd_account_unlock)
+
+    gateway = groups.add_parser("gateway", help="SMS gateways posting to /sms/gateway").add_subparsers(
+        dest="command", required=True)
+    gateway_add = gateway.add_parser("add", help="add a gateway and print its secret")
+    gateway_add.add_argument("name")
+    gateway_add.set_defaults(run_db=cmd_gateway_add)
+    gateway.add_parser("list", help="list gateways").set_defaults(run_db=cmd_gateway_list)
+    gateway_remove = gateway.add_parser("remove", help="remove a gateway")
+    gateway_remove.add_argument("name")
+    gateway_remove.set_defaults(run_db=cmd_gateway_remove)
 
     number = groups.add_parser("number", help="service numbers").add_subparsers(dest="command", required=True)
     add = number.add_parser("add", help="add a service number")

@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 import time
 
-from app import callbacks, states, urls
+from app import callbacks, notices, states, urls
 from app.db import utcnow
 from app.platform import Platform
 from app.provider import ProviderError, ProviderTimeout
@@ -70,6 +70,7 @@ async def place_leg_a(p: Platform, request) -> None:
             url=urls.leg_step(request["base_url"], request["id"], "answer"),
             status_callback=urls.status_callback(request["base_url"], request["id"], "a"),
             timeout=p.settings.leg_a_timeout_seconds,
+            machine_detection=request["leg_b_number"] is not None and request["confirm_mode"] == "amd",
         )
     except ProviderTimeout as exc:
         log.warning("request %s: %s; waiting for a status callback", request["id"], exc)
@@ -110,6 +111,7 @@ class Dispatcher:
         now = utcnow()
         if time.monotonic() >= self._housekeeping_at:
             await expire_and_settle(self.p, now)
+            await notices.send_outcome_notices(self.p)
             self._housekeeping_at = time.monotonic() + 1.0
         allowed = min(self.pacer.available(), MAX_BATCH)
         if allowed < 1:

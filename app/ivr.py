@@ -56,7 +56,44 @@ async def answer(p: Platform, request, params: dict) -> str:
     language = _language(account)
     if request["needs_pin"]:
         return voice.ask_pin(action=urls.leg_step(request["base_url"], request["id"], "pin"), language=language)
+    if request["leg_b_number"] and account is not None:
+        return await _one_stage(p, request, account, params)
     return _ask_destination(request, language)
+
+
+MACHINE = {"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"}
+
+
+async def _one_stage(p: Platform, request, account, params: dict) -> str:
+    """The destination is known: make sure a person answered leg A, then dial it.
+
+    Bridging leg B into leg A's voicemail would bill both legs for nothing.
+    """
+    mode = request["confirm_mode"] or "press1"
+    if mode == "amd" and params.get("AnsweredBy") in MACHINE:
+        return await end_session(p, request, states.A_NO_ANSWER, language=account["language"],
+                                 prompt="session_over", detail=f"answered by {params['AnsweredBy']}")
+    if mode == "press1":
+        return _ask_confirmation(request, account["language"])
+    return await _dial(p, request, account, request["leg_b_number"], on_refusal=_refuse_one_stage)
+
+
+def _ask_confirmation(request, language: str, before: tuple[str, ...] = ()) -> str:
+    return voice.confirm_connect(action=urls.leg_step(request["base_url"], request["id"], "confirm"),
+                                 number=request["leg_b_number"], language=language, before=before)
+
+
+async def _refuse_one_stage(p: Platform, request, language: str, prompt: str, reason: str) -> str:
+    return await end_session(p, request, reason, language=language, prompt=prompt)
+
+
+async def confirm_pressed(p: Platform, request, params: dict) -> str:
+    account = await _account(p, request)
+    if request["state"] != states.A_ANSWERED or account is None or not request["leg_b_number"]:
+        return voice.goodbye(language=_language(account), keys=("session_over",))
+    if (params.get("Digits") or "").strip() == "1":
+        return await _dial(p, request, account, request["leg_b_number"], on_refusal=_refuse_one_stage)
+    return await _silence(p, request, account["language"], lambda: _ask_confirmation(request, account["language"]))
 
 
 def _ask_destination(request, language: str, before: tuple[str, ...] = ()) -> str:
@@ -138,11 +175,17 @@ async def destination_entered(p: Platform, request, params: dict) -> str:
         number = to_e164(digits, account["country"])
     except InvalidNumber:
         return await _bad_destination(p, request, language, "invalid_destination", states.DESTINATION_BLOCKED)
+    return await _dial(p, request, account, number, on_refusal=_bad_destination)
+
+
+async def _dial(p: Platform, request, account, number: str, *, on_refusal) -> str:
+    """Price leg B, cap the call to what the balance pays for both legs, and dial it."""
+    language = account["language"]
     rate_b = await rates.find_rate(p.db, number=number, tariff=account["tariff"])
     rate_a = await rates.find_rate(p.db, number=request["leg_a_number"], tariff=account["tariff"])
     if rate_b is None or rate_a is None:
         log.info("request %s: no rate for %s", request["id"], number)
-        return await _bad_destination(p, request, language, "destination_blocked", states.DESTINATION_BLOCKED)
+        return await on_refusal(p, request, language, "destination_blocked", states.DESTINATION_BLOCKED)
     spent = await _leg_a_spent_micros(p, request, rate_a)
     limit = billing.affordable_seconds(account["balance"], account["currency"], [rate_a, rate_b], spent)
     if limit < MIN_CALL_SECONDS:
@@ -198,6 +241,7 @@ STEPS = {
     "answer": answer,
     "pin": pin_entered,
     "destination": destination_entered,
+    "confirm": confirm_pressed,
     "dialed": dial_ended,
     "next": next_call_chosen,
 }

@@ -45,4 +45,4 @@ async def clear(db: Database, *, account_id: int | None = None, requester: str |
         query = query.where(auth_failures.c.account_id == account_id)
     if requester is not None:
         query = query.where(auth_failures.c.requester == requester)
-    return await db.execute(query)
+    return len(await db.fetch_all(query.returning(auth_failures.c.id)))

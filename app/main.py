@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
-from app import instance, webhooks
+from app import instance, sms_webhooks, webhooks
 from app.db import make_database
 from app.dispatcher import Dispatcher
 from app.platform import Platform
@@ -43,6 +43,8 @@ routes = [
     Route("/healthz", healthz),
     Route("/twilio/voice", webhooks.voice_trigger, methods=["POST"]),
     Route("/twilio/status", webhooks.status, methods=["POST"]),
+    Route("/twilio/sms", sms_webhooks.twilio_sms, methods=["POST"]),
+    Route("/sms/gateway", sms_webhooks.gateway, methods=["GET", "POST"]),
     Route("/legs/{request_id:int}/{step}", webhooks.leg_step, methods=["POST"]),
 ]
 

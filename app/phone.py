@@ -23,23 +23,24 @@ def to_e164(raw: str | None, region: str = "US") -> str:
     if not text or len(text) > MAX_NUMBER_LENGTH:
         raise InvalidNumber("empty or too long")
     digits = "".join(ch for ch in text if ch.isdigit() and ch.isascii())
-    if text.startswith("+"):
-        candidate = "+" + digits
-    elif digits.startswith("011") and len(digits) > 6:
-        candidate = "+" + digits[3:]
-    elif digits.startswith("00") and len(digits) > 6:
-        candidate = "+" + digits[2:]
-    else:
-        candidate = digits
-    if not candidate.strip("+"):
+    if not digits:
         raise InvalidNumber("no digits")
-    try:
-        parsed = phonenumbers.parse(candidate, region.upper() if candidate[0] != "+" else None)
-    except phonenumbers.NumberParseException as exc:
-        raise InvalidNumber(str(exc)) from None
-    if not phonenumbers.is_valid_number(parsed):
-        raise InvalidNumber("not a valid number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if text.startswith("+"):
+        candidates = ["+" + digits]
+    else:
+        # The region's own reading first (phonenumbers knows each country's exit
+        # code: 011 leaves the US, but 0113 is a Leeds number), then 00 / 011 as
+        # international prefixes for travellers typing what they type at home.
+        candidates = [digits] + ["+" + digits[len(idd):] for idd in ("00", "011")
+                                 if digits.startswith(idd) and len(digits) - len(idd) >= 7]
+    for candidate in candidates:
+        try:
+            parsed = phonenumbers.parse(candidate, None if candidate.startswith("+") else region.upper())
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    raise InvalidNumber("not a valid number")
 
 
 def usable_caller_id(raw: str | None) -> str | None:
@@ -51,8 +52,3 @@ def usable_caller_id(raw: str | None) -> str | None:
         return to_e164(text)
     except InvalidNumber:
         return None
-
-
-def spoken_digits(number: str) -> str:
-    """'+14155550100' -> '1 4 1 5 ...' so text-to-speech reads digits, not a quantity."""
-    return " ".join(ch for ch in number if ch.isdigit())

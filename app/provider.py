@@ -64,13 +64,15 @@ class TwilioProvider:
             raise ProviderError(f"provider unreachable: {exc}", retryable=True) from None
 
     async def create_call(self, *, to: str, from_: str, url: str, status_callback: str, timeout: int,
-                          time_limit: int | None = None) -> str:
+                          time_limit: int | None = None, machine_detection: bool = False) -> str:
         kwargs = dict(
             to=to, from_=from_, url=url, method="POST", status_callback=status_callback,
             status_callback_event=LEG_EVENTS, status_callback_method="POST", timeout=timeout,
         )
         if time_limit:
             kwargs["time_limit"] = time_limit
+        if machine_detection:
+            kwargs["machine_detection"] = "Enable"
         call = await self._call(self.client.calls.create_async(**kwargs))
         return call.sid
 

@@ -110,6 +110,8 @@ callback_requests = sa.Table(
     sa.Column("confirm_mode", sa.String(8)),
     # Where to text the outcome when the trigger was an SMS (or a web/API request).
     sa.Column("notify_number", sa.String(20)),
+    # Set once the outcome notice was sent (or found unnecessary): an outbox of its own.
+    sa.Column("notified_at", sa.DateTime),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("reason", sa.String(32)),
     # Why the last leg B attempt ended, reported if the session ends without a call.

@@ -113,7 +113,7 @@ class Call:
 
     @property
     def duration(self) -> int | None:
-        """Seconds from answer to hang-up; None while live or if never answered."""
+        """Seconds from answer to hang-up: None while live, 0 if never answered."""
         if not self.ended:
             return None
         if self.answer_time is None or self.end_time is None:

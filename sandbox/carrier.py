@@ -11,14 +11,16 @@ reports its final status callback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from typing import Awaitable, Callable
 
 import httpx
 from starlette.applications import Starlette
+from twilio.request_validator import RequestValidator
 
-from . import twiml
+from . import errors, twiml
 from .calls import EVENTS, TERMINAL, Call
 from .clock import Clock
 from .cps import Pacer
@@ -27,7 +29,7 @@ from .interpreter import DialLeg, Fetch, Inline, Interpreter, Source, describe, 
 from .messages import Message
 from .numbers import ServiceNumber
 from .phones import Phone, Phones
-from .sids import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, is_e164, new_sid
+from .sids import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, is_e164, is_sid, new_sid
 from .webhooks import WebhookError, Webhooks
 
 logger = logging.getLogger("sandbox")
@@ -57,8 +59,9 @@ class Carrier:
         http_client: httpx.AsyncClient | None = None,
         control: bool = True,
     ) -> None:
+        if not is_sid(account_sid, "AC"):
+            raise ValueError(f"account_sid must be 'AC' and 32 hex digits, like Twilio's: {account_sid!r}")
         self.account_sid = account_sid
-        self.auth_token = auth_token
         self.clock = clock or Clock()
         self.pacer = Pacer(self.clock, cps)
         self.phones = Phones(default_phone)
@@ -69,7 +72,10 @@ class Carrier:
         self.sms_method = sms_method
         self.status_callback = status_callback
         self.faults = faults or Faults()
+        # `http_client` may be an httpx.AsyncClient on an ASGITransport, to
+        # deliver webhooks to an application in-process without a server.
         self.webhooks = Webhooks(auth_token, self.clock, webhook_timeout, http_client)
+        self.auth_token = auth_token
         self.api_keys = dict(api_keys or {})
         self.control = control
         self.calls: dict[str, Call] = {}
@@ -82,6 +88,16 @@ class Carrier:
         self._app: Starlette | None = None
 
     # Configuration
+
+    @property
+    def auth_token(self) -> str:
+        return self._auth_token
+
+    @auth_token.setter
+    def auth_token(self, value: str) -> None:
+        # REST authentication and webhook signatures always use the same token.
+        self._auth_token = value
+        self.webhooks.validator = RequestValidator(value)
 
     @property
     def cps(self) -> float:
@@ -119,8 +135,15 @@ class Carrier:
             from .control import control_routes
             from .rest import rest_routes
 
+            @contextlib.asynccontextmanager
+            async def lifespan(app):
+                # Runs only when the carrier is served on its own; a host app
+                # that mounts it should await carrier.aclose() on shutdown.
+                yield
+                await self.aclose()
+
             routes = rest_routes(self) + (control_routes(self) if self.control else [])
-            self._app = Starlette(routes=routes)
+            self._app = Starlette(routes=routes, lifespan=lifespan)
             self._app.state.carrier = self
         return self._app
 
@@ -169,8 +192,14 @@ class Carrier:
         call.task = self._spawn(self._run(call, self._outbound))
         return call
 
-    def end(self, call: Call, status: str = "completed", note: tuple | None = None) -> bool:
-        """End a call from outside: hang up a live call, cancel a queued or ringing one."""
+    def end(self, call: Call | str, status: str = "completed", note: tuple | None = None) -> bool:
+        """End a call from outside: hang up a live call, cancel a queued or ringing one.
+
+        `status` is what an unanswered call ends as ("canceled", "busy", ...);
+        an answered call always ends "completed". `note` is a transcript entry
+        to record, e.g. ("phone-hangup",). False if the call had already ended.
+        """
+        call = self.calls[call] if isinstance(call, str) else call
         if call.ended or call.pending_end is not None:
             return False
         call.pending_end = status
@@ -181,8 +210,12 @@ class Carrier:
             task.cancel()
         return True
 
-    def redirect(self, call: Call, source: Source) -> bool:
-        """Make a live call leave its current TwiML for `source`; False if it cannot."""
+    def redirect(self, call: Call | str, *, url: str | None = None, method: str = "POST", twiml: str | None = None) -> bool:
+        """Make a call leave its current TwiML for `url` (or inline `twiml`); False if it cannot."""
+        call = self.calls[call] if isinstance(call, str) else call
+        if (url is None) == (twiml is None):
+            raise ValueError("give either url or twiml")
+        source = Inline(twiml) if twiml is not None else Fetch(url, method, kind="redirect")
         if call.ended or call.direction == "outbound-dial":
             return False
         if call.status != "in-progress":
@@ -349,7 +382,7 @@ class Carrier:
                     redirect = verb
                     break
                 else:
-                    inbound.error_code, inbound.error_message = 12100, verb.reason
+                    inbound.error_code, inbound.error_message = errors.DOCUMENT_PARSE_FAILURE, verb.reason
             if redirect is None:
                 break
             url, method = redirect.url, redirect.method
@@ -388,6 +421,8 @@ class Carrier:
     async def _deliver(self, message: Message) -> None:
         phone = self.phones[message.to] if is_e164(message.to) else None
         for status in ("queued", "sending", "sent"):
+            if message.status == "canceled":
+                return
             if message.status != status:
                 self._message_progress(message, status)
             await self.clock.sleep(SMS_HOP_SECONDS)
@@ -584,6 +619,11 @@ class Carrier:
             await asyncio.wait_for(self._closed.wait(), seconds)
         except TimeoutError:
             pass
+
+    @property
+    def idle(self) -> bool:
+        """No call live, no callback or message delivery pending."""
+        return not self._tasks
 
     async def wait_idle(self, timeout: float = 30.0) -> None:
         """Wait (real seconds) until every call has ended and every callback is delivered."""

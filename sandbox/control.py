@@ -132,7 +132,9 @@ class ControlApi:
     async def hangup(self, request: Request) -> JSONResponse:
         async def hang_up():
             call = self._call(request)
-            if not self.carrier.end(call, "completed", ("phone-hangup",)):
+            # A handset that hangs up while its phone rings declines the call.
+            declined = call.direction != "inbound" and call.status in ("initiated", "ringing")
+            if not self.carrier.end(call, "busy" if declined else "completed", ("phone-hangup",)):
                 raise ControlError(409, f"call {call.sid} has already ended")
             return call_snapshot(call)
 
@@ -221,7 +223,7 @@ class ControlApi:
             limit = int(request.query_params.get("limit", 100))
         except ValueError:
             limit = 100
-        log = self.carrier.webhooks.log[-limit:]
+        log = list(self.carrier.webhooks.log)[-limit:] if limit > 0 else []
         return JSONResponse({"webhooks": [delivery.json() for delivery in reversed(log)]})
 
     def _call(self, request: Request) -> Call:

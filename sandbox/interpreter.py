@@ -96,6 +96,8 @@ class Interpreter:
             self.document_url = None
             return self._parse(source.twiml)
         params = self.call.params() | source.extra
+        if self.call.status == "in-progress":
+            self.call.activity = "fetching"
         try:
             response = await self.carrier.webhooks.request(
                 source.kind, source.url, params, source.method, self.call.sid
@@ -316,7 +318,8 @@ class Interpreter:
                     self.carrier.end(leg.child, "canceled")
             if winner is not None:
                 await self._bridge(winner, verb)
-            await asyncio.gather(*(leg.task for leg in legs), return_exceptions=True)
+            # asyncio.wait, not gather: cancelling this call must not cancel the legs' tasks.
+            await asyncio.wait([leg.task for leg in legs])
             completed = True
         finally:
             if not completed:

@@ -23,7 +23,6 @@ from . import errors
 from .calls import API_VERSION, Call
 from .clock import rfc2822
 from .errors import TwilioError
-from .interpreter import Fetch, Inline
 from .messages import Message
 from .sids import formatted, is_e164, is_sid
 
@@ -126,15 +125,15 @@ class RestApi:
         return await self._handle(request, self.create_call if request.method == "POST" else self.list_calls)
 
     async def call(self, request: Request) -> Response:
-        handlers = {"GET": self.fetch_call, "POST": self.update_call, "DELETE": self.delete_call}
-        return await self._handle(request, handlers[request.method])
+        handlers = {"POST": self.update_call, "DELETE": self.delete_call}
+        return await self._handle(request, handlers.get(request.method, self.fetch_call))
 
     async def messages(self, request: Request) -> Response:
         return await self._handle(request, self.create_message if request.method == "POST" else self.list_messages)
 
     async def message(self, request: Request) -> Response:
-        handlers = {"GET": self.fetch_message, "POST": self.update_message, "DELETE": self.delete_message}
-        return await self._handle(request, handlers[request.method])
+        handlers = {"POST": self.update_message, "DELETE": self.delete_message}
+        return await self._handle(request, handlers.get(request.method, self.fetch_message))
 
     async def _handle(self, request: Request, handler) -> Response:
         try:
@@ -266,8 +265,10 @@ class RestApi:
                 self.carrier.end(call, status)
                 await asyncio.wait([call.task], timeout=1.0)
         elif url is not None or twiml is not None:
-            source = Inline(twiml) if twiml is not None else Fetch(url, _method(form, "Method"), kind="redirect")
-            if not self.carrier.redirect(call, source):
+            redirected = self.carrier.redirect(
+                call, url=None if twiml is not None else url, method=_method(form, "Method"), twiml=twiml
+            )
+            if not redirected:
                 raise TwilioError(400, errors.NOT_IN_PROGRESS, "Call is not in-progress. Cannot redirect.")
         call.date_updated = self.carrier.clock.now() if not call.ended else call.date_updated
         return JSONResponse(call_resource(call))

@@ -82,14 +82,6 @@ def main(argv: list[str] | None = None) -> None:
         voice_url=args.voice_url,
         sms_url=args.sms_url,
     )
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        yield
-        await carrier.aclose()
-
-    app = carrier.app
-    app.router.lifespan_context = lifespan
     print(f"sandbox carrier: account {carrier.account_sid}, auth token {carrier.auth_token}")
     print(f"REST base URL: http://{args.host}:{args.port}  control API: /_sandbox/state")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    uvicorn.run(carrier.app, host=args.host, port=args.port, log_level="info")

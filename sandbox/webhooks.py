@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import ssl
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -33,7 +34,7 @@ class WebhookError(Exception):
 @dataclass
 class Delivery:
     at: datetime
-    kind: str  # voice | gather | dial-action | redirect | whisper | status | sms | message-status
+    kind: str  # voice | voice-fallback | gather | dial-action | redirect | whisper | status | sms | message-status
     method: str
     url: str
     params: dict
@@ -56,11 +57,19 @@ class Delivery:
 
 
 class Webhooks:
-    def __init__(self, auth_token: str, clock: Clock, timeout: float = 15.0, client: httpx.AsyncClient | None = None):
+    def __init__(
+        self,
+        auth_token: str,
+        clock: Clock,
+        timeout: float = 15.0,
+        client: httpx.AsyncClient | None = None,
+        log_limit: int = 10_000,
+    ):
         self.validator = RequestValidator(auth_token)
         self.clock = clock
         self.timeout = timeout
-        self.log: list[Delivery] = []
+        # Bounded so a long benchmark run does not grow without limit.
+        self.log: deque[Delivery] = deque(maxlen=log_limit)
         self._client = client
         self._own_client = client is None
 

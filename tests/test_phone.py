@@ -1,7 +1,7 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from app.phone import InvalidNumber, spoken_digits, to_e164, usable_caller_id
+from app.phone import InvalidNumber, to_e164, usable_caller_id
 
 
 @pytest.mark.parametrize(
@@ -37,10 +37,6 @@ def test_usable_caller_id():
     assert usable_caller_id("+14155550123") == "+14155550123"
 
 
-def test_spoken_digits():
-    assert spoken_digits("+4420") == "4 4 2 0"
-
-
 @given(st.text(max_size=60), st.sampled_from(["US", "GB", "FR", "ZZ", "DE"]))
 def test_normalization_never_raises_anything_but_invalid_number(text, region):
     try:
@@ -48,3 +44,9 @@ def test_normalization_never_raises_anything_but_invalid_number(text, region):
     except InvalidNumber:
         return
     assert result.startswith("+") and result[1:].isdigit()
+
+
+def test_a_leeds_number_is_not_mistaken_for_an_exit_code():
+    assert to_e164("01132345678", "GB") == "+441132345678"
+    assert to_e164("011442071234567", "US") == "+442071234567"
+    assert to_e164("00442071234567", "US") == "+442071234567"

@@ -6,6 +6,11 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from twiml.prompts import say_language, text
 
+
+def spoken_digits(number: str) -> str:
+    """'+4420...' -> '4, 4, 2, 0, ...': read as digits, not as one large quantity."""
+    return ", ".join(ch for ch in number if ch.isdigit())
+
 PIN_TIMEOUT = 8
 DESTINATION_TIMEOUT = 10
 LEG_B_RING_TIMEOUT = 30
@@ -65,6 +70,14 @@ def connect(
                          hangup_on_star=True, caller_id=caller_id)
     dial.number(number, status_callback=status_callback, status_callback_event=LEG_EVENTS,
                 status_callback_method="POST")
+    return str(response)
+
+
+def confirm_connect(*, action: str, number: str, language: str, before: tuple[str, ...] = ()) -> str:
+    response = VoiceResponse()
+    _say(response, language, *before)
+    gather = _gather(response, action=action, timeout=PIN_TIMEOUT, num_digits=1)
+    _say(gather, language, "confirm_connect", number=spoken_digits(number))
     return str(response)
 
 

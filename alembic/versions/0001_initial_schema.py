@@ -123,6 +123,7 @@ def upgrade() -> None:
     sa.Column('leg_b_number', sa.String(length=20), nullable=True),
     sa.Column('confirm_mode', sa.String(length=8), nullable=True),
     sa.Column('notify_number', sa.String(length=20), nullable=True),
+    sa.Column('notified_at', sa.DateTime(), nullable=True),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('reason', sa.String(length=32), nullable=True),
     sa.Column('last_b_reason', sa.String(length=32), nullable=True),

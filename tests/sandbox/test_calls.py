@@ -2,11 +2,12 @@
 
 from email.utils import parsedate_to_datetime
 
+import httpx
 import pytest
+from starlette.responses import Response
 
 from sandbox import Phone
-
-from .conftest import CALLEE, SERVICE_NUMBER, SUBSCRIBER
+from tests.sandbox.support import ACCOUNT_SID, AUTH_TOKEN, CALLEE, SERVICE_NUMBER, SUBSCRIBER
 
 
 def gather(action: str, prompt: str, **attributes) -> str:
@@ -250,8 +251,6 @@ async def test_whisper_and_simultaneous_dial(carrier, platform, place):
 
 
 async def test_application_errors_are_spoken_and_end_the_call(carrier, platform, place):
-    from starlette.responses import Response
-
     platform.on("/voice", Response("boom", status_code=500))
     platform.on("/bad-xml", "<Response><Say>unclosed</Response>")
     platform.on("/unknown-verb", "<Response><Say>Before</Say><Conference>room</Conference><Say>After</Say></Response>")
@@ -274,8 +273,6 @@ async def test_application_errors_are_spoken_and_end_the_call(carrier, platform,
 
 
 async def test_fallback_url_serves_when_the_voice_url_fails(carrier, platform, place):
-    from starlette.responses import Response
-
     platform.on("/voice", Response(status_code=503))
     platform.on("/fallback", "<Response><Say>Fallback speaking</Say></Response>")
     sid = await place(To=SUBSCRIBER, Url=platform.url("/voice"), FallbackUrl=platform.url("/fallback"))
@@ -310,10 +307,6 @@ async def test_gather_defaults_relative_urls_and_get(carrier, platform, place):
 
 
 async def test_redirecting_a_live_call(carrier, platform, place, sandbox_url):
-    import httpx
-
-    from .conftest import ACCOUNT_SID, AUTH_TOKEN
-
     platform.on("/voice", "<Response><Say>Hold on</Say><Pause length='3600'/></Response>")
     platform.on("/moved", "<Response><Say>You have been moved</Say></Response>")
     sid = await place(To=SUBSCRIBER, Url=platform.url("/voice"))
@@ -326,3 +319,47 @@ async def test_redirecting_a_live_call(carrier, platform, place, sandbox_url):
     await carrier.wait_idle(timeout=10)
     assert call.heard()[-2:] == [("redirect", platform.url("/moved")), ("say", "You have been moved", "en-US")]
     assert call.duration < 3600
+
+
+async def test_redirect_verb_and_get_status_callbacks(carrier, platform, place):
+    platform.on("/voice", '<Response><Say>One moment</Say><Redirect method="GET">/queue?position=1</Redirect></Response>')
+    platform.on("/queue", lambda p: f"<Response><Say>You are number {p['position']}</Say></Response>")
+    sid = await place(
+        To=SUBSCRIBER,
+        Url=platform.url("/voice"),
+        StatusCallback=platform.url("/status?tenant=7"),
+        StatusCallbackMethod="GET",
+        StatusCallbackEvent="answered",
+    )
+    await carrier.wait_idle(timeout=10)
+    assert carrier.calls[sid].heard() == [
+        ("say", "One moment", "en-US"),
+        ("redirect", platform.url("/queue?position=1")),
+        ("say", "You are number 1", "en-US"),
+    ]
+    (queued,) = platform.received("/queue")
+    assert queued["CallSid"] == sid and queued["CallStatus"] == "in-progress"
+    # GET callbacks carry Twilio's parameters in the query string, after the URL's own.
+    statuses = platform.received("/status")
+    assert [s["CallStatus"] for s in statuses] == ["in-progress", "completed"]
+    assert all(s["tenant"] == "7" for s in statuses)
+
+
+async def test_message_verb_during_a_call_texts_the_handset(carrier, platform, place):
+    platform.on("/voice", "<Response><Say>We will text you the details</Say><Message>Ref 1234</Message></Response>")
+    sid = await place(To=SUBSCRIBER, Url=platform.url("/voice"))
+    await carrier.wait_idle(timeout=10)
+    assert carrier.calls[sid].heard()[-1] == ("message", SUBSCRIBER, "Ref 1234")
+    (text,) = carrier.phones[SUBSCRIBER].inbox
+    assert text.direction == "outbound-call" and text.from_ == SERVICE_NUMBER and text.status == "delivered"
+
+
+async def test_wait_idle_names_the_calls_still_live_and_aclose_ends_them(carrier, platform, place):
+    carrier.phones[SUBSCRIBER] = Phone(interactive=True)
+    platform.on("/voice", '<Response><Gather timeout="100000"><Say>Waiting for you</Say></Gather></Response>')
+    sid = await place(To=SUBSCRIBER, Url=platform.url("/voice"))
+    with pytest.raises(TimeoutError, match=sid):
+        await carrier.wait_idle(timeout=0.3)
+    await carrier.aclose()
+    assert carrier.errors == []
+    assert carrier.idle

@@ -3,8 +3,7 @@
 import httpx
 
 from sandbox import Phone, ServiceNumber
-
-from .conftest import SERVICE_NUMBER, SUBSCRIBER
+from tests.sandbox.support import SERVICE_NUMBER, SUBSCRIBER
 
 
 async def test_ring_rejected_before_answer_is_not_billed(carrier, platform):

@@ -9,9 +9,8 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from sandbox import Faults, Phone, max_in_window
-
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, SERVICE_NUMBER, SUBSCRIBER
+from sandbox import Carrier, Clock, Faults, Phone, max_in_window, serve
+from tests.sandbox.support import ACCOUNT_SID, AUTH_TOKEN, SERVICE_NUMBER, SUBSCRIBER
 
 SAY = "<Response><Say>This is your callback</Say></Response>"
 
@@ -47,9 +46,7 @@ async def test_calls_over_the_cps_limit_are_queued_never_refused(carrier, sandbo
     assert (starts[-1] - starts[0]).total_seconds() >= 5
 
 
-async def test_default_rate_is_one_call_per_second(sandbox_url, rest_root):
-    from sandbox import Carrier, Clock, serve
-
+async def test_default_rate_is_one_call_per_second(rest_root):
     carrier = Carrier(ACCOUNT_SID, AUTH_TOKEN, clock=Clock(speed=1000))
     try:
         async with serve(carrier.app) as url, httpx.AsyncClient(base_url=url, auth=(ACCOUNT_SID, AUTH_TOKEN)) as api:

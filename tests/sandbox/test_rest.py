@@ -4,8 +4,7 @@ import httpx
 import pytest
 
 from sandbox import Phone
-
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, SERVICE_NUMBER, SUBSCRIBER
+from tests.sandbox.support import ACCOUNT_SID, AUTH_TOKEN, SERVICE_NUMBER, SUBSCRIBER
 
 CALLS = "/2010-04-01/Accounts/{AccountSid}/Calls.json"
 CALL = "/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json"

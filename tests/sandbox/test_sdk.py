@@ -8,8 +8,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 from sandbox import Phone
-
-from .conftest import ACCOUNT_SID, AUTH_TOKEN, SERVICE_NUMBER, SUBSCRIBER
+from tests.sandbox.support import ACCOUNT_SID, AUTH_TOKEN, SERVICE_NUMBER, SUBSCRIBER
 
 PAUSE = "<Response><Say>Please hold</Say><Pause length='600'/></Response>"
 

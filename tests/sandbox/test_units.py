@@ -4,11 +4,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sandbox import Clock, Phone, Phones, max_in_window, rfc2822
+from sandbox import Clock, Phone, Phones, max_in_window, rfc2822, twiml
 from sandbox.cps import Pacer
 from sandbox.faults import Faults
 from sandbox.messages import segments
-from sandbox import twiml
 
 
 async def test_clock_runs_virtual_time_at_its_speed():

@@ -1,0 +1,120 @@
+"""Incoming texts: the provider's SMS webhook and the SMS gateway endpoint.
+
+`/sms/gateway` serves SMS gateway apps on a phone and SMS providers that
+forward texts to a URL. It speaks SMSSync's protocol (the open-source Android
+gateway): the reply rides back in `payload.messages`, and texts queued later
+(failure notices) are handed out when the app polls with `GET ?task=send`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from app import sms, sms_log
+from app.signatures import MAX_BODY, read_form, signed_form
+from twiml import messaging
+
+MAX_TEXT = 1600
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    # `payload` keeps SMSSync from retrying forever; `error` is for everyone else.
+    return JSONResponse({"error": {"code": code, "message": message},
+                         "payload": {"success": False, "error": message}}, status_code=status)
+
+
+async def twilio_sms(request: Request) -> Response:
+    p = request.app.state.platform
+    params = await signed_form(request, request.app.state.validator, p.settings.public_base_url)
+    sid = params.get("MessageSid") or params.get("SmsSid") or ""
+    if not sid or len(sid) > 64:
+        raise HTTPException(400, "MessageSid is required")
+    reply = await sms.handle_text(p, sms.IncomingText(
+        source="twilio", message_id=sid, sender=params.get("From", ""), to=params.get("To"),
+        body=params.get("Body", "")[:MAX_TEXT], base_url=p.base_url(str(request.base_url)),
+    ))
+    return Response(messaging.reply(reply.body if reply and reply.deliver else None), media_type="application/xml")
+
+
+async def _gateway_fields(request: Request) -> dict[str, str]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        return await read_form(request)
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise HTTPException(413, "body too large")
+    try:
+        data = json.loads(body or b"null")
+    except (UnicodeDecodeError, ValueError):
+        raise HTTPException(400, "malformed JSON") from None
+    if not isinstance(data, dict):
+        raise HTTPException(422, "expected a JSON object")
+    fields = {}
+    for key, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)) and value is not None:
+            raise HTTPException(422, f"field {str(key)[:40]!r} must be a string")
+        fields[str(key)] = "" if value is None else str(value)
+    return fields
+
+
+def _secret(request: Request, fields: dict[str, str]) -> str:
+    header = request.headers.get("x-gateway-secret") or ""
+    auth = request.headers.get("authorization") or ""
+    if not header and auth.lower().startswith("bearer "):
+        header = auth[7:].strip()
+    return header or fields.get("secret", "") or request.query_params.get("secret", "")
+
+
+def _message_id(fields: dict[str, str]) -> str:
+    for key in ("message_id", "messageId", "id", "uuid"):
+        if fields.get(key):
+            return fields[key][:80]
+    # No id from the gateway: the same sender, text and send time is the same text.
+    if fields.get("sent_timestamp"):
+        basis = "|".join((fields.get("from", ""), fields.get("text") or fields.get("message", ""),
+                          fields["sent_timestamp"]))
+        return "h:" + hashlib.sha256(basis.encode()).hexdigest()[:40]
+    return "u:" + uuid.uuid4().hex
+
+
+async def gateway(request: Request) -> Response:
+    p = request.app.state.platform
+    try:
+        fields = await _gateway_fields(request) if request.method == "POST" else {}
+    except HTTPException as exc:
+        return _error(exc.status_code, "bad_request", exc.detail)
+    found = await sms_log.gateway_for_secret(p.db, secret=_secret(request, fields))
+    if found is None:
+        return _error(401, "unauthorized", "unknown gateway secret")
+    source = f"gateway:{found['name']}"
+    if request.method == "GET":
+        if request.query_params.get("task") != "send":
+            return _error(400, "bad_request", "expected ?task=send")
+        queued = await sms_log.queued_for_gateway(p.db, source=source)
+        messages = [{"to": row["to_number"], "message": row["body"], "uuid": str(row["id"])} for row in queued]
+        return JSONResponse({"payload": {"task": "send", "secret": _secret(request, fields), "messages": messages}})
+    sender = fields.get("from", "")
+    body = fields.get("text") or fields.get("message") or ""
+    if not sender:
+        return _error(422, "invalid_request", "'from' is required")
+    if len(body) > MAX_TEXT:
+        return _error(413, "too_large", f"text longer than {MAX_TEXT} characters")
+    reply = await sms.handle_text(p, sms.IncomingText(
+        source=source, message_id=_message_id(fields), sender=sender, to=fields.get("to") or fields.get("sent_to"),
+        body=body, base_url=p.base_url(str(request.base_url)),
+    ))
+    deliverable = reply is not None and reply.deliver
+    outgoing = [{"to": reply.to, "message": reply.body, "uuid": uuid.uuid4().hex}] if deliverable else []
+    payload = {"success": True, "error": None}
+    if outgoing:
+        payload.update(task="send", messages=outgoing)
+    return JSONResponse({
+        "reply": {"to": reply.to, "text": reply.body} if deliverable else None,
+        "payload": payload,
+    })
