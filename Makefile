@@ -21,6 +21,7 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/callback-platform db upgrade
+	$(BIN)/callback-platform demo seed
 	$(BIN)/callback-platform serve --host $(HOST) --port $(PORT)
 
 test: install

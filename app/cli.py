@@ -162,6 +162,13 @@ async def cmd_account_unlock(settings: Settings, args, db) -> str:
     return f"{args.login} unlocked ({cleared} failed attempts cleared)"
 
 
+async def cmd_demo_seed(settings: Settings, args, db) -> str:
+    from app import demo
+
+    added = await demo.seed(db, secret_key=await resolve_secret_key(db, settings))
+    return "demo data: " + (", ".join(added) if added else "already there")
+
+
 def cmd_serve(settings: Settings, args) -> str:
     import uvicorn
 
@@ -233,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     token_create.add_argument("login")
     token_create.add_argument("--name", default="")
     token_create.set_defaults(run_db=cmd_token_create)
+
+    demo = groups.add_parser("demo", help="demo data").add_subparsers(dest="command", required=True)
+    demo.add_parser("seed", help="add demo subscribers, numbers and rates (idempotent)").set_defaults(
+        run_db=cmd_demo_seed)
 
     serve = groups.add_parser("serve", help="serve the platform")
     serve.add_argument("--host", default="127.0.0.1")

@@ -41,12 +41,10 @@ async def resolve_secret_key(db: Database, settings: Settings) -> str:
     return await db.fetch_val(sa.select(instance_settings.c.value).where(instance_settings.c.key == "secret_key"))
 
 
-def sandbox_credentials(secret_key: str, api_base: str) -> Credentials:
-    digest = hmac.new(secret_key.encode(), b"sandbox-credentials", hashlib.sha256).hexdigest()
-    return Credentials(account_sid="AC" + digest[:32], auth_token=digest[32:64], api_base=api_base)
+def sandbox_auth_token(secret_key: str) -> str:
+    # Derived, not stored: the local carrier and the app agree on it without configuration.
+    return hmac.new(secret_key.encode(), b"sandbox-auth-token", hashlib.sha256).hexdigest()[:32]
 
 
-def provider_credentials(settings: Settings, secret_key: str, sandbox_base: str | None = None) -> Credentials:
-    if settings.uses_sandbox:
-        return sandbox_credentials(secret_key, sandbox_base or settings.twilio_api_base)
+def twilio_credentials(settings: Settings) -> Credentials:
     return Credentials(settings.twilio_account_sid, settings.twilio_auth_token or "", settings.twilio_api_base)

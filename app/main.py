@@ -10,14 +10,14 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from twilio.request_validator import RequestValidator
 
-from app import instance, sms_webhooks, webhooks
+from app import embedded_carrier, instance, sms_webhooks, softphone, webhooks
 from app.db import make_database
 from app.dispatcher import Dispatcher
 from app.platform import Platform
-from app.provider import TwilioProvider
+from app.provider import Credentials, TwilioProvider
 from app.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -51,13 +51,21 @@ routes = [
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
+    carrier = embedded_carrier.build_carrier(settings) if settings.uses_sandbox else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         db = make_database(settings)
         await db.connect()
         secret_key = await instance.resolve_secret_key(db, settings)
-        credentials = instance.provider_credentials(settings, secret_key)
+        stack = contextlib.AsyncExitStack()
+        if carrier is not None:
+            token = instance.sandbox_auth_token(secret_key)
+            api_base = await stack.enter_async_context(embedded_carrier.running(carrier, token))
+            credentials = Credentials(embedded_carrier.SANDBOX_ACCOUNT_SID, token, api_base)
+            log.info("no TWILIO_ACCOUNT_SID: calls go to the sandbox carrier at %s", api_base)
+        else:
+            credentials = instance.twilio_credentials(settings)
         provider = TwilioProvider(credentials, timeout=settings.provider_timeout_seconds)
         platform = Platform(settings=settings, db=db, secret_key=secret_key, credentials=credentials,
                             provider=provider)
@@ -75,9 +83,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     await task
                 await dispatcher.drain()
             await provider.aclose()
+            await stack.aclose()
             await db.disconnect()
 
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
+    app_routes = list(routes)
+    if carrier is not None:
+        app_routes += [*softphone.routes, Mount("/sandbox", app=carrier.app)]
+    app = Starlette(routes=app_routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
+    app.state.carrier = carrier
+    return app
 
 
 app = create_app()

@@ -71,6 +71,8 @@ class Settings:
     leg_a_timeout_seconds: int = 30
     dispatcher_enabled: bool = True
     sandbox_cps: float = 5.0
+    # The sandbox's clock: 1 is real time (the demo); tests run it faster.
+    sandbox_speed: float = 1.0
 
     @property
     def uses_sandbox(self) -> bool:
@@ -105,4 +107,5 @@ def load_settings(environ: dict | None = None, env_file: str | Path | None = ".e
         leg_a_timeout_seconds=_int(env, "LEG_A_TIMEOUT_SECONDS", 30),
         dispatcher_enabled=(env.get("DISPATCHER", "on").lower() not in ("off", "0", "false", "no")),
         sandbox_cps=_float(env, "SANDBOX_CPS", 5.0),
+        sandbox_speed=_float(env, "SANDBOX_SPEED", 1.0),
     )

@@ -24,14 +24,14 @@ from .sids import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
 
 @contextlib.asynccontextmanager
-async def serve(app, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+async def serve(app, host: str = "127.0.0.1", port: int = 0, lifespan: str = "off") -> AsyncIterator[str]:
     """Run `app` with uvicorn until the block exits; yields its base URL."""
     # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets that
     # say so, and without it every response waits ~40 ms on delayed ACKs.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=2)
+    config = uvicorn.Config(app, lifespan=lifespan, log_level="warning", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

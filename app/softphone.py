@@ -1,0 +1,3 @@
+"""The demo softphone page (sandbox carrier only)."""
+
+routes: list = []
