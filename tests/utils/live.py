@@ -1,0 +1,110 @@
+"""The platform as a real server on loopback, with the sandbox carrier as its provider.
+
+Both run in the test's event loop: uvicorn serves the platform (lifespan on,
+dispatcher running) and the carrier; every webhook, status callback and REST
+request crosses a real socket, signed and validated as in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from app import accounts, rates, service_numbers, states
+from app.main import create_app
+from app.settings import Settings
+from app.tables import accounts as accounts_t, call_legs, callback_requests, events
+from sandbox import Carrier, Clock, Phone, serve
+from tests.utils import scenario as sc
+from tests.utils import twilio as tw
+
+
+@dataclass
+class Live:
+    carrier: Carrier
+    platform_url: str
+    app: object
+    engine: sa.Engine
+
+    @property
+    def db(self):
+        return self.app.state.platform.db
+
+    def requests(self):
+        with self.engine.connect() as c:
+            return c.execute(sa.select(callback_requests).order_by(callback_requests.c.id)).mappings().all()
+
+    def request_for(self, trigger_sid: str):
+        with self.engine.connect() as c:
+            return c.execute(sa.select(callback_requests).where(callback_requests.c.trigger_id == trigger_sid)).mappings().one_or_none()
+
+    def legs(self, request_id: int):
+        with self.engine.connect() as c:
+            return c.execute(sa.select(call_legs).where(call_legs.c.request_id == request_id).order_by(call_legs.c.id)).mappings().all()
+
+    def events(self, request_id: int):
+        with self.engine.connect() as c:
+            return c.execute(sa.select(events).where(events.c.request_id == request_id).order_by(events.c.id)).mappings().all()
+
+    def balance(self, login: str) -> int:
+        with self.engine.connect() as c:
+            return c.execute(sa.select(accounts_t.c.balance).where(accounts_t.c.login == login)).scalar_one()
+
+    def calls_to(self, number: str):
+        return [call for call in self.carrier.calls.values() if call.to == number and call.direction == "outbound-api"]
+
+    async def finished(self, trigger_sid: str, timeout: float = 20.0):
+        """Wait until the trigger's request has ended and the carrier is idle; the request row."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            row = self.request_for(trigger_sid)
+            if row is not None and row["state"] in states.TERMINAL and self.carrier.idle:
+                await asyncio.sleep(0.05)  # let the last status callbacks land
+                await self.carrier.wait_idle(timeout=5)
+                return self.request_for(trigger_sid)
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"request of {trigger_sid} did not finish: {self.request_for(trigger_sid)}")
+
+    async def ring(self, caller: str, number: str):
+        return await self.carrier.ring(from_=caller, to=number)
+
+
+async def seed(db, secret_key: str) -> None:
+    alice = await accounts.create_account(db, secret_key=secret_key, login="alice", password="alice-password",
+                                          pin=sc.ALICE_PIN, default_number=sc.ALICE_HOME, balance=1000)
+    await accounts.add_ani(db, account_id=alice, number=sc.ALICE_MOBILE)
+    bob = await accounts.create_account(db, secret_key=secret_key, login="bob", password="bob-password",
+                                        pin=sc.BOB_PIN, balance=500)
+    await accounts.add_ani(db, account_id=bob, number=sc.BOB_MOBILE)
+    # Retries without the production delay, so a retried callback takes milliseconds.
+    await db.execute(accounts_t.update().values(retry_delay_seconds=0))
+    for number, mode in [(sc.PIN_NUMBER, "pin"), (sc.ANI_NUMBER, "ani"), (sc.ANI_THEN_PIN_NUMBER, "ani-then-pin"),
+                         (sc.ANI_AND_PIN_NUMBER, "ani-and-pin")]:
+        await service_numbers.add_number(db, number=number, mode=mode)
+    await service_numbers.add_number(db, number=sc.ALICE_DID, mode="did", account_id=alice)
+    await rates.set_rate(db, prefix="1", price_per_minute=10_000)
+    await rates.set_rate(db, prefix="44", price_per_minute=50_000, increment=(30, 6))
+
+
+@contextlib.asynccontextmanager
+async def live_platform(settings: Settings, engine: sa.Engine, *, speed: float = 100.0, cps: float = 50.0):
+    carrier = Carrier(tw.ACCOUNT_SID, tw.AUTH_TOKEN, clock=Clock(speed=speed), cps=cps,
+                      default_phone=Phone(answer_after=1.0, talk_seconds=30.0))
+    try:
+        async with serve(carrier.app) as carrier_url:
+            configured = settings.with_(twilio_api_base=carrier_url, dispatcher_enabled=True,
+                                        dispatch_delay_seconds=0, provider_cps=cps)
+            app = create_app(configured)
+            async with serve(app, lifespan="on") as platform_url:
+                carrier.voice_url = platform_url + "/twilio/voice"
+                carrier.sms_url = platform_url + "/twilio/sms"
+                live = Live(carrier=carrier, platform_url=platform_url, app=app, engine=engine)
+                await seed(live.db, configured.secret_key)
+                yield live
+                assert carrier.errors == []
+    finally:
+        await carrier.aclose()
