@@ -85,3 +85,34 @@ def spoken(verbs: list[Verb]) -> str:
             parts.append(verb.text)
         parts.extend(spoken(verb.children).split("\n") if verb.children else [])
     return "\n".join(p for p in parts if p)
+
+
+def message_sid() -> str:
+    return "SM" + uuid.uuid4().hex
+
+
+def sms_params(*, From: str, To: str, Body: str, MessageSid: str | None = None) -> dict[str, str]:
+    """What Twilio posts to a messaging webhook."""
+    sid = MessageSid or message_sid()
+    return {
+        "AccountSid": ACCOUNT_SID,
+        "ApiVersion": "2010-04-01",
+        "Body": Body,
+        "From": From,
+        "FromCountry": "US",
+        "MessageSid": sid,
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsMessageSid": sid,
+        "SmsSid": sid,
+        "SmsStatus": "received",
+        "To": To,
+        "ToCountry": "US",
+    }
+
+
+def parse_messages(text: str) -> list[str]:
+    """The bodies of the <Message> verbs of a messaging TwiML response."""
+    root = ET.fromstring(text)
+    assert root.tag == "Response"
+    return [(element.text or "") for element in root if element.tag == "Message"]
