@@ -15,6 +15,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
+def storable(text: str | None, limit: int) -> str:
+    """Text as both backends can store it: PostgreSQL refuses NUL characters outright."""
+    return (text or "").replace("\x00", "")[:limit]
+
+
 def make_database(settings: Settings) -> Database:
     if settings.is_sqlite:
         # Writers wait for each other instead of failing with "database is locked".

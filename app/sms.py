@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from app import accounts, callbacks, lockouts, money, rates, security, service_numbers, sms_commands as cmd, sms_log, states
-from app.db import utcnow
+from app.db import storable, utcnow
 from app.phone import InvalidNumber, to_e164, usable_caller_id
 from app.platform import Platform
 from twiml.prompts import text
@@ -111,7 +111,7 @@ async def _call(p: Platform, command: cmd.Call, account, incoming: IncomingText,
     request_id, created = await callbacks.create_request(
         p.db,
         trigger_kind="sms",
-        trigger_id=f"{incoming.source}:{incoming.message_id}"[:64],
+        trigger_id=storable(f"{incoming.source}:{incoming.message_id}", 64),
         service_number=caller_id,
         mode="sms",
         caller_id=sender,

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.db import utcnow
+from app.db import storable, utcnow
 from app.tables import opt_outs, sms_gateways, sms_messages
 
 
@@ -24,8 +24,9 @@ async def record_inbound(db: Database, *, source: str, message_id: str, from_num
     """Log an incoming text; None when this (source, message id) was seen before."""
     return await db.fetch_val(
         _insert(db, sms_messages)
-        .values(direction="in", source=source, message_id=message_id[:80], from_number=(from_number or "")[:32],
-                to_number=(to_number or "")[:32], body=body[:1600], status="received", created_at=utcnow())
+        .values(direction="in", source=storable(source, 80), message_id=storable(message_id, 80),
+                from_number=storable(from_number, 32), to_number=storable(to_number, 32), body=storable(body, 1600),
+                status="received", created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["source", "message_id"])
         .returning(sms_messages.c.id)
     )
@@ -35,7 +36,7 @@ async def record_outbound(db: Database, *, source: str, to_number: str, from_num
                           status: str, request_id: int | None = None, message_id: str | None = None) -> int:
     return await db.execute(
         sms_messages.insert().values(direction="out", source=source, message_id=message_id, to_number=to_number,
-                                     from_number=from_number, body=body[:1600], status=status,
+                                     from_number=storable(from_number, 32), body=storable(body, 1600), status=status,
                                      request_id=request_id, created_at=utcnow())
     )
 

@@ -33,7 +33,7 @@ async def twilio_sms(request: Request) -> Response:
     p = request.app.state.platform
     params = await signed_form(request, request.app.state.validator, p.settings.public_base_url)
     sid = params.get("MessageSid") or params.get("SmsSid") or ""
-    if not sid or len(sid) > 64:
+    if not sid.isascii() or not sid.isalnum() or len(sid) > 64:
         raise HTTPException(400, "MessageSid is required")
     reply = await sms.handle_text(p, sms.IncomingText(
         source="twilio", message_id=sid, sender=params.get("From", ""), to=params.get("To"),

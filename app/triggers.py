@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from app import accounts, callbacks, lockouts, rates, states
-from app.db import utcnow
+from app.db import storable, utcnow
 from app.phone import usable_caller_id
 from app.platform import Platform
 
@@ -104,7 +104,7 @@ async def accept_voice_trigger(p: Platform, *, number, call_sid: str, caller_raw
     now = utcnow()
     common = dict(
         trigger_kind="voice", trigger_id=call_sid, service_number=number["number"], mode=number["mode"],
-        caller_id=(caller_raw or "")[:32], base_url=base_url,
+        caller_id=storable(caller_raw, 32), base_url=base_url,
     )
     if reason:
         log.info("trigger %s on %s refused: %s", call_sid, number["number"], decision.refusal)

@@ -34,7 +34,7 @@ async def voice_trigger(request: Request) -> Response:
     params = await _signed(request)
     p = request.app.state.platform
     call_sid = params.get("CallSid", "")
-    if not call_sid or len(call_sid) > 64:
+    if not call_sid.isascii() or not call_sid.isalnum() or len(call_sid) > 64:
         raise HTTPException(400, "CallSid is required")
     try:
         number = await service_numbers.get_number(p.db, number=to_e164(params.get("To"), "US"))
