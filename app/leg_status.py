@@ -77,13 +77,29 @@ async def _leg_a(p: Platform, request, params: dict, status: str, sequence: int 
         return  # a repeated callback, or the end of an earlier attempt
     if request["state"] == states.CALLING_A:
         await _retry_or_fail_leg_a(p, request, status)
-    elif request["state"] in states.LIVE:
-        # Leg A hung up mid-session: the session is over.
+    else:
+        await _end_session(p, request)
+
+
+async def _end_session(p: Platform, request) -> None:
+    """Leg A hung up: the session is over, whatever step it was at.
+
+    The Dial action of a bridged call races this callback (both come as leg A
+    ends) and may move the request between our read and our write, so re-read
+    and try again until it is no longer live.
+    """
+    for _ in range(5):
+        if request["state"] not in states.LIVE:
+            return
         if request["calls_connected"] > 0:
-            await callbacks.transition(p.db, request, states.COMPLETED, detail="leg A ended")
+            moved = await callbacks.transition(p.db, request, states.COMPLETED, detail="leg A ended")
         else:
-            await callbacks.transition(p.db, request, states.FAILED, reason=request["last_b_reason"] or states.CANCELED,
-                                       detail="leg A hung up before a call was connected")
+            moved = await callbacks.transition(p.db, request, states.FAILED,
+                                               reason=request["last_b_reason"] or states.CANCELED,
+                                               detail="leg A hung up before a call was connected")
+        if moved:
+            return
+        request = await callbacks.get_request(p.db, request_id=request["id"])
 
 
 async def _leg_b(p: Platform, request, params: dict, status: str, sequence: int | None) -> None:

@@ -245,7 +245,8 @@ async def state(request: Request, carrier) -> JSONResponse:
         "leg_b_call": _call_json(leg_b, carrier, transcript=False) if leg_b is not None else None,
         "screen": _screen(trigger, row, leg_a, leg_b),
         "status": _status_line(trigger, row),
-        "done": _done(trigger, row, legs, leg_a, leg_b),
+        "calls_over": _calls_over(trigger, legs, leg_a, leg_b),
+        "done": row is not None and row["state"] in states.TERMINAL and _calls_over(trigger, legs, leg_a, leg_b),
     }
     return JSONResponse(body)
 
@@ -323,7 +324,8 @@ def _call_json(call, carrier, *, transcript: bool = True) -> dict:
         "seconds": round((end - answered).total_seconds()) if answered else None,
     }
     if transcript:
-        data["transcript"] = [_line(entry, call.date_created) for entry in call.transcript]
+        # Times on the call's own clock, from when it was answered (the phone's call timer).
+        data["transcript"] = [_line(entry, answered or call.date_created) for entry in call.transcript]
     return data
 
 
@@ -402,12 +404,10 @@ def _status_line(trigger, row) -> str:
     return f"Request {row['id']}: {row['state']} \u2014 {STATE_TEXT.get(row['state'], '')}"
 
 
-def _done(trigger, row, legs, leg_a, leg_b) -> bool:
-    """Nothing more will change: the request has ended, every call too, and every CDR is written."""
-    if row is None or row["state"] not in states.TERMINAL or not trigger.ended:
-        return False
-    calls_over = all(call is None or call.ended for call in (leg_a, leg_b))
-    return calls_over and all(leg["ended_at"] is not None for leg in legs)
+def _calls_over(trigger, legs, leg_a, leg_b) -> bool:
+    """Every call has ended and every leg's CDR is written."""
+    calls = (trigger, leg_a, leg_b)
+    return all(call is None or call.ended for call in calls) and all(leg["ended_at"] is not None for leg in legs)
 
 
 routes = [
