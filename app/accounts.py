@@ -55,6 +55,10 @@ async def get_account_by_login(db: Database, *, login: str):
     return await db.fetch_one(accounts.select().where(accounts.c.login == login))
 
 
+async def update_account(db: Database, *, account_id: int, **values) -> None:
+    await db.execute(accounts.update().where(accounts.c.id == account_id).values(**values))
+
+
 async def find_account_by_pin(db: Database, *, secret_key: str, pin: str):
     digest = security.pin_digest(secret_key, pin)
     return await db.fetch_one(accounts.select().where(accounts.c.pin_hash == digest))

@@ -156,6 +156,27 @@ async def cmd_gateway_remove(settings: Settings, args, db) -> str:
     return f"gateway {args.name} removed"
 
 
+async def cmd_account_set(settings: Settings, args, db) -> str:
+    account = await _account(db, args.login)
+    changes = {}
+    if args.confirm_mode is not None:
+        changes["confirm_mode"] = args.confirm_mode
+    if args.language is not None:
+        changes["language"] = args.language.lower()
+    if args.default_number is not None:
+        changes["default_number"] = _number(args.default_number, account["country"]) if args.default_number else None
+    if args.retry_attempts is not None:
+        if not 0 <= args.retry_attempts <= 5:
+            raise CommandError("--retry-attempts is 0 to 5")
+        changes["retry_attempts"] = args.retry_attempts
+    if args.status is not None:
+        changes["status"] = args.status
+    if not changes:
+        raise CommandError("nothing to change: give at least one option")
+    await accounts.update_account(db, account_id=account["id"], **changes)
+    return f"{args.login}: " + ", ".join(f"{key.replace('_', '-')} {value}" for key, value in changes.items())
+
+
 async def cmd_account_unlock(settings: Settings, args, db) -> str:
     account = await _account(db, args.login)
     cleared = await lockouts.clear(db, account_id=account["id"])
@@ -204,6 +225,15 @@ def build_parser() -> argparse.ArgumentParser:
     topup.add_argument("amount")
     topup.set_defaults(run_db=cmd_account_topup)
 
+    change = account.add_parser("set", help="change an account's settings")
+    change.add_argument("login")
+    change.add_argument("--confirm-mode", choices=["none", "press1", "amd"],
+                        help="one-stage calls: how to make sure a person answered before dialling")
+    change.add_argument("--language")
+    change.add_argument("--default-number", help="empty to remove")
+    change.add_argument("--retry-attempts", type=int)
+    change.add_argument("--status", choices=["active", "blocked"])
+    change.set_defaults(run_db=cmd_account_set)
     unlock = account.add_parser("unlock", help="clear an account's failed-PIN/password lockout")
     unlock.add_argument("login")
     unlock.set_defaults(run_db=cmd_account_unlock)

@@ -50,7 +50,8 @@ async def answer(p: Platform, request, params: dict) -> str:
         return voice.goodbye(language="en", keys=("session_over",))
     if request["state"] == states.CALLING_A:
         await callbacks.transition(p.db, request, states.A_ANSWERED)
-    elif request["state"] != states.A_ANSWERED:
+        request = await callbacks.get_request(p.db, request_id=request["id"])
+    if request["state"] != states.A_ANSWERED:
         return voice.goodbye(language="en", keys=("session_over",))
     account = await _account(p, request)
     language = _language(account)

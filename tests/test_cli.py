@@ -118,3 +118,14 @@ def test_usage_errors_exit_2(run):
     with pytest.raises(SystemExit) as exc:
         run("number", "add", "+18005550000", "--mode", "carrier-pigeon")
     assert exc.value.code == 2
+
+
+def test_account_set_changes_settings(run, engine):
+    run("account", "create", "alice", "--password", "pass-word", "--default-number", "+14155550100")
+    assert run("account", "set", "alice", "--confirm-mode", "amd", "--retry-attempts", "0")[0] == 0
+    assert run("account", "set", "alice", "--default-number", "")[0] == 0
+    (account,) = rows(engine, accounts)
+    assert (account["confirm_mode"], account["retry_attempts"], account["default_number"]) == ("amd", 0, None)
+    assert run("account", "set", "alice")[0] == 1
+    assert run("account", "set", "alice", "--retry-attempts", "99")[0] == 1
+    assert run("account", "set", "alice", "--default-number", "junk")[0] == 1

@@ -96,6 +96,53 @@ async def test_voicemail_on_leg_a_is_not_bridged_and_a_notice_is_texted(live):
     assert "Your callback could not be completed: there was no answer on your line." in bodies
 
 
+@pytest.mark.parametrize("answer, state, reason", [("voicemail", states.FAILED, states.A_NO_ANSWER),
+                                                  ("answer", states.COMPLETED, None)])
+async def test_answering_machine_detection_bridges_only_people(live, answer, state, reason):
+    await live.app.state.platform.db.execute("UPDATE accounts SET confirm_mode = 'amd', retry_attempts = 0")
+    live.carrier.phones.set(sc.ALICE_MOBILE, answer=answer, keys=[None])
+    _, message = await text(live, sc.ALICE_MOBILE, "2125550123")
+    row = await wait_for_request(live, message)
+    (leg_a,) = live.calls_to(sc.ALICE_MOBILE)
+    assert (row["state"], row["reason"]) == (state, reason)
+    assert leg_a.machine_detection == "Enable"
+    assert not any("Press 1 to be connected" in " ".join(g[1]) for g in leg_a.heard("gather"))
+    assert (("dial", NY) in leg_a.heard("dial")) == (answer == "answer")
+
+
+async def send(live, channel: str, sender: str, body: str, secret: str) -> str:
+    """Text the platform through the provider's webhook or through an SMS gateway; the reply."""
+    if channel == "twilio":
+        return (await text(live, sender, body))[0]
+    async with httpx.AsyncClient(base_url=live.platform_url) as client:
+        response = await client.post("/sms/gateway", json={"from": sender, "text": body, "to": SERVICE},
+                                     headers={"X-Gateway-Secret": secret})
+    assert response.status_code == 200
+    return response.json()["reply"]["text"]
+
+
+@pytest.mark.parametrize("channel", ["twilio", "gateway"])
+async def test_every_command_through_both_channels(live, channel):
+    secret = await sms_log.add_gateway(live.db, name="android")
+    live.carrier.phones.set(sc.STRANGER, keys=["1", None])
+    live.carrier.phones.set(sc.ALICE_MOBILE, keys=["1", None])
+    assert (await send(live, channel, sc.ALICE_MOBILE, "bal", secret)) == "Your balance is 10.00 USD."
+    assert "0.05 USD a minute" in await send(live, channel, sc.ALICE_MOBILE, "RATE 00442071234567", secret)
+    assert await send(live, channel, "+14155550188", "CALL", secret) == "Not authorized. Send HELP for help."
+    assert (await send(live, channel, sc.STRANGER, "U.bob P.bob-password R.4155550166", secret)).endswith(
+        "is now registered to your account.")
+    assert (await send(live, channel, sc.ALICE_MOBILE, "CALL 2125550123", secret)).startswith("Callback queued")
+    assert (await send(live, channel, sc.STRANGER, f"PIN {sc.BOB_PIN} 2125550123", secret)).startswith(
+        "Callback queued")
+    for _ in range(400):
+        rows = live.requests()
+        if len(rows) == 2 and all(row["state"] in states.TERMINAL for row in rows) and live.carrier.idle:
+            break
+        await asyncio.sleep(0.05)
+    assert [row["state"] for row in live.requests()] == [states.COMPLETED, states.COMPLETED]
+    assert {row["trigger_id"].split(":")[0] for row in live.requests()} == {channel}
+
+
 async def test_duplicate_delivery_of_one_message_acts_once(live):
     params = tw.sms_params(From=sc.ALICE_MOBILE, To=SERVICE, Body="CALL")
     url = live.platform_url + "/twilio/sms"

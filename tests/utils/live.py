@@ -99,7 +99,9 @@ async def live_platform(settings: Settings, engine: sa.Engine, *, speed: float =
             configured = settings.with_(twilio_api_base=carrier_url, dispatcher_enabled=True,
                                         dispatch_delay_seconds=0, provider_cps=cps)
             app = create_app(configured)
-            async with serve(app, lifespan="on") as platform_url:
+            # The app's lifespan is entered here, not by uvicorn: the test server is
+            # stopped by cancellation, and the dispatcher and database must still shut down.
+            async with app.router.lifespan_context(app), serve(app) as platform_url:
                 carrier.voice_url = platform_url + "/twilio/voice"
                 carrier.sms_url = platform_url + "/twilio/sms"
                 live = Live(carrier=carrier, platform_url=platform_url, app=app, engine=engine)
