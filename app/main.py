@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
 from twilio.request_validator import RequestValidator
 
-from app import embedded_carrier, instance, sms_webhooks, softphone, webhooks
+from app import api, embedded_carrier, instance, portal, sms_webhooks, softphone, webhooks
 from app.db import make_database
 from app.dispatcher import Dispatcher
 from app.platform import Platform

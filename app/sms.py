@@ -6,12 +6,10 @@ is only where the text came from (`source`) and how the reply goes back.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from app import accounts, callbacks, lockouts, money, rates, security, service_numbers, sms_commands as cmd, sms_log, states
-from app.db import storable, utcnow
+from app import account_requests, accounts, lockouts, money, rates, security, sms_commands as cmd, sms_log, states
 from app.phone import InvalidNumber, to_e164, usable_caller_id
 from app.platform import Platform
 from twiml.prompts import text
@@ -77,59 +75,36 @@ async def _authorize(p: Platform, auth, sender: str):
 
 def _number(raw: str, account) -> str:
     try:
-        return to_e164(raw, account["country"])
-    except InvalidNumber:
+        return account_requests.normalize(raw, account)
+    except account_requests.Refused:
         raise Refusal("sms_invalid_number") from None
 
 
-async def _service_number_for(p: Platform, to: str | None) -> str | None:
-    """The number the callback comes from: the one texted, else the first shared service number."""
-    if to:
-        try:
-            row = await service_numbers.get_number(p.db, number=to_e164(to, "US"))
-        except InvalidNumber:
-            row = None
-        if row is not None:
-            return row["number"]
-    shared = [row for row in await service_numbers.list_numbers(p.db) if row["mode"] != "did"]
-    return shared[0]["number"] if shared else None
+# Why a callback was refused, as the text the subscriber gets back.
+REFUSAL_TEXTS = {
+    states.INSUFFICIENT_FUNDS: "sms_low_balance",
+    states.DESTINATION_BLOCKED: "sms_no_rate",
+    states.AUTH_FAILED: "sms_not_authorized",
+    states.RATE_LIMITED: "sms_rate_limited",
+    "invalid_number": "sms_invalid_number",
+    "unavailable": "sms_unavailable",
+}
 
 
 async def _call(p: Platform, command: cmd.Call, account, incoming: IncomingText, sender: str,
                 inbound_row: int) -> str:
-    leg_a = _number(command.first, account) if command.first else sender
-    destination = _number(command.destination, account) if command.destination else None
-    if account["balance"] <= 0:
-        raise Refusal("sms_low_balance")
-    for number in (leg_a, destination):
-        if number and await rates.find_rate(p.db, number=number, tariff=account["tariff"]) is None:
-            raise Refusal("sms_no_rate", destination=number)
-    caller_id = await _service_number_for(p, incoming.to)
-    if caller_id is None:
-        raise Refusal("sms_unavailable")
-    now = utcnow()
-    request_id, created = await callbacks.create_request(
-        p.db,
-        trigger_kind="sms",
-        trigger_id=storable(f"{incoming.source}:{incoming.message_id}", 64),
-        service_number=caller_id,
-        mode="sms",
-        caller_id=sender,
-        account_id=account["id"],
-        needs_pin=False,
-        leg_a_number=leg_a,
-        leg_a_from=caller_id,
-        leg_b_number=destination,
-        confirm_mode=account["confirm_mode"] if destination else None,
-        notify_number=sender,
-        state=states.QUEUED,
-        base_url=incoming.base_url,
-        due_at=now + dt.timedelta(seconds=p.settings.dispatch_delay_seconds),
-        expires_at=now + dt.timedelta(seconds=p.settings.request_ttl_seconds),
-    )
-    if created:
-        await sms_log.link_request(p.db, message_row_id=inbound_row, request_id=request_id)
-        p.wake_dispatcher()
+    try:
+        leg_a = account_requests.normalize(command.first, account) if command.first else sender
+        destination = account_requests.normalize(command.destination, account) if command.destination else None
+        queued = await account_requests.request_callback(
+            p, account=account, trigger_kind="sms", trigger_id=f"{incoming.source}:{incoming.message_id}",
+            leg_a=leg_a, destination=destination, base_url=incoming.base_url, requester=sender,
+            service_number=incoming.to, notify_number=sender,
+        )
+    except account_requests.Refused as refused:
+        raise Refusal(REFUSAL_TEXTS.get(refused.reason, "sms_unavailable"), destination=refused.number or "") from None
+    if queued.created:
+        await sms_log.link_request(p.db, message_row_id=inbound_row, request_id=queued.request_id)
     if destination:
         return text("sms_queued_to", account["language"], leg_a=leg_a, destination=destination)
     return text("sms_queued", account["language"], leg_a=leg_a)

@@ -42,6 +42,7 @@ PROMPTS: dict[str, dict[str, str]] = {
         "sms_registered": "{number} is now registered to your account.",
         "sms_not_registered": "That number cannot be registered. Send HELP for help.",
         "sms_low_balance": "Your balance is too low for a callback. Please top up.",
+        "sms_rate_limited": "Too many requests. Please wait a few minutes and try again.",
         "sms_unavailable": "The callback service is not available right now. Please try later.",
         "sms_opted_in": "You will receive messages from us again. Send HELP for help.",
         "sms_failed": "Your callback could not be completed: {why}.",

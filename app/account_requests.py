@@ -1,0 +1,106 @@
+"""Callback requests made on a subscriber's behalf by text, web page or API.
+
+Voice triggers have their own rules (app/triggers.py); these have an account
+already authorized and say who to call, so one function serves them all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from app import callbacks, rates, service_numbers, states
+from app.db import storable, utcnow
+from app.phone import InvalidNumber, to_e164
+from app.platform import Platform
+
+
+class Refused(Exception):
+    """Why a request was not queued: `reason` from app/states.py, and a `detail` safe to show."""
+
+    def __init__(self, reason: str, detail: str, number: str | None = None):
+        super().__init__(detail)
+        self.reason, self.detail, self.number = reason, detail, number
+
+
+@dataclass(frozen=True)
+class Queued:
+    request_id: int
+    created: bool  # False: this trigger (idempotency key) was seen before
+    leg_a: str
+    destination: str | None
+
+
+def normalize(raw: str, account) -> str:
+    try:
+        return to_e164(raw, account["country"])
+    except InvalidNumber:
+        raise Refused("invalid_number", "not a valid phone number") from None
+
+
+async def caller_id_for(p: Platform, to: str | None) -> str | None:
+    """The number the callback comes from: the one the subscriber used, else the first shared service number."""
+    if to:
+        try:
+            row = await service_numbers.get_number(p.db, number=to_e164(to, "US"))
+        except InvalidNumber:
+            row = None
+        if row is not None:
+            return row["number"]
+    shared = [row for row in await service_numbers.list_numbers(p.db) if row["mode"] != "did"]
+    return shared[0]["number"] if shared else None
+
+
+async def request_callback(
+    p: Platform,
+    *,
+    account,
+    trigger_kind: str,
+    trigger_id: str,
+    leg_a: str,
+    destination: str | None,
+    base_url: str,
+    requester: str,
+    service_number: str | None = None,
+    notify_number: str | None = None,
+) -> Queued:
+    """Queue a callback to `leg_a` (then `destination`, if given) for an authorized account.
+
+    Numbers are E.164 already (see `normalize`). Raises Refused.
+    """
+    if account["status"] != "active":
+        raise Refused(states.AUTH_FAILED, "account is blocked")
+    if account["balance"] <= 0:
+        raise Refused(states.INSUFFICIENT_FUNDS, "balance too low")
+    tariffs = {leg_a: account["tariff"]}
+    if destination:
+        tariffs[destination] = account["tariff"]
+    for number, tariff in tariffs.items():
+        if await rates.find_rate(p.db, number=number, tariff=tariff) is None:
+            raise Refused(states.DESTINATION_BLOCKED, "calls to that number are not available", number)
+    caller_id = await caller_id_for(p, service_number)
+    if caller_id is None:
+        raise Refused("unavailable", "no service number to call from")
+    now = utcnow()
+    request_id, created = await callbacks.create_request(
+        p.db,
+        trigger_kind=trigger_kind,
+        trigger_id=storable(trigger_id, 64),
+        service_number=caller_id,
+        mode=trigger_kind,
+        caller_id=storable(requester, 32),
+        account_id=account["id"],
+        needs_pin=False,
+        leg_a_number=leg_a,
+        leg_a_from=caller_id,
+        leg_b_number=destination,
+        confirm_mode=account["confirm_mode"] if destination else None,
+        notify_number=notify_number,
+        state=states.QUEUED,
+        base_url=base_url,
+        due_at=now + dt.timedelta(seconds=p.settings.dispatch_delay_seconds),
+        expires_at=now + dt.timedelta(seconds=p.settings.request_ttl_seconds),
+    )
+    if created:
+        p.wake_dispatcher()
+    return Queued(request_id=request_id, created=created, leg_a=leg_a, destination=destination)

@@ -1,0 +1,3 @@
+"""The subscriber portal."""
+
+routes: list = []
