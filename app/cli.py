@@ -7,7 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from app import accounts, billing, lockouts, money, rates, security, service_numbers, sms_log
+from app import accounts, billing, dialer, lockouts, money, rates, security, service_numbers, sms_log
 from app.db import make_database
 from app.instance import resolve_secret_key
 from app.phone import InvalidNumber, to_e164
@@ -274,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = groups.add_parser("demo", help="demo data").add_subparsers(dest="command", required=True)
     demo.add_parser("seed", help="add demo subscribers, numbers and rates (idempotent)").set_defaults(
         run_db=cmd_demo_seed)
+
+    dialer.add_commands(groups)
 
     serve = groups.add_parser("serve", help="serve the platform")
     serve.add_argument("--host", default="127.0.0.1")
