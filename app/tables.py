@@ -41,7 +41,14 @@ accounts = sa.Table(
     sa.Column("country", sa.String(2), nullable=False, server_default="US"),
     sa.Column("language", sa.String(8), nullable=False, server_default="en"),
     sa.Column("default_number", sa.String(20)),
+    # Rate tables: `tariff` prices the second party (leg B), `callback_tariff` the callback leg.
     sa.Column("tariff", sa.String(32), nullable=False, server_default="default"),
+    sa.Column("callback_tariff", sa.String(32), nullable=False, server_default="default"),
+    # Money held for calls in progress: what they may still cost. Spendable = balance - reserved.
+    sa.Column("reserved", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("max_concurrent", sa.Integer, nullable=False, server_default="3"),
+    sa.Column("max_call_seconds", sa.Integer),
+    sa.Column("max_call_cost", sa.BigInteger),  # minor units
     # Retry policy for the callback leg (busy / no answer / failed).
     sa.Column("retry_attempts", sa.Integer, nullable=False, server_default="1"),
     sa.Column("retry_delay_seconds", sa.Integer, nullable=False, server_default="60"),
@@ -86,6 +93,7 @@ rates = sa.Table(
     sa.Column("price_per_minute", sa.BigInteger, nullable=False),  # micro-units
     sa.Column("first_increment", sa.Integer, nullable=False, server_default="60"),
     sa.Column("next_increment", sa.Integer, nullable=False, server_default="60"),
+    sa.Column("connection_fee", sa.BigInteger, nullable=False, server_default="0"),  # micro-units per answered call
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("tariff", "prefix", name="uq_rates_tariff_prefix"),
 )
@@ -126,10 +134,13 @@ callback_requests = sa.Table(
     sa.Column("silent_prompts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("bad_destinations", sa.Integer, nullable=False, server_default="0"),
     sa.Column("calls_connected", sa.Integer, nullable=False, server_default="0"),
+    # What this request holds of its account's balance (see app/reservations.py).
+    sa.Column("reserved", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("trigger_kind", "trigger_id", name="uq_callback_requests_trigger"),
     sa.Index("ix_callback_requests_state_due_at", "state", "due_at"),
+    sa.Index("ix_callback_requests_caller_id_created_at", "caller_id", "created_at"),
 )
 
 # One row per call leg: the CDR once the leg has ended.
@@ -153,6 +164,7 @@ call_legs = sa.Table(
     sa.Column("rate_prefix", sa.String(16)),
     sa.Column("price_per_minute", sa.BigInteger),  # micro-units
     sa.Column("cost", sa.BigInteger),  # minor units
+    sa.Index("ix_call_legs_to_number_started_at", "to_number", "started_at"),
 )
 
 events = sa.Table(
@@ -228,4 +240,18 @@ auth_failures = sa.Table(
     sa.Column("at", sa.DateTime, nullable=False),
     sa.Index("ix_auth_failures_account_id_at", "account_id", "at"),
     sa.Index("ix_auth_failures_requester_at", "requester", "at"),
+)
+
+
+# Destination policy: operator-wide rules (account_id NULL) and per-account ones.
+# kinds: allow_country (ISO code), allow_prefix, deny_prefix, allow_type (premium_rate, shared_cost).
+destination_rules = sa.Table(
+    "destination_rules",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("value", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.CheckConstraint("kind in ('allow_country', 'allow_prefix', 'deny_prefix', 'allow_type')", name="kind"),
 )

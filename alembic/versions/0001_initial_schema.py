@@ -28,6 +28,11 @@ def upgrade() -> None:
     sa.Column('language', sa.String(length=8), server_default='en', nullable=False),
     sa.Column('default_number', sa.String(length=20), nullable=True),
     sa.Column('tariff', sa.String(length=32), server_default='default', nullable=False),
+    sa.Column('callback_tariff', sa.String(length=32), server_default='default', nullable=False),
+    sa.Column('reserved', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('max_concurrent', sa.Integer(), server_default='3', nullable=False),
+    sa.Column('max_call_seconds', sa.Integer(), nullable=True),
+    sa.Column('max_call_cost', sa.BigInteger(), nullable=True),
     sa.Column('retry_attempts', sa.Integer(), server_default='1', nullable=False),
     sa.Column('retry_delay_seconds', sa.Integer(), server_default='60', nullable=False),
     sa.Column('confirm_mode', sa.String(length=8), server_default='press1', nullable=False),
@@ -55,6 +60,7 @@ def upgrade() -> None:
     sa.Column('price_per_minute', sa.BigInteger(), nullable=False),
     sa.Column('first_increment', sa.Integer(), server_default='60', nullable=False),
     sa.Column('next_increment', sa.Integer(), server_default='60', nullable=False),
+    sa.Column('connection_fee', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_rates')),
     sa.UniqueConstraint('tariff', 'prefix', name='uq_rates_tariff_prefix')
@@ -137,6 +143,7 @@ def upgrade() -> None:
     sa.Column('silent_prompts', sa.Integer(), server_default='0', nullable=False),
     sa.Column('bad_destinations', sa.Integer(), server_default='0', nullable=False),
     sa.Column('calls_connected', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('reserved', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_callback_requests_account_id_accounts'), ondelete='SET NULL'),
@@ -146,7 +153,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('callback_requests', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_callback_requests_account_id'), ['account_id'], unique=False)
+        batch_op.create_index('ix_callback_requests_caller_id_created_at', ['caller_id', 'created_at'], unique=False)
         batch_op.create_index('ix_callback_requests_state_due_at', ['state', 'due_at'], unique=False)
+
+    op.create_table('destination_rules',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('value', sa.String(length=16), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("kind in ('allow_country', 'allow_prefix', 'deny_prefix', 'allow_type')", name=op.f('ck_destination_rules_kind')),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_destination_rules_account_id_accounts'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_destination_rules'))
+    )
+    with op.batch_alter_table('destination_rules', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_destination_rules_account_id'), ['account_id'], unique=False)
 
     op.create_table('service_numbers',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -186,6 +207,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('call_legs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_call_legs_request_id'), ['request_id'], unique=False)
+        batch_op.create_index('ix_call_legs_to_number_started_at', ['to_number', 'started_at'], unique=False)
 
     op.create_table('events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -231,6 +253,7 @@ def downgrade() -> None:
 
     op.drop_table('events')
     with op.batch_alter_table('call_legs', schema=None) as batch_op:
+        batch_op.drop_index('ix_call_legs_to_number_started_at')
         batch_op.drop_index(batch_op.f('ix_call_legs_request_id'))
 
     op.drop_table('call_legs')
@@ -238,8 +261,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_service_numbers_account_id'))
 
     op.drop_table('service_numbers')
+    with op.batch_alter_table('destination_rules', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_destination_rules_account_id'))
+
+    op.drop_table('destination_rules')
     with op.batch_alter_table('callback_requests', schema=None) as batch_op:
         batch_op.drop_index('ix_callback_requests_state_due_at')
+        batch_op.drop_index('ix_callback_requests_caller_id_created_at')
         batch_op.drop_index(batch_op.f('ix_callback_requests_account_id'))
 
     op.drop_table('callback_requests')
