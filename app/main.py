@@ -46,6 +46,8 @@ routes = [
     Route("/twilio/sms", sms_webhooks.twilio_sms, methods=["POST"]),
     Route("/sms/gateway", sms_webhooks.gateway, methods=["GET", "POST"]),
     Route("/legs/{request_id:int}/{step}", webhooks.leg_step, methods=["POST"]),
+    *api.routes,
+    *portal.routes,
 ]
 
 
