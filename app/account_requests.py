@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from app import callbacks, rates, service_numbers, states
+from app import callbacks, dialing, limits, policy, rates, service_numbers, states
 from app.db import storable, utcnow
 from app.phone import InvalidNumber, to_e164
 from app.platform import Platform
@@ -70,14 +70,18 @@ async def request_callback(
     """
     if account["status"] != "active":
         raise Refused(states.AUTH_FAILED, "account is blocked")
-    if account["balance"] <= 0:
+    if account["balance"] - account["reserved"] <= 0:
         raise Refused(states.INSUFFICIENT_FUNDS, "balance too low")
-    tariffs = {leg_a: account["tariff"]}
-    if destination:
-        tariffs[destination] = account["tariff"]
-    for number, tariff in tariffs.items():
-        if await rates.find_rate(p.db, number=number, tariff=tariff) is None:
+    for number, tariff in ((leg_a, account["callback_tariff"]), (destination, account["tariff"])):
+        if number is None:
+            continue
+        why = await policy.check(p.db, account_id=account["id"], number=number)
+        if why or await rates.find_rate(p.db, number=number, tariff=tariff) is None:
             raise Refused(states.DESTINATION_BLOCKED, "calls to that number are not available", number)
+    if await limits.requester_over_limit(p.db, p.settings, requester=storable(requester, 32)):
+        raise Refused(states.RATE_LIMITED, "too many requests; wait a few minutes")
+    if await limits.account_over_concurrency(p.db, account=account):
+        raise Refused(states.RATE_LIMITED, "too many callbacks in progress")
     caller_id = await caller_id_for(p, service_number)
     if caller_id is None:
         raise Refused("unavailable", "no service number to call from")
@@ -102,5 +106,10 @@ async def request_callback(
         expires_at=now + dt.timedelta(seconds=p.settings.request_ttl_seconds),
     )
     if created:
+        row = await callbacks.get_request(p.db, request_id=request_id)
+        if not await dialing.hold_for_ivr(p, row, account):
+            await callbacks.transition(p.db, row, states.FAILED, reason=states.INSUFFICIENT_FUNDS,
+                                       detail="balance does not cover the callback leg")
+            raise Refused(states.INSUFFICIENT_FUNDS, "balance too low")
         p.wake_dispatcher()
     return Queued(request_id=request_id, created=created, leg_a=leg_a, destination=destination)

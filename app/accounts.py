@@ -115,3 +115,80 @@ async def account_for_token(db: Database, *, token: str):
         .where(api_tokens.c.token_hash == security.token_digest(token), api_tokens.c.revoked_at.is_(None))
     )
     return await db.fetch_one(query)
+
+
+# For the subscriber portal and the REST API ----------------------------------
+
+
+async def set_password(db: Database, *, account_id: int, password: str) -> None:
+    await db.execute(
+        accounts.update().where(accounts.c.id == account_id).values(password_hash=security.hash_password(password))
+    )
+
+
+async def set_pin(db: Database, *, secret_key: str, account_id: int, pin: str) -> None:
+    """Change an account's PIN; PINs are unique, since in PIN mode a PIN alone names its account."""
+    pin_hash = security.pin_digest(secret_key, pin)
+    owner = await db.fetch_val(sa.select(accounts.c.id).where(accounts.c.pin_hash == pin_hash))
+    if owner == account_id:
+        return
+    if owner is not None:
+        raise AccountError("that PIN is already in use; choose another")
+    try:
+        await db.execute(accounts.update().where(accounts.c.id == account_id).values(pin_hash=pin_hash))
+    except Exception as exc:
+        # Another account took the same PIN between the check and the write.
+        if _is_unique_violation(exc):
+            raise AccountError("that PIN is already in use; choose another") from None
+        raise
+
+
+def _is_unique_violation(exc: Exception) -> bool:
+    return type(exc).__name__ in ("IntegrityError", "UniqueViolationError")
+
+
+async def remove_ani(db: Database, *, account_id: int, number: str) -> bool:
+    removed = await db.fetch_all(
+        anis.delete().where(anis.c.account_id == account_id, anis.c.number == number).returning(anis.c.id)
+    )
+    return bool(removed)
+
+
+async def list_tokens(db: Database, *, account_id: int):
+    return await db.fetch_all(
+        sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.created_at, api_tokens.c.last_used_at,
+                  api_tokens.c.revoked_at)
+        .where(api_tokens.c.account_id == account_id)
+        .order_by(api_tokens.c.id.desc())
+    )
+
+
+async def revoke_token(db: Database, *, account_id: int, token_id: int) -> bool:
+    revoked = await db.fetch_all(
+        api_tokens.update()
+        .where(api_tokens.c.id == token_id, api_tokens.c.account_id == account_id, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .returning(api_tokens.c.id)
+    )
+    return bool(revoked)
+
+
+async def authenticate_token(db: Database, *, token: str, touch_after_seconds: int = 60):
+    """The account of a live API token, or None; stamps the token's `last_used_at`.
+
+    The stamp is written at most once a minute per token, so a busy integrator
+    does not turn every read into a write.
+    """
+    query = (
+        sa.select(accounts, api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at.label("token_last_used_at"))
+        .select_from(accounts.join(api_tokens, api_tokens.c.account_id == accounts.c.id))
+        .where(api_tokens.c.token_hash == security.token_digest(token), api_tokens.c.revoked_at.is_(None))
+    )
+    row = await db.fetch_one(query)
+    if row is None:
+        return None
+    now = utcnow()
+    last = row["token_last_used_at"]
+    if last is None or (now - last).total_seconds() >= touch_after_seconds:
+        await db.execute(api_tokens.update().where(api_tokens.c.id == row["token_id"]).values(last_used_at=now))
+    return row

@@ -7,12 +7,20 @@ from dataclasses import dataclass
 from app import money
 
 
+# Leg A keeps running around leg B: prompts before, the next-call offer after.
+# A reservation covers this much of it besides the call itself.
+IVR_ALLOWANCE_SECONDS = 180
+MAX_CALL_SECONDS = 4 * 3600
+MIN_CALL_SECONDS = 60
+
+
 @dataclass(frozen=True)
 class Rate:
     prefix: str
     price_per_minute: int  # micro-units
     first_increment: int = 60
     next_increment: int = 60
+    connection_fee: int = 0  # micro-units, charged once per answered leg
 
 
 def parse_increment(text: str) -> tuple[int, int]:
@@ -39,21 +47,42 @@ def billed_seconds(duration: int, rate: Rate) -> int:
 def leg_cost(duration: int, rate: Rate, currency: str) -> tuple[int, int]:
     """(billed seconds, cost in minor units) of a leg that lasted `duration` seconds."""
     seconds = billed_seconds(duration, rate)
-    micros = -(-seconds * rate.price_per_minute // 60)
+    if seconds == 0:
+        return 0, 0
+    micros = -(-seconds * rate.price_per_minute // 60) + rate.connection_fee
     return seconds, money.micros_to_minor_ceil(micros, currency)
 
 
-def affordable_seconds(balance: int, currency: str, rates: list[Rate], already_spent_micros: int = 0) -> int:
-    """Longest time all `rates` can run together on `balance`, billing increments included.
+def hold_for_leg_a(elapsed: int, rate_a: Rate, currency: str) -> int:
+    """What to hold while leg A is in the IVR, before any second party is dialled."""
+    return leg_cost(elapsed + IVR_ALLOWANCE_SECONDS, rate_a, currency)[1]
 
-    The answer is conservative: billed as one increment beyond what was used.
+
+def plan_call(budget: int, currency: str, rate_a: Rate, rate_b: Rate, *, a_elapsed: int,
+              max_seconds: int | None = None, max_cost: int | None = None) -> tuple[int, int]:
+    """The longest time limit for leg B whose worst case fits `budget`: (seconds, amount to hold).
+
+    The worst case is both legs billed to the end of the limit, leg A for the
+    IVR around it too, increments and connection fees included; `max_cost`
+    caps what leg B alone may cost. Costs grow with the limit, so a binary
+    search finds the exact answer. (0, 0) when not even a second fits.
     """
-    per_minute = sum(rate.price_per_minute for rate in rates)
-    available = money.minor_to_micros(balance, currency) - already_spent_micros
-    if available <= 0:
-        return 0
-    if per_minute == 0:
-        return 4 * 3600
-    seconds = available * 60 // per_minute
-    slack = max(rate.next_increment for rate in rates)
-    return max(0, min(seconds - slack, 4 * 3600))
+    def hold(seconds: int) -> int:
+        return (leg_cost(a_elapsed + seconds + IVR_ALLOWANCE_SECONDS, rate_a, currency)[1]
+                + leg_cost(seconds, rate_b, currency)[1])
+
+    def fits(seconds: int) -> bool:
+        if hold(seconds) > budget:
+            return False
+        return max_cost is None or leg_cost(seconds, rate_b, currency)[1] <= max_cost
+
+    low, high = 0, min(max_seconds or MAX_CALL_SECONDS, MAX_CALL_SECONDS)
+    if not fits(1):
+        return 0, 0
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low, hold(low)

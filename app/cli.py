@@ -112,7 +112,9 @@ async def cmd_rate_add(settings: Settings, args, db) -> str:
     try:
         price = money.parse_price(args.price)
         increment = billing.parse_increment(args.increment)
-        await rates.set_rate(db, prefix=args.prefix, price_per_minute=price, increment=increment)
+        fee = money.parse_price(args.connection_fee)
+        await rates.set_rate(db, prefix=args.prefix, price_per_minute=price, increment=increment,
+                             tariff=args.tariff, connection_fee=fee)
     except (money.MoneyError, rates.RateError) as exc:
         raise CommandError(str(exc)) from None
     return f"rate {rates.clean_prefix(args.prefix)}: {money.format_price(price)}/min, {increment[0]}/{increment[1]}"
@@ -123,10 +125,61 @@ async def cmd_rate_import(settings: Settings, args, db) -> str:
     if not path.is_file():
         raise CommandError(f"no such file: {args.file}")
     try:
-        count = await rates.import_rates(db, text=path.read_text(encoding="utf-8-sig"))
+        count = await rates.import_rates(db, text=path.read_text(encoding="utf-8-sig"), tariff=args.tariff)
     except (rates.RateError, UnicodeDecodeError) as exc:
         raise CommandError(f"nothing imported: {exc}") from None
     return f"{count} rates imported"
+
+
+async def cmd_rate_export(settings: Settings, args, db) -> str:
+    return (await rates.export_rates(db, tariff=args.tariff)).rstrip("\n")
+
+
+async def cmd_policy(settings: Settings, args, db) -> str:
+    from app import policy
+
+    account_id = (await _account(db, args.account))["id"] if args.account else None
+    scope = f"account {args.account}" if args.account else "operator"
+    try:
+        if args.command == "show":
+            rows = await policy.list_rules(db)
+            limits = await policy.operator_limits(db)
+            lines = [f"{row['kind']} {row['value']}" + (f" (account #{row['account_id']})" if row["account_id"] else "")
+                     for row in rows]
+            lines += [f"{name} {value}" for name, value in sorted(limits.items())]
+            return "\n".join(lines) or "no rules: every rated destination is allowed, premium and shared-cost refused"
+        kind = {"allow-country": "allow_country", "allow-prefix": "allow_prefix", "deny-prefix": "deny_prefix",
+                "allow-type": "allow_type"}[args.command]
+        if args.remove:
+            removed = await policy.remove_rule(db, kind=kind, value=args.value, account_id=account_id)
+            if not removed:
+                raise CommandError(f"no such {scope} rule")
+            return f"{scope}: removed {kind} {args.value}"
+        await policy.add_rule(db, kind=kind, value=args.value, account_id=account_id)
+        return f"{scope}: {kind} {policy.clean_value(kind, args.value)}"
+    except policy.PolicyError as exc:
+        raise CommandError(str(exc)) from None
+
+
+async def cmd_policy_limits(settings: Settings, args, db) -> str:
+    from app import policy
+
+    if args.max_call_minutes is not None:
+        await policy.set_operator_limit(db, name="max_call_seconds", value=args.max_call_minutes * 60 or None)
+    if args.max_call_cost is not None:
+        try:
+            cost = money.parse_amount(args.max_call_cost, "USD")
+        except money.MoneyError as exc:
+            raise CommandError(str(exc)) from None
+        await policy.set_operator_limit(db, name="max_call_cost", value=cost or None)
+    return ", ".join(f"{k} {v}" for k, v in sorted((await policy.operator_limits(db)).items())) or "no limits"
+
+
+async def cmd_lockouts(settings: Settings, args, db) -> str:
+    rows = await lockouts.recent(db)
+    return "\n".join(f"{row['requester']}\taccount #{row['account_id'] or '-'}\t{row['failures']} failures"
+                     + ("\tLOCKED" if row["failures"] >= lockouts.MAX_FAILURES else "")
+                     for row in rows) or "no failed authorizations in the last hour"
 
 
 async def cmd_token_create(settings: Settings, args, db) -> str:
@@ -171,6 +224,23 @@ async def cmd_account_set(settings: Settings, args, db) -> str:
         changes["retry_attempts"] = args.retry_attempts
     if args.status is not None:
         changes["status"] = args.status
+    for name in ("tariff", "callback_tariff"):
+        value = getattr(args, name)
+        if value is not None:
+            if not value or len(value) > 32:
+                raise CommandError(f"--{name.replace('_', '-')} is a tariff name of 1 to 32 characters")
+            changes[name] = value
+    if args.max_concurrent is not None:
+        if not 1 <= args.max_concurrent <= 1000:
+            raise CommandError("--max-concurrent is 1 to 1000")
+        changes["max_concurrent"] = args.max_concurrent
+    if args.max_call_minutes is not None:
+        changes["max_call_seconds"] = args.max_call_minutes * 60 or None
+    if args.max_call_cost is not None:
+        try:
+            changes["max_call_cost"] = money.parse_amount(args.max_call_cost, account["currency"]) or None
+        except money.MoneyError as exc:
+            raise CommandError(str(exc)) from None
     if not changes:
         raise CommandError("nothing to change: give at least one option")
     await accounts.update_account(db, account_id=account["id"], **changes)
@@ -233,6 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     change.add_argument("--default-number", help="empty to remove")
     change.add_argument("--retry-attempts", type=int)
     change.add_argument("--status", choices=["active", "blocked"])
+    change.add_argument("--tariff", help="rate table for the second party")
+    change.add_argument("--callback-tariff", help="rate table for the callback leg")
+    change.add_argument("--max-concurrent", type=int, help="callbacks in progress at once")
+    change.add_argument("--max-call-minutes", type=int, help="longest call; 0 for the operator's limit")
+    change.add_argument("--max-call-cost", help="most a call may cost; 0 for the operator's limit")
     change.set_defaults(run_db=cmd_account_set)
     unlock = account.add_parser("unlock", help="clear an account's failed-PIN/password lockout")
     unlock.add_argument("login")
@@ -260,10 +335,34 @@ def build_parser() -> argparse.ArgumentParser:
     rate_add.add_argument("prefix")
     rate_add.add_argument("price", metavar="PRICE_PER_MINUTE")
     rate_add.add_argument("--increment", default="60/60")
+    rate_add.add_argument("--connection-fee", default="0")
+    rate_add.add_argument("--tariff", default="default")
     rate_add.set_defaults(run_db=cmd_rate_add)
     rate_import = rate.add_parser("import", help="import prefix,price[,increment] rows from a CSV file")
     rate_import.add_argument("file")
+    rate_import.add_argument("--tariff", default="default")
     rate_import.set_defaults(run_db=cmd_rate_import)
+    rate_export = rate.add_parser("export", help="print a tariff as CSV")
+    rate_export.add_argument("--tariff", default="default")
+    rate_export.set_defaults(run_db=cmd_rate_export)
+
+    policy = groups.add_parser("policy", help="destination policy and call limits").add_subparsers(
+        dest="command", required=True)
+    policy.add_parser("show", help="list the rules").set_defaults(run_db=cmd_policy, account=None)
+    for name, meaning in [("allow-country", "only these countries (ISO code)"),
+                          ("allow-prefix", "only numbers starting so"), ("deny-prefix", "never numbers starting so"),
+                          ("allow-type", "allow premium_rate or shared_cost numbers")]:
+        rule = policy.add_parser(name, help=meaning)
+        rule.add_argument("value")
+        rule.add_argument("--account", help="for one account (default: every account)")
+        rule.add_argument("--remove", action="store_true")
+        rule.set_defaults(run_db=cmd_policy)
+    policy_limits = policy.add_parser("limits", help="operator-wide limits on one call")
+    policy_limits.add_argument("--max-call-minutes", type=int)
+    policy_limits.add_argument("--max-call-cost")
+    policy_limits.set_defaults(run_db=cmd_policy_limits)
+
+    groups.add_parser("lockouts", help="failed PINs/passwords of the last hour").set_defaults(run_db=cmd_lockouts)
 
     token = groups.add_parser("token", help="API tokens").add_subparsers(dest="command", required=True)
     token_create = token.add_parser("create", help="create an API token (shown once)")

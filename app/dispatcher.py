@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 import time
 
-from app import callbacks, notices, states, urls
+from app import callbacks, notices, reservations, states, urls
 from app.db import utcnow
 from app.platform import Platform
 from app.provider import ProviderError, ProviderTimeout
@@ -112,6 +112,7 @@ class Dispatcher:
         if time.monotonic() >= self._housekeeping_at:
             await expire_and_settle(self.p, now)
             await notices.send_outcome_notices(self.p)
+            await reservations.release_finished(self.p.db)
             self._housekeeping_at = time.monotonic() + 1.0
         allowed = min(self.pacer.available(), MAX_BATCH)
         if allowed < 1:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from app import accounts, billing, callbacks, lockouts, rates, states, urls
-from app.db import utcnow
+from app import accounts, callbacks, dialing, limits, lockouts, money, states, urls
 from app.phone import InvalidNumber, to_e164
 from app.platform import Platform
 from twiml import voice
@@ -17,7 +16,6 @@ from twiml import voice
 log = logging.getLogger(__name__)
 
 MAX_TRIES = 3  # PIN entries, silent prompts and bad destinations per session
-MIN_CALL_SECONDS = 60
 B_FAILURE_PROMPTS = {states.B_BUSY: "b_busy", states.B_NO_ANSWER: "b_no_answer", states.B_FAILED: "b_failed"}
 
 
@@ -140,7 +138,11 @@ async def pin_entered(p: Platform, request, params: dict) -> str:
                                      detail="three wrong PINs")
         return voice.ask_pin(action=pin_action, language=language, before=("wrong_pin",))
     await callbacks.update_request(p.db, request_id=request["id"], account_id=account["id"], needs_pin=False)
-    if account["balance"] <= 0:
+    request = await callbacks.get_request(p.db, request_id=request["id"])
+    if await limits.account_over_concurrency(p.db, account=account, excluding=request["id"]):
+        return await end_session(p, request, states.RATE_LIMITED, language=account["language"],
+                                 prompt="too_many_calls")
+    if not await dialing.hold_for_ivr(p, request, account):
         return await end_session(p, request, states.INSUFFICIENT_FUNDS, language=account["language"],
                                  prompt="insufficient_funds")
     return _ask_destination(request, account["language"])
@@ -151,14 +153,6 @@ async def _bad_destination(p: Platform, request, language: str, prompt: str, rea
     if count >= MAX_TRIES:
         return await end_session(p, request, reason, language=language, prompt="too_many_tries")
     return _ask_destination(request, language, before=(prompt,))
-
-
-async def _leg_a_spent_micros(p: Platform, request, rate_a: billing.Rate) -> int:
-    """What leg A has cost so far: it keeps running while leg B talks."""
-    leg = await callbacks.get_leg(p.db, sid=request["leg_a_sid"]) if request["leg_a_sid"] else None
-    started = (leg["answered_at"] or leg["started_at"]) if leg is not None else None
-    elapsed = int((utcnow() - started).total_seconds()) if started else 0
-    return billing.billed_seconds(elapsed + MIN_CALL_SECONDS, rate_a) * rate_a.price_per_minute // 60
 
 
 async def destination_entered(p: Platform, request, params: dict) -> str:
@@ -180,18 +174,14 @@ async def destination_entered(p: Platform, request, params: dict) -> str:
 
 
 async def _dial(p: Platform, request, account, number: str, *, on_refusal) -> str:
-    """Price leg B, cap the call to what the balance pays for both legs, and dial it."""
+    """Dial leg B as app/dialing.py plans it, announcing the balance and the minutes."""
     language = account["language"]
-    rate_b = await rates.find_rate(p.db, number=number, tariff=account["tariff"])
-    rate_a = await rates.find_rate(p.db, number=request["leg_a_number"], tariff=account["tariff"])
-    if rate_b is None or rate_a is None:
-        log.info("request %s: no rate for %s", request["id"], number)
-        return await on_refusal(p, request, language, "destination_blocked", states.DESTINATION_BLOCKED)
-    spent = await _leg_a_spent_micros(p, request, rate_a)
-    limit = billing.affordable_seconds(account["balance"], account["currency"], [rate_a, rate_b], spent)
-    if limit < MIN_CALL_SECONDS:
-        return await end_session(p, request, states.INSUFFICIENT_FUNDS, language=language,
-                                 prompt="insufficient_funds")
+    plan = await dialing.plan_leg_b(p, request, account, number)
+    if isinstance(plan, dialing.Refusal):
+        if plan.reason == states.INSUFFICIENT_FUNDS:
+            return await end_session(p, request, plan.reason, language=language, prompt=plan.prompt,
+                                     detail=plan.detail)
+        return await on_refusal(p, request, language, plan.prompt, plan.reason)
     if not await callbacks.transition(p.db, request, states.CALLING_B, leg_b_number=number, detail=number):
         return voice.goodbye(language=language, keys=("session_over",))
     return voice.connect(
@@ -199,8 +189,9 @@ async def _dial(p: Platform, request, account, number: str, *, on_refusal) -> st
         action=urls.leg_step(request["base_url"], request["id"], "dialed"),
         status_callback=urls.status_callback(request["base_url"], request["id"], "b"),
         caller_id=request["leg_a_from"],
-        time_limit=limit,
+        time_limit=plan.time_limit,
         language=language,
+        balance=money.format_amount(plan.spendable, account["currency"]) + " " + account["currency"],
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from app import accounts, billing, callbacks, rates, states
+from app import accounts, billing, callbacks, rates, reservations, states
 from app.db import utcnow
 from app.platform import Platform
 
@@ -21,20 +21,32 @@ def _int(value, default: int | None = None) -> int | None:
         return default
 
 
-async def _write_cdr(p: Platform, request, sid: str, number: str | None, status: str, duration: int) -> None:
+async def _write_cdr(p: Platform, request, *, sid: str, leg: str, number: str | None, status: str,
+                     duration: int) -> None:
     account = await accounts.get_account(p.db, account_id=request["account_id"]) if request["account_id"] else None
-    tariff, currency = (account["tariff"], account["currency"]) if account is not None else ("default", "USD")
+    if account is not None:
+        tariff = account["callback_tariff"] if leg == "a" else account["tariff"]
+        currency = account["currency"]
+    else:
+        tariff, currency = "default", "USD"
     rate = await rates.find_rate(p.db, number=number, tariff=tariff) if number and duration > 0 else None
     billed, cost = billing.leg_cost(duration, rate, currency) if rate else (0, 0)
-    now = utcnow()
+    if leg == "a" and not p.settings.bill_leg_a_without_b and request["calls_connected"] == 0:
+        cost = 0  # the operator chose not to charge sessions that connected nobody
     first_time = await callbacks.finish_leg_once(
-        p.db, sid=sid, status=status, ended_at=now, duration_seconds=duration, billed_seconds=billed,
+        p.db, sid=sid, status=status, ended_at=utcnow(), duration_seconds=duration, billed_seconds=billed,
         rate_prefix=rate.prefix if rate else None, price_per_minute=rate.price_per_minute if rate else None,
         cost=cost,
     )
     # Only the first final callback bills: providers repeat callbacks.
     if first_time and cost and account is not None:
-        await accounts.debit(p.db, account_id=account["id"], amount=cost)
+        await reservations.spend(p.db, request_id=request["id"], account_id=account["id"], cost=cost)
+
+
+async def _release_if_over(p: Platform, request_id: int) -> None:
+    request = await callbacks.get_request(p.db, request_id=request_id)
+    if request["state"] in states.TERMINAL and request["reserved"] and request["account_id"]:
+        await reservations.release(p.db, request_id=request_id, account_id=request["account_id"])
 
 
 async def _retry_or_fail_leg_a(p: Platform, request, status: str) -> None:
@@ -72,13 +84,14 @@ async def _leg_a(p: Platform, request, params: dict, status: str, sequence: int 
     if status not in FINAL:
         return
     duration = _int(params.get("CallDuration"), 0) if status == "completed" else 0
-    await _write_cdr(p, request, sid, request["leg_a_number"], status, duration)
+    await _write_cdr(p, request, sid=sid, leg="a", number=request["leg_a_number"], status=status, duration=duration)
     if not fresh or request["leg_a_sid"] != sid:
         return  # a repeated callback, or the end of an earlier attempt
     if request["state"] == states.CALLING_A:
         await _retry_or_fail_leg_a(p, request, status)
     else:
         await _end_session(p, request)
+    await _release_if_over(p, request["id"])
 
 
 async def _end_session(p: Platform, request) -> None:
@@ -117,7 +130,7 @@ async def _leg_b(p: Platform, request, params: dict, status: str, sequence: int 
     if status in FINAL:
         leg = await callbacks.get_leg(p.db, sid=sid)
         duration = _int(params.get("CallDuration"), 0) if status == "completed" else 0
-        await _write_cdr(p, request, sid, leg["to_number"], status, duration)
+        await _write_cdr(p, request, sid=sid, leg="b", number=leg["to_number"], status=status, duration=duration)
 
 
 async def record_status(p: Platform, *, request_id: int, leg: str, params: dict) -> None:

@@ -46,3 +46,14 @@ async def clear(db: Database, *, account_id: int | None = None, requester: str |
     if requester is not None:
         query = query.where(auth_failures.c.requester == requester)
     return len(await db.fetch_all(query.returning(auth_failures.c.id)))
+
+
+async def recent(db: Database):
+    """Failed authorizations of the window, by requester and account: what an operator checks."""
+    since = utcnow() - WINDOW
+    return await db.fetch_all(
+        sa.select(auth_failures.c.requester, auth_failures.c.account_id, sa.func.count().label("failures"))
+        .where(auth_failures.c.at > since)
+        .group_by(auth_failures.c.requester, auth_failures.c.account_id)
+        .order_by(sa.func.count().desc())
+    )

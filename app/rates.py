@@ -27,10 +27,12 @@ def clean_prefix(prefix: str) -> str:
 
 
 async def set_rate(
-    db: Database, *, prefix: str, price_per_minute: int, increment: tuple[int, int] = (60, 60), tariff: str = "default"
+    db: Database, *, prefix: str, price_per_minute: int, increment: tuple[int, int] = (60, 60),
+    tariff: str = "default", connection_fee: int = 0,
 ) -> None:
     prefix = clean_prefix(prefix)
-    values = dict(price_per_minute=price_per_minute, first_increment=increment[0], next_increment=increment[1])
+    values = dict(price_per_minute=price_per_minute, first_increment=increment[0], next_increment=increment[1],
+                  connection_fee=connection_fee)
     async with db.transaction():
         existing = await db.fetch_val(
             sa.select(rates.c.id).where(rates.c.tariff == tariff, rates.c.prefix == prefix)
@@ -41,8 +43,8 @@ async def set_rate(
             await db.execute(rates.insert().values(tariff=tariff, prefix=prefix, created_at=utcnow(), **values))
 
 
-def parse_rates_csv(text: str) -> list[tuple[str, int, tuple[int, int]]]:
-    """Rows of `prefix,price_per_minute[,increment]`; a header row is allowed.
+def parse_rates_csv(text: str) -> list[tuple[str, int, tuple[int, int], int]]:
+    """Rows of `prefix,price_per_minute[,increment[,connection_fee]]`; a header row is allowed.
 
     Every row is checked before anything is written, so a bad file imports nothing.
     """
@@ -56,7 +58,8 @@ def parse_rates_csv(text: str) -> list[tuple[str, int, tuple[int, int]]]:
             prefix = clean_prefix(row[0])
             price = money.parse_price(row[1] if len(row) > 1 else "")
             increment = billing.parse_increment(row[2].strip()) if len(row) > 2 and row[2].strip() else (60, 60)
-            parsed.append((prefix, price, increment))
+            fee = money.parse_price(row[3]) if len(row) > 3 and row[3].strip() else 0
+            parsed.append((prefix, price, increment, fee))
         except (RateError, money.MoneyError) as exc:
             errors.append(f"line {line_no}: {exc}")
     if errors:
@@ -67,16 +70,34 @@ def parse_rates_csv(text: str) -> list[tuple[str, int, tuple[int, int]]]:
 async def import_rates(db: Database, *, text: str, tariff: str = "default") -> int:
     rows = parse_rates_csv(text)
     async with db.transaction():
-        for prefix, price, increment in rows:
-            await set_rate(db, prefix=prefix, price_per_minute=price, increment=increment, tariff=tariff)
+        for prefix, price, increment, fee in rows:
+            await set_rate(db, prefix=prefix, price_per_minute=price, increment=increment, tariff=tariff,
+                           connection_fee=fee)
     return len(rows)
+
+
+async def export_rates(db: Database, *, tariff: str = "default") -> str:
+    """The tariff as CSV, in the format `import_rates` reads."""
+    rows = await db.fetch_all(rates.select().where(rates.c.tariff == tariff).order_by(rates.c.prefix))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["prefix", "price_per_minute", "increment", "connection_fee"])
+    for row in rows:
+        writer.writerow([row["prefix"], money.format_price(row["price_per_minute"]),
+                         f"{row['first_increment']}/{row['next_increment']}", money.format_price(row["connection_fee"])])
+    return out.getvalue()
+
+
+async def list_tariffs(db: Database) -> list[str]:
+    return [row[0] for row in await db.fetch_all(sa.select(rates.c.tariff).distinct().order_by(rates.c.tariff))]
 
 
 async def find_rate(db: Database, *, number: str, tariff: str = "default") -> billing.Rate | None:
     digits = number.lstrip("+")
     prefixes = [digits[:n] for n in range(1, min(len(digits), MAX_PREFIX) + 1)]
     query = (
-        sa.select(rates.c.prefix, rates.c.price_per_minute, rates.c.first_increment, rates.c.next_increment)
+        sa.select(rates.c.prefix, rates.c.price_per_minute, rates.c.first_increment, rates.c.next_increment,
+                  rates.c.connection_fee)
         .where(rates.c.tariff == tariff, rates.c.prefix.in_(prefixes))
         .order_by(sa.func.length(rates.c.prefix).desc())
         .limit(1)
@@ -85,4 +106,5 @@ async def find_rate(db: Database, *, number: str, tariff: str = "default") -> bi
     if row is None:
         return None
     return billing.Rate(prefix=row["prefix"], price_per_minute=row["price_per_minute"],
-                        first_increment=row["first_increment"], next_increment=row["next_increment"])
+                        first_increment=row["first_increment"], next_increment=row["next_increment"],
+                        connection_fee=row["connection_fee"])

@@ -71,6 +71,12 @@ class Settings:
     leg_a_timeout_seconds: int = 30
     dispatcher_enabled: bool = True
     sandbox_cps: float = 5.0
+    # Abuse limits: triggers per requester per window, second-party calls per number per day.
+    trigger_limit: int = 10
+    trigger_window_seconds: int = 600
+    destination_daily_limit: int = 50
+    # Bill the callback leg even when no second party was connected (carriers bill it).
+    bill_leg_a_without_b: bool = True
     # The sandbox's clock: 1 is real time (the demo); tests run it faster.
     sandbox_speed: float = 1.0
 
@@ -107,5 +113,9 @@ def load_settings(environ: dict | None = None, env_file: str | Path | None = ".e
         leg_a_timeout_seconds=_int(env, "LEG_A_TIMEOUT_SECONDS", 30),
         dispatcher_enabled=(env.get("DISPATCHER", "on").lower() not in ("off", "0", "false", "no")),
         sandbox_cps=_float(env, "SANDBOX_CPS", 5.0),
+        trigger_limit=_int(env, "TRIGGER_LIMIT", 10),
+        trigger_window_seconds=_int(env, "TRIGGER_WINDOW_SECONDS", 600),
+        destination_daily_limit=_int(env, "DESTINATION_DAILY_LIMIT", 50),
+        bill_leg_a_without_b=(env.get("BILL_LEG_A_WITHOUT_B", "yes").lower() not in ("no", "0", "false", "off")),
         sandbox_speed=_float(env, "SANDBOX_SPEED", 1.0),
     )

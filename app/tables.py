@@ -255,3 +255,21 @@ destination_rules = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.CheckConstraint("kind in ('allow_country', 'allow_prefix', 'deny_prefix', 'allow_type')", name="kind"),
 )
+
+
+# A number a subscriber asked to register as an ANI, pending until they type
+# the code texted to it: an unverified number must not authorize callbacks.
+ani_verifications = sa.Table(
+    "ani_verifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("number", sa.String(20), nullable=False),
+    sa.Column("code_hash", sa.String(64), nullable=False),  # HMAC of the code keyed with the secret key
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),  # codes typed
+    sa.Column("sends", sa.Integer, nullable=False, server_default="1"),  # codes texted
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("sent_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "number", name="uq_ani_verifications_account_id_number"),
+)

@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from app import accounts, callbacks, lockouts, rates, states
+from app import accounts, callbacks, dialing, limits, lockouts, policy, rates, states
 from app.db import storable, utcnow
 from app.phone import usable_caller_id
 from app.platform import Platform
@@ -81,6 +81,8 @@ MODES = {
 
 async def decide(p: Platform, number, caller_raw: str | None) -> tuple[Decision, str | None]:
     """(decision, failure reason) for a call from `caller_raw` to service `number`."""
+    if await limits.requester_over_limit(p.db, p.settings, requester=storable(caller_raw, 32)):
+        return Decision(refusal="too many triggers from this caller"), states.RATE_LIMITED
     caller = usable_caller_id(caller_raw)
     decision = await MODES[number["mode"]](p, number, caller)
     if not decision.accepted:
@@ -90,11 +92,18 @@ async def decide(p: Platform, number, caller_raw: str | None) -> tuple[Decision,
     account = decision.account
     if account is not None and account["status"] != "active":
         return Decision(refusal="account is blocked"), states.AUTH_FAILED
-    tariff = account["tariff"] if account is not None else "default"
-    if await rates.find_rate(p.db, number=decision.leg_a_number, tariff=tariff) is None:
-        return Decision(refusal=f"no rate for the callback number {decision.leg_a_number}"), states.DESTINATION_BLOCKED
-    if account is not None and account["balance"] <= 0:
-        return Decision(refusal="balance exhausted"), states.INSUFFICIENT_FUNDS
+    # The callback leg is a call the operator pays for too: the same policy applies.
+    why = await policy.check(p.db, account_id=account["id"] if account is not None else None,
+                             number=decision.leg_a_number)
+    tariff = account["callback_tariff"] if account is not None else "default"
+    if why or await rates.find_rate(p.db, number=decision.leg_a_number, tariff=tariff) is None:
+        return Decision(refusal=f"callback number {decision.leg_a_number}: {why or 'no rate'}"), \
+            states.DESTINATION_BLOCKED
+    if account is not None:
+        if account["balance"] - account["reserved"] <= 0:
+            return Decision(refusal="balance exhausted"), states.INSUFFICIENT_FUNDS
+        if await limits.account_over_concurrency(p.db, account=account):
+            return Decision(refusal="too many callbacks in progress"), states.RATE_LIMITED
     return decision, None
 
 
@@ -108,7 +117,7 @@ async def accept_voice_trigger(p: Platform, *, number, call_sid: str, caller_raw
     )
     if reason:
         log.info("trigger %s on %s refused: %s", call_sid, number["number"], decision.refusal)
-        request_id, created = await callbacks.create_request(
+        await callbacks.create_request(
             p.db, state=states.FAILED, reason=reason, detail=decision.refusal, due_at=now, expires_at=now, **common
         )
         return None
@@ -123,7 +132,13 @@ async def accept_voice_trigger(p: Platform, *, number, call_sid: str, caller_raw
         expires_at=now + dt.timedelta(seconds=p.settings.request_ttl_seconds),
         **common,
     )
-    if created:
-        p.wake_dispatcher()
-        return request_id
-    return None
+    if not created:
+        return None
+    if decision.account is not None and not await dialing.hold_for_ivr(
+            p, await callbacks.get_request(p.db, request_id=request_id), decision.account):
+        row = await callbacks.get_request(p.db, request_id=request_id)
+        await callbacks.transition(p.db, row, states.FAILED, reason=states.INSUFFICIENT_FUNDS,
+                                   detail="balance does not cover the callback leg")
+        return None
+    p.wake_dispatcher()
+    return request_id

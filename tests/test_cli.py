@@ -129,3 +129,39 @@ def test_account_set_changes_settings(run, engine):
     assert run("account", "set", "alice")[0] == 1
     assert run("account", "set", "alice", "--retry-attempts", "99")[0] == 1
     assert run("account", "set", "alice", "--default-number", "junk")[0] == 1
+
+
+def test_policy_commands(run, engine):
+    from app.tables import destination_rules
+
+    run("account", "create", "alice", "--password", "pass-word")
+    assert run("policy", "allow-country", "gb")[0] == 0
+    assert run("policy", "deny-prefix", "+4470", "--account", "alice")[0] == 0
+    assert run("policy", "allow-type", "premium_rate")[0] == 0
+    assert run("policy", "allow-country", "GBR")[1:] == ("", "error: a country is a two-letter ISO code such as GB")
+    code, out, _ = run("policy", "show")
+    assert code == 0 and "allow_country GB" in out and "deny_prefix 4470 (account #1)" in out
+    assert run("policy", "allow-country", "GB", "--remove")[0] == 0
+    assert run("policy", "allow-country", "GB", "--remove")[0] == 1
+    assert len(rows(engine, destination_rules)) == 2
+    assert run("policy", "limits", "--max-call-minutes", "30", "--max-call-cost", "5.00") == (
+        0, "max_call_cost 500, max_call_seconds 1800", "")
+
+
+def test_tariffs_export_and_account_limits(run, engine, tmp_path):
+    run("account", "create", "alice", "--password", "pass-word")
+    assert run("rate", "add", "44", "0.05", "--increment", "30/6", "--connection-fee", "0.10", "--tariff", "gold")[0] == 0
+    code, out, _ = run("rate", "export", "--tariff", "gold")
+    assert out.splitlines() == ["prefix,price_per_minute,increment,connection_fee", "44,0.05,30/6,0.1"]
+    exported = tmp_path / "gold.csv"
+    exported.write_text(out)
+    assert run("rate", "import", str(exported), "--tariff", "silver") == (0, "1 rates imported", "")
+    assert run("account", "set", "alice", "--tariff", "gold", "--callback-tariff", "silver", "--max-concurrent", "5",
+               "--max-call-minutes", "20", "--max-call-cost", "2.50")[0] == 0
+    (account,) = rows(engine, accounts)
+    assert (account["tariff"], account["callback_tariff"], account["max_concurrent"], account["max_call_seconds"],
+            account["max_call_cost"]) == ("gold", "silver", 5, 1200, 250)
+
+
+def test_lockouts_list(run):
+    assert run("lockouts") == (0, "no failed authorizations in the last hour", "")

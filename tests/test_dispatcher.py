@@ -10,6 +10,7 @@ import pytest
 from app import callbacks, states
 from app.db import utcnow
 from app.dispatcher import Dispatcher
+from app.tables import accounts
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
 from tests.utils.harness import Platform
@@ -20,7 +21,14 @@ from tests.utils.provider import TwilioRecorder
 def p(settings, engine):
     with Platform(settings, engine) as platform:
         sc.seed(platform)
+        allow_many_calls(engine)
         yield platform
+
+
+def allow_many_calls(engine):
+    # These tests queue several callbacks for one account at once.
+    with engine.begin() as c:
+        c.execute(accounts.update().values(max_concurrent=50))
 
 
 def new_request(p: Platform) -> sc.Session:
@@ -201,6 +209,7 @@ def test_two_dispatchers_racing_dial_each_request_once(p):
 def test_the_dispatcher_paces_calls_to_the_provider_cps(settings, engine):
     with Platform(settings.with_(provider_cps=2), engine) as p:
         sc.seed(p)
+        allow_many_calls(engine)
         for _ in range(5):
             new_request(p)
         with TwilioRecorder().cassette("calls_create.yaml"):

@@ -47,16 +47,6 @@ def test_leg_cost_rounds_up_to_the_minor_unit():
     assert billing.leg_cost(0, rate, "USD") == (0, 0)
 
 
-def test_affordable_seconds_keeps_both_legs_within_the_balance():
-    a, b = Rate("1", 10_000), Rate("44", 50_000)
-    seconds = billing.affordable_seconds(100, "USD", [a, b])  # 1.00 at 0.06/min: 1000 s
-    assert seconds == 1000 - 60
-    cost = billing.leg_cost(seconds, a, "USD")[1] + billing.leg_cost(seconds, b, "USD")[1]
-    assert cost <= 100
-    assert billing.affordable_seconds(0, "USD", [a, b]) == 0
-    assert billing.affordable_seconds(100, "USD", [a, b], already_spent_micros=2_000_000) == 0
-
-
 @pytest.mark.parametrize("text", ["60", "x/y", "0/1", "1/5000"])
 def test_increment_parsing(text):
     if text == "60":

@@ -61,10 +61,11 @@ def ask_destination(*, action: str, language: str, before: tuple[str, ...] = ())
 
 
 def connect(
-    *, number: str, action: str, status_callback: str, caller_id: str | None, time_limit: int, language: str
+    *, number: str, action: str, status_callback: str, caller_id: str | None, time_limit: int, language: str,
+    balance: str,
 ) -> str:
     response = VoiceResponse()
-    _say(response, language, "connecting", minutes=max(1, time_limit // 60))
+    _say(response, language, "connecting", balance=balance, minutes=max(1, time_limit // 60))
     # hangupOnStar: the subscriber presses * to end leg B and get the next-call offer.
     dial = response.dial(action=action, method="POST", timeout=LEG_B_RING_TIMEOUT, time_limit=time_limit,
                          hangup_on_star=True, caller_id=caller_id)

@@ -1,0 +1,76 @@
+"""What happens before leg B is dialled: policy, limits, price, time limit, reservation.
+
+Returns a plan for the IVR to speak and dial, or the reason it may not.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from app import billing, callbacks, limits, policy, rates, reservations, states
+from app.db import utcnow
+from app.platform import Platform
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Plan:
+    number: str
+    time_limit: int
+    spendable: int  # minor units the account could still spend before this call
+
+
+@dataclass(frozen=True)
+class Refusal:
+    reason: str  # from app/states.py
+    prompt: str  # what leg A hears
+    detail: str
+
+
+async def leg_a_elapsed(p: Platform, request) -> int:
+    leg = await callbacks.get_leg(p.db, sid=request["leg_a_sid"]) if request["leg_a_sid"] else None
+    started = (leg["answered_at"] or leg["started_at"]) if leg is not None else None
+    return max(0, int((utcnow() - started).total_seconds())) if started else 0
+
+
+async def _call_limits(p: Platform, account) -> tuple[int | None, int | None]:
+    operator = await policy.operator_limits(p.db)
+    seconds = [v for v in (account["max_call_seconds"], operator.get("max_call_seconds")) if v]
+    costs = [v for v in (account["max_call_cost"], operator.get("max_call_cost")) if v]
+    return (min(seconds) if seconds else None), (min(costs) if costs else None)
+
+
+async def plan_leg_b(p: Platform, request, account, number: str) -> Plan | Refusal:
+    why = await policy.check(p.db, account_id=account["id"], number=number)
+    if why:
+        log.info("request %s: %s refused: %s", request["id"], number, why)
+        return Refusal(states.DESTINATION_BLOCKED, "destination_blocked", why)
+    if await limits.destination_over_limit(p.db, p.settings, number=number):
+        return Refusal(states.RATE_LIMITED, "destination_limit", f"daily limit of calls to {number}")
+    rate_b = await rates.find_rate(p.db, number=number, tariff=account["tariff"])
+    rate_a = await rates.find_rate(p.db, number=request["leg_a_number"], tariff=account["callback_tariff"])
+    if rate_b is None or rate_a is None:
+        return Refusal(states.DESTINATION_BLOCKED, "destination_blocked", f"no rate for {number}")
+    max_seconds, max_cost = await _call_limits(p, account)
+    held = request["reserved"]
+    spendable = await reservations.spendable(p.db, account_id=account["id"])
+    seconds, hold = billing.plan_call(spendable + held, account["currency"], rate_a, rate_b,
+                                      a_elapsed=await leg_a_elapsed(p, request),
+                                      max_seconds=max_seconds, max_cost=max_cost)
+    if seconds < billing.MIN_CALL_SECONDS:
+        return Refusal(states.INSUFFICIENT_FUNDS, "insufficient_funds", "balance too low for a minute")
+    if not await reservations.reserve(p.db, request_id=request["id"], account_id=account["id"], amount=hold):
+        # Another call of this account reserved first.
+        return Refusal(states.INSUFFICIENT_FUNDS, "insufficient_funds", "balance taken by other calls")
+    return Plan(number=number, time_limit=seconds, spendable=spendable + held)
+
+
+async def hold_for_ivr(p: Platform, request, account) -> bool:
+    """Hold leg A's IVR time once the account is known: the callback leg is never free."""
+    rate_a = await rates.find_rate(p.db, number=request["leg_a_number"], tariff=account["callback_tariff"])
+    if rate_a is None:
+        return False
+    amount = billing.hold_for_leg_a(await leg_a_elapsed(p, request), rate_a, account["currency"])
+    return await reservations.reserve(p.db, request_id=request["id"], account_id=account["id"], amount=amount)

@@ -1,0 +1,143 @@
+"""Destination policy: which numbers an account may call (or be called back on).
+
+Rules are rows of `destination_rules`, operator-wide (account NULL) or for one
+account. A number must pass both levels: where a level lists allowed countries
+or prefixes, the number must match one of them; a denied prefix at either level
+refuses it; premium-rate and shared-cost numbers are refused unless allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+import sqlalchemy as sa
+from databases import Database
+
+from app.db import utcnow
+from app.tables import destination_rules, instance_settings
+
+KINDS = ("allow_country", "allow_prefix", "deny_prefix", "allow_type")
+# Number types that cost the caller far more than a normal call: the classic
+# revenue-share fraud targets.
+GUARDED_TYPES = {
+    phonenumbers.PhoneNumberType.PREMIUM_RATE: "premium_rate",
+    phonenumbers.PhoneNumberType.SHARED_COST: "shared_cost",
+}
+OPERATOR_LIMITS = ("max_call_seconds", "max_call_cost")
+
+
+class PolicyError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Rules:
+    allow_country: frozenset = frozenset()
+    allow_prefix: frozenset = frozenset()
+    deny_prefix: frozenset = frozenset()
+    allow_type: frozenset = frozenset()
+
+
+def _rules(rows) -> Rules:
+    grouped = {kind: set() for kind in KINDS}
+    for row in rows:
+        grouped[row["kind"]].add(row["value"])
+    return Rules(**{kind: frozenset(values) for kind, values in grouped.items()})
+
+
+async def load(db: Database, *, account_id: int | None) -> tuple[Rules, Rules]:
+    rows = await db.fetch_all(
+        destination_rules.select().where(
+            sa.or_(destination_rules.c.account_id.is_(None), destination_rules.c.account_id == account_id)
+        )
+    )
+    operator = _rules([row for row in rows if row["account_id"] is None])
+    account = _rules([row for row in rows if row["account_id"] is not None])
+    return operator, account
+
+
+def refusal(number: str, operator: Rules, account: Rules) -> str | None:
+    """Why `number` (E.164) may not be called under these rules; None when it may."""
+    digits = number.lstrip("+")
+    parsed = phonenumbers.parse(number, None)
+    country = phonenumbers.region_code_for_number(parsed) or ""
+    kind = GUARDED_TYPES.get(phonenumbers.number_type(parsed))
+    for rules in (operator, account):
+        if any(digits.startswith(prefix) for prefix in rules.deny_prefix):
+            return "prefix denied"
+        if rules.allow_country and country not in rules.allow_country:
+            return f"country {country or 'unknown'} not allowed"
+        if rules.allow_prefix and not any(digits.startswith(prefix) for prefix in rules.allow_prefix):
+            return "prefix not allowed"
+    if kind and kind not in operator.allow_type | account.allow_type:
+        return f"{kind.replace('_', '-')} number"
+    return None
+
+
+async def check(db: Database, *, account_id: int | None, number: str) -> str | None:
+    operator, account = await load(db, account_id=account_id)
+    return refusal(number, operator, account)
+
+
+def clean_value(kind: str, value: str) -> str:
+    if kind not in KINDS:
+        raise PolicyError(f"kind is one of {', '.join(KINDS)}")
+    value = value.strip()
+    if kind == "allow_country":
+        if len(value) != 2 or not value.isalpha() or not value.isascii():
+            raise PolicyError("a country is a two-letter ISO code such as GB")
+        return value.upper()
+    if kind == "allow_type":
+        if value not in GUARDED_TYPES.values():
+            raise PolicyError(f"a number type is one of {', '.join(GUARDED_TYPES.values())}")
+        return value
+    digits = value.lstrip("+")
+    if not digits.isdigit() or not digits.isascii() or len(digits) > 16:
+        raise PolicyError("a prefix is 1 to 16 digits")
+    return digits
+
+
+async def add_rule(db: Database, *, kind: str, value: str, account_id: int | None = None) -> bool:
+    value = clean_value(kind, value)
+    existing = await db.fetch_val(
+        sa.select(destination_rules.c.id).where(
+            destination_rules.c.kind == kind, destination_rules.c.value == value,
+            destination_rules.c.account_id.is_(None) if account_id is None
+            else destination_rules.c.account_id == account_id,
+        )
+    )
+    if existing:
+        return False
+    await db.execute(destination_rules.insert().values(kind=kind, value=value, account_id=account_id,
+                                                        created_at=utcnow()))
+    return True
+
+
+async def remove_rule(db: Database, *, kind: str, value: str, account_id: int | None = None) -> bool:
+    value = clean_value(kind, value)
+    query = destination_rules.delete().where(
+        destination_rules.c.kind == kind, destination_rules.c.value == value,
+        destination_rules.c.account_id.is_(None) if account_id is None else destination_rules.c.account_id == account_id,
+    )
+    return bool(await db.fetch_all(query.returning(destination_rules.c.id)))
+
+
+async def list_rules(db: Database):
+    return await db.fetch_all(destination_rules.select().order_by(destination_rules.c.account_id,
+                                                                  destination_rules.c.kind, destination_rules.c.value))
+
+
+# Operator-wide limits on a single call, kept in instance_settings.
+
+async def operator_limits(db: Database) -> dict[str, int]:
+    rows = await db.fetch_all(instance_settings.select().where(instance_settings.c.key.in_(
+        [f"policy.{name}" for name in OPERATOR_LIMITS])))
+    return {row["key"].removeprefix("policy."): int(row["value"]) for row in rows}
+
+
+async def set_operator_limit(db: Database, *, name: str, value: int | None) -> None:
+    key = f"policy.{name}"
+    await db.execute(instance_settings.delete().where(instance_settings.c.key == key))
+    if value is not None:
+        await db.execute(instance_settings.insert().values(key=key, value=str(value)))

@@ -1,0 +1,88 @@
+"""Portal sessions: a signed, expiring cookie, and the CSRF token every form carries.
+
+Starlette's SessionMiddleware wants its key when the app is built, but the
+secret key is only known once the database is reached (it may be generated
+and stored there), so the cookie is signed here with `itsdangerous` using the
+key resolved at startup. The cookie holds no secrets: the account id, the CSRF
+token, and a fingerprint of the password hash, so changing the password ends
+every other session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.requests import Request
+from starlette.responses import Response
+
+COOKIE = "cbp_session"
+MAX_AGE_SECONDS = 12 * 3600
+CSRF_FIELD = "csrf"
+
+
+@dataclass
+class Session:
+    account_id: int | None = None
+    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    password: str = ""  # fingerprint of the password hash the session was opened with
+    changed: bool = False  # must be written back to the cookie
+
+    def csrf_ok(self, submitted: str | None) -> bool:
+        return bool(submitted) and hmac.compare_digest(self.csrf.encode(), str(submitted).encode())
+
+
+def _serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt="portal-session")
+
+
+def password_fingerprint(password_hash: str) -> str:
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
+def load(request: Request) -> Session:
+    """The request's session, or a fresh anonymous one (written back with the response)."""
+    raw = request.cookies.get(COOKIE)
+    if raw:
+        try:
+            data = _serializer(request.app.state.platform.secret_key).loads(raw, max_age=MAX_AGE_SECONDS)
+        except BadSignature:  # tampered, or expired (SignatureExpired is a BadSignature)
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("c"), str):
+            account_id = data.get("a")
+            return Session(account_id=account_id if isinstance(account_id, int) else None, csrf=data["c"],
+                           password=str(data.get("p", "")))
+    return Session(changed=True)
+
+
+def log_in(session: Session, account) -> None:
+    # A new CSRF token at login: a token planted before login is worth nothing after it.
+    session.account_id = account["id"]
+    session.csrf = secrets.token_urlsafe(24)
+    session.password = password_fingerprint(account["password_hash"])
+    session.changed = True
+
+
+def log_out(session: Session) -> None:
+    session.account_id = None
+    session.password = ""
+    session.csrf = secrets.token_urlsafe(24)
+    session.changed = True
+
+
+def is_secure(request: Request) -> bool:
+    public = request.app.state.platform.settings.public_base_url or ""
+    return request.url.scheme == "https" or public.startswith("https://")
+
+
+def save(request: Request, response: Response, session: Session) -> Response:
+    if session.changed:
+        value = _serializer(request.app.state.platform.secret_key).dumps(
+            {"a": session.account_id, "c": session.csrf, "p": session.password}
+        )
+        response.set_cookie(COOKIE, value, max_age=MAX_AGE_SECONDS, path="/", httponly=True, samesite="lax",
+                            secure=is_secure(request))
+    return response
