@@ -362,3 +362,21 @@ def test_a_locked_account_refuses_even_its_right_pin(p, provider):
     assert "not valid" in spoken(verbs)
     p.run(lockouts.clear, p.platform.db, account_id=alice_id)
     assert s.step("pin", Digits=sc.ALICE_PIN)[0].attrs["action"].endswith("/destination")
+
+
+def test_leg_a_can_go_unbilled_when_nobody_was_connected(settings, engine):
+    recorder = TwilioRecorder()
+    with Platform(settings.with_(bill_leg_a_without_b=False), engine) as p, recorder.cassette("calls_create.yaml"):
+        sc.seed(p)
+        s = sc.Session(p, caller=sc.ALICE_MOBILE, service_number=sc.ANI_NUMBER)
+        s.trigger()
+        placed(s, recorder)
+        s.step("answer")
+        s.step("destination", Digits="2125550123")
+        leg_b = tw.call_sid()
+        s.status_b(leg_b, "busy", 1, duration=0)
+        s.step("dialed", DialCallStatus="busy", DialCallSid=leg_b, DialCallDuration="0")
+        s.status_a("completed", duration=95)
+        legs = {leg["leg"]: leg for leg in p.legs(s.request_id)}
+        assert (legs["a"]["billed_seconds"], legs["a"]["cost"]) == (120, 0)
+        assert balance(p, "alice") == 1000
