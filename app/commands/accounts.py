@@ -7,6 +7,7 @@ from app.commands import CommandError, account_by_login, parse_number
 from app.instance import resolve_secret_key
 from app.settings import Settings
 
+
 async def cmd_account_create(settings: Settings, args, db) -> str:
     country = args.country.upper()
     if len(country) != 2 or not country.isalpha():

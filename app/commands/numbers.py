@@ -6,6 +6,7 @@ from app import service_numbers, sms_log
 from app.commands import CommandError, account_by_login, parse_number
 from app.settings import Settings
 
+
 async def cmd_number_add(settings: Settings, args, db) -> str:
     number = parse_number(args.number)
     account_id = (await account_by_login(db, args.account))["id"] if args.account else None

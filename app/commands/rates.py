@@ -8,6 +8,7 @@ from app import billing, money, policy, rates
 from app.commands import CommandError, account_by_login
 from app.settings import Settings
 
+
 async def cmd_rate_add(settings: Settings, args, db) -> str:
     try:
         price = money.parse_price(args.price)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+from app import demo
 from app.instance import resolve_secret_key
+from app.migrations import upgrade
 from app.settings import Settings
 
-def cmd_db_upgrade(settings: Settings, args) -> str:
-    from app.migrations import upgrade
 
+def cmd_db_upgrade(settings: Settings, args) -> str:
     upgrade(settings)
     return "database is up to date"
 
 
 async def cmd_demo_seed(settings: Settings, args, db) -> str:
-    from app import demo  # noqa: PLC0415 - only this command needs it
-
     added = await demo.seed(db, secret_key=await resolve_secret_key(db, settings))
     return "demo data: " + (", ".join(added) if added else "already there")
 
@@ -31,8 +30,8 @@ def register(groups) -> None:
     db = groups.add_parser("db", help="database").add_subparsers(dest="command", required=True)
     db.add_parser("upgrade", help="apply migrations").set_defaults(run=cmd_db_upgrade)
 
-    demo = groups.add_parser("demo", help="demo data").add_subparsers(dest="command", required=True)
-    demo.add_parser("seed", help="add demo subscribers, numbers and rates (idempotent)").set_defaults(
+    demo_data = groups.add_parser("demo", help="demo data").add_subparsers(dest="command", required=True)
+    demo_data.add_parser("seed", help="add demo subscribers, numbers and rates (idempotent)").set_defaults(
         run_db=cmd_demo_seed)
 
     serve = groups.add_parser("serve", help="serve the platform")
