@@ -55,6 +55,9 @@ accounts = sa.Table(
     # One-stage calls (the destination is known before leg A answers): how to make
     # sure a person, not voicemail, is on leg A before leg B is dialled.
     sa.Column("confirm_mode", sa.String(8), nullable=False, server_default="press1"),
+    # What the second party sees as the caller: the service number, the subscriber's
+    # own (verified) number, or nothing where the provider allows it.
+    sa.Column("caller_id_mode", sa.String(10), nullable=False, server_default="service"),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.CheckConstraint("status in ('active', 'blocked')", name="status"),
     sa.CheckConstraint("confirm_mode in ('none', 'press1', 'amd')", name="confirm_mode"),
@@ -80,6 +83,7 @@ service_numbers = sa.Table(
     sa.Column("mode", sa.String(16), nullable=False),
     # Set for a personal DID: the account it belongs to.
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True),
+    sa.Column("caller_id_mode", sa.String(10)),  # overrides the account's for calls through this number
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.CheckConstraint("mode in ('pin', 'ani', 'ani-then-pin', 'ani-and-pin', 'did')", name="mode"),
 )
@@ -272,4 +276,42 @@ ani_verifications = sa.Table(
     sa.Column("sent_at", sa.DateTime, nullable=False),
     sa.Column("expires_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("account_id", "number", name="uq_ani_verifications_account_id_number"),
+)
+
+
+# Operators: the people who run the platform (admin pages), apart from subscribers.
+operators = sa.Table(
+    "operators",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("login", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("last_login_at", sa.DateTime),
+)
+
+# Every change of a balance made by a person (top-ups, corrections): the audit trail.
+balance_adjustments = sa.Table(
+    "balance_adjustments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("amount", sa.BigInteger, nullable=False),  # minor units, negative for corrections
+    sa.Column("balance_after", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(80), nullable=False),  # "cli", or "operator:<login>"
+    sa.Column("note", sa.String(255), nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+# Operator-uploaded audio that replaces a spoken prompt (<Play> instead of <Say>).
+prompt_recordings = sa.Table(
+    "prompt_recordings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("prompt", sa.String(40), nullable=False),
+    sa.Column("language", sa.String(8), nullable=False),
+    sa.Column("content_type", sa.String(40), nullable=False),
+    sa.Column("audio", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("prompt", "language", name="uq_prompt_recordings_prompt_language"),
 )

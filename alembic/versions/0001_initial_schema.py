@@ -36,6 +36,7 @@ def upgrade() -> None:
     sa.Column('retry_attempts', sa.Integer(), server_default='1', nullable=False),
     sa.Column('retry_delay_seconds', sa.Integer(), server_default='60', nullable=False),
     sa.Column('confirm_mode', sa.String(length=8), server_default='press1', nullable=False),
+    sa.Column('caller_id_mode', sa.String(length=10), server_default='service', nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.CheckConstraint("confirm_mode in ('none', 'press1', 'amd')", name=op.f('ck_accounts_confirm_mode')),
     sa.CheckConstraint("status in ('active', 'blocked')", name=op.f('ck_accounts_status')),
@@ -48,10 +49,29 @@ def upgrade() -> None:
     sa.Column('value', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('key', name=op.f('pk_instance_settings'))
     )
+    op.create_table('operators',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('login', sa.String(length=64), nullable=False),
+    sa.Column('password_hash', sa.String(length=255), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('last_login_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_operators')),
+    sa.UniqueConstraint('login', name=op.f('uq_operators_login'))
+    )
     op.create_table('opt_outs',
     sa.Column('number', sa.String(length=32), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('number', name=op.f('pk_opt_outs'))
+    )
+    op.create_table('prompt_recordings',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('prompt', sa.String(length=40), nullable=False),
+    sa.Column('language', sa.String(length=8), nullable=False),
+    sa.Column('content_type', sa.String(length=40), nullable=False),
+    sa.Column('audio', sa.LargeBinary(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_prompt_recordings')),
+    sa.UniqueConstraint('prompt', 'language', name='uq_prompt_recordings_prompt_language')
     )
     op.create_table('rates',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -74,6 +94,23 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sms_gateways')),
     sa.UniqueConstraint('name', name=op.f('uq_sms_gateways_name'))
     )
+    op.create_table('ani_verifications',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.String(length=20), nullable=False),
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('sends', sa.Integer(), server_default='1', nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('sent_at', sa.DateTime(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_ani_verifications_account_id_accounts'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ani_verifications')),
+    sa.UniqueConstraint('account_id', 'number', name='uq_ani_verifications_account_id_number')
+    )
+    with op.batch_alter_table('ani_verifications', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_ani_verifications_account_id'), ['account_id'], unique=False)
+
     op.create_table('anis',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
@@ -114,6 +151,20 @@ def upgrade() -> None:
     with op.batch_alter_table('auth_failures', schema=None) as batch_op:
         batch_op.create_index('ix_auth_failures_account_id_at', ['account_id', 'at'], unique=False)
         batch_op.create_index('ix_auth_failures_requester_at', ['requester', 'at'], unique=False)
+
+    op.create_table('balance_adjustments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.Column('balance_after', sa.BigInteger(), nullable=False),
+    sa.Column('actor', sa.String(length=80), nullable=False),
+    sa.Column('note', sa.String(length=255), server_default='', nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_balance_adjustments_account_id_accounts'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_balance_adjustments'))
+    )
+    with op.batch_alter_table('balance_adjustments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_balance_adjustments_account_id'), ['account_id'], unique=False)
 
     op.create_table('callback_requests',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -174,6 +225,7 @@ def upgrade() -> None:
     sa.Column('number', sa.String(length=20), nullable=False),
     sa.Column('mode', sa.String(length=16), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=True),
+    sa.Column('caller_id_mode', sa.String(length=10), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.CheckConstraint("mode in ('pin', 'ani', 'ani-then-pin', 'ani-and-pin', 'did')", name=op.f('ck_service_numbers_mode')),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_service_numbers_account_id_accounts'), ondelete='CASCADE'),
@@ -271,6 +323,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_callback_requests_account_id'))
 
     op.drop_table('callback_requests')
+    with op.batch_alter_table('balance_adjustments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_balance_adjustments_account_id'))
+
+    op.drop_table('balance_adjustments')
     with op.batch_alter_table('auth_failures', schema=None) as batch_op:
         batch_op.drop_index('ix_auth_failures_requester_at')
         batch_op.drop_index('ix_auth_failures_account_id_at')
@@ -284,8 +340,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_anis_account_id'))
 
     op.drop_table('anis')
+    with op.batch_alter_table('ani_verifications', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_ani_verifications_account_id'))
+
+    op.drop_table('ani_verifications')
     op.drop_table('sms_gateways')
     op.drop_table('rates')
+    op.drop_table('prompt_recordings')
     op.drop_table('opt_outs')
+    op.drop_table('operators')
     op.drop_table('instance_settings')
     op.drop_table('accounts')
