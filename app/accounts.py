@@ -7,7 +7,7 @@ from databases import Database
 
 from app import security
 from app.db import utcnow
-from app.tables import accounts, anis, api_tokens
+from app.tables import accounts, anis, api_tokens, balance_adjustments
 
 
 class AccountError(ValueError):
@@ -87,15 +87,24 @@ async def list_anis(db: Database, *, account_id: int) -> list[str]:
     return [row[0] for row in rows]
 
 
-async def top_up(db: Database, *, account_id: int, amount: int) -> int:
-    # A conditional arithmetic update, never read-modify-write: concurrent
-    # debits and credits must not overwrite each other.
-    await db.execute(accounts.update().where(accounts.c.id == account_id).values(balance=accounts.c.balance + amount))
-    return await db.fetch_val(sa.select(accounts.c.balance).where(accounts.c.id == account_id))
+async def top_up(db: Database, *, account_id: int, amount: int, actor: str = "cli", note: str = "") -> int:
+    """Add `amount` (negative: a correction) and record who did it; the new balance."""
+    async with db.transaction():
+        # A conditional arithmetic update, never read-modify-write: calls in
+        # progress debit the same row at the same time.
+        balance = await db.fetch_val(
+            accounts.update().where(accounts.c.id == account_id)
+            .values(balance=accounts.c.balance + amount).returning(accounts.c.balance)
+        )
+        await db.execute(balance_adjustments.insert().values(
+            account_id=account_id, amount=amount, balance_after=balance, actor=actor[:80], note=note[:255],
+            created_at=utcnow()))
+    return balance
 
 
-async def debit(db: Database, *, account_id: int, amount: int) -> None:
-    await db.execute(accounts.update().where(accounts.c.id == account_id).values(balance=accounts.c.balance - amount))
+async def list_adjustments(db: Database, *, account_id: int, limit: int = 50):
+    return await db.fetch_all(balance_adjustments.select().where(balance_adjustments.c.account_id == account_id)
+                              .order_by(balance_adjustments.c.id.desc()).limit(limit))
 
 
 async def create_token(db: Database, *, account_id: int, name: str = "") -> str:

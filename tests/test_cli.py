@@ -165,3 +165,18 @@ def test_tariffs_export_and_account_limits(run, engine, tmp_path):
 
 def test_lockouts_list(run):
     assert run("lockouts") == (0, "no failed authorizations in the last hour", "")
+
+
+def test_topups_leave_an_audit_trail_and_operators_can_be_created(run, engine):
+    from app.tables import balance_adjustments, operators
+
+    run("account", "create", "alice", "--password", "pass-word")
+    run("account", "topup", "alice", "5", "--note", "paid cash")
+    (adjustment,) = rows(engine, balance_adjustments)
+    assert (adjustment["amount"], adjustment["balance_after"], adjustment["actor"], adjustment["note"]) == (
+        500, 500, "cli", "paid cash")
+    assert run("operator", "create", "root", "--password", "short")[0] == 1
+    assert run("operator", "create", "root", "--password", "a-long-password")[0] == 0
+    assert run("operator", "create", "root", "--password", "a-long-password")[0] == 1
+    (operator,) = rows(engine, operators)
+    assert operator["password_hash"].startswith("$argon2")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app import accounts, lockouts, money, security
+from app import accounts, lockouts, money, operators, security
 from app.commands import CommandError, account_by_login, parse_number
 from app.instance import resolve_secret_key
 from app.settings import Settings
@@ -54,7 +54,7 @@ async def cmd_account_topup(settings: Settings, args, db) -> str:
         raise CommandError(str(exc)) from None
     if amount <= 0:
         raise CommandError("a top-up is a positive amount")
-    balance = await accounts.top_up(db, account_id=account["id"], amount=amount)
+    balance = await accounts.top_up(db, account_id=account["id"], amount=amount, actor="cli", note=args.note)
     return f"{args.login} balance {money.format_amount(balance, account['currency'])} {account['currency']}"
 
 
@@ -102,6 +102,16 @@ async def cmd_account_unlock(settings: Settings, args, db) -> str:
     return f"{args.login} unlocked ({cleared} failed attempts cleared)"
 
 
+async def cmd_operator_create(settings: Settings, args, db) -> str:
+    if len(args.password) < 10:
+        raise CommandError("an operator password has at least 10 characters")
+    try:
+        await operators.create_operator(db, login=args.login, password=args.password)
+    except operators.OperatorError as exc:
+        raise CommandError(str(exc)) from None
+    return f"operator {args.login} created; sign in at /admin"
+
+
 async def cmd_lockouts(settings: Settings, args, db) -> str:
     rows = await lockouts.recent(db)
     return "\n".join(f"{row['requester']}\taccount #{row['account_id'] or '-'}\t{row['failures']} failures"
@@ -116,6 +126,13 @@ async def cmd_token_create(settings: Settings, args, db) -> str:
 
 
 def register(groups) -> None:
+    operator = groups.add_parser("operator", help="operator logins for /admin").add_subparsers(
+        dest="command", required=True)
+    operator_create = operator.add_parser("create", help="create an operator login")
+    operator_create.add_argument("login")
+    operator_create.add_argument("--password", required=True)
+    operator_create.set_defaults(run_db=cmd_operator_create)
+
     account = groups.add_parser("account", help="subscriber accounts").add_subparsers(dest="command", required=True)
     create = account.add_parser("create", help="create an account")
     create.add_argument("login")
@@ -134,6 +151,7 @@ def register(groups) -> None:
     topup = account.add_parser("topup", help="add credit")
     topup.add_argument("login")
     topup.add_argument("amount")
+    topup.add_argument("--note", default="", help="why, for the audit trail")
     topup.set_defaults(run_db=cmd_account_topup)
 
     change = account.add_parser("set", help="change an account's settings")
