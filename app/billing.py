@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from app import money
 
-
 # Leg A keeps running around leg B: prompts before, the next-call offer after.
 # A reservation covers this much of it besides the call itself.
 IVR_ALLOWANCE_SECONDS = 180

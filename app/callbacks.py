@@ -8,6 +8,7 @@ racing on one request cannot both move it.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import sqlalchemy as sa
 from databases import Database
@@ -17,6 +18,7 @@ from app import states
 from app.db import utcnow
 from app.tables import call_legs, callback_requests, events
 
+log = logging.getLogger(__name__)
 requests_t = callback_requests
 
 
@@ -85,6 +87,8 @@ async def transition(
         )
         if moved is None:
             return False
+        log.info("request %s: %s -> %s%s", request["id"], from_state, to_state, f" ({reason})" if reason else "",
+                 extra={"callback_id": request["id"], "state": to_state, "reason": reason})
         await db.execute(
             events.insert().values(
                 request_id=request["id"], at=now, from_state=from_state, to_state=to_state,

@@ -45,7 +45,7 @@ async def _call_limits(p: Platform, account) -> tuple[int | None, int | None]:
 async def plan_leg_b(p: Platform, request, account, number: str) -> Plan | Refusal:
     why = await policy.check(p.db, account_id=account["id"], number=number)
     if why:
-        log.info("request %s: %s refused: %s", request["id"], number, why)
+        log.info("request %s: %s refused: %s", request["id"], number, why, extra={"callback_id": request["id"]})
         return Refusal(states.DESTINATION_BLOCKED, "destination_blocked", why)
     if await limits.destination_over_limit(p.db, p.settings, number=number):
         return Refusal(states.RATE_LIMITED, "destination_limit", f"daily limit of calls to {number}")

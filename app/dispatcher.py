@@ -63,6 +63,8 @@ def backoff_seconds(attempt: int) -> float:
 
 
 async def place_leg_a(p: Platform, request) -> None:
+    if p.metrics is not None:
+        p.metrics.dispatch_lag.observe(max(0.0, (utcnow() - request["due_at"]).total_seconds()))
     try:
         sid = await p.provider.create_call(
             to=request["leg_a_number"],
@@ -73,16 +75,20 @@ async def place_leg_a(p: Platform, request) -> None:
             machine_detection=request["leg_b_number"] is not None and request["confirm_mode"] == "amd",
         )
     except ProviderTimeout as exc:
-        log.warning("request %s: %s; waiting for a status callback", request["id"], exc)
+        if p.metrics is not None:
+            p.metrics.provider_errors.labels("timeout").inc()
+        log.warning("request %s: %s; waiting for a status callback", request["id"], exc, extra={"callback_id": request["id"]})
         return
     except ProviderError as exc:
+        if p.metrics is not None:
+            p.metrics.provider_errors.labels(str(exc.status or "unreachable")).inc()
         detail = f"provider {exc.status or '-'} {exc.code or ''} {exc}".strip()
         if exc.retryable and request["attempts"] < p.settings.provider_max_attempts:
             delay = backoff_seconds(request["attempts"])
             await callbacks.transition(p.db, request, states.QUEUED, detail=detail,
                                        due_at=utcnow() + dt.timedelta(seconds=delay))
         else:
-            log.warning("request %s: %s", request["id"], detail)
+            log.warning("request %s: %s", request["id"], detail, extra={"callback_id": request["id"]})
             await callbacks.transition(p.db, request, states.FAILED, reason=states.PROVIDER_ERROR, detail=detail)
         return
     await callbacks.attach_leg_a(p.db, request_id=request["id"], sid=sid)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 
-from sandbox import Carrier, Clock, Phone, serve
-
 from app.settings import Settings
+from sandbox import Carrier, Clock, Phone, serve
 
 # Any value works for the local carrier; a fixed one keeps logs comparable.
 SANDBOX_ACCOUNT_SID = "AC" + hashlib.sha256(b"callback-platform sandbox").hexdigest()[:32]

@@ -132,7 +132,7 @@ async def pin_entered(p: Platform, request, params: dict) -> str:
     if refused:
         await lockouts.record_failure(p.db, account_id=expected, requester=request["leg_a_number"], channel="voice")
         failures = await callbacks.increment(p.db, request_id=request["id"], column="pin_failures")
-        log.info("request %s: wrong PIN (%s of %s)", request["id"], failures, MAX_TRIES)
+        log.info("request %s: wrong PIN (%s of %s)", request["id"], failures, MAX_TRIES, extra={"callback_id": request["id"]})
         if failures >= MAX_TRIES:
             return await end_session(p, request, states.AUTH_FAILED, language=language, prompt="pin_locked",
                                      detail="three wrong PINs")

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
 from twilio.request_validator import RequestValidator
 
-from app import api, embedded_carrier, instance, portal, sms_webhooks, softphone, webhooks
+from app import api, embedded_carrier, instance, metrics, portal, sms_webhooks, softphone, webhooks
 from app.db import make_database
 from app.dispatcher import Dispatcher
 from app.platform import Platform
@@ -41,6 +41,7 @@ async def http_error(request: Request, exc: HTTPException):
 
 routes = [
     Route("/healthz", healthz),
+    Route("/metrics", metrics.metrics_endpoint),
     Route("/twilio/voice", webhooks.voice_trigger, methods=["POST"]),
     Route("/twilio/status", webhooks.status, methods=["POST"]),
     Route("/twilio/sms", sms_webhooks.twilio_sms, methods=["POST"]),
@@ -54,6 +55,7 @@ routes = [
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     carrier = embedded_carrier.build_carrier(settings) if settings.uses_sandbox else None
+    measured = metrics.Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -70,7 +72,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             credentials = instance.twilio_credentials(settings)
         provider = TwilioProvider(credentials, timeout=settings.provider_timeout_seconds)
         platform = Platform(settings=settings, db=db, secret_key=secret_key, credentials=credentials,
-                            provider=provider)
+                            provider=provider, metrics=measured)
         app.state.platform = platform
         app.state.validator = RequestValidator(credentials.auth_token)
         dispatcher = Dispatcher(platform)
@@ -93,6 +95,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app_routes += [*softphone.routes, Mount("/sandbox", app=carrier.app)]
     app = Starlette(routes=app_routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
     app.state.carrier = carrier
+    app.state.metrics = measured
+    app.add_middleware(metrics.MetricsMiddleware, metrics=measured)
     return app
 
 

@@ -63,7 +63,7 @@ async def send_outcome_notices(p: Platform) -> int:
             sid = await p.provider.send_sms(to=to, from_=request["leg_a_from"], body=body)
             status = "sent"
         except (ProviderError, ProviderTimeout) as exc:
-            log.warning("request %s: failure notice not sent: %s", request["id"], exc)
+            log.warning("request %s: failure notice not sent: %s", request["id"], exc, extra={"callback_id": request["id"]})
             sid, status = None, "failed"
         await sms_log.record_outbound(p.db, source=source, to_number=to, from_number=request["leg_a_from"], body=body,
                                       status=status, request_id=request["id"], message_id=sid)

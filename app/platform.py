@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from databases import Database
 
+from app.metrics import Metrics
 from app.provider import Credentials, TwilioProvider
 from app.settings import Settings
 
@@ -18,6 +19,7 @@ class Platform:
     secret_key: str
     credentials: Credentials
     provider: TwilioProvider
+    metrics: "Metrics | None" = None
     # Set when a request is written so the dispatcher need not wait for its next poll.
     work_ready: asyncio.Event = field(default_factory=asyncio.Event)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from app import account_requests, accounts, lockouts, money, rates, security, sms_commands as cmd, sms_log, states
+from app import account_requests, accounts, lockouts, money, rates, security, sms_log, states
+from app import sms_commands as cmd
 from app.phone import InvalidNumber, to_e164, usable_caller_id
 from app.platform import Platform
 from twiml.prompts import text

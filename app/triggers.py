@@ -116,7 +116,8 @@ async def accept_voice_trigger(p: Platform, *, number, call_sid: str, caller_raw
         caller_id=storable(caller_raw, 32), base_url=base_url,
     )
     if reason:
-        log.info("trigger %s on %s refused: %s", call_sid, number["number"], decision.refusal)
+        log.info("trigger %s on %s refused: %s", call_sid, number["number"], decision.refusal,
+                 extra={"call_sid": call_sid, "reason": reason})
         await callbacks.create_request(
             p.db, state=states.FAILED, reason=reason, detail=decision.refusal, due_at=now, expires_at=now, **common
         )
@@ -140,5 +141,6 @@ async def accept_voice_trigger(p: Platform, *, number, call_sid: str, caller_raw
         await callbacks.transition(p.db, row, states.FAILED, reason=states.INSUFFICIENT_FUNDS,
                                    detail="balance does not cover the callback leg")
         return None
+    log.info("trigger %s on %s queued", call_sid, number["number"], extra={"callback_id": request_id})
     p.wake_dispatcher()
     return request_id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app import demo
+from app import demo, logs
 from app.instance import resolve_secret_key
 from app.migrations import upgrade
 from app.settings import Settings
@@ -22,7 +22,7 @@ def cmd_serve(settings: Settings, args) -> str:
     import uvicorn
 
     uvicorn.run("app.main:app", host=args.host, port=args.port, proxy_headers=True, http="httptools",
-                workers=args.workers)
+                workers=args.workers, log_config=logs.config())
     return ""
 
 

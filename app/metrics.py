@@ -1,0 +1,78 @@
+"""Prometheus metrics: webhooks by route and status, their latency, dispatch lag,
+provider errors, and (counted at scrape time, across every instance) callbacks
+by state and reason and the depth of the queue."""
+
+from __future__ import annotations
+
+import time
+
+import sqlalchemy as sa
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app import states
+from app.db import utcnow
+from app.tables import callback_requests
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        self.webhooks = Counter("callback_webhook_requests", "Requests to the app, by route and status",
+                                ["route", "status"], registry=self.registry)
+        self.latency = Histogram("callback_webhook_duration_seconds", "Time to answer, by route", ["route"],
+                                 buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.dispatch_lag = Histogram("callback_dispatch_lag_seconds",
+                                      "From a request's due time to its create-call request", registry=self.registry,
+                                      buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.provider_errors = Counter("callback_provider_errors", "Failed provider requests, by kind", ["kind"],
+                                       registry=self.registry)
+        self.requests = Gauge("callback_requests", "Callback requests by state and reason", ["state", "reason"],
+                              registry=self.registry)
+        self.queue_depth = Gauge("callback_queue_depth", "Queued requests that are due", registry=self.registry)
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by its route's path template (never the raw path)."""
+
+    def __init__(self, app, metrics: Metrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.webhooks.labels(route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    p = request.app.state.platform
+    metrics: Metrics = request.app.state.metrics
+    rows = await p.db.fetch_all(
+        sa.select(callback_requests.c.state, callback_requests.c.reason, sa.func.count())
+        .group_by(callback_requests.c.state, callback_requests.c.reason)
+    )
+    metrics.requests.clear()
+    for state, reason, count in ((r[0], r[1], r[2]) for r in rows):
+        metrics.requests.labels(state, reason or "").set(count)
+    due = await p.db.fetch_val(sa.select(sa.func.count()).where(
+        callback_requests.c.state == states.QUEUED, callback_requests.c.due_at <= utcnow()))
+    metrics.queue_depth.set(due)
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
