@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -82,3 +84,44 @@ def engine(settings):
     engine = sync_engine(settings)
     yield engine
     engine.dispose()
+
+
+# Every test's log output is written as production writes it (JSON, through the
+# secret-scrubbing filter) and checked: no line may carry a PIN, password,
+# API token, gateway secret or auth token.
+KNOWN_SECRETS = {SECRET_KEY, tw.AUTH_TOKEN, "482193", "735102", "alice-password", "bob-password", "pass-word",
+                 "alice-demo-password", "a-long-password"}
+
+
+class _SecretWatch(logging.Handler):
+    def __init__(self):
+        from pythonjsonlogger.json import JsonFormatter
+
+        from app.logs import RedactSecrets
+
+        super().__init__(level=logging.INFO)
+        self.addFilter(RedactSecrets())
+        self.setFormatter(JsonFormatter("%(levelname)s %(name)s %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(autouse=True)
+def no_secrets_in_logs(request):
+    watch = _SecretWatch()
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(watch)
+    root.setLevel(logging.INFO)
+    logging.getLogger("twilio").setLevel(logging.WARNING)
+    logging.getLogger("vcr").setLevel(logging.WARNING)  # it logs whole cassettes
+    try:
+        yield watch
+    finally:
+        root.removeHandler(watch)
+        root.setLevel(previous)
+    leaked = [line for line in watch.lines
+              if any(secret in line for secret in KNOWN_SECRETS) or re.search(r"cbp_[A-Za-z0-9_-]{20,}", line)]
+    assert not leaked, f"secrets in log lines: {leaked[:3]}"

@@ -380,3 +380,18 @@ def test_leg_a_can_go_unbilled_when_nobody_was_connected(settings, engine):
         legs = {leg["leg"]: leg for leg in p.legs(s.request_id)}
         assert (legs["a"]["billed_seconds"], legs["a"]["cost"]) == (120, 0)
         assert balance(p, "alice") == 1000
+
+
+def test_transitions_are_logged_as_json_with_the_callback_id(p, provider, no_secrets_in_logs):
+    import json
+
+    s = sc.Session(p, caller=sc.STRANGER, service_number=sc.PIN_NUMBER)
+    s.trigger()
+    placed(s, provider)
+    s.step("answer")
+    s.step("pin", Digits="917364")
+    records = [json.loads(line) for line in no_secrets_in_logs.lines]
+    moves = [r for r in records if r.get("callback_id") == s.request_id and r.get("state")]
+    assert [r["state"] for r in moves] == ["calling_a", "a_answered"] or [r["state"] for r in moves] == ["a_answered"]
+    assert any("wrong PIN" in r["message"] for r in records)
+    assert not any("917364" in line for line in no_secrets_in_logs.lines)

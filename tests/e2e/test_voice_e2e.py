@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from app import states
@@ -201,3 +202,26 @@ async def test_calls_are_paced_to_the_providers_cps(settings, engine):
         for trigger in triggers:
             await live.finished(trigger.sid, timeout=30)
         assert max_in_window(live.carrier.call_starts, window=1.0) <= 2
+
+
+async def test_metrics_count_what_a_call_did(live):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    live.carrier.phones.set(sc.ALICE_HOME, keys=["2125550123#", None])
+    trigger = await live.ring(sc.ALICE_MOBILE, sc.ANI_NUMBER)
+    await live.finished(trigger.sid)
+    async with httpx.AsyncClient() as client:
+        response = await client.get(live.platform_url + "/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    assert samples[("callback_webhook_requests_total", (("route", "/twilio/voice"), ("status", "200")))] == 1
+    steps = samples[("callback_webhook_requests_total", (("route", "/legs/{request_id:int}/{step}"), ("status", "200")))]
+    assert steps >= 4  # answer, destination, dialed, next
+    assert samples[("callback_webhook_requests_total", (("route", "/twilio/status"), ("status", "204")))] >= 6
+    assert samples[("callback_requests", (("reason", ""), ("state", "completed")))] == 1
+    assert samples[("callback_dispatch_lag_seconds_count", ())] == 1
+    assert samples[("callback_webhook_duration_seconds_count", (("route", "/twilio/voice"),))] == 1
+    assert samples[("callback_queue_depth", ())] == 0
