@@ -82,8 +82,11 @@ async def add_ani(db: Database, *, account_id: int, number: str, verified: bool 
     )
 
 
-async def list_anis(db: Database, *, account_id: int) -> list[str]:
-    rows = await db.fetch_all(sa.select(anis.c.number).where(anis.c.account_id == account_id).order_by(anis.c.id))
+async def list_anis(db: Database, *, account_id: int, verified_only: bool = False) -> list[str]:
+    query = sa.select(anis.c.number).where(anis.c.account_id == account_id).order_by(anis.c.id)
+    if verified_only:
+        query = query.where(anis.c.verified == sa.true())
+    rows = await db.fetch_all(query)
     return [row[0] for row in rows]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from app import billing, callbacks, limits, policy, rates, reservations, states
+from app import accounts, billing, callbacks, limits, policy, rates, reservations, service_numbers, states
 from app.db import utcnow
 from app.platform import Platform
 
@@ -65,6 +65,30 @@ async def plan_leg_b(p: Platform, request, account, number: str) -> Plan | Refus
         # Another call of this account reserved first.
         return Refusal(states.INSUFFICIENT_FUNDS, "insufficient_funds", "balance taken by other calls")
     return Plan(number=number, time_limit=seconds, spendable=spendable + held)
+
+
+CALLER_ID_MODES = ("service", "subscriber", "withheld")
+
+
+async def presented_caller_id(p: Platform, request, account) -> str | None:
+    """What leg B sees calling: per number if set, else per account.
+
+    `subscriber` shows the subscriber's own number only when it is theirs for
+    sure (a verified ANI or the default number the operator set); `withheld`
+    only where the provider takes one (WITHHELD_CALLER_ID). Otherwise, and by
+    default, the service number, which the provider always accepts.
+    """
+    number = await service_numbers.get_number(p.db, number=request["service_number"]) \
+        if request["service_number"] else None
+    mode = (number["caller_id_mode"] if number is not None else None) or account["caller_id_mode"]
+    if mode == "subscriber":
+        own = set(await accounts.list_anis(p.db, account_id=account["id"], verified_only=True))
+        own.add(account["default_number"])
+        if request["leg_a_number"] in own:
+            return request["leg_a_number"]
+    if mode == "withheld" and p.settings.withheld_caller_id:
+        return p.settings.withheld_caller_id
+    return request["leg_a_from"]
 
 
 async def hold_for_ivr(p: Platform, request, account) -> bool:

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
 from twilio.request_validator import RequestValidator
 
-from app import api, embedded_carrier, instance, metrics, portal, sms_webhooks, softphone, webhooks
+from app import admin, api, embedded_carrier, instance, metrics, portal, sms_webhooks, softphone, webhooks
 from app.db import make_database
 from app.dispatcher import Dispatcher
 from app.platform import Platform
@@ -47,6 +47,8 @@ routes = [
     Route("/twilio/sms", sms_webhooks.twilio_sms, methods=["POST"]),
     Route("/sms/gateway", sms_webhooks.gateway, methods=["GET", "POST"]),
     Route("/legs/{request_id:int}/{step}", webhooks.leg_step, methods=["POST"]),
+    Route("/media/prompts/{prompt}/{language}", webhooks.prompt_audio),
+    *admin.routes,
     *api.routes,
     *portal.routes,
 ]

@@ -32,3 +32,7 @@ async def get_number(db: Database, *, number: str):
 
 async def list_numbers(db: Database):
     return await db.fetch_all(service_numbers.select().order_by(service_numbers.c.number))
+
+
+async def update_number(db: Database, *, number: str, **values) -> None:
+    await db.execute(service_numbers.update().where(service_numbers.c.number == number).values(**values))

@@ -77,6 +77,8 @@ class Settings:
     destination_daily_limit: int = 50
     # Bill the callback leg even when no second party was connected (carriers bill it).
     bill_leg_a_without_b: bool = True
+    # The caller ID the provider accepts for a withheld presentation; empty: not offered.
+    withheld_caller_id: str | None = None
     # The sandbox's clock: 1 is real time (the demo); tests run it faster.
     sandbox_speed: float = 1.0
 
@@ -116,6 +118,7 @@ def load_settings(environ: dict | None = None, env_file: str | Path | None = ".e
         trigger_limit=_int(env, "TRIGGER_LIMIT", 10),
         trigger_window_seconds=_int(env, "TRIGGER_WINDOW_SECONDS", 600),
         destination_daily_limit=_int(env, "DESTINATION_DAILY_LIMIT", 50),
+        withheld_caller_id=env.get("WITHHELD_CALLER_ID") or None,
         bill_leg_a_without_b=(env.get("BILL_LEG_A_WITHOUT_B", "yes").lower() not in ("no", "0", "false", "off")),
         sandbox_speed=_float(env, "SANDBOX_SPEED", 1.0),
     )

@@ -8,10 +8,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import callbacks, ivr, leg_status, service_numbers, triggers
+from app import callbacks, ivr, leg_status, recordings, service_numbers, triggers
 from app.phone import InvalidNumber, to_e164
 from app.signatures import signed_form
 from twiml import voice
+from twiml.prompts import Speaker
 
 log = logging.getLogger(__name__)
 
@@ -72,5 +73,15 @@ async def leg_step(request: Request) -> Response:
     p = request.app.state.platform
     row = await callbacks.get_request(p.db, request_id=request.path_params["request_id"])
     if row is None:
-        return twiml_response(voice.goodbye(language="en", keys=("session_over",)))
+        return twiml_response(voice.goodbye(speaker=Speaker(), keys=("session_over",)))
     return twiml_response(await step(p, row, params))
+
+
+async def prompt_audio(request: Request) -> Response:
+    """An operator's recording of a prompt, fetched by the provider for <Play>."""
+    p = request.app.state.platform
+    row = await recordings.fetch(p.db, prompt=request.path_params["prompt"][:40],
+                                 language=request.path_params["language"][:8])
+    if row is None:
+        raise HTTPException(404, "no such recording")
+    return Response(row["audio"], media_type=row["content_type"], headers={"Cache-Control": "public, max-age=300"})

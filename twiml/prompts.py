@@ -1,9 +1,18 @@
 """Everything the platform says, per language, in one catalogue.
 
 Texts take `str.format` fields. A missing language falls back to English.
+Prompts without fields may be replaced by an operator's recording (see
+`Speaker`): a recording cannot say a balance or a number.
 """
 
-SAY_LANGUAGE = {"en": "en-US"}
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+# <Say> attributes per language: Twilio's Amazon Polly voices.
+SAY_LANGUAGE = {"en": "en-US", "es": "es-ES", "fr": "fr-FR"}
+SAY_VOICE = {"en": "Polly.Joanna", "es": "Polly.Lucia", "fr": "Polly.Lea"}
 
 PROMPTS: dict[str, dict[str, str]] = {
     "en": {
@@ -62,6 +71,117 @@ PROMPTS: dict[str, dict[str, str]] = {
         "why_provider_error": "of a network problem",
         "why_canceled": "it was canceled",
     },
+    "es": {
+        "enter_pin": "Bienvenido. Introduzca su PIN seguido de la tecla almohadilla.",
+        "no_pin": "No hemos recibido su PIN.",
+        "wrong_pin": "Ese PIN no es válido.",
+        "pin_locked": "Demasiados PIN incorrectos. Adiós.",
+        "enter_destination": "Introduzca el número al que desea llamar, seguido de la tecla almohadilla. "
+        "Para llamadas internacionales, empiece por cero cero.",
+        "no_destination": "No hemos recibido ningún número.",
+        "invalid_destination": "Ese número no es válido.",
+        "destination_blocked": "Las llamadas a ese número no están disponibles.",
+        "insufficient_funds": "Su saldo es insuficiente para esta llamada. Adiós.",
+        "connecting": "Su saldo es de {balance}. Puede hablar hasta {minutes} minutos. Conectando su llamada.",
+        "destination_limit": "Ha alcanzado el límite de llamadas de hoy a ese número.",
+        "too_many_calls": "Tiene demasiadas llamadas en curso. Inténtelo más tarde. Adiós.",
+        "b_busy": "El número al que llama está ocupado.",
+        "b_no_answer": "No hubo respuesta.",
+        "b_failed": "No se pudo completar la llamada.",
+        "next_call": "Para hacer otra llamada, pulse 1. Para terminar, cuelgue.",
+        "no_input_goodbye": "No hemos recibido ninguna respuesta. Adiós.",
+        "too_many_tries": "Demasiados intentos. Adiós.",
+        "account_unavailable": "Este servicio no está disponible para su cuenta. Adiós.",
+        "session_over": "Esta llamada ha terminado. Adiós.",
+        "goodbye": "Gracias por llamar. Adiós.",
+        "confirm_connect": "Pulse 1 para conectar con el {number}.",
+        "sms_queued": "Rellamada en cola: le llamaremos al {leg_a} en breve.",
+        "sms_queued_to": "Rellamada en cola: llamaremos al {leg_a} y después conectaremos con el {destination}.",
+        "sms_not_authorized": "No autorizado. Envíe HELP para obtener ayuda.",
+        "sms_not_understood": "No hemos entendido su mensaje. Envíe HELP para obtener ayuda.",
+        "sms_help": "Envíe CALL para que le llamemos, o un número para conectarle con él; "
+        "PIN <pin> <número> desde otro teléfono; BAL para su saldo; RATE <número> para una tarifa.",
+        "sms_balance": "Su saldo es de {amount} {currency}.",
+        "sms_rate": "Las llamadas al {destination} cuestan {price} {currency} por minuto.",
+        "sms_no_rate": "Las llamadas al {destination} no están disponibles.",
+        "sms_invalid_number": "Ese número de teléfono no es válido. Envíe HELP para obtener ayuda.",
+        "sms_registered": "El {number} queda registrado en su cuenta.",
+        "sms_not_registered": "Ese número no se puede registrar. Envíe HELP para obtener ayuda.",
+        "sms_low_balance": "Su saldo es insuficiente para una rellamada. Recargue su cuenta.",
+        "sms_rate_limited": "Demasiadas solicitudes. Espere unos minutos e inténtelo de nuevo.",
+        "sms_unavailable": "El servicio de rellamada no está disponible ahora. Inténtelo más tarde.",
+        "sms_opted_in": "Volverá a recibir nuestros mensajes. Envíe HELP para obtener ayuda.",
+        "sms_failed": "No se pudo completar su rellamada: {why}.",
+        "why_a_busy": "su línea estaba ocupada",
+        "why_a_no_answer": "no hubo respuesta en su línea",
+        "why_a_failed": "no se pudo contactar con su línea",
+        "why_auth_failed": "no estaba autorizada",
+        "why_b_busy": "el número al que llamó estaba ocupado",
+        "why_b_no_answer": "el número al que llamó no respondió",
+        "why_b_failed": "no se pudo contactar con el número al que llamó",
+        "why_insufficient_funds": "su saldo es insuficiente",
+        "why_destination_blocked": "las llamadas a ese número no están disponibles",
+        "why_rate_limited": "demasiadas solicitudes; espere e inténtelo de nuevo",
+        "why_expired": "no se pudo realizar a tiempo",
+        "why_provider_error": "un problema de red",
+        "why_canceled": "fue cancelada",
+    },
+    "fr": {
+        "enter_pin": "Bienvenue. Veuillez saisir votre code PIN, suivi de la touche dièse.",
+        "no_pin": "Nous n'avons pas reçu votre code PIN.",
+        "wrong_pin": "Ce code PIN n'est pas valide.",
+        "pin_locked": "Trop de codes PIN incorrects. Au revoir.",
+        "enter_destination": "Veuillez saisir le numéro que vous souhaitez appeler, suivi de la touche dièse. "
+        "Pour l'international, commencez par zéro zéro.",
+        "no_destination": "Nous n'avons reçu aucun numéro.",
+        "invalid_destination": "Ce numéro n'est pas valide.",
+        "destination_blocked": "Les appels vers ce numéro ne sont pas disponibles.",
+        "insufficient_funds": "Votre solde est insuffisant pour cet appel. Au revoir.",
+        "connecting": "Votre solde est de {balance}. Vous pouvez parler jusqu'à {minutes} minutes. "
+        "Nous vous mettons en relation.",
+        "destination_limit": "Vous avez atteint la limite d'appels du jour vers ce numéro.",
+        "too_many_calls": "Vous avez trop d'appels en cours. Veuillez réessayer plus tard. Au revoir.",
+        "b_busy": "Le numéro que vous appelez est occupé.",
+        "b_no_answer": "Il n'y a pas eu de réponse.",
+        "b_failed": "L'appel n'a pas pu aboutir.",
+        "next_call": "Pour passer un autre appel, appuyez sur 1. Pour terminer, raccrochez.",
+        "no_input_goodbye": "Nous n'avons reçu aucune saisie. Au revoir.",
+        "too_many_tries": "Trop de tentatives. Au revoir.",
+        "account_unavailable": "Ce service n'est pas disponible pour votre compte. Au revoir.",
+        "session_over": "Cet appel est terminé. Au revoir.",
+        "goodbye": "Merci de votre appel. Au revoir.",
+        "confirm_connect": "Appuyez sur 1 pour être mis en relation avec le {number}.",
+        "sms_queued": "Rappel programmé : nous vous appellerons au {leg_a} dans un instant.",
+        "sms_queued_to": "Rappel programmé : nous appellerons le {leg_a}, puis le {destination}.",
+        "sms_not_authorized": "Non autorisé. Envoyez HELP pour obtenir de l'aide.",
+        "sms_not_understood": "Message non compris. Envoyez HELP pour obtenir de l'aide.",
+        "sms_help": "Envoyez CALL pour être rappelé, ou un numéro pour être mis en relation avec lui ; "
+        "PIN <pin> <numéro> depuis un autre téléphone ; BAL pour votre solde ; RATE <numéro> pour un tarif.",
+        "sms_balance": "Votre solde est de {amount} {currency}.",
+        "sms_rate": "Les appels vers le {destination} coûtent {price} {currency} la minute.",
+        "sms_no_rate": "Les appels vers le {destination} ne sont pas disponibles.",
+        "sms_invalid_number": "Ce numéro de téléphone n'est pas valide. Envoyez HELP pour obtenir de l'aide.",
+        "sms_registered": "Le {number} est désormais enregistré sur votre compte.",
+        "sms_not_registered": "Ce numéro ne peut pas être enregistré. Envoyez HELP pour obtenir de l'aide.",
+        "sms_low_balance": "Votre solde est insuffisant pour un rappel. Veuillez recharger votre compte.",
+        "sms_rate_limited": "Trop de demandes. Veuillez patienter quelques minutes et réessayer.",
+        "sms_unavailable": "Le service de rappel n'est pas disponible pour le moment. Réessayez plus tard.",
+        "sms_opted_in": "Vous recevrez de nouveau nos messages. Envoyez HELP pour obtenir de l'aide.",
+        "sms_failed": "Votre rappel n'a pas pu aboutir : {why}.",
+        "why_a_busy": "votre ligne était occupée",
+        "why_a_no_answer": "votre ligne n'a pas répondu",
+        "why_a_failed": "votre ligne était injoignable",
+        "why_auth_failed": "il n'était pas autorisé",
+        "why_b_busy": "le numéro appelé était occupé",
+        "why_b_no_answer": "le numéro appelé n'a pas répondu",
+        "why_b_failed": "le numéro appelé était injoignable",
+        "why_insufficient_funds": "votre solde est insuffisant",
+        "why_destination_blocked": "les appels vers ce numéro ne sont pas disponibles",
+        "why_rate_limited": "trop de demandes ; patientez puis réessayez",
+        "why_expired": "il n'a pas pu être passé à temps",
+        "why_provider_error": "d'un problème de réseau",
+        "why_canceled": "il a été annulé",
+    },
 }
 
 
@@ -71,5 +191,24 @@ def text(key: str, language: str = "en", **fields) -> str:
     return template.format(**fields)
 
 
-def say_language(language: str) -> str:
-    return SAY_LANGUAGE.get(language, SAY_LANGUAGE["en"]) if language in PROMPTS else SAY_LANGUAGE["en"]
+def recordable(key: str) -> bool:
+    return "{" not in PROMPTS["en"][key]
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """Who speaks to the caller: a language, and the operator's recordings that replace prompts."""
+
+    language: str = "en"
+    recordings: Mapping[str, str] = field(default_factory=dict)  # prompt key -> audio URL
+
+    def __post_init__(self):
+        if self.language not in PROMPTS:
+            object.__setattr__(self, "language", "en")
+
+    @property
+    def say_attributes(self) -> dict[str, str]:
+        return {"language": SAY_LANGUAGE[self.language], "voice": SAY_VOICE[self.language]}
+
+    def recording(self, key: str) -> str | None:
+        return self.recordings.get(key) if recordable(key) else None

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from twiml.prompts import say_language, text
-
-
-def spoken_digits(number: str) -> str:
-    """'+4420...' -> '4, 4, 2, 0, ...': read as digits, not as one large quantity."""
-    return ", ".join(ch for ch in number if ch.isdigit())
+from twiml.prompts import Speaker, text
 
 PIN_TIMEOUT = 8
 DESTINATION_TIMEOUT = 10
@@ -17,9 +12,18 @@ LEG_B_RING_TIMEOUT = 30
 LEG_EVENTS = "initiated ringing answered completed"
 
 
-def _say(response, language: str, *keys_or_texts: str, **fields) -> None:
-    for item in keys_or_texts:
-        response.say(text(item, language, **fields), language=say_language(language))
+def spoken_digits(number: str) -> str:
+    """'+4420...' -> '4, 4, 2, 0, ...': read as digits, not as one large quantity."""
+    return ", ".join(ch for ch in number if ch.isdigit())
+
+
+def _say(response, speaker: Speaker, *keys: str, **fields) -> None:
+    for key in keys:
+        recording = speaker.recording(key)
+        if recording:
+            response.play(recording)
+        else:
+            response.say(text(key, speaker.language, **fields), **speaker.say_attributes)
 
 
 def _build_reject_busy() -> str:
@@ -44,28 +48,28 @@ def _gather(response, *, action: str, timeout: int, num_digits: int | None = Non
     return response.gather(**kwargs)
 
 
-def ask_pin(*, action: str, language: str, before: tuple[str, ...] = ()) -> str:
+def ask_pin(*, action: str, speaker: Speaker, before: tuple[str, ...] = ()) -> str:
     response = VoiceResponse()
-    _say(response, language, *before)
+    _say(response, speaker, *before)
     gather = _gather(response, action=action, timeout=PIN_TIMEOUT)
-    _say(gather, language, "enter_pin")
+    _say(gather, speaker, "enter_pin")
     return str(response)
 
 
-def ask_destination(*, action: str, language: str, before: tuple[str, ...] = ()) -> str:
+def ask_destination(*, action: str, speaker: Speaker, before: tuple[str, ...] = ()) -> str:
     response = VoiceResponse()
-    _say(response, language, *before)
+    _say(response, speaker, *before)
     gather = _gather(response, action=action, timeout=DESTINATION_TIMEOUT)
-    _say(gather, language, "enter_destination")
+    _say(gather, speaker, "enter_destination")
     return str(response)
 
 
 def connect(
-    *, number: str, action: str, status_callback: str, caller_id: str | None, time_limit: int, language: str,
+    *, number: str, action: str, status_callback: str, caller_id: str | None, time_limit: int, speaker: Speaker,
     balance: str,
 ) -> str:
     response = VoiceResponse()
-    _say(response, language, "connecting", balance=balance, minutes=max(1, time_limit // 60))
+    _say(response, speaker, "connecting", balance=balance, minutes=max(1, time_limit // 60))
     # hangupOnStar: the subscriber presses * to end leg B and get the next-call offer.
     dial = response.dial(action=action, method="POST", timeout=LEG_B_RING_TIMEOUT, time_limit=time_limit,
                          hangup_on_star=True, caller_id=caller_id)
@@ -74,25 +78,25 @@ def connect(
     return str(response)
 
 
-def confirm_connect(*, action: str, number: str, language: str, before: tuple[str, ...] = ()) -> str:
+def confirm_connect(*, action: str, number: str, speaker: Speaker, before: tuple[str, ...] = ()) -> str:
     response = VoiceResponse()
-    _say(response, language, *before)
+    _say(response, speaker, *before)
     gather = _gather(response, action=action, timeout=PIN_TIMEOUT, num_digits=1)
-    _say(gather, language, "confirm_connect", number=spoken_digits(number))
+    _say(gather, speaker, "confirm_connect", number=spoken_digits(number))
     return str(response)
 
 
-def offer_next_call(*, action: str, language: str, before: tuple[str, ...] = ()) -> str:
+def offer_next_call(*, action: str, speaker: Speaker, before: tuple[str, ...] = ()) -> str:
     response = VoiceResponse()
-    _say(response, language, *before)
+    _say(response, speaker, *before)
     gather = _gather(response, action=action, timeout=PIN_TIMEOUT, num_digits=1)
-    _say(gather, language, "next_call")
+    _say(gather, speaker, "next_call")
     return str(response)
 
 
-def goodbye(*, language: str, keys: tuple[str, ...] = ("goodbye",)) -> str:
+def goodbye(*, speaker: Speaker, keys: tuple[str, ...] = ("goodbye",)) -> str:
     response = VoiceResponse()
-    _say(response, language, *keys)
+    _say(response, speaker, *keys)
     response.hangup()
     return str(response)
 

@@ -73,6 +73,8 @@ async def cmd_account_set(settings: Settings, args, db) -> str:
         changes["retry_attempts"] = args.retry_attempts
     if args.status is not None:
         changes["status"] = args.status
+    if args.caller_id is not None:
+        changes["caller_id_mode"] = args.caller_id
     for name in ("tariff", "callback_tariff"):
         value = getattr(args, name)
         if value is not None:
@@ -162,6 +164,8 @@ def register(groups) -> None:
     change.add_argument("--default-number", help="empty to remove")
     change.add_argument("--retry-attempts", type=int)
     change.add_argument("--status", choices=["active", "blocked"])
+    change.add_argument("--caller-id", choices=["service", "subscriber", "withheld"],
+                        help="what the second party sees calling")
     change.add_argument("--tariff", help="rate table for the second party")
     change.add_argument("--callback-tariff", help="rate table for the callback leg")
     change.add_argument("--max-concurrent", type=int, help="callbacks in progress at once")

@@ -17,6 +17,14 @@ async def cmd_number_add(settings: Settings, args, db) -> str:
     return f"service number {number} added in {args.mode} mode"
 
 
+async def cmd_number_set(settings: Settings, args, db) -> str:
+    number = parse_number(args.number)
+    if await service_numbers.get_number(db, number=number) is None:
+        raise CommandError(f"{number} is not a service number")
+    await service_numbers.update_number(db, number=number, caller_id_mode=args.caller_id or None)
+    return f"{number}: caller ID {args.caller_id or 'as the account says'}"
+
+
 async def cmd_gateway_add(settings: Settings, args, db) -> str:
     name = args.name.strip()
     if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").isalnum():
@@ -45,6 +53,11 @@ def register(groups) -> None:
     add.add_argument("--mode", required=True, choices=["pin", "ani", "ani-then-pin", "ani-and-pin", "did"])
     add.add_argument("--account")
     add.set_defaults(run_db=cmd_number_add)
+    change = number.add_parser("set", help="change a service number's settings")
+    change.add_argument("number")
+    change.add_argument("--caller-id", choices=["service", "subscriber", "withheld", ""], required=True,
+                        help="what the second party sees on calls through this number; empty: the account's choice")
+    change.set_defaults(run_db=cmd_number_set)
 
     gateway = groups.add_parser("gateway", help="SMS gateways posting to /sms/gateway").add_subparsers(
         dest="command", required=True)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from app import demo, logs
+from pathlib import Path
+
+from app import demo, logs, recordings
+from app.commands import CommandError
 from app.instance import resolve_secret_key
 from app.migrations import upgrade
 from app.settings import Settings
+from twiml import prompts
+from twiml.prompts import PROMPTS
 
 
 def cmd_db_upgrade(settings: Settings, args) -> str:
@@ -16,6 +21,32 @@ def cmd_db_upgrade(settings: Settings, args) -> str:
 async def cmd_demo_seed(settings: Settings, args, db) -> str:
     added = await demo.seed(db, secret_key=await resolve_secret_key(db, settings))
     return "demo data: " + (", ".join(added) if added else "already there")
+
+
+async def cmd_prompt_record(settings: Settings, args, db) -> str:
+    path = Path(args.file)
+    if not path.is_file():
+        raise CommandError(f"no such file: {args.file}")
+    content_type = "audio/mpeg" if path.suffix.lower() == ".mp3" else "audio/wav"
+    try:
+        await recordings.store(db, prompt=args.prompt, language=args.language, content_type=content_type,
+                               audio=path.read_bytes())
+    except recordings.RecordingError as exc:
+        raise CommandError(str(exc)) from None
+    return f"{args.prompt} ({args.language}) will be played from {recordings.media_path(args.prompt, args.language)}"
+
+
+async def cmd_prompt_list(settings: Settings, args, db) -> str:
+    rows = await recordings.listing(db)
+    recordable = [key for key in PROMPTS["en"] if prompts.recordable(key) and not key.startswith(("sms_", "why_"))]
+    lines = [f"{row['language']}\t{row['prompt']}\t{row['content_type']}" for row in rows]
+    return "\n".join(lines or ["no recordings"]) + "\nrecordable prompts: " + ", ".join(recordable)
+
+
+async def cmd_prompt_remove(settings: Settings, args, db) -> str:
+    if not await recordings.remove(db, prompt=args.prompt, language=args.language):
+        raise CommandError("no such recording")
+    return f"{args.prompt} ({args.language}) is spoken again"
 
 
 def cmd_serve(settings: Settings, args) -> str:
@@ -33,6 +64,20 @@ def register(groups) -> None:
     demo_data = groups.add_parser("demo", help="demo data").add_subparsers(dest="command", required=True)
     demo_data.add_parser("seed", help="add demo subscribers, numbers and rates (idempotent)").set_defaults(
         run_db=cmd_demo_seed)
+
+    prompt = groups.add_parser("prompt", help="recorded prompts played instead of text-to-speech").add_subparsers(
+        dest="command", required=True)
+    record = prompt.add_parser("record", help="use an audio file (WAV or MP3) for a prompt")
+    record.add_argument("prompt")
+    record.add_argument("file")
+    record.add_argument("--language", default="en")
+    record.set_defaults(run_db=cmd_prompt_record)
+    prompt.add_parser("list", help="recordings, and the prompts that can be recorded").set_defaults(
+        run_db=cmd_prompt_list)
+    forget = prompt.add_parser("remove", help="go back to text-to-speech")
+    forget.add_argument("prompt")
+    forget.add_argument("--language", default="en")
+    forget.set_defaults(run_db=cmd_prompt_remove)
 
     serve = groups.add_parser("serve", help="serve the platform")
     serve.add_argument("--host", default="127.0.0.1")
