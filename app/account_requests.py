@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from app import callbacks, dialing, limits, policy, rates, service_numbers, states
+from app import callbacks, limits, policy, rates, service_numbers, states
 from app.db import storable, utcnow
 from app.phone import InvalidNumber, to_e164
 from app.platform import Platform
@@ -106,10 +106,5 @@ async def request_callback(
         expires_at=now + dt.timedelta(seconds=p.settings.request_ttl_seconds),
     )
     if created:
-        row = await callbacks.get_request(p.db, request_id=request_id)
-        if not await dialing.hold_for_ivr(p, row, account):
-            await callbacks.transition(p.db, row, states.FAILED, reason=states.INSUFFICIENT_FUNDS,
-                                       detail="balance does not cover the callback leg")
-            raise Refused(states.INSUFFICIENT_FUNDS, "balance too low")
         p.wake_dispatcher()
     return Queued(request_id=request_id, created=created, leg_a=leg_a, destination=destination)

@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 import time
 
-from app import callbacks, notices, reservations, states, urls
+from app import accounts, callbacks, dialing, notices, reservations, states, urls
 from app.db import utcnow
 from app.platform import Platform
 from app.provider import ProviderError, ProviderTimeout
@@ -62,9 +62,27 @@ def backoff_seconds(attempt: int) -> float:
     return min(2.0 ** (attempt - 1), 30.0)
 
 
+async def _hold_for_leg_a(p: Platform, request) -> bool:
+    """Reserve the callback leg's IVR time before dialling it, when the account is known.
+
+    Done here rather than in the trigger's webhook so that a trigger costs one
+    write; a retry keeps the hold its first attempt took.
+    """
+    if request["account_id"] is None or request["reserved"] > 0:
+        return True
+    account = await accounts.get_account(p.db, account_id=request["account_id"])
+    if account is not None and await dialing.hold_for_ivr(p, request, account):
+        return True
+    await callbacks.transition(p.db, request, states.FAILED, reason=states.INSUFFICIENT_FUNDS,
+                               detail="balance does not cover the callback leg")
+    return False
+
+
 async def place_leg_a(p: Platform, request) -> None:
     if p.metrics is not None:
         p.metrics.dispatch_lag.observe(max(0.0, (utcnow() - request["due_at"]).total_seconds()))
+    if not await _hold_for_leg_a(p, request):
+        return
     try:
         sid = await p.provider.create_call(
             to=request["leg_a_number"],

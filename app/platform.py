@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from databases import Database
 
 from app.metrics import Metrics
+from app.service_numbers import NumberCache
 from app.provider import Credentials, TwilioProvider
 from app.settings import Settings
 
@@ -22,6 +23,7 @@ class Platform:
     metrics: "Metrics | None" = None
     # Set when a request is written so the dispatcher need not wait for its next poll.
     work_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    numbers: NumberCache = field(default_factory=NumberCache)
 
     def wake_dispatcher(self) -> None:
         self.work_ready.set()

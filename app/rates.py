@@ -7,6 +7,7 @@ import io
 
 import sqlalchemy as sa
 from databases import Database
+from sqlalchemy.dialects import postgresql, sqlite
 
 from app import billing, money
 from app.db import utcnow
@@ -33,14 +34,14 @@ async def set_rate(
     prefix = clean_prefix(prefix)
     values = dict(price_per_minute=price_per_minute, first_increment=increment[0], next_increment=increment[1],
                   connection_fee=connection_fee)
-    async with db.transaction():
-        existing = await db.fetch_val(
-            sa.select(rates.c.id).where(rates.c.tariff == tariff, rates.c.prefix == prefix)
-        )
-        if existing:
-            await db.execute(rates.update().where(rates.c.id == existing).values(**values))
-        else:
-            await db.execute(rates.insert().values(tariff=tariff, prefix=prefix, created_at=utcnow(), **values))
+    # One statement (an upsert), so it never reads then writes: on SQLite a
+    # read-then-write transaction can be refused outright by a concurrent writer.
+    dialect = postgresql if db.url.dialect.startswith("postgres") else sqlite
+    await db.execute(
+        dialect.insert(rates)
+        .values(tariff=tariff, prefix=prefix, created_at=utcnow(), **values)
+        .on_conflict_do_update(index_elements=["tariff", "prefix"], set_=values)
+    )
 
 
 def parse_rates_csv(text: str) -> list[tuple[str, int, tuple[int, int], int]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from databases import Database
 
 from app.db import utcnow
@@ -28,6 +30,30 @@ async def add_number(db: Database, *, number: str, mode: str, account_id: int | 
 
 async def get_number(db: Database, *, number: str):
     return await db.fetch_one(service_numbers.select().where(service_numbers.c.number == number))
+
+
+class NumberCache:
+    """Service numbers by E.164, remembered for a few seconds.
+
+    Every trigger looks its number up, and numbers change rarely (an operator
+    adding one); a short lifetime keeps several instances in step without
+    any invalidation traffic between them.
+    """
+
+    def __init__(self, ttl: float = 10.0, clock=time.monotonic):
+        self.ttl, self.clock = ttl, clock
+        self._entries: dict[str, tuple[float, object]] = {}
+
+    async def get(self, db: Database, number: str):
+        now = self.clock()
+        hit = self._entries.get(number)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        row = await get_number(db, number=number)
+        if len(self._entries) > 10_000:  # numbers that do not exist must not grow it forever
+            self._entries.clear()
+        self._entries[number] = (now, row)
+        return row
 
 
 async def list_numbers(db: Database):

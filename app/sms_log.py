@@ -46,18 +46,19 @@ async def link_request(db: Database, *, message_row_id: int, request_id: int) ->
 
 
 async def queued_for_gateway(db: Database, *, source: str, limit: int = 20):
-    """Texts waiting for a polling gateway app to send them; marked sent as they are handed out."""
-    async with db.transaction():
-        rows = await db.fetch_all(
-            sms_messages.select()
-            .where(sms_messages.c.source == source, sms_messages.c.direction == "out",
-                   sms_messages.c.status == "queued")
-            .order_by(sms_messages.c.id).limit(limit)
-        )
-        if rows:
-            await db.execute(sms_messages.update().where(sms_messages.c.id.in_([r["id"] for r in rows]))
-                             .values(status="sent"))
-    return rows
+    """Texts waiting for a polling gateway app to send them, marked sent as they are handed out.
+
+    One statement: two polls at once never hand out the same text.
+    """
+    waiting = (sa.select(sms_messages.c.id)
+               .where(sms_messages.c.source == source, sms_messages.c.direction == "out",
+                      sms_messages.c.status == "queued")
+               .order_by(sms_messages.c.id).limit(limit).scalar_subquery())
+    rows = await db.fetch_all(
+        sms_messages.update().where(sms_messages.c.id.in_(waiting), sms_messages.c.status == "queued")
+        .values(status="sent").returning(*sms_messages.c)
+    )
+    return sorted(rows, key=lambda row: row["id"])
 
 
 async def list_messages(db: Database, *, number: str | None = None):

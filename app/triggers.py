@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from app import accounts, callbacks, dialing, limits, lockouts, policy, rates, states
+from app import accounts, callbacks, limits, lockouts, policy, rates, states
 from app.db import storable, utcnow
 from app.phone import usable_caller_id
 from app.platform import Platform
@@ -134,12 +134,6 @@ async def accept_voice_trigger(p: Platform, *, number, call_sid: str, caller_raw
         **common,
     )
     if not created:
-        return None
-    if decision.account is not None and not await dialing.hold_for_ivr(
-            p, await callbacks.get_request(p.db, request_id=request_id), decision.account):
-        row = await callbacks.get_request(p.db, request_id=request_id)
-        await callbacks.transition(p.db, row, states.FAILED, reason=states.INSUFFICIENT_FUNDS,
-                                   detail="balance does not cover the callback leg")
         return None
     log.info("trigger %s on %s queued", call_sid, number["number"], extra={"callback_id": request_id})
     p.wake_dispatcher()
