@@ -6,13 +6,14 @@ never reaches another account's rows, and asking for one reads as "not found".
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from databases import Database
 
 from app import money, states
-from app.tables import call_legs, callback_requests as requests_t
+from app.tables import call_legs
+from app.tables import callback_requests as requests_t
 
 # Ids are 32-bit on both backends; a larger one in a URL is simply not found.
 MAX_ID = 2**31 - 1
@@ -86,7 +87,7 @@ async def with_legs(db: Database, *, account_id: int, rows) -> list[tuple]:
 def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return moment.replace(tzinfo=timezone.utc, microsecond=0).isoformat().replace("+00:00", "Z")
+    return moment.replace(tzinfo=UTC, microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def leg_phase(request_state: str, leg) -> str:

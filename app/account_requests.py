@@ -78,7 +78,10 @@ async def request_callback(
         why = await policy.check(p.db, account_id=account["id"], number=number)
         if why or await rates.find_rate(p.db, number=number, tariff=tariff) is None:
             raise Refused(states.DESTINATION_BLOCKED, "calls to that number are not available", number)
-    if await limits.requester_over_limit(p.db, p.settings, requester=storable(requester, 32)):
+    # Texts and web forms are counted per requester; API clients are trusted
+    # integrators whose volume is bounded by the account's concurrency cap.
+    if trigger_kind != "api" and await limits.requester_over_limit(p.db, p.settings,
+                                                                   requester=storable(requester, 32)):
         raise Refused(states.RATE_LIMITED, "too many requests; wait a few minutes")
     if await limits.account_over_concurrency(p.db, account=account):
         raise Refused(states.RATE_LIMITED, "too many callbacks in progress")

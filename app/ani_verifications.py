@@ -77,8 +77,8 @@ async def start(p: Platform, *, account, number: str, code: str | None = None) -
     if sender is None:
         raise VerificationError("codes cannot be texted right now; please try later")
     code = code or new_code()
-    values = dict(code_hash=_digest(p.secret_key, account_id, number, code), attempts=0, sent_at=now,
-                  expires_at=now + CODE_TTL)
+    values = {"code_hash": _digest(p.secret_key, account_id, number, code), "attempts": 0, "sent_at": now,
+              "expires_at": now + CODE_TTL}
     if existing is None:
         await db.execute(ani_verifications.insert().values(account_id=account_id, number=number, created_at=now,
                                                            sends=1, **values))

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from app import account_history, accounts, money, states
+from app.db import utcnow
 from app.platform import Platform
 from app.portal_pages import Visit, portal_page
 from twiml.prompts import text
@@ -52,6 +53,9 @@ async def snapshot(p: Platform, *, account_id: int, request_id: int) -> dict | N
     view = account_history.callback_view(row, legs, account["currency"])
     view["balance"] = money.format_amount(account["balance"], account["currency"])
     view["settled"] = account_history.settled(row, legs)
+    # Worth following: still going, or just over with a CDR on its way (not forever, if one never comes).
+    view["live"] = not view["settled"] and (
+        not view["terminal"] or (utcnow() - row["updated_at"]).total_seconds() < SETTLE_SECONDS)
     view["summary"] = summary(view, account["language"])
     return view
 

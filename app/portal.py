@@ -6,25 +6,31 @@ call status card follows the call with Server-Sent Events (or polling).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import (account_history, account_requests, accounts, callbacks, cancellation, live_status, lockouts,
-                 portal_history, portal_settings, security, web_sessions)
+from app import (
+    account_history,
+    account_requests,
+    accounts,
+    api,
+    callbacks,
+    cancellation,
+    live_status,
+    lockouts,
+    portal_history,
+    portal_settings,
+    security,
+    web_sessions,
+)
 from app.portal_pages import Visit, portal_page, safe_next
 
-NONCE = re.compile(r"[A-Za-z0-9_-]{8,64}")
-# How a refused request reads on the page, and its status code (other issues add reasons).
-REFUSAL_STATUS = {"insufficient_funds": 402, "destination_blocked": 403, "auth_failed": 403, "rate_limited": 429,
-                  "invalid_number": 422, "unavailable": 503}
+NONCE = re.compile(r"[A-Za-z0-9_-]{8,40}")
 RECENT = 5
-
-
-def refusal_status(reason: str) -> int:
-    return REFUSAL_STATUS.get(reason, 409)
 
 
 def client_ip(visit: Visit) -> str:
@@ -90,14 +96,13 @@ async def _dashboard(visit: Visit, *, status: int = 200, error: str | None = Non
     form = {"from": account["default_number"] or "", "to": ""}
     form.update(values or {})
     return visit.render("portal/dashboard.html", status=status, active="dashboard", call=call, recent=recent,
-                        form=form, error=error, nonce_value=uuid.uuid4().hex,
-                        live=call is not None and not call["terminal"])
+                        form=form, error=error, nonce_value=uuid.uuid4().hex, live=call is not None and call["live"])
 
 
 @portal_page()
 async def dashboard(visit: Visit) -> Response:
     raw = visit.request.query_params.get("call", "")
-    return await _dashboard(visit, call_id=int(raw) if raw.isdigit() and len(raw) < 12 else None)
+    return await _dashboard(visit, call_id=int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 12 else None)
 
 
 @portal_page()
@@ -119,19 +124,23 @@ async def connect_two(visit: Visit) -> Response:
     except account_requests.Refused:
         return await _dashboard(visit, status=422, error="The number to call is not a valid phone number.",
                                 values=values)
-    # The form's one-time value makes a double-clicked submit one request, not two.
+    # The form's one-time value makes a double-clicked submit one request, not two; the numbers are part of
+    # the key, so the same form sent again (Back) with other numbers is another request.
     nonce = form.get("nonce", "")
-    trigger_id = f"{account['id']}:{nonce}" if NONCE.fullmatch(nonce) else uuid.uuid4().hex
+    numbers = hashlib.sha256(f"{leg_a}>{leg_b}".encode()).hexdigest()[:8]
+    trigger_id = f"{account['id']}:{nonce}:{numbers}" if NONCE.fullmatch(nonce) else uuid.uuid4().hex
     try:
         queued = await account_requests.request_callback(
             p, account=account, trigger_kind="web", trigger_id=trigger_id, leg_a=leg_a, destination=leg_b,
-            base_url=p.base_url(str(visit.request.base_url)), requester=account["login"], notify_number=leg_a,
+            base_url=p.base_url(str(visit.request.base_url)), requester=f"web:{account['login']}",
+            notify_number=leg_a,
         )
     except account_requests.Refused as refused:
         message = refused.detail[:1].upper() + refused.detail[1:]
         if refused.number:
             message += f" ({refused.number})"
-        return await _dashboard(visit, status=refusal_status(refused.reason), error=message + ".", values=values)
+        return await _dashboard(visit, status=api.refusal_status(refused.reason), error=message + ".",
+                                values=values)
     return visit.redirect(f"/?call={queued.request_id}")
 
 
@@ -150,8 +159,7 @@ async def call_page(visit: Visit) -> Response:
         return visit.error(404, "Not found", "There is no such call in your account.")
     events = await callbacks.list_events(visit.p.db, request_id=row["id"])
     call = await live_status.snapshot(visit.p, account_id=visit.account["id"], request_id=row["id"])
-    return visit.render("portal/call.html", active="history", call=call, events=events,
-                        live=not call["terminal"])
+    return visit.render("portal/call.html", active="history", call=call, events=events, live=call["live"])
 
 
 @portal_page()

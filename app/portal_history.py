@@ -20,7 +20,7 @@ CSV_COLUMNS = ["request_id", "created_at", "trigger", "state", "reason", "from",
 
 
 def _cursor(raw: str | None) -> int | None:
-    if raw and raw.isdigit() and len(raw) < 12:
+    if raw and raw.isascii() and raw.isdigit() and len(raw) < 12:
         value = int(raw)
         return value if account_history.valid_id(value) else None
     return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +16,6 @@ from app import accounts, money, web_sessions
 from app.platform import Platform
 from app.signatures import read_form
 from app.web_sessions import Session
-
-log = logging.getLogger(__name__)
 
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] / "templates"))
 templates.env.filters["amount"] = lambda minor, currency: money.format_amount(minor or 0, currency)
