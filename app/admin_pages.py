@@ -114,18 +114,6 @@ async def _refusal(desk: Desk, *, login: bool, api: bool) -> Response | None:
     return None
 
 
-def _hardened(response: Response, nonce: str) -> Response:
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["Content-Security-Policy"] = (
-        f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-    )
-    return response
-
-
 def admin_page(*, login: bool = True, api: bool = False):
     """Wrap a handler `(desk) -> Response`.
 
@@ -141,7 +129,7 @@ def admin_page(*, login: bool = True, api: bool = False):
             session = admin_sessions.load(request)
             desk = Desk(request, session, await _operator_of(request.app.state.platform, session))
             response = await _refusal(desk, login=login, api=api) or await handler(desk)
-            return admin_sessions.save(request, _hardened(response, desk.nonce), desk.session)
+            return admin_sessions.save(request, web_sessions.harden(response, desk.nonce), desk.session)
 
         return endpoint
 

@@ -104,19 +104,6 @@ async def _refusal(visit: Visit, *, login: bool, api: bool) -> Response | None:
     return None
 
 
-def _hardened(response: Response, nonce: str) -> Response:
-    # Pages show balances and numbers: not cached, not framed, no script but the page's own.
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["Content-Security-Policy"] = (
-        f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-    )
-    return response
-
-
 def portal_page(*, login: bool = True, api: bool = False):
     """Wrap a handler `(visit) -> Response`.
 
@@ -132,7 +119,7 @@ def portal_page(*, login: bool = True, api: bool = False):
             session = web_sessions.load(request)
             visit = Visit(request, session, await _account_of(request.app.state.platform, session))
             response = await _refusal(visit, login=login, api=api) or await handler(visit)
-            return web_sessions.save(request, _hardened(response, visit.nonce), visit.session)
+            return web_sessions.save(request, web_sessions.harden(response, visit.nonce), visit.session)
 
         return endpoint
 

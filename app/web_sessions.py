@@ -86,3 +86,20 @@ def save(request: Request, response: Response, session: Session) -> Response:
         response.set_cookie(COOKIE, value, max_age=MAX_AGE_SECONDS, path="/", httponly=True, samesite="lax",
                             secure=is_secure(request))
     return response
+
+
+def harden(response: Response, nonce: str) -> Response:
+    """Headers every signed-in page gets, portal and admin alike.
+
+    The pages show balances and numbers: never cached, never framed, and no
+    script runs but the page's own (by its nonce).
+    """
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    )
+    return response
