@@ -59,7 +59,7 @@ async def cancel_callback(desk: Desk) -> Response:
     if row is None:
         return desk.not_found("callback request")
     try:
-        await cancellation.cancel(desk.p, row)
+        await cancellation.cancel(desk.p, row, by=f"operator {desk.operator['login']}")
     except cancellation.NotCancelable as exc:
         return desk.render("admin/live.html", status=409, active="live", calls=await _live_views(desk),
                            canceled=None, poll_seconds=LIVE_POLL_SECONDS,

@@ -1,4 +1,4 @@
-"""Canceling a callback request on the subscriber's word (portal button, API call)."""
+"""Canceling a callback request: the subscriber's portal button or API call, or an operator."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class NotCancelable(Exception):
         self.state = state
 
 
-async def cancel(p: Platform, request):
+async def cancel(p: Platform, request, *, by: str = "the subscriber"):
     """Fail `request` with reason `canceled` and hang up its callback leg; the row as it now is.
 
     The state is moved first, then the call ended: the status callback of the
@@ -31,9 +31,9 @@ async def cancel(p: Platform, request):
     for _ in range(10):
         if request["state"] not in CANCELABLE:
             raise NotCancelable(request["state"])
-        # The subscriber canceled it: no "your callback failed" text afterwards.
+        # Whoever canceled it knows: no "your callback failed" text afterwards.
         moved = await callbacks.transition(p.db, request, states.FAILED, reason=states.CANCELED,
-                                           detail="canceled by the subscriber", notified_at=utcnow())
+                                           detail=f"canceled by {by}", notified_at=utcnow())
         fresh = await callbacks.get_request(p.db, request_id=request["id"])
         if moved:
             if fresh["leg_a_sid"]:
