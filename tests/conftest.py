@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from app.db import sync_engine
 from app.migrations import upgrade
@@ -19,6 +18,18 @@ from tests.utils import twilio as tw
 
 BACKENDS = ["sqlite", "postgresql"]
 SECRET_KEY = "test-secret-key"
+
+
+@pytest.fixture(autouse=True)
+def quick_password_hashing(monkeypatch):
+    """Argon2 at its cheapest: real hashes, without a tenth of a second per account created."""
+    from argon2 import PasswordHasher
+
+    from app import security
+
+    quick = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(security, "_hasher", quick)
+    monkeypatch.setattr(security, "_DUMMY_HASH", quick.hash("not a real password"))
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,6 @@ import xml.etree.ElementTree as ET
 import httpx
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 
 from app import (
     accounts,
@@ -28,7 +27,6 @@ from app import (
     daily_summary,
     lockouts,
     operators,
-    security,
     uploads,
     web_sessions,
 )
@@ -53,14 +51,6 @@ OPERATOR, OPERATOR_PASSWORD = "root", "operator-password"
 PAGES = ["/admin", "/admin/live", "/admin/cdrs", "/admin/accounts", "/admin/accounts/1", "/admin/numbers",
          "/admin/rates", "/admin/policy", "/admin/lockouts", "/admin/cdrs.csv", "/admin/rates/export.csv"]
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-@pytest.fixture(autouse=True)
-def quick_password_hashes(monkeypatch):
-    # Production argon2 costs ~0.1 s a hash, which would dominate these tests; the code path is the same.
-    quick = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(security, "_hasher", quick)
-    monkeypatch.setattr(security, "_DUMMY_HASH", quick.hash("not a real password"))
 
 
 @pytest.fixture

@@ -14,10 +14,9 @@ import hypothesis.errors
 import pytest
 import sqlalchemy as sa
 import uvicorn
-from argon2 import PasswordHasher
 from starlette.routing import Route
 
-from app import account_requests, accounts, api, api_schema, security, states
+from app import account_requests, accounts, api, api_schema, states
 from app.db import make_database
 from app.main import create_app
 from app.tables import accounts as accounts_t
@@ -33,12 +32,6 @@ except ImportError:  # in the test extras; without it only the fuzzing test is s
 
 NY = "+12125550123"
 PARIS = "+33123456789"  # no rate for France in the test data: not available
-
-
-@pytest.fixture(autouse=True)
-def quick_password_hashes(monkeypatch):
-    # Production argon2 costs ~0.1 s a hash, which would dominate these tests; the code path is the same.
-    monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture

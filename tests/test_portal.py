@@ -15,9 +15,8 @@ import re
 import httpx
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 
-from app import accounts, ani_verifications, callbacks, lockouts, security, states, web_sessions
+from app import accounts, ani_verifications, callbacks, lockouts, states, web_sessions
 from app.tables import accounts as accounts_t
 from app.tables import ani_verifications as verifications_t
 from app.tables import anis
@@ -27,12 +26,6 @@ from tests.utils.live import live_platform, seed
 
 NY = "+12125550123"
 PARIS = "+33123456789"  # no rate: not available
-
-
-@pytest.fixture(autouse=True)
-def quick_password_hashes(monkeypatch):
-    # Production argon2 costs ~0.1 s a hash, which would dominate these tests; the code path is the same.
-    monkeypatch.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture

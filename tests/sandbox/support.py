@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from email.utils import parsedate_to_datetime
 from pathlib import Path
