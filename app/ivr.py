@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from app import accounts, callbacks, dialing, limits, lockouts, money, recordings, states, urls
+from app import accounts, callbacks, dialing, leg_status, limits, lockouts, money, recordings, states, urls
 from app.phone import InvalidNumber, to_e164
 from app.platform import Platform
 from twiml import voice
@@ -205,6 +205,10 @@ async def dial_ended(p: Platform, request, params: dict) -> str:
     speaker = await _speaker(p, request, account)
     status = params.get("DialCallStatus", "")
     reason = states.LEG_B_FAILURES.get(status)
+    if status in ("completed", "answered") and params.get("DialCallSid"):
+        # The second party was bridged. Its own "answered" status callback may
+        # come later than this (or never); count the call now, once either way.
+        await leg_status.note_leg_b_answered(p, request, sid=params["DialCallSid"], to=request["leg_b_number"])
     if request["state"] in (states.CALLING_B, states.CONNECTED):
         await callbacks.transition(p.db, request, states.A_ANSWERED, detail=f"leg B {status or 'ended'}",
                                    last_b_reason=reason)

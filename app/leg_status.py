@@ -122,15 +122,26 @@ async def _leg_b(p: Platform, request, params: dict, status: str, sequence: int 
                                status=status)
     await callbacks.update_leg(p.db, sid=sid, sequence=sequence, status=status)
     if status == "in-progress":
-        first_answer = await callbacks.finish_answer_once(p.db, sid=sid)
-        if first_answer:
-            await callbacks.increment(p.db, request_id=request["id"], column="calls_connected")
-            if request["state"] == states.CALLING_B:
-                await callbacks.transition(p.db, request, states.CONNECTED, detail=params.get("To"))
+        await note_leg_b_answered(p, request, sid=sid, to=params.get("To"))
     if status in FINAL:
         leg = await callbacks.get_leg(p.db, sid=sid)
         duration = _int(params.get("CallDuration"), 0) if status == "completed" else 0
         await _write_cdr(p, request, sid=sid, leg="b", number=leg["to_number"], status=status, duration=duration)
+
+
+async def note_leg_b_answered(p: Platform, request, *, sid: str, to: str | None) -> None:
+    """Leg B was answered: count one connected call for the session, whichever report comes first.
+
+    Both the leg's own status callback and the Dial action say so, in either
+    order; the leg row's answer time makes the second one a no-op.
+    """
+    await callbacks.ensure_leg(p.db, request_id=request["id"], leg="b", sid=sid, direction="outbound-dial",
+                               from_number=request["leg_a_from"], to_number=to or request["leg_b_number"],
+                               status="in-progress")
+    if await callbacks.finish_answer_once(p.db, sid=sid):
+        await callbacks.increment(p.db, request_id=request["id"], column="calls_connected")
+        if request["state"] == states.CALLING_B:
+            await callbacks.transition(p.db, request, states.CONNECTED, detail=to)
 
 
 async def record_status(p: Platform, *, request_id: int, leg: str, params: dict) -> None:

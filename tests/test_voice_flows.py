@@ -395,3 +395,20 @@ def test_transitions_are_logged_as_json_with_the_callback_id(p, provider, no_sec
     assert [r["state"] for r in moves] == ["calling_a", "a_answered"] or [r["state"] for r in moves] == ["a_answered"]
     assert any("wrong PIN" in r["message"] for r in records)
     assert not any("917364" in line for line in no_secrets_in_logs.lines)
+
+
+def test_a_bridged_call_counts_even_when_its_status_callbacks_come_late(p, provider):
+    s = sc.Session(p, caller=sc.ALICE_MOBILE, service_number=sc.ANI_NUMBER)
+    s.trigger()
+    placed(s, provider)
+    s.step("answer")
+    s.step("destination", Digits="2125550123")
+    leg_b = tw.call_sid()
+    s.step("dialed", DialCallStatus="completed", DialCallSid=leg_b, DialCallDuration="30", DialBridged="true")
+    s.step("next", Digits="")
+    assert (s.row["state"], s.row["calls_connected"]) == (states.COMPLETED, 1)
+    s.status_b(leg_b, "in-progress", 2)  # the late reports change nothing...
+    s.status_b(leg_b, "completed", 3, duration=30)
+    assert s.row["calls_connected"] == 1
+    legs = {leg["leg"]: leg for leg in p.legs(s.request_id)}
+    assert legs["b"]["duration_seconds"] == 30 and legs["b"]["cost"] == 1  # ...but bill the leg
