@@ -209,6 +209,7 @@ async def dial_ended(p: Platform, request, params: dict) -> str:
         # The second party was bridged. Its own "answered" status callback may
         # come later than this (or never); count the call now, once either way.
         await leg_status.note_leg_b_answered(p, request, sid=params["DialCallSid"], to=request["leg_b_number"])
+        request = await callbacks.get_request(p.db, request_id=request["id"])
     if request["state"] in (states.CALLING_B, states.CONNECTED):
         await callbacks.transition(p.db, request, states.A_ANSWERED, detail=f"leg B {status or 'ended'}",
                                    last_b_reason=reason)
