@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 import time
 
-from app import accounts, callbacks, dialing, notices, reservations, states, urls
+from app import accounts, callbacks, dialing, notices, pacing, reservations, states, urls
 from app.db import utcnow
 from app.platform import Platform
 from app.provider import ProviderError, ProviderTimeout
@@ -29,33 +29,6 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
 MAX_BATCH = 50
-
-
-class Pacer:
-    """A token bucket: at most `rate` calls per second, bursting to one second's worth."""
-
-    def __init__(self, rate: float):
-        self.rate = max(rate, 0.01)
-        self.capacity = max(1.0, self.rate)
-        self.tokens = 1.0
-        self.stamp = time.monotonic()
-
-    def _refill(self) -> None:
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-
-    def available(self) -> int:
-        self._refill()
-        return int(self.tokens)
-
-    def take(self) -> None:
-        self._refill()
-        self.tokens -= 1
-
-    def seconds_to_next(self) -> float:
-        self._refill()
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -126,28 +99,34 @@ async def expire_and_settle(p: Platform, now: dt.datetime) -> None:
 class Dispatcher:
     def __init__(self, platform: Platform):
         self.p = platform
-        self.pacer = Pacer(platform.settings.provider_cps)
         self.in_flight: set[asyncio.Task] = set()
         self._housekeeping_at = 0.0
+        self._pacing_ready = False
 
     async def tick(self) -> int:
-        """One pass: expire, settle, claim what the pacer allows and dial it. Returns dialled count."""
+        """One pass: expire, settle, then claim and dial due requests, one provider slot each."""
         now = utcnow()
         if time.monotonic() >= self._housekeeping_at:
             await expire_and_settle(self.p, now)
             await notices.send_outcome_notices(self.p)
             await reservations.release_finished(self.p.db)
             self._housekeeping_at = time.monotonic() + 1.0
-        allowed = min(self.pacer.available(), MAX_BATCH)
-        if allowed < 1:
+        next_due = await callbacks.next_due_at(self.p.db, now=now)
+        if next_due is None or next_due > now:
             return 0
-        claimed = await callbacks.claim_due(self.p.db, now=now, limit=allowed)
-        for request in claimed:
-            self.pacer.take()
-            task = asyncio.create_task(place_leg_a(self.p, request))
+        if not self._pacing_ready:
+            await pacing.ensure(self.p.db)
+            self._pacing_ready = True
+        dialled = 0
+        while dialled < MAX_BATCH and await pacing.take_slot(self.p.db, cps=self.p.settings.provider_cps):
+            claimed = await callbacks.claim_due(self.p.db, now=now, limit=1)
+            if not claimed:
+                break  # another dispatcher took it: the slot goes unused, which the limit allows
+            task = asyncio.create_task(place_leg_a(self.p, claimed[0]))
             self.in_flight.add(task)
             task.add_done_callback(self._done)
-        return len(claimed)
+            dialled += 1
+        return dialled
 
     def _done(self, task: asyncio.Task) -> None:
         self.in_flight.discard(task)
@@ -158,7 +137,8 @@ class Dispatcher:
         wait = POLL_SECONDS
         next_due = await callbacks.next_due_at(self.p.db, now=utcnow())
         if next_due is not None:
-            wait = min(wait, max((next_due - utcnow()).total_seconds(), self.pacer.seconds_to_next(), 0.005))
+            slot = await pacing.seconds_to_next(self.p.db) if self._pacing_ready else 0.0
+            wait = min(wait, max((next_due - utcnow()).total_seconds(), slot, 0.005))
         try:
             await asyncio.wait_for(self.p.work_ready.wait(), timeout=wait)
         except asyncio.TimeoutError:

@@ -315,3 +315,13 @@ prompt_recordings = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("prompt", "language", name="uq_prompt_recordings_prompt_language"),
 )
+
+
+# The provider's calls-per-second limit, shared by every dispatcher of every
+# instance: the time (microseconds since the epoch) of the next free slot.
+provider_pacing = sa.Table(
+    "provider_pacing",
+    metadata,
+    sa.Column("name", sa.String(16), primary_key=True),
+    sa.Column("next_slot_us", sa.BigInteger, nullable=False),
+)

@@ -85,7 +85,7 @@ def settings(database_url) -> Settings:
         secret_key=SECRET_KEY,
         dispatch_delay_seconds=0,
         dispatcher_enabled=False,
-        provider_cps=100,
+        provider_cps=10_000,
         provider_timeout_seconds=2,
     )
 

@@ -512,6 +512,8 @@ async def sse_events(client: httpx.AsyncClient, path: str):
 async def test_connect_two_end_to_end_followed_over_server_sent_events(settings, engine):
     async with live_platform(settings, engine) as live:
         live.carrier.phones.set(sc.ALICE_HOME, keys=["1", None])
+        # Long enough (1.5 s at the carrier's speed) for the stream's 0.5 s polls to see "connected".
+        live.carrier.phones.set(NY, talk_seconds=150)
         async with httpx.AsyncClient(base_url=live.platform_url, timeout=10) as client:
             login = await client.get("/login")
             csrf = re.search(r'name="csrf" value="([^"]+)"', login.text).group(1)

@@ -73,6 +73,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_prompt_recordings')),
     sa.UniqueConstraint('prompt', 'language', name='uq_prompt_recordings_prompt_language')
     )
+    op.create_table('provider_pacing',
+    sa.Column('name', sa.String(length=16), nullable=False),
+    sa.Column('next_slot_us', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_provider_pacing'))
+    )
     op.create_table('rates',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('tariff', sa.String(length=32), server_default='default', nullable=False),
@@ -346,6 +351,7 @@ def downgrade() -> None:
     op.drop_table('ani_verifications')
     op.drop_table('sms_gateways')
     op.drop_table('rates')
+    op.drop_table('provider_pacing')
     op.drop_table('prompt_recordings')
     op.drop_table('opt_outs')
     op.drop_table('operators')
