@@ -185,9 +185,12 @@ async def next_due_at(db: Database, *, now: dt.datetime) -> dt.datetime | None:
 async def attach_leg_a(db: Database, *, request_id: int, sid: str) -> bool:
     """Record leg A's sid once; whichever of the create response and the first
     status callback comes first wins, the other is a no-op."""
+    if not (sid.isascii() and sid.isalnum() and len(sid) <= 64):
+        return False
+    taken = sa.select(requests_t.c.id).where(requests_t.c.leg_a_sid == sid).exists()
     got = await db.fetch_val(
         requests_t.update()
-        .where(requests_t.c.id == request_id, requests_t.c.leg_a_sid.is_(None))
+        .where(requests_t.c.id == request_id, requests_t.c.leg_a_sid.is_(None), ~taken)
         .values(leg_a_sid=sid, updated_at=utcnow())
         .returning(requests_t.c.id)
     )

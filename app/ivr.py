@@ -46,9 +46,12 @@ async def end_session(p: Platform, request, reason: str, *, speaker: Speaker, pr
 
 async def answer(p: Platform, request, params: dict) -> str:
     call_sid = params.get("CallSid", "")
-    if request["leg_a_sid"] is None:
-        await callbacks.attach_leg_a(p.db, request_id=request["id"], sid=call_sid)
-    elif request["leg_a_sid"] != call_sid:
+    if request["leg_a_sid"] is None and request["state"] == states.CALLING_A:
+        # The create call's answer has not been recorded yet: this is its leg.
+        if not await callbacks.attach_leg_a(p.db, request_id=request["id"], sid=call_sid):
+            return voice.goodbye(speaker=DEFAULT_SPEAKER, keys=("session_over",))
+        request = await callbacks.get_request(p.db, request_id=request["id"])
+    if request["leg_a_sid"] != call_sid:
         return voice.goodbye(speaker=DEFAULT_SPEAKER, keys=("session_over",))
     if request["state"] == states.CALLING_A:
         await callbacks.transition(p.db, request, states.A_ANSWERED)
@@ -204,11 +207,14 @@ async def dial_ended(p: Platform, request, params: dict) -> str:
     account = await _account(p, request)
     speaker = await _speaker(p, request, account)
     status = params.get("DialCallStatus", "")
+    if status not in ("completed", "answered", "busy", "no-answer", "failed", "canceled"):
+        status = "failed"  # not a status the provider sends: the call did not go through
     reason = states.LEG_B_FAILURES.get(status)
-    if status in ("completed", "answered") and params.get("DialCallSid"):
+    dial_sid = params.get("DialCallSid") or ""
+    if status in ("completed", "answered") and dial_sid.isascii() and dial_sid.isalnum() and len(dial_sid) <= 64:
         # The second party was bridged. Its own "answered" status callback may
         # come later than this (or never); count the call now, once either way.
-        await leg_status.note_leg_b_answered(p, request, sid=params["DialCallSid"], to=request["leg_b_number"])
+        await leg_status.note_leg_b_answered(p, request, sid=dial_sid, to=request["leg_b_number"])
         request = await callbacks.get_request(p.db, request_id=request["id"])
     if request["state"] in (states.CALLING_B, states.CONNECTED):
         await callbacks.transition(p.db, request, states.A_ANSWERED, detail=f"leg B {status or 'ended'}",

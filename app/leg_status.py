@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 
 from app import accounts, billing, callbacks, rates, reservations, states
-from app.db import utcnow
+from app.db import storable, utcnow
 from app.platform import Platform
 
 log = logging.getLogger(__name__)
@@ -14,11 +14,16 @@ log = logging.getLogger(__name__)
 FINAL = {"completed", "busy", "no-answer", "failed", "canceled"}
 
 
-def _int(value, default: int | None = None) -> int | None:
+KNOWN_STATUSES = {"queued", "initiated", "ringing", "in-progress", "answered"} | FINAL
+MAX_SECONDS = 7 * 24 * 3600  # no call lasts longer; a larger duration is not the provider's
+
+
+def _int(value, default: int | None = None, *, most: int = 2**31 - 1) -> int | None:
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return default
+    return number if 0 <= number <= most else default
 
 
 async def _write_cdr(p: Platform, request, *, sid: str, leg: str, number: str | None, status: str,
@@ -83,7 +88,7 @@ async def _leg_a(p: Platform, request, params: dict, status: str, sequence: int 
         await callbacks.finish_answer_once(p.db, sid=sid)
     if status not in FINAL:
         return
-    duration = _int(params.get("CallDuration"), 0) if status == "completed" else 0
+    duration = _int(params.get("CallDuration"), 0, most=MAX_SECONDS) if status == "completed" else 0
     await _write_cdr(p, request, sid=sid, leg="a", number=request["leg_a_number"], status=status, duration=duration)
     if not fresh or request["leg_a_sid"] != sid:
         return  # a repeated callback, or the end of an earlier attempt
@@ -125,7 +130,7 @@ async def _leg_b(p: Platform, request, params: dict, status: str, sequence: int 
         await note_leg_b_answered(p, request, sid=sid, to=params.get("To"))
     if status in FINAL:
         leg = await callbacks.get_leg(p.db, sid=sid)
-        duration = _int(params.get("CallDuration"), 0) if status == "completed" else 0
+        duration = _int(params.get("CallDuration"), 0, most=MAX_SECONDS) if status == "completed" else 0
         await _write_cdr(p, request, sid=sid, leg="b", number=leg["to_number"], status=status, duration=duration)
 
 
@@ -146,9 +151,13 @@ async def note_leg_b_answered(p: Platform, request, *, sid: str, to: str | None)
 
 async def record_status(p: Platform, *, request_id: int, leg: str, params: dict) -> None:
     request = await callbacks.get_request(p.db, request_id=request_id)
-    if request is None or not params.get("CallSid"):
-        return
+    sid = params.get("CallSid") or ""
     status = (params.get("CallStatus") or "").lower()
+    # Signed, so from the provider; still, nothing that cannot be a call's sid or
+    # status is stored (and the numbers are cut to what a number can be).
+    if request is None or not (sid.isascii() and sid.isalnum() and len(sid) <= 64) or status not in KNOWN_STATUSES:
+        return
+    params = dict(params, From=storable(params.get("From"), 32), To=storable(params.get("To"), 32))
     sequence = _int(params.get("SequenceNumber"))
     if leg == "a":
         await _leg_a(p, request, params, status, sequence)

@@ -153,10 +153,10 @@ async def handle_text(p: Platform, incoming: IncomingText) -> Reply | None:
                                                from_number=sender or incoming.sender, to_number=incoming.to,
                                                body=incoming.body)
     if inbound_row is None:
-        log.info("text %s from %s: duplicate delivery ignored", incoming.message_id, incoming.source)
+        log.info("text from %s: duplicate delivery ignored", incoming.source)
         return None
     if sender is None:
-        log.info("text %s: sender %r is not a phone number; no reply", incoming.message_id, incoming.sender)
+        log.info("text from %s: the sender is not a phone number; no reply", incoming.source)
         return None
     command = cmd.parse(incoming.body)
     try:

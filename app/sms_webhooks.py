@@ -59,7 +59,12 @@ async def _gateway_fields(request: Request) -> dict[str, str]:
     for key, value in data.items():
         if isinstance(value, bool) or not isinstance(value, (str, int, float)) and value is not None:
             raise HTTPException(422, f"field {str(key)[:40]!r} must be a string")
-        fields[str(key)] = "" if value is None else str(value)
+        text = "" if value is None else str(value)
+        try:
+            (str(key) + text).encode("utf-8")
+        except UnicodeEncodeError:  # legal JSON ("\ud800"), but not text anything can store
+            raise HTTPException(400, "fields must be valid Unicode text") from None
+        fields[str(key)] = text
     return fields
 
 

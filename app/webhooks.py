@@ -50,8 +50,11 @@ async def voice_trigger(request: Request) -> Response:
     return twiml_response(voice.reject_busy())
 
 
+MAX_ID = 2**31 - 1  # the smallest INTEGER of the two backends
+
+
 def _positive_int(text: str | None) -> int | None:
-    if text and text.isdigit() and len(text) < 12:
+    if text and text.isascii() and text.isdigit() and len(text) < 12 and int(text) <= MAX_ID:
         return int(text)
     return None
 
@@ -71,7 +74,8 @@ async def leg_step(request: Request) -> Response:
     if step is None:
         raise HTTPException(404, "no such step")
     p = request.app.state.platform
-    row = await callbacks.get_request(p.db, request_id=request.path_params["request_id"])
+    request_id = request.path_params["request_id"]
+    row = await callbacks.get_request(p.db, request_id=request_id) if request_id <= MAX_ID else None
     if row is None:
         return twiml_response(voice.goodbye(speaker=Speaker(), keys=("session_over",)))
     return twiml_response(await step(p, row, params))
