@@ -1,0 +1,1 @@
+"""The platform's benchmark suite: `make bench` (see bench/README.md)."""

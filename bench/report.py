@@ -1,0 +1,127 @@
+"""The results table: one row per measurement, with its target and whether it was met."""
+
+from __future__ import annotations
+
+TARGET_RATIO = 0.20
+TARGET_LAG_P99_MS = 50.0
+TARGET_CALLBACKS_PER_S = 50.0
+TARGET_RSS_MB = 150.0
+
+
+def _n(value, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _verdict(ok: bool | None) -> str:
+    return "-" if ok is None else ("ok" if ok else "MISS")
+
+
+def _rows(backend: str, got: dict, missed: list) -> list[tuple[str, str, str, str, str]]:
+    rows = []
+
+    def add(metric: str, value: str, target: str, ok: bool | None, note: str = "") -> None:
+        verdict = _verdict(ok) + (f" {note}" if note else "")
+        rows.append((backend, metric, value, target, verdict.strip()))
+        if ok is False:
+            missed.append(f"{backend}: {metric}")
+
+    def failed(phase: str, metric: str) -> bool:
+        if phase in got and "error" in got[phase]:
+            add(metric, "phase failed: " + " ".join(got[phase]["error"].split())[:80], "", False)
+            return True
+        return phase not in got
+
+    if not failed("webhooks", "webhooks"):
+        w = got["webhooks"]
+        c = w["ceiling"]
+        runs = w.get("ceiling_runs_rps", [c["rps"]])
+        add("ceiling: bare Starlette, constant XML", f"{_n(c['rps'])} req/s  p50 {_n(c['p50_ms'], 1)} ms  "
+            f"p99 {_n(c['p99_ms'], 1)} ms", "(reference)", None,
+            "runs: " + " / ".join(_n(r) for r in runs) if len(runs) > 1 else "")
+        for key, label in (("trigger", "trigger webhook /twilio/voice"), ("ivr_pin", "IVR PIN step /legs/{id}/pin")):
+            r = w[key]
+            bad = r["unexpected"] + r["errors"]
+            add(label, f"{_n(r['rps'])} req/s  p50 {_n(r['p50_ms'], 1)} ms  p99 {_n(r['p99_ms'], 1)} ms",
+                f">= {TARGET_RATIO:.2f} x ceiling", r["ratio"] >= TARGET_RATIO and bad == 0,
+                f"{r['ratio']:.3f}" + (f", {bad} bad answers" if bad else "") + (", ran out" if r.get("ran_out") else ""))
+    if not failed("lag", "dispatch lag"):
+        g = got["lag"]
+        add(f"dispatch lag at {_n(g['offered_rate'])} triggers/s", f"p50 {_n(g['p50_ms'], 1)} ms  p99 "
+            f"{_n(g['p99_ms'], 1)} ms  ({g['creates_measured']} creates)", f"p99 < {TARGET_LAG_P99_MS:.0f} ms",
+            g["p99_ms"] is not None and g["p99_ms"] < TARGET_LAG_P99_MS)
+    if not failed("pacing", "pacing"):
+        g = got["pacing"]
+        tolerant = g.get("max_in_1s_with_jitter", g["max_in_1s"])
+        add(f"pacing at 1 call/s, {g['triggers']} triggers at once",
+            f"max {g['max_in_1s']} in 1 s ({tolerant} allowing 20 ms jitter)  mean {_n(g['mean_spacing_s'], 3)} s  "
+            f"min {_n(g['min_spacing_s'], 3)} s",
+            "<= 1 per 1 s window", tolerant <= 1 and g["creates"] == g["triggers"],
+            "" if g["creates"] == g["triggers"] else f"{g['creates']} of {g['triggers']} created")
+    if not failed("e2e", "end-to-end callbacks"):
+        g = got["e2e"]
+        cpu = g.get("cpu_percent", {})
+        cpu_text = ", ".join(f"{k} {_n(v)}%" for k, v in cpu.items())
+        add("complete PIN callbacks end to end", f"{_n(g.get('completed_per_s'), 1)} /s completed, "
+            f"{_n(g.get('callbacks_per_s'), 1)} /s ended  (CPU: {cpu_text})",
+            f">= {TARGET_CALLBACKS_PER_S:.0f} /s", (g.get("completed_per_s") or 0) >= TARGET_CALLBACKS_PER_S,
+            f"{g['completed']} completed, {g['failed']} failed" + (", timed out" if g["timed_out"] else ""))
+        points = dict(g.get("checkpoints", {}))
+        reached = str(g["callbacks"]) in points
+        ended = g["completed"] + g["failed"]
+        if not reached and g.get("memory_final"):
+            points[f"{ended} (end)"] = {"memory": g["memory_final"]}
+        if points:
+            labels = " / ".join(f"{int(k):,}" if k.isdigit() else f"{int(k.split()[0]):,} (end)" for k in points)
+            per_worker = [p["memory"]["rss_mb_max_worker"] for p in points.values()]
+            totals = [p["memory"]["rss_mb_workers_total"] for p in points.values()]
+            workers = list(points.values())[-1]["memory"]["workers"]
+            grew = per_worker[-1] - per_worker[len(per_worker) // 2] if len(per_worker) > 1 else 0.0
+            flat = grew <= max(5.0, 0.05 * per_worker[-1])
+            add(f"app RSS after {labels} callbacks",
+                " / ".join(_n(v, 1) for v in per_worker) + f" MB per worker ({workers} workers: "
+                + " / ".join(_n(v) for v in totals) + " MB)",
+                f"< {TARGET_RSS_MB:.0f} MB, flat", per_worker[-1] < TARGET_RSS_MB and flat and reached,
+                f"+{grew:.1f} MB over the second half" if reached else
+                f"only {ended:,} of {g['callbacks']:,} ended in {g['seconds']:.0f} s")
+    return rows
+
+
+def table(results: dict) -> tuple[str, list[str]]:
+    missed: list[str] = []
+    rows = [("backend", "metric", "value", "target", "result")]
+    for backend, got in results["backends"].items():
+        rows += _rows(backend, got, missed)
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = []
+    for index, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    m = results["machine"]
+    header = (f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, {results['workers']} workers "
+              f"({results['http']}), {m['date']}, load average {m['loadavg_at_start']:.2f} at start"
+              + (" [quick run]" if results.get("quick") else ""))
+    return header + "\n\n" + "\n".join(lines), missed
+
+
+def markdown(results: dict) -> str:
+    """The same table in Markdown, for bench/README.md."""
+    missed: list[str] = []
+    rows = []
+    for backend, got in results["backends"].items():
+        rows += _rows(backend, got, missed)
+    out = ["| backend | metric | value | target | result |", "|---|---|---|---|---|"]
+    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    paths = [a for a in sys.argv[1:] if not a.startswith("--")]
+    with open(paths[0] if paths else "bench/results.json") as f:
+        loaded = json.load(f)
+    print(markdown(loaded) if "--markdown" in sys.argv else table(loaded)[0])
