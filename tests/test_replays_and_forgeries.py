@@ -24,7 +24,7 @@ from app import states
 from app.main import create_app
 from app.tables import callback_requests, metadata, sms_messages
 from sandbox import Carrier, Clock, serve
-from tests.faults.databases import database_url_for, isolated_postgres_url
+from tests.utils.databases import database_url_for, isolated_postgres_url
 from tests.utils import live
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
