@@ -25,10 +25,10 @@ from starlette.testclient import TestClient
 
 from app import sms_log, states
 from app.phone import InvalidNumber, to_e164, usable_caller_id
-from tests.utils.databases import database_url_for, isolated_postgres_url
 from tests.test_replays_and_forgeries import snapshot
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
+from tests.utils.databases import database_url_for, isolated_postgres_url
 from tests.utils.harness import BASE, Platform
 from tests.utils.provider import TwilioRecorder
 

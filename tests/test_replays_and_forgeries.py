@@ -1,7 +1,7 @@
 """Replays and forgeries of provider requests.
 
 Replays: the provider retries webhooks, so every trigger may come twice or more, at once or
-late; each must act exactly once (1,000 triggers delivered 2,200 times make 1,000 callbacks).
+late; each must act exactly once (1,000 triggers delivered 2,100 times make 1,000 callbacks).
 Forgeries: every single alteration of a signed request (a parameter changed, removed or added;
 the URL's path, query, host, port or scheme) is refused with 403 and writes nothing, on every
 provider-facing route; behind a TLS-terminating proxy the public URL is what is checked.
@@ -24,10 +24,10 @@ from app import states
 from app.main import create_app
 from app.tables import callback_requests, metadata, sms_messages
 from sandbox import Carrier, Clock, serve
-from tests.utils.databases import database_url_for, isolated_postgres_url
 from tests.utils import live
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
+from tests.utils.databases import database_url_for, isolated_postgres_url
 from tests.utils.harness import BASE, Platform
 from tests.utils.provider import TwilioRecorder
 
@@ -95,8 +95,10 @@ async def deliver_all(client: httpx.AsyncClient, deliveries: list[tuple[str, dic
 
 
 def concurrency(settings) -> int:
-    # SQLite runs one writer at a time however many wait, and under a heavy load a writer can
-    # outwait its 15 s busy timeout; PostgreSQL takes the provider's concurrency as it comes.
+    """PostgreSQL takes 24 deliveries at once, so copies of one trigger race each other. SQLite
+    runs one writer at a time however many wait (and a waiting writer can outlast its busy
+    timeout under this load): there they come one at a time, still late and out of order,
+    interleaved with the dispatcher's claims."""
     return 1 if settings.is_sqlite else 24
 
 
@@ -120,8 +122,8 @@ async def test_1000_triggers_replayed_make_1000_callbacks(settings, engine):
     triggers = 1000
     rng = random.Random(1000)
     params = [tw.voice_params(From=caller, To=sc.PIN_NUMBER) for caller in callers(100) for _ in range(triggers // 100)]
-    # Each twice; one in five a third time; shuffled, so copies come at once, late, and out of order.
-    deliveries = [("/twilio/voice", p) for p in params] * 2 + [("/twilio/voice", p) for p in params[::5]]
+    # Each twice; one in ten a third time; shuffled, so copies come at once, late, and out of order.
+    deliveries = [("/twilio/voice", p) for p in params] * 2 + [("/twilio/voice", p) for p in params[::10]]
     rng.shuffle(deliveries)
     async with platform_and_carrier(settings) as (_, carrier, client):
         answers = await deliver_all(client, deliveries, concurrency(settings))
@@ -132,7 +134,7 @@ async def test_1000_triggers_replayed_make_1000_callbacks(settings, engine):
         calls = leg_a_calls(carrier)
     with engine.connect() as c:
         rows = c.execute(sa.select(callback_requests)).mappings().all()
-    assert len(deliveries) == 2200
+    assert len(deliveries) == 2100
     assert len(rows) == triggers and {r["trigger_id"] for r in rows} == {p["CallSid"] for p in params}
     assert {r["state"] for r in rows} == {states.CALLING_A}
     assert len(calls) == triggers, f"{len(calls)} leg-A calls for {triggers} requests"
@@ -141,7 +143,7 @@ async def test_1000_triggers_replayed_make_1000_callbacks(settings, engine):
     assert {r["leg_a_sid"] for r in rows} == {c.sid for c in calls}
 
 
-async def test_texts_delivered_twice_at_once_act_once(settings, engine):
+async def test_texts_delivered_twice_or_more_act_once(settings, engine):
     texts = 100
     params = [tw.sms_params(From=sc.ALICE_MOBILE if i % 2 else sc.BOB_MOBILE, To=sc.PIN_NUMBER, Body="BAL")
               for i in range(texts)]
