@@ -95,7 +95,7 @@ class Recorder:
     def stats(self) -> dict:
         def summary(values: list[float]) -> dict:
             ordered = sorted(values)
-            pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)  # noqa: E731
+            pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
             return {"count": len(ordered), "p50_ms": pick(0.50), "p99_ms": pick(0.99)} if ordered else {"count": 0}
 
         return {

@@ -48,7 +48,7 @@ def cpu_seconds() -> float:
 def percentile(sorted_values: list[float], q: float) -> float | None:
     if not sorted_values:
         return None
-    index = min(len(sorted_values) - 1, max(0, int(round(q / 100 * len(sorted_values) + 0.5)) - 1))
+    index = min(len(sorted_values) - 1, max(0, round(q / 100 * len(sorted_values) + 0.5) - 1))
     return sorted_values[index]
 
 
@@ -277,7 +277,7 @@ async def burst(spec: dict) -> dict:
     return dict(tally.summary(), sent=len(requests), sent_at=sent_at)
 
 
-METRIC_LINE = re.compile(r'^callback_requests\{(?P<labels>[^}]*)\}\s+(?P<value>[0-9.eE+-]+)$', re.M)
+METRIC_LINE = re.compile(r'^callback_requests\{(?P<labels>[^}]*)\}\s+(?P<value>[0-9.eE+-]+)$', re.MULTILINE)
 LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 

@@ -132,7 +132,7 @@ class Server:
         self.proc = subprocess.Popen([sys.executable, *args], env=env, cwd=log_dir, stdout=self._log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
-    def wait_ready(self, timeout: float = 60.0) -> "Server":
+    def wait_ready(self, timeout: float = 60.0) -> Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -212,9 +212,10 @@ def run_load(spec: dict, work_dir: Path, name: str, on_line=None, timeout: float
     """Run `python -m bench.load` on `spec`; return its result (progress lines go to on_line)."""
     spec_path = work_dir / f"{name}.json"
     spec_path.write_text(json.dumps(spec))
-    proc = subprocess.Popen([sys.executable, "-m", "bench.load", str(spec_path)], env=base_env(), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=open(work_dir / f"{name}.stderr", "wb"),
-                            stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    with open(work_dir / f"{name}.stderr", "wb") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "bench.load", str(spec_path)], env=base_env(), cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, text=True,
+                                start_new_session=True)
     result = None
     watchdog = threading.Timer(timeout, proc.kill)  # the load stops by itself; this is the backstop
     watchdog.start()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import os
 import platform
@@ -32,13 +33,13 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import sqlalchemy as sa  # noqa: E402
+import sqlalchemy as sa
 
-from app.db import sync_engine  # noqa: E402
-from app.settings import normalize_database_url  # noqa: E402
-from app.tables import callback_requests  # noqa: E402
-from bench import data, procs, report  # noqa: E402
-from bench import scenario as sc  # noqa: E402
+from app.db import sync_engine
+from app.settings import normalize_database_url
+from app.tables import callback_requests
+from bench import data, procs, report
+from bench import scenario as sc
 
 HERE = Path(__file__).resolve().parent
 PACING_JITTER = 0.020  # seconds of arrival-time jitter tolerated by the pacing verdict
@@ -207,7 +208,7 @@ class Bench:
                     break
                 time.sleep(0.25)
             times = sorted(c[0] for c in creates)
-            gaps = [b - a for a, b in zip(times, times[1:])]
+            gaps = [b - a for a, b in itertools.pairwise(times)]
             out = {
                 "triggers": count, "trigger_unexpected": result["unexpected"] + result["errors"],
                 "creates": len(times), "max_in_1s": _max_in_window(times, 1.0),
@@ -232,7 +233,8 @@ class Bench:
         app = None
         total = self.p["callbacks"]
         warm = max(50, total // 20)
-        checkpoints = sorted({warm, total // 2, total})
+        # 0: the start, the fallback for the rates when fewer than `warm` requests end in time.
+        checkpoints = sorted({0, warm, total // 2, total})
         samples: dict[int, dict] = {}
         pg = dbs.backend == "postgresql"
         try:
@@ -264,10 +266,10 @@ class Bench:
                "timed_out": result["timed_out"], "seconds": result["seconds"], "ring_failures": result["ring_failures"],
                "carrier": stats, "app_errors": errors, "checkpoints": {}}
         for n, s in samples.items():
-            if n != "final":
+            if n not in ("final", 0):
                 out["checkpoints"][str(n)] = {"ended": s["ended"], "completed": s["completed"], "t": s["t"],
                                               "memory": s["memory"], "carrier_rss_mb": s["carrier_rss_mb"]}
-        first, last = samples.get(warm), samples.get("final")
+        first, last = samples.get(warm) or samples.get(0), samples.get("final")
         if first and last and last["wall"] > first["wall"] + 1:
             wall = last["wall"] - first["wall"]
             out["callbacks_per_s"] = round((last["ended"] - first["ended"]) / wall, 1)
@@ -300,7 +302,7 @@ class Bench:
             rows = c.execute(sa.select(callback_requests.c.leg_a_sid, callback_requests.c.due_at)
                              .where(callback_requests.c.leg_a_sid.is_not(None))).all()
         engine.dispose()
-        return {sid: due.replace(tzinfo=dt.timezone.utc).timestamp() for sid, due in rows}
+        return {sid: due.replace(tzinfo=dt.UTC).timestamp() for sid, due in rows}
 
 
 def scrub_paths(text: str) -> str:
@@ -326,7 +328,7 @@ def _get_json(server: procs.Server, path: str, attempts: int = 3) -> dict:
 def _pct_ms(ordered: list[float], q: float) -> float | None:
     if not ordered:
         return None
-    index = min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
     return round(ordered[index] * 1000, 1)
 
 
@@ -356,7 +358,7 @@ def machine() -> dict:
     except OSError:
         pass
     return {"cpu": model, "cores": os.cpu_count(), "memory_mb": total_mb, "python": platform.python_version(),
-            "kernel": platform.release(), "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "kernel": platform.release(), "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "loadavg_at_start": procs.loadavg()}
 
 
