@@ -27,9 +27,9 @@ run: install
 test: install
 	$(BIN)/python -m pytest
 
-# The benchmark suite (bench/README.md): loopback only, stops by itself, about ten
-# minutes; `make bench BENCH_ARGS=--quick` for a one-minute smoke run. PostgreSQL
-# too when BENCH_DATABASE_URL is set (that database is emptied).
+# The benchmark suite (bench/README.md): loopback only, stops by itself, about six
+# minutes; `make bench BENCH_ARGS=--quick` for a two-minute smoke run. PostgreSQL
+# too (six more) when BENCH_DATABASE_URL is set: that database is emptied.
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
