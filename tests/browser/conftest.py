@@ -44,15 +44,9 @@ def _cli(env: dict[str, str], *argv: str) -> None:
     assert result.returncode == 0, f"callback-platform {' '.join(argv)} failed:\n{result.stdout}{result.stderr}"
 
 
-@pytest.fixture(scope="module")
-def platform_url(tmp_path_factory):
-    """A migrated, seeded platform served by uvicorn in a subprocess; yields its base URL."""
-    workdir = tmp_path_factory.mktemp("browser")
-    env = _platform_env(f"sqlite:///{workdir / 'demo.db'}")
-    _cli(env, "db", "upgrade")
-    _cli(env, "demo", "seed")
+def serve_platform(env: dict[str, str], log_path: Path):
+    """Serve the platform with uvicorn in a subprocess until the generator is closed; yields its base URL."""
     port = _free_port()
-    log_path = workdir / "server.log"
     with open(log_path, "w") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
@@ -81,6 +75,16 @@ def platform_url(tmp_path_factory):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture(scope="module")
+def platform_url(tmp_path_factory):
+    """A migrated, seeded platform served by uvicorn in a subprocess; yields its base URL."""
+    workdir = tmp_path_factory.mktemp("browser")
+    env = _platform_env(f"sqlite:///{workdir / 'demo.db'}")
+    _cli(env, "db", "upgrade")
+    _cli(env, "demo", "seed")
+    yield from serve_platform(env, workdir / "server.log")
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,6 @@ import asyncio
 import datetime as dt
 import os
 import random
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,7 +27,7 @@ from app.db import make_database
 from app.migrations import upgrade
 from app.settings import Settings
 from app.tables import call_legs, callback_requests
-from tests.browser.conftest import ROOT, _cli, _free_port, _platform_env
+from tests.browser.conftest import _cli, _platform_env, serve_platform
 
 OPERATOR, OPERATOR_PASSWORD = "ops", "ops-browser-password"
 ALICE_MOBILE = "+14155550101"  # a registered ANI of the demo's alice
@@ -94,34 +92,7 @@ def admin_url(tmp_path_factory):
         thread.submit(asyncio.run, seed_demo(settings)).result()
     _cli(env, "operator", "create", OPERATOR, "--password", OPERATOR_PASSWORD)
     seed_history(database_url)
-    port = _free_port()
-    log_path = workdir / "server.log"
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-             "--log-level", "warning"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"the platform exited with {server.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the platform did not answer /healthz within 30 s:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        yield base_url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    yield from serve_platform(env, workdir / "server.log")
 
 
 @pytest.fixture
