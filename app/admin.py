@@ -11,7 +11,16 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import admin_accounts, admin_calls, admin_numbers, admin_rates, admin_sessions, lockouts, operators
+from app import (
+    admin_accounts,
+    admin_calls,
+    admin_numbers,
+    admin_prompts,
+    admin_rates,
+    admin_sessions,
+    lockouts,
+    operators,
+)
 from app.admin_pages import Desk, admin_page, safe_next
 
 MAX_PASSWORD = 1024
@@ -92,4 +101,7 @@ routes = [
     Route("/admin/policy/rules", admin_rates.add_rule, methods=["POST"]),
     Route("/admin/policy/rules/remove", admin_rates.remove_rule, methods=["POST"]),
     Route("/admin/policy/limits", admin_rates.save_limits, methods=["POST"]),
+    Route("/admin/prompts", admin_prompts.prompt_list, methods=["GET"]),
+    Route("/admin/prompts", admin_prompts.upload, methods=["POST"]),
+    Route("/admin/prompts/remove", admin_prompts.remove, methods=["POST"]),
 ]

@@ -24,12 +24,12 @@ templates.env.filters["amount"] = lambda minor, currency: money.format_amount(mi
 templates.env.filters["price"] = lambda micros: money.format_price(micros or 0)
 templates.env.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
-UNREADABLE = {413: f"The form is too large: an upload may be up to {uploads.MAX_BODY // (1024 * 1024)} MB.",
+UNREADABLE = {413: "The form is too large: an upload may be up to {mb} MB.",
               415: "The form was not sent the way a browser sends one."}
 NAV = [("summary", "/admin", "Summary"), ("live", "/admin/live", "Live calls"), ("cdrs", "/admin/cdrs", "CDRs"),
        ("accounts", "/admin/accounts", "Accounts"), ("numbers", "/admin/numbers", "Numbers"),
        ("rates", "/admin/rates", "Rates"), ("policy", "/admin/policy", "Policy"),
-       ("lockouts", "/admin/lockouts", "Lockouts")]
+       ("lockouts", "/admin/lockouts", "Lockouts"), ("prompts", "/admin/prompts", "Prompts")]
 
 
 @dataclass
@@ -88,7 +88,7 @@ async def _operator_of(p: Platform, session: OperatorSession):
     return operator
 
 
-async def _refusal(desk: Desk, *, login: bool, api: bool) -> Response | None:
+async def _refusal(desk: Desk, *, login: bool, api: bool, max_body: int) -> Response | None:
     request = desk.request
     if login and desk.operator is None:
         if api:
@@ -100,11 +100,11 @@ async def _refusal(desk: Desk, *, login: bool, api: bool) -> Response | None:
     if request.method == "POST":
         try:
             if uploads.is_multipart(request):
-                form, desk.files = await uploads.read_multipart(request)
+                form, desk.files = await uploads.read_multipart(request, max_body)
             else:
                 form = await read_form(request)
         except HTTPException as exc:
-            message = UNREADABLE.get(exc.status_code, "The form could not be read.")
+            message = UNREADABLE.get(exc.status_code, "The form could not be read.").format(mb=max_body // 1024 // 1024)
             return desk.error(exc.status_code, "Form refused", message)
         # PostgreSQL refuses NUL characters outright; nothing typed into a form needs one.
         desk.form = {name: value.replace("\x00", "") for name, value in form.items()}
@@ -114,13 +114,13 @@ async def _refusal(desk: Desk, *, login: bool, api: bool) -> Response | None:
     return None
 
 
-def admin_page(*, login: bool = True, api: bool = False):
+def admin_page(*, login: bool = True, api: bool = False, max_body: int = uploads.MAX_BODY):
     """Wrap a handler `(desk) -> Response`.
 
     Loads the operator's session; sends visitors who are not signed in to the
     login page (401 JSON for `api=True` endpoints); on POST reads the form
     (URL-encoded, or multipart for uploads) and refuses it without the
-    session's CSRF token; writes the session cookie back.
+    session's CSRF token; writes the session cookie back. `max_body` bounds an upload's body.
     """
 
     def wrap(handler):
@@ -128,7 +128,7 @@ def admin_page(*, login: bool = True, api: bool = False):
         async def endpoint(request: Request) -> Response:
             session = admin_sessions.load(request)
             desk = Desk(request, session, await _operator_of(request.app.state.platform, session))
-            response = await _refusal(desk, login=login, api=api) or await handler(desk)
+            response = await _refusal(desk, login=login, api=api, max_body=max_body) or await handler(desk)
             return admin_sessions.save(request, web_sessions.harden(response, desk.nonce), desk.session)
 
         return endpoint

@@ -1,14 +1,19 @@
 """Everything the platform says, per language, in one catalogue.
 
 Texts take `str.format` fields. A missing language falls back to English.
-Prompts without fields may be replaced by an operator's recording (see
-`Speaker`): a recording cannot say a balance or a number.
+Every prompt spoken on calls may be replaced by an operator's recordings (see
+`Speaker`). A recording cannot say a balance or a number, so a prompt with
+fields is recorded in parts, the words between its fields: "connecting" is
+`connecting.1` ("Your balance is"), `connecting.2` ("You can talk for up to")
+and `connecting.3` ("minutes. Connecting your call."), and `<Say>` speaks the
+values between them. The parts follow each language's own text.
 """
 
 from __future__ import annotations
 
+import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 # <Say> attributes per language: Twilio's Amazon Polly voices.
 SAY_LANGUAGE = {"en": "en-US", "es": "es-ES", "fr": "fr-FR"}
@@ -185,14 +190,64 @@ PROMPTS: dict[str, dict[str, str]] = {
 }
 
 
-def text(key: str, language: str = "en", **fields) -> str:
+def _template(key: str, language: str) -> str:
     catalogue = PROMPTS.get(language) or PROMPTS["en"]
-    template = catalogue.get(key) or PROMPTS["en"][key]
-    return template.format(**fields)
+    return catalogue.get(key) or PROMPTS["en"][key]
 
 
-def recordable(key: str) -> bool:
-    return "{" not in PROMPTS["en"][key]
+def text(key: str, language: str = "en", **fields) -> str:
+    return _template(key, language).format(**fields)
+
+
+def spoken(key: str) -> bool:
+    """Said on calls; the others (SMS replies and the reasons they give) are only ever texted."""
+    return key in PROMPTS["en"] and not key.startswith(("sms_", "why_"))
+
+
+VOICE_PROMPTS = tuple(key for key in PROMPTS["en"] if spoken(key))
+
+
+@dataclass(frozen=True)
+class Part:
+    """A piece of a spoken prompt: words an operator may record, or a value that is always said."""
+
+    text: str  # the words; for a value, its field as a template: "{balance}"
+    recording: str | None = None  # the name the words are recorded under; None for a value
+
+    @property
+    def is_value(self) -> bool:
+        return self.recording is None
+
+
+def parts(key: str, language: str = "en") -> tuple[Part, ...]:
+    """The prompt as it is recorded: one part named `key` without fields, else `key.1`, `key.2`... around them.
+
+    Words of punctuation only (the "." after a number) are left out: nothing to record, nothing lost.
+    """
+    template = _template(key, language)
+    pieces = list(string.Formatter().parse(template))
+    if all(name is None for _, name, _, _ in pieces):
+        return (Part(template, key),)
+    out: list[Part] = []
+    recorded = 0
+    for literal, name, spec, conversion in pieces:
+        if any(ch.isalnum() for ch in literal):
+            recorded += 1
+            # The full stop that ends the sentence before a value belongs to no recording.
+            out.append(Part(literal.strip().lstrip(".,;:!?").lstrip(), f"{key}.{recorded}"))
+        if name is not None:
+            out.append(Part("{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"))
+    return tuple(out)
+
+
+def recording_names(key: str, language: str = "en") -> list[str]:
+    return [part.recording for part in parts(key, language) if part.recording]
+
+
+def recordable(name: str, language: str = "en") -> bool:
+    """Whether `name` is a recording some spoken prompt plays in `language`: a whole prompt, or a part of one."""
+    key = name.rsplit(".", 1)[0]
+    return spoken(key) and language in PROMPTS and name in recording_names(key, language)
 
 
 @dataclass(frozen=True)
@@ -200,7 +255,7 @@ class Speaker:
     """Who speaks to the caller: a language, and the operator's recordings that replace prompts."""
 
     language: str = "en"
-    recordings: Mapping[str, str] = field(default_factory=dict)  # prompt key -> audio URL
+    recordings: Mapping[str, str] = field(default_factory=dict)  # recording name -> audio URL
 
     def __post_init__(self):
         if self.language not in PROMPTS:
@@ -210,5 +265,15 @@ class Speaker:
     def say_attributes(self) -> dict[str, str]:
         return {"language": SAY_LANGUAGE[self.language], "voice": SAY_VOICE[self.language]}
 
-    def recording(self, key: str) -> str | None:
-        return self.recordings.get(key) if recordable(key) else None
+    def script(self, key: str, **fields) -> list[tuple[str, str]]:
+        """What the caller hears for a prompt, in order: ("play", url) or ("say", text).
+
+        The recordings are played only when every part of the prompt is recorded in this language:
+        a sentence half recorded and half synthesized would switch voices mid-sentence.
+        """
+        pieces = parts(key, self.language) if spoken(key) else ()
+        urls = [self.recordings.get(part.recording) for part in pieces if not part.is_value]
+        if not urls or not all(urls):
+            return [("say", text(key, self.language, **fields))]
+        played = iter(urls)
+        return [("say", part.text.format(**fields)) if part.is_value else ("play", next(played)) for part in pieces]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from twiml.prompts import Speaker, text
+from twiml.prompts import Speaker
 
 PIN_TIMEOUT = 8
 DESTINATION_TIMEOUT = 10
@@ -19,11 +19,11 @@ def spoken_digits(number: str) -> str:
 
 def _say(response, speaker: Speaker, *keys: str, **fields) -> None:
     for key in keys:
-        recording = speaker.recording(key)
-        if recording:
-            response.play(recording)
-        else:
-            response.say(text(key, speaker.language, **fields), **speaker.say_attributes)
+        for verb, content in speaker.script(key, **fields):
+            if verb == "play":
+                response.play(content)
+            else:
+                response.say(content, **speaker.say_attributes)
 
 
 def _build_reject_busy() -> str:

@@ -27,26 +27,31 @@ async def cmd_prompt_record(settings: Settings, args, db) -> str:
     path = Path(args.file)
     if not path.is_file():
         raise CommandError(f"no such file: {args.file}")
-    content_type = "audio/mpeg" if path.suffix.lower() == ".mp3" else "audio/wav"
+    if path.stat().st_size > recordings.MAX_BYTES:  # refused before reading a file of any size into memory
+        raise CommandError(f"the file is larger than {recordings.MAX_BYTES // 1024 // 1024} MB")
     try:
-        await recordings.store(db, prompt=args.prompt, language=args.language, content_type=content_type,
-                               audio=path.read_bytes())
+        await recordings.store(db, prompt=args.prompt, language=args.language, audio=path.read_bytes())
     except recordings.RecordingError as exc:
         raise CommandError(str(exc)) from None
     return f"{args.prompt} ({args.language}) will be played from {recordings.media_path(args.prompt, args.language)}"
 
 
 async def cmd_prompt_list(settings: Settings, args, db) -> str:
+    language = args.language
     rows = await recordings.listing(db)
-    recordable = [key for key in PROMPTS["en"] if prompts.recordable(key) and not key.startswith(("sms_", "why_"))]
-    lines = [f"{row['language']}\t{row['prompt']}\t{row['content_type']}" for row in rows]
-    return "\n".join(lines or ["no recordings"]) + "\nrecordable prompts: " + ", ".join(recordable)
+    lines = [f"{row['language']}\t{row['prompt']}\t{row['content_type']}\t{row['size']} bytes" for row in rows]
+    lines = lines or ["no recordings"]
+    lines.append(f"recordable in {language} (a prompt that says a value is recorded in parts, around the value):")
+    for key in prompts.VOICE_PROMPTS:
+        lines += [f"  {part.recording}\t{part.text}" for part in prompts.parts(key, language) if not part.is_value]
+    return "\n".join(lines)
 
 
 async def cmd_prompt_remove(settings: Settings, args, db) -> str:
     if not await recordings.remove(db, prompt=args.prompt, language=args.language):
         raise CommandError("no such recording")
-    return f"{args.prompt} ({args.language}) is spoken again"
+    # A prompt with values is played only while all its parts are recorded: without one, all of it is spoken.
+    return f"{args.prompt} ({args.language}) was removed: {args.prompt.rsplit('.', 1)[0]} is spoken again"
 
 
 def cmd_serve(settings: Settings, args) -> str:
@@ -67,13 +72,14 @@ def register(groups) -> None:
 
     prompt = groups.add_parser("prompt", help="recorded prompts played instead of text-to-speech").add_subparsers(
         dest="command", required=True)
-    record = prompt.add_parser("record", help="use an audio file (WAV or MP3) for a prompt")
-    record.add_argument("prompt")
+    record = prompt.add_parser("record", help="use an audio file (WAV or MP3) for a prompt, or a part of one")
+    record.add_argument("prompt", help="a prompt (enter_pin), or a part of a prompt that says a value (connecting.2)")
     record.add_argument("file")
     record.add_argument("--language", default="en")
     record.set_defaults(run_db=cmd_prompt_record)
-    prompt.add_parser("list", help="recordings, and the prompts that can be recorded").set_defaults(
-        run_db=cmd_prompt_list)
+    listing = prompt.add_parser("list", help="recordings, and the prompts (and parts of prompts) that can be recorded")
+    listing.add_argument("--language", default="en", choices=sorted(PROMPTS))
+    listing.set_defaults(run_db=cmd_prompt_list)
     forget = prompt.add_parser("remove", help="go back to text-to-speech")
     forget.add_argument("prompt")
     forget.add_argument("--language", default="en")
