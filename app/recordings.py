@@ -7,6 +7,8 @@ The CLI (`prompt record`) and the admin page (/admin/prompts) both store here.
 
 from __future__ import annotations
 
+import time
+
 import sqlalchemy as sa
 from databases import Database
 
@@ -15,6 +17,11 @@ from app.tables import prompt_recordings
 from twiml.prompts import PROMPTS, recordable, recording_names, spoken
 
 MAX_BYTES = 5 * 1024 * 1024
+# Every IVR step asks which prompts are recorded; the answer changes only when an
+# operator uploads or deletes one. Each process keeps it this long; a change made
+# in this process is seen at once, one made by another worker within this time.
+CACHE_SECONDS = 5.0
+_recorded: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
 
 
 class RecordingError(ValueError):
@@ -63,10 +70,20 @@ def check_audio(audio: bytes) -> str:
     return content_type
 
 
-async def urls(db: Database, *, base_url: str, language: str) -> dict[str, str]:
+async def _recorded_names(db: Database, language: str) -> frozenset[str]:
+    key = (str(db.url), language)
+    cached = _recorded.get(key)
+    if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
+        return cached[1]
     rows = await db.fetch_all(prompt_recordings.select().with_only_columns(prompt_recordings.c.prompt)
                               .where(prompt_recordings.c.language == language))
-    return {row["prompt"]: base_url + media_path(row["prompt"], language) for row in rows}
+    names = frozenset(row["prompt"] for row in rows)
+    _recorded[key] = (time.monotonic(), names)
+    return names
+
+
+async def urls(db: Database, *, base_url: str, language: str) -> dict[str, str]:
+    return {name: base_url + media_path(name, language) for name in await _recorded_names(db, language)}
 
 
 async def store(db: Database, *, prompt: str, language: str, audio: bytes) -> None:
@@ -77,6 +94,7 @@ async def store(db: Database, *, prompt: str, language: str, audio: bytes) -> No
                                                           prompt_recordings.c.language == language))
         await db.execute(prompt_recordings.insert().values(prompt=prompt, language=language, content_type=content_type,
                                                            audio=audio, created_at=utcnow()))
+    _recorded.clear()
 
 
 async def fetch(db: Database, *, prompt: str, language: str):
@@ -88,6 +106,7 @@ async def remove(db: Database, *, prompt: str, language: str) -> bool:
     rows = await db.fetch_all(prompt_recordings.delete().where(prompt_recordings.c.prompt == prompt,
                                                                prompt_recordings.c.language == language)
                               .returning(prompt_recordings.c.id))
+    _recorded.clear()
     return bool(rows)
 
 

@@ -36,6 +36,16 @@ def quick_password_hashing(monkeypatch):
     monkeypatch.setattr(security, "_DUMMY_HASH", quick.hash("not a real password"))
 
 
+@pytest.fixture(autouse=True)
+def forget_cached_recordings():
+    """Each test starts with no recordings known: on PostgreSQL they share one database URL."""
+    from app import recordings
+
+    recordings._recorded.clear()
+    yield
+    recordings._recorded.clear()
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
