@@ -18,9 +18,6 @@ from tests.utils import twilio as tw
 
 BACKENDS = ["sqlite", "postgresql"]
 
-# The fault tests (tests/faults: kill -9, PostgreSQL restarts, two instances) take minutes
-# and restart the shared database server; they run when asked: RUN_FAULT_TESTS=1.
-collect_ignore = [] if os.environ.get("RUN_FAULT_TESTS") else ["faults"]
 SECRET_KEY = "test-secret-key"
 
 

@@ -40,9 +40,9 @@ import sqlalchemy as sa
 from databases import Database
 
 from app import accounts, rates, service_numbers, states
-from app.db import sync_engine, utcnow
+from app.db import sync_url, utcnow
 from app.phone import to_e164
-from app.settings import Settings
+from app.settings import Settings, load_settings
 from app.tables import accounts as accounts_t
 from app.tables import callback_requests, events
 from sandbox import Carrier, Clock, Phone, serve
@@ -53,6 +53,10 @@ SECRET_KEY = "fault-test-secret-key"
 SERVICE_NUMBER = "+18005550001"  # ANI mode: the account's default number is called back
 DESTINATION = "+12125550123"
 LEG_URL = re.compile(r"/legs/(\d+)/answer$")
+# What the subscribers' home phones do, one subscriber after another: one in ten talks through the
+# IVR to the second party (a dozen webhooks, three times what a busy or unanswered callback costs
+# the app), the others are busy or do not answer.
+OUTCOMES = ("busy", "no-answer", "busy", "no-answer", "busy", "no-answer", "busy", "no-answer", "talk", "busy")
 # A leg's final status at the carrier, as the reason its request fails with.
 A_REASONS = {states.A_BUSY, states.A_NO_ANSWER, states.A_FAILED, states.CANCELED}
 B_REASONS = {states.B_BUSY, states.B_NO_ANSWER, states.B_FAILED}
@@ -116,7 +120,7 @@ class AppProcess:
                 start_new_session=True,
             )
 
-    async def wait_ready(self, timeout: float = 30.0) -> None:
+    async def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(timeout=2.0) as client:
             while time.monotonic() < deadline:
@@ -139,6 +143,21 @@ class AppProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+    def log_offset(self) -> int:
+        """Where the log ends now: `log_count(text, since=...)` counts what comes after."""
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def log_count(self, text: str, since: int = 0) -> int:
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(since)
+                return log.read().decode(errors="replace").count(text)
+        except OSError:
+            return 0
 
 
 class RoundRobin:
@@ -221,11 +240,11 @@ class Delivery:
 
 class Rig:
     def __init__(self, *, database_url: str, workdir: Path, speed: float = 20.0,
-                 carrier_cps: float = 50.0, subscribers: int = 20,
-                 outcomes=("busy", "no-answer", "talk", "busy", "no-answer"),
+                 carrier_cps: float = 50.0, subscribers: int = 20, outcomes=OUTCOMES,
                  env: dict | None = None):
         self.database_url = database_url
-        self.engine = sync_engine(Settings(database_url=database_url))
+        # Pre-ping: the PostgreSQL restart test's server drops every pooled connection.
+        self.engine = sa.create_engine(sync_url(Settings(database_url=database_url)), pool_pre_ping=True)
         self.workdir = workdir
         self.carrier = Carrier(tw.ACCOUNT_SID, tw.AUTH_TOKEN, clock=Clock(speed=speed), cps=carrier_cps,
                                default_phone=Phone(answer_after=1.0, talk_seconds=3.0), webhook_timeout=10.0)
@@ -238,9 +257,18 @@ class Rig:
         self.balancer: RoundRobin | None = None
         self.public_url: str | None = None
         self.deliveries: dict[str, Delivery] = {}
+        self.started = time.monotonic()
+        self.marks: list[tuple[str, float]] = []
         self._stack = contextlib.AsyncExitStack()
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=3.0),
                                       limits=httpx.Limits(max_connections=40))
+
+    def mark(self, phase: str) -> None:
+        """Note the time a phase of the test ended: `timeline()` prints them with the outcome."""
+        self.marks.append((phase, time.monotonic() - self.started))
+
+    def timeline(self) -> str:
+        return ", ".join(f"{phase} {at:.1f}s" for phase, at in self.marks)
 
     # Set-up
 
@@ -305,7 +333,7 @@ class Rig:
             TWILIO_API_BASE=self.carrier_url,
             SECRET_KEY=SECRET_KEY,
             DISPATCH_DELAY_SECONDS="0",
-            PROVIDER_CPS="25",
+            PROVIDER_CPS="50",
             PROVIDER_TIMEOUT_SECONDS="2",
             PROVIDER_MAX_ATTEMPTS="4",
             PLACING_GRACE_SECONDS="2",
@@ -324,6 +352,17 @@ class Rig:
         app.start()
         await app.wait_ready()
         return app
+
+    @contextlib.asynccontextmanager
+    async def serve_app(self, **env):
+        """The app in this process and event loop, with the settings `start_app` gives a server
+        process (read from the same environment): much quicker to start than a process, for tests
+        that kill nothing and need little throughput. Yields its base URL."""
+        from app.main import create_app  # here: the app's imports take seconds a rig may not need
+
+        app = create_app(load_settings(self.env(**env), env_file=None))
+        async with app.router.lifespan_context(app), serve(app) as url:
+            yield url
 
     async def start_balancer(self) -> str:
         """A round-robin proxy over the apps; the carrier's webhooks are signed for its URL."""
@@ -400,7 +439,26 @@ class Rig:
                     return await asyncio.to_thread(self.requests)
             if time.monotonic() >= deadline:
                 return rows
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.2)
+
+
+# What the app logs (app.dispatcher.Dispatcher.run) each time a dispatcher pass fails.
+DISPATCH_FAILED = "dispatcher pass failed"
+
+
+async def dialling_again(rig: Rig, *, creates_before: int, failures, timeout: float, most_failures: int = 3) -> bool:
+    """Wait until the carrier gets more than `creates_before` create-call requests: True.
+
+    False after `timeout` real seconds, or sooner once `failures()` (the dispatcher passes that
+    failed since the fault) reaches `most_failures` with no create meanwhile: a dispatcher whose
+    every pass fails is stuck, not slow, and waiting longer for it would only make the test slow.
+    """
+    deadline = time.monotonic() + timeout
+    while len(rig.creates.times) <= creates_before:
+        if time.monotonic() >= deadline or failures() >= most_failures:
+            return len(rig.creates.times) > creates_before
+        await asyncio.sleep(0.1)
+    return True
 
 
 def final_status_lost(rig: Rig, sid: str | None) -> bool:

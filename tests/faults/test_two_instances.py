@@ -5,7 +5,6 @@ keep to the provider's calls per second."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
 import pytest
@@ -30,7 +29,6 @@ async def creates_sent(client: httpx.AsyncClient, url: str) -> int:
 
 @pytest.mark.slow
 async def test_two_instances_on_one_queue_dial_each_request_once(pg_fault_url, tmp_path):
-    started = time.monotonic()
     # Short sessions: what is under test is who dials, not the IVR.
     async with Rig(database_url=pg_fault_url, workdir=tmp_path, speed=50.0, outcomes=("busy", "no-answer")) as rig:
         # Both behind one public URL: the provider signs for it, either instance answers any webhook.
@@ -38,12 +36,15 @@ async def test_two_instances_on_one_queue_dial_each_request_once(pg_fault_url, t
         # Every request becomes due a second after its trigger, so both dispatchers wake for the same rows.
         settings = {"PUBLIC_BASE_URL": public, "DISPATCH_DELAY_SECONDS": 1, "PROVIDER_CPS": CPS}
         first, second = await asyncio.gather(rig.start_app("first", **settings), rig.start_app("second", **settings))
+        rig.mark("apps up")
         deliveries = [rig.new_delivery(i) for i in range(TRIGGERS)]
         for i in range(0, TRIGGERS, 30):
             await asyncio.gather(*(rig.trigger(d, rig.trigger_url()) for d in deliveries[i:i + 30]))
             await asyncio.sleep(0.3)
         assert all(d.answers == [200] for d in deliveries)
-        rows = await rig.settle(timeout=60)
+        rig.mark("sent")
+        rows = await rig.settle(timeout=120)
+        rig.mark("settled")
 
         assert len(rows) == TRIGGERS and {r["trigger_id"] for r in rows} == set(rig.deliveries)
         outcomes = check_exactly_once(rig, rows)
@@ -57,4 +58,4 @@ async def test_two_instances_on_one_queue_dial_each_request_once(pg_fault_url, t
         assert min(sent) > 0, f"one instance dispatched everything: {sent}"
         # The provider's CPS is one limit for the account, not one per instance.
         assert max_per_second(rig.creates.times, window=JITTER_WINDOW) <= CPS
-        print(f"\n{TRIGGERS} requests, creates per instance {sent}, {outcomes}; {time.monotonic() - started:.1f}s")
+        print(f"\n{TRIGGERS} requests, creates per instance {sent}, {outcomes}; {rig.timeline()}")

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from app import accounts, rates, service_numbers, states
 from app.main import create_app
 from app.settings import Settings
-from app.tables import accounts as accounts_t, call_legs, callback_requests, events
+from app.tables import accounts as accounts_t
+from app.tables import call_legs, callback_requests, events
 from sandbox import Carrier, Clock, Phone, serve
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw

@@ -58,9 +58,9 @@ class Verb:
     name: str
     attrs: dict[str, str]
     text: str
-    children: list["Verb"]
+    children: list[Verb]
 
-    def find(self, name: str) -> "Verb | None":
+    def find(self, name: str) -> Verb | None:
         return next((child for child in self.children if child.name == name), None)
 
     def says(self) -> list[str]:
