@@ -21,6 +21,7 @@ import logging
 import time
 
 from app import accounts, callbacks, dialing, notices, pacing, reservations, states, urls
+from app import lost_callbacks, provider_prices
 from app.db import utcnow
 from app.platform import Platform
 from app.provider import ProviderError, ProviderTimeout
@@ -102,6 +103,7 @@ class Dispatcher:
         self.in_flight: set[asyncio.Task] = set()
         self._housekeeping_at = 0.0
         self._pacing_ready = False
+        self.lost_callbacks = lost_callbacks.LostCallbacks(platform)
 
     async def tick(self) -> int:
         """One pass: expire, settle, then claim and dial due requests, one provider slot each."""
@@ -110,6 +112,8 @@ class Dispatcher:
             await expire_and_settle(self.p, now)
             await notices.send_outcome_notices(self.p)
             await reservations.release_finished(self.p.db)
+            await self.lost_callbacks.run(now)
+            await provider_prices.collect(self.p, now)
             self._housekeeping_at = time.monotonic() + 1.0
         next_due = await callbacks.next_due_at(self.p.db, now=now)
         if next_due is None or next_due > now:

@@ -1,13 +1,19 @@
-"""Status callbacks: leg progress, CDRs, and what a leg's end does to its request."""
+"""Status callbacks: leg progress, CDRs, and what a leg's end does to its request.
+
+A leg's end may also come from the provider's call record instead of its final
+status callback, when that callback was lost (app/lost_callbacks.py): it takes
+the same path, so it settles the request exactly as the callback would have.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 
-from app import accounts, billing, callbacks, rates, reservations, states
+from app import accounts, billing, callbacks, provider_prices, rates, reservations, states
 from app.db import storable, utcnow
 from app.platform import Platform
+from app.provider import ProviderCall
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +22,9 @@ FINAL = {"completed", "busy", "no-answer", "failed", "canceled"}
 
 KNOWN_STATUSES = {"queued", "initiated", "ringing", "in-progress", "answered"} | FINAL
 MAX_SECONDS = 7 * 24 * 3600  # no call lasts longer; a larger duration is not the provider's
+# The SequenceNumber given to a leg's end read from the provider's record: no callback can
+# come after a call has ended, so a late real one (an "in-progress" delayed) must not overwrite it.
+PROVIDER_RECORD_SEQUENCE = 2**31 - 1
 
 
 def _int(value, default: int | None = None, *, most: int = 2**31 - 1) -> int | None:
@@ -27,7 +36,7 @@ def _int(value, default: int | None = None, *, most: int = 2**31 - 1) -> int | N
 
 
 async def _write_cdr(p: Platform, request, *, sid: str, leg: str, number: str | None, status: str,
-                     duration: int) -> None:
+                     duration: int, ended_at: dt.datetime | None) -> None:
     account = await accounts.get_account(p.db, account_id=request["account_id"]) if request["account_id"] else None
     if account is not None:
         tariff = account["callback_tariff"] if leg == "a" else account["tariff"]
@@ -38,10 +47,11 @@ async def _write_cdr(p: Platform, request, *, sid: str, leg: str, number: str | 
     billed, cost = billing.leg_cost(duration, rate, currency) if rate else (0, 0)
     if leg == "a" and not p.settings.bill_leg_a_without_b and request["calls_connected"] == 0:
         cost = 0  # the operator chose not to charge sessions that connected nobody
+    ended_at = ended_at or utcnow()
     first_time = await callbacks.finish_leg_once(
-        p.db, sid=sid, status=status, ended_at=utcnow(), duration_seconds=duration, billed_seconds=billed,
+        p.db, sid=sid, status=status, ended_at=ended_at, duration_seconds=duration, billed_seconds=billed,
         rate_prefix=rate.prefix if rate else None, price_per_minute=rate.price_per_minute if rate else None,
-        cost=cost,
+        cost=cost, price_check_at=provider_prices.first_check_at(ended_at),
     )
     # Only the first final callback bills: providers repeat callbacks.
     if first_time and cost and account is not None:
@@ -71,7 +81,8 @@ async def _retry_or_fail_leg_a(p: Platform, request, status: str) -> None:
     await callbacks.transition(p.db, request, states.FAILED, reason=reason, detail=f"leg A {status}")
 
 
-async def _leg_a(p: Platform, request, params: dict, status: str, sequence: int | None) -> None:
+async def _leg_a(p: Platform, request, params: dict, status: str, sequence: int | None,
+                 ended_at: dt.datetime | None) -> None:
     sid = params["CallSid"]
     known = await callbacks.get_leg(p.db, sid=sid)
     if known is None:
@@ -83,15 +94,19 @@ async def _leg_a(p: Platform, request, params: dict, status: str, sequence: int 
             return
         await callbacks.ensure_leg(p.db, request_id=request["id"], leg="a", sid=sid, direction="outbound-api",
                                    from_number=params.get("From"), to_number=request["leg_a_number"], status=status)
-    fresh = await callbacks.update_leg(p.db, sid=sid, sequence=sequence, status=status)
+    await callbacks.update_leg(p.db, sid=sid, sequence=sequence, status=status)
     if status == "in-progress":
         await callbacks.finish_answer_once(p.db, sid=sid)
     if status not in FINAL:
         return
     duration = _int(params.get("CallDuration"), 0, most=MAX_SECONDS) if status == "completed" else 0
-    await _write_cdr(p, request, sid=sid, leg="a", number=request["leg_a_number"], status=status, duration=duration)
-    if not fresh or request["leg_a_sid"] != sid:
-        return  # a repeated callback, or the end of an earlier attempt
+    await _write_cdr(p, request, sid=sid, leg="a", number=request["leg_a_number"], status=status, duration=duration,
+                     ended_at=ended_at)
+    if request["leg_a_sid"] != sid:
+        return  # the end of an earlier attempt
+    # A repeated final callback is acted on too: if the process that took the first one died after the CDR
+    # and before moving the request, only a repeat moves it. Each move is conditional on the state it
+    # leaves, so the repeat of one that did move changes nothing.
     if request["state"] == states.CALLING_A:
         await _retry_or_fail_leg_a(p, request, status)
     else:
@@ -120,7 +135,8 @@ async def _end_session(p: Platform, request) -> None:
         request = await callbacks.get_request(p.db, request_id=request["id"])
 
 
-async def _leg_b(p: Platform, request, params: dict, status: str, sequence: int | None) -> None:
+async def _leg_b(p: Platform, request, params: dict, status: str, sequence: int | None,
+                 ended_at: dt.datetime | None) -> None:
     sid = params["CallSid"]
     await callbacks.ensure_leg(p.db, request_id=request["id"], leg="b", sid=sid, direction="outbound-dial",
                                from_number=params.get("From"), to_number=params.get("To") or request["leg_b_number"],
@@ -131,7 +147,8 @@ async def _leg_b(p: Platform, request, params: dict, status: str, sequence: int 
     if status in FINAL:
         leg = await callbacks.get_leg(p.db, sid=sid)
         duration = _int(params.get("CallDuration"), 0, most=MAX_SECONDS) if status == "completed" else 0
-        await _write_cdr(p, request, sid=sid, leg="b", number=leg["to_number"], status=status, duration=duration)
+        await _write_cdr(p, request, sid=sid, leg="b", number=leg["to_number"], status=status, duration=duration,
+                         ended_at=ended_at)
 
 
 async def note_leg_b_answered(p: Platform, request, *, sid: str, to: str | None) -> None:
@@ -149,7 +166,9 @@ async def note_leg_b_answered(p: Platform, request, *, sid: str, to: str | None)
             await callbacks.transition(p.db, request, states.CONNECTED, detail=to)
 
 
-async def record_status(p: Platform, *, request_id: int, leg: str, params: dict) -> None:
+async def record_status(p: Platform, *, request_id: int, leg: str, params: dict,
+                        ended_at: dt.datetime | None = None) -> None:
+    """Apply one status callback of leg `leg` ("a" or "b"); `ended_at`: when a final one happened, if not now."""
     request = await callbacks.get_request(p.db, request_id=request_id)
     sid = params.get("CallSid") or ""
     status = (params.get("CallStatus") or "").lower()
@@ -160,6 +179,29 @@ async def record_status(p: Platform, *, request_id: int, leg: str, params: dict)
     params = dict(params, From=storable(params.get("From"), 32), To=storable(params.get("To"), 32))
     sequence = _int(params.get("SequenceNumber"))
     if leg == "a":
-        await _leg_a(p, request, params, status, sequence)
+        await _leg_a(p, request, params, status, sequence, ended_at)
     elif leg == "b":
-        await _leg_b(p, request, params, status, sequence)
+        await _leg_b(p, request, params, status, sequence, ended_at)
+
+
+async def act_on_recorded_end(p: Platform, *, request_id: int, leg) -> None:
+    """Move a request on from its leg A's end as the CDR row `leg` records it.
+
+    For a request left live by a process that died after writing that CDR and
+    before acting on it: the same path as the repeat of its final callback.
+    """
+    params = {"CallSid": leg["provider_sid"], "CallStatus": leg["status"],
+              "CallDuration": str(leg["duration_seconds"] or 0), "SequenceNumber": str(PROVIDER_RECORD_SEQUENCE)}
+    await record_status(p, request_id=request_id, leg="a", params=params)
+
+
+async def record_end_from_provider(p: Platform, *, request_id: int, leg: str, call: ProviderCall,
+                                   from_number: str | None, to_number: str | None) -> None:
+    """Settle a leg from the provider's record of its end, as its lost final status callback would have."""
+    if call.status not in FINAL:
+        return
+    params = {"CallSid": call.sid, "CallStatus": call.status, "CallDuration": str(call.duration or 0),
+              "From": from_number or "", "To": to_number or "", "SequenceNumber": str(PROVIDER_RECORD_SEQUENCE)}
+    # The provider's clock may run ahead of ours (the sandbox's does, on purpose): never a future end.
+    ended_at = min(call.end_time, utcnow()) if call.end_time else None
+    await record_status(p, request_id=request_id, leg=leg, params=params, ended_at=ended_at)

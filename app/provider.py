@@ -1,4 +1,4 @@
-"""The voice/SMS provider behind one small interface: create a call, end a call, send an SMS.
+"""The voice/SMS provider behind one small interface: create, fetch and end a call, send an SMS.
 
 Twilio and the sandbox carrier are reached the same way, through the twilio
 SDK's async REST client with its base URL set from TWILIO_API_BASE.
@@ -7,7 +7,9 @@ SDK's async REST client with its base URL set from TWILIO_API_BASE.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
@@ -36,11 +38,77 @@ class ProviderTimeout(Exception):
     """No answer from the provider: the request may or may not have taken effect."""
 
 
+def error_kind(exc: Exception) -> str:
+    """The `kind` label of the provider-errors metric: the HTTP status, or what went wrong without one."""
+    if isinstance(exc, ProviderTimeout):
+        return "timeout"
+    if isinstance(exc, ProviderError):
+        return str(exc.status or "unreachable")
+    return "other"
+
+
 @dataclass(frozen=True)
 class Credentials:
     account_sid: str
     auth_token: str
     api_base: str
+
+
+@dataclass(frozen=True)
+class ProviderCall:
+    """One call as the provider's record shows it (a fetch of the Call resource).
+
+    `price` is the provider's figure as given: Twilio states a charge as a
+    negative amount ("-0.01500") and fills it in some time after the call has
+    ended, so it is None until then. Times are naive UTC, like the database's.
+    """
+
+    sid: str
+    status: str
+    duration: int | None  # seconds, once ended
+    price: Decimal | None
+    price_unit: str | None  # ISO 4217, upper case
+    start_time: dt.datetime | None
+    end_time: dt.datetime | None
+
+
+def _price(value) -> Decimal | None:
+    # Twilio sends a string. A compatible provider may send a JSON number, which the SDK hands over as a
+    # float: str() gives back its shortest decimal form ("0.0085"), what was sent, for Decimal to read exactly.
+    if value is None or value == "":
+        return None
+    try:
+        price = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return price if price.is_finite() else None
+
+
+def _unit(value) -> str | None:
+    unit = str(value or "").strip().upper()
+    return unit if len(unit) == 3 and unit.isascii() and unit.isalpha() else None
+
+
+def _seconds(value) -> int | None:
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def _utc(value) -> dt.datetime | None:
+    # The SDK parses RFC 2822 times into aware datetimes, and leaves what it cannot parse as given.
+    if not isinstance(value, dt.datetime):
+        return None
+    return value.astimezone(dt.timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+
+
+def provider_call(call) -> ProviderCall:
+    """A ProviderCall from the SDK's CallInstance."""
+    return ProviderCall(sid=call.sid, status=str(call.status or ""), duration=_seconds(call.duration),
+                        price=_price(call.price), price_unit=_unit(call.price_unit),
+                        start_time=_utc(call.start_time), end_time=_utc(call.end_time))
 
 
 class TwilioProvider:
@@ -75,6 +143,10 @@ class TwilioProvider:
             kwargs["machine_detection"] = "Enable"
         call = await self._call(self.client.calls.create_async(**kwargs))
         return call.sid
+
+    async def fetch_call(self, sid: str) -> ProviderCall:
+        """The provider's record of a call: status, duration and, once rated, its price."""
+        return provider_call(await self._call(self.client.calls(sid).fetch_async()))
 
     async def end_call(self, sid: str) -> None:
         await self._call(self.client.calls(sid).update_async(status="completed"))

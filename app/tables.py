@@ -168,6 +168,18 @@ call_legs = sa.Table(
     sa.Column("rate_prefix", sa.String(16)),
     sa.Column("price_per_minute", sa.BigInteger),  # micro-units
     sa.Column("cost", sa.BigInteger),  # minor units
+    # What the carrier charged the operator for the leg, from its call record (app/provider_prices.py):
+    # a positive amount of micro-units of `provider_price_unit`, since carriers price below a cent.
+    # NULL while unknown: not priced yet, never priced, or ended before prices were collected.
+    sa.Column("provider_price", sa.BigInteger),
+    sa.Column("provider_price_unit", sa.String(3)),
+    # When to ask the provider for the price next; NULL once priced or given up (after `price_checks` tries).
+    sa.Column("price_check_at", sa.DateTime, index=True),
+    sa.Column("price_checks", sa.Integer, nullable=False, server_default="0"),
+    # When the provider was last asked whether this open leg has ended (app/lost_callbacks.py).
+    sa.Column("status_checked_at", sa.DateTime),
+    # Open legs (ended_at NULL) are looked up by it: their final status callback may have been lost.
+    sa.Index("ix_call_legs_ended_at", "ended_at"),
     sa.Index("ix_call_legs_to_number_started_at", "to_number", "started_at"),
 )
 

@@ -14,11 +14,13 @@ from .faults import Faults
 from .messages import Message
 from .numbers import ServiceNumber
 from .phones import Phone, Phones
+from .pricing import CallPricing
 from .server import serve
 from .sids import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
 __all__ = [
     "Call",
+    "CallPricing",
     "Carrier",
     "Clock",
     "DEFAULT_ACCOUNT_SID",

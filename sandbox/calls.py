@@ -18,6 +18,7 @@ from datetime import datetime
 
 from .clock import rfc2822
 from .phones import Phone
+from .pricing import CallPricing
 
 API_VERSION = "2010-04-01"
 TERMINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
@@ -29,7 +30,6 @@ TRANSITIONS = {
 }
 # Progress events a status callback can ask for, and the CallStatus each reports.
 EVENTS = {"initiated": "initiated", "ringing": "ringing", "in-progress": "answered"}
-PRICE_PER_MINUTE = 0.014
 
 
 class IllegalTransition(RuntimeError):
@@ -86,6 +86,7 @@ class Call:
     rejected: str | None = None  # the <Reject> reason when the first verb rejected it
     error: tuple | None = None  # (code, message) of an application error
     activity: str = "queued"  # what the call is doing now, for the control API
+    pricing: CallPricing = field(default_factory=CallPricing)  # the carrier's rate when the call was placed
     children: list = field(default_factory=list)
     transcript: list = field(default_factory=list)
     callbacks: list = field(default_factory=list)  # status callbacks sent, in order
@@ -126,9 +127,8 @@ class Call:
 
     @property
     def price(self) -> str | None:
-        if not self.ended or not self.answered:
-            return None
-        return f"{-PRICE_PER_MINUTE * self.billed_minutes:.5f}"
+        """The charge once rated, as Twilio writes it ("-0.04200"); None if never connected."""
+        return self.pricing.price(self)
 
     @property
     def queue_seconds(self) -> float | None:

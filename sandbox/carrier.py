@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from dataclasses import replace
 from typing import Awaitable, Callable
 
 import httpx
@@ -29,6 +30,7 @@ from .interpreter import DialLeg, Fetch, Inline, Interpreter, Source, describe, 
 from .messages import Message
 from .numbers import ServiceNumber
 from .phones import Phone, Phones
+from .pricing import CallPricing
 from .sids import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, is_e164, is_sid, new_sid
 from .webhooks import WebhookError, Webhooks
 
@@ -58,6 +60,7 @@ class Carrier:
         api_keys: dict[str, str] | None = None,
         http_client: httpx.AsyncClient | None = None,
         control: bool = True,
+        pricing: CallPricing | None = None,
     ) -> None:
         if not is_sid(account_sid, "AC"):
             raise ValueError(f"account_sid must be 'AC' and 32 hex digits, like Twilio's: {account_sid!r}")
@@ -72,6 +75,7 @@ class Carrier:
         self.sms_method = sms_method
         self.status_callback = status_callback
         self.faults = faults or Faults()
+        self.pricing = pricing or CallPricing()
         # `http_client` may be an httpx.AsyncClient on an ASGITransport, to
         # deliver webhooks to an application in-process without a server.
         self.webhooks = Webhooks(auth_token, self.clock, webhook_timeout, http_client)
@@ -176,6 +180,7 @@ class Carrier:
             direction="outbound-api",
             phone=self.phones[to],
             date_created=self.clock.now(),
+            pricing=replace(self.pricing),
             url=url,
             method=method,
             twiml=twiml,
@@ -293,6 +298,7 @@ class Carrier:
             direction="inbound",
             phone=self.phones[from_],
             date_created=now,
+            pricing=replace(self.pricing),
             status="ringing",
             url=number.voice_url,
             method=number.voice_method,
@@ -453,6 +459,7 @@ class Carrier:
             direction="outbound-dial",
             phone=self.phones[number.number],
             date_created=self.clock.now(),
+            pricing=replace(self.pricing),
             parent_sid=parent.sid,
             url=number.url,
             method=number.method,

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import binascii
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -37,7 +38,8 @@ MAX_TIMEOUT = 600
 DEFAULT_PAGE_SIZE = 50
 
 
-def call_resource(call: Call) -> dict:
+def call_resource(call: Call, now: datetime | None = None) -> dict:
+    """The Call resource; `now` (the carrier's clock) decides whether the price has been rated yet."""
     base = f"/2010-04-01/Accounts/{call.account_sid}/Calls/{call.sid}"
     subresources = {
         "notifications": "Notifications",
@@ -67,8 +69,8 @@ def call_resource(call: Call) -> dict:
         "group_sid": None,
         "parent_call_sid": call.parent_sid,
         "phone_number_sid": call.phone_number_sid,
-        "price": call.price,
-        "price_unit": "USD",
+        "price": call.pricing.price(call, now),
+        "price_unit": call.pricing.unit,
         "queue_time": str(round(queue * 1000)) if queue is not None else "0",
         "sid": call.sid,
         "start_time": rfc2822(call.start_time),
@@ -120,6 +122,9 @@ def rest_routes(carrier: "Carrier") -> list[Route]:
 class RestApi:
     def __init__(self, carrier: "Carrier") -> None:
         self.carrier = carrier
+
+    def _now(self) -> datetime:
+        return self.carrier.clock.now()
 
     async def calls(self, request: Request) -> Response:
         return await self._handle(request, self.create_call if request.method == "POST" else self.list_calls)
@@ -228,9 +233,9 @@ class RestApi:
             if not self.carrier.faults.timeout_creates:
                 return await self._stall_then(None)
             call = self.carrier.create_call(**kwargs)
-            return await self._stall_then(JSONResponse(call_resource(call), status_code=201))
+            return await self._stall_then(JSONResponse(call_resource(call, self._now()), status_code=201))
         call = self.carrier.create_call(**kwargs)
-        return JSONResponse(call_resource(call), status_code=201)
+        return JSONResponse(call_resource(call, self._now()), status_code=201)
 
     async def list_calls(self, request: Request) -> Response:
         query = request.query_params
@@ -241,10 +246,11 @@ class RestApi:
         if query.get("Status"):
             calls = [c for c in calls if c.rest_status == query["Status"]]
         calls.sort(key=lambda c: c.date_created, reverse=True)
-        return _page(request, "calls", calls, call_resource)
+        now = self._now()
+        return _page(request, "calls", calls, lambda call: call_resource(call, now))
 
     async def fetch_call(self, request: Request) -> Response:
-        return JSONResponse(call_resource(self._call(request)))
+        return JSONResponse(call_resource(self._call(request), self._now()))
 
     async def update_call(self, request: Request) -> Response:
         call = self._call(request)
@@ -271,7 +277,7 @@ class RestApi:
             if not redirected:
                 raise TwilioError(400, errors.NOT_IN_PROGRESS, "Call is not in-progress. Cannot redirect.")
         call.date_updated = self.carrier.clock.now() if not call.ended else call.date_updated
-        return JSONResponse(call_resource(call))
+        return JSONResponse(call_resource(call, self._now()))
 
     async def delete_call(self, request: Request) -> Response:
         call = self._call(request)

@@ -14,12 +14,14 @@ import argparse
 import asyncio
 import contextlib
 import socket
+from decimal import Decimal
 from typing import AsyncIterator
 
 import uvicorn
 
 from .carrier import Carrier
 from .clock import Clock
+from .pricing import CallPricing
 from .sids import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
 
@@ -72,6 +74,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sms-url", help="SMS webhook for inbound messages to any service number")
     parser.add_argument("--cps", type=float, default=1.0, help="outbound calls started per second")
     parser.add_argument("--speed", type=float, default=1.0, help="virtual seconds per real second")
+    parser.add_argument("--price-per-minute", type=Decimal, default=Decimal("0.014"),
+                        help="what a connected call costs per started minute")
+    parser.add_argument("--price-unit", default="USD", help="the currency of call prices")
+    parser.add_argument("--price-delay", type=float, default=0.0,
+                        help="virtual seconds after a call ends before its price shows, as on Twilio")
     args = parser.parse_args(argv)
 
     carrier = Carrier(
@@ -81,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         cps=args.cps,
         voice_url=args.voice_url,
         sms_url=args.sms_url,
+        pricing=CallPricing(args.price_per_minute, args.price_unit.upper(), args.price_delay),
     )
     print(f"sandbox carrier: account {carrier.account_sid}, auth token {carrier.auth_token}")
     print(f"REST base URL: http://{args.host}:{args.port}  control API: /_sandbox/state")

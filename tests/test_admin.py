@@ -680,6 +680,17 @@ def test_the_daily_summary_counts_calls_minutes_revenue_and_failures(p):
     assert sum(day.calls for day in summary.days[:-2]) == 0
     assert summary.totals.calls == 4 and summary.reasons == ["a_busy", "destination_blocked"]
     assert summary.totals.revenue == {"USD": 8} and summary.currencies == ["USD"]
+    # Legs written without provider prices (as before they were collected): unknown, not zero.
+    assert (last.cost, last.margin, last.cost_untracked, last.cost_unknown) == ({}, {}, 2, 2)
+    assert (last.cost_text, last.margin_text, last.unknown_text) == ("—", "—", "2 not tracked")
+    done_a, done_b = rows(p, call_legs, call_legs.c.request_id == ids["done"])
+    with p.engine.begin() as c:
+        c.execute(call_legs.update().where(call_legs.c.id == done_a["id"])
+                  .values(provider_price=15_000, provider_price_unit="USD", price_checks=1))
+        c.execute(call_legs.update().where(call_legs.c.id == done_b["id"]).values(price_check_at=utcnow()))
+    last = p.run(daily_summary.summarize, p.platform.db, since=today, until=today).days[-1]
+    assert (last.cost, last.margin, last.cost_pending, last.cost_untracked) == ({"USD": 15_000}, {"USD": 5_000}, 1, 0)
+    assert (last.cost_text, last.margin_text, last.unknown_text) == ("0.015 USD", "0.005 USD", "1 pending")
     assert ids["old"]  # 40 days ago: outside the range
     empty = p.run(daily_summary.summarize, p.platform.db, since=today + dt.timedelta(days=1),
                   until=today + dt.timedelta(days=1))
@@ -696,7 +707,7 @@ def test_the_summary_page_shows_the_chart_and_the_table(p):
     assert "4 in all, 1 completed, 2 failed" in svg.find(SVG + "desc").text
     assert len(svg.findall(f"{SVG}g[@class='bar']")) == 14
     text = text_of(page)
-    assert "Provider cost is not tracked" in text and "not tracked" in text
+    assert "Provider cost Margin" in text and "2 not tracked" in text  # the column; legs ended before prices
     assert "a_busy" in text and "destination_blocked" in text and "0.08 USD" in text
     bad = admin.get("/admin?since=2024-13-01")
     assert bad.status_code == 422 and "From is a date like" in bad.text and "<svg" in bad.text
