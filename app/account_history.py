@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from databases import Database
 
 from app import money, states
+from app.db import Database
 from app.tables import call_legs
 from app.tables import callback_requests as requests_t
 

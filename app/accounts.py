@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from databases import Database
 
 from app import security
-from app.db import utcnow
+from app.db import Database, utcnow
 from app.tables import accounts, anis, api_tokens, balance_adjustments
 
 

@@ -7,9 +7,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from databases import Database
 
 from app import account_history, lockouts, states
+from app.db import Database
 from app.tables import MODES, accounts, call_legs, rates, service_numbers
 from app.tables import callback_requests as requests_t
 

@@ -11,11 +11,10 @@ import datetime as dt
 import logging
 
 import sqlalchemy as sa
-from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app import states
-from app.db import utcnow
+from app.db import Database, utcnow
 from app.tables import call_legs, callback_requests, events
 
 log = logging.getLogger(__name__)
@@ -23,7 +22,7 @@ requests_t = callback_requests
 
 
 def _is_postgres(db: Database) -> bool:
-    return db.url.dialect.startswith("postgres")
+    return db.is_postgres
 
 
 def _insert_ignoring_duplicates(db: Database, table: sa.Table):
@@ -47,15 +46,10 @@ async def create_request(db: Database, *, detail: str | None = None, **values) -
         .on_conflict_do_nothing(index_elements=["trigger_kind", "trigger_id"])
         .returning(requests_t.c.id)
     )
-    async with db.transaction():
-        new_id = await db.fetch_val(query)
-        if new_id is not None and (detail or values.get("state") == states.FAILED):
-            await db.execute(
-                events.insert().values(
-                    request_id=new_id, at=now, from_state=None, to_state=values["state"],
-                    reason=values.get("reason"), detail=(detail or "")[:255] or None,
-                )
-            )
+    if detail or values.get("state") == states.FAILED:
+        new_id = await _create_with_event(db, query, now=now, detail=detail, values=values)
+    else:
+        new_id = await db.fetch_val(query)  # one statement, the whole of a queued trigger's write
     if new_id is None:
         existing = await db.fetch_val(
             sa.select(requests_t.c.id).where(
@@ -64,6 +58,19 @@ async def create_request(db: Database, *, detail: str | None = None, **values) -
         )
         return existing, False
     return new_id, True
+
+
+async def _create_with_event(db: Database, query, *, now: dt.datetime, detail: str | None, values: dict) -> int | None:
+    async with db.transaction():
+        new_id = await db.fetch_val(query)
+        if new_id is not None:
+            await db.execute(
+                events.insert().values(
+                    request_id=new_id, at=now, from_state=None, to_state=values["state"],
+                    reason=values.get("reason"), detail=(detail or "")[:255] or None,
+                )
+            )
+    return new_id
 
 
 async def get_request(db: Database, *, request_id: int):
@@ -172,6 +179,15 @@ async def stale_placing(db: Database, *, before: dt.datetime, limit: int = 100):
         )
         .limit(limit)
     )
+
+
+async def count_due(db: Database, *, now: dt.datetime, limit: int) -> int:
+    due = (
+        sa.select(requests_t.c.id)
+        .where(requests_t.c.state == states.QUEUED, requests_t.c.due_at <= now, requests_t.c.expires_at > now)
+        .limit(limit)
+    )
+    return await db.fetch_val(sa.select(sa.func.count()).select_from(due.subquery()))
 
 
 async def next_due_at(db: Database, *, now: dt.datetime) -> dt.datetime | None:

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import sqlalchemy as sa
-from databases import Database
 
 from app import money, states
+from app.db import Database
 from app.tables import accounts, call_legs
 from app.tables import callback_requests as requests_t
 

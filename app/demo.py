@@ -5,9 +5,8 @@ Idempotent: running it again leaves what is there alone.
 
 from __future__ import annotations
 
-from databases import Database
-
 from app import accounts, rates, service_numbers
+from app.db import Database
 
 ACCOUNTS = [
     # login, password, PIN, default number, ANIs, balance (minor units)

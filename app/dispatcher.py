@@ -20,8 +20,18 @@ import datetime as dt
 import logging
 import time
 
-from app import accounts, callbacks, dialing, notices, pacing, reservations, states, urls
-from app import lost_callbacks, provider_prices
+from app import (
+    accounts,
+    callbacks,
+    dialing,
+    lost_callbacks,
+    notices,
+    pacing,
+    provider_prices,
+    reservations,
+    states,
+    urls,
+)
 from app.db import utcnow
 from app.platform import Platform
 from app.provider import ProviderError, ProviderTimeout
@@ -106,7 +116,7 @@ class Dispatcher:
         self.lost_callbacks = lost_callbacks.LostCallbacks(platform)
 
     async def tick(self) -> int:
-        """One pass: expire, settle, then claim and dial due requests, one provider slot each."""
+        """One pass: expire, settle, then claim due requests and dial each at a provider slot of its own."""
         now = utcnow()
         if time.monotonic() >= self._housekeeping_at:
             await expire_and_settle(self.p, now)
@@ -115,22 +125,29 @@ class Dispatcher:
             await self.lost_callbacks.run(now)
             await provider_prices.collect(self.p, now)
             self._housekeeping_at = time.monotonic() + 1.0
-        next_due = await callbacks.next_due_at(self.p.db, now=now)
-        if next_due is None or next_due > now:
+        due = await callbacks.count_due(self.p.db, now=now, limit=MAX_BATCH)
+        if not due:
             return 0
         if not self._pacing_ready:
             await pacing.ensure(self.p.db)
             self._pacing_ready = True
-        dialled = 0
-        while dialled < MAX_BATCH and await pacing.take_slot(self.p.db, cps=self.p.settings.provider_cps):
-            claimed = await callbacks.claim_due(self.p.db, now=now, limit=1)
-            if not claimed:
-                break  # another dispatcher took it: the slot goes unused, which the limit allows
-            task = asyncio.create_task(place_leg_a(self.p, claimed[0]))
+        # Slots first, then exactly as many requests: a claimed request never waits
+        # for a slot that another dispatcher took.
+        slots = await pacing.take_slots(self.p.db, cps=self.p.settings.provider_cps, want=due)
+        if not slots:
+            return 0
+        # Another dispatcher may have claimed some meanwhile: their slots go unused,
+        # which the limit allows.
+        claimed = await callbacks.claim_due(self.p.db, now=now, limit=len(slots))
+        for slot, request in zip(slots, claimed):
+            task = asyncio.create_task(self._place_at(slot, request))
             self.in_flight.add(task)
             task.add_done_callback(self._done)
-            dialled += 1
-        return dialled
+        return len(claimed)
+
+    async def _place_at(self, slot_us: int, request) -> None:
+        await pacing.wait_for(slot_us)
+        await place_leg_a(self.p, request)
 
     def _done(self, task: asyncio.Task) -> None:
         self.in_flight.discard(task)
@@ -141,7 +158,9 @@ class Dispatcher:
         wait = POLL_SECONDS
         next_due = await callbacks.next_due_at(self.p.db, now=utcnow())
         if next_due is not None:
+            # Slots can be reserved a horizon ahead of their time, so wake that much early.
             slot = await pacing.seconds_to_next(self.p.db) if self._pacing_ready else 0.0
+            slot -= pacing.HORIZON_US / 1_000_000
             wait = min(wait, max((next_due - utcnow()).total_seconds(), slot, 0.005))
         try:
             await asyncio.wait_for(self.p.work_ready.wait(), timeout=wait)
@@ -152,8 +171,8 @@ class Dispatcher:
         while True:
             try:
                 self.p.work_ready.clear()
-                await self.tick()
-                await self._sleep_until_work()
+                if await self.tick() < MAX_BATCH:
+                    await self._sleep_until_work()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -7,10 +7,10 @@ import hmac
 import logging
 
 import sqlalchemy as sa
-from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app import security
+from app.db import Database
 from app.provider import Credentials
 from app.settings import Settings
 from app.tables import instance_settings
@@ -29,7 +29,7 @@ async def resolve_secret_key(db: Database, settings: Settings) -> str:
     stored = await db.fetch_val(sa.select(instance_settings.c.value).where(instance_settings.c.key == "secret_key"))
     if stored:
         return stored
-    dialect = postgresql if db.url.dialect.startswith("postgres") else sqlite
+    dialect = postgresql if db.is_postgres else sqlite
     await db.execute(
         dialect.insert(instance_settings)
         .values(key="secret_key", value=security.new_secret_key())

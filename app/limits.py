@@ -10,10 +10,9 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from databases import Database
 
 from app import states
-from app.db import utcnow
+from app.db import Database, utcnow
 from app.settings import Settings
 from app.tables import call_legs, callback_requests
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from databases import Database
 
-from app.db import utcnow
+from app.db import Database, utcnow
 from app.tables import auth_failures
 
 WINDOW = dt.timedelta(hours=1)

@@ -32,10 +32,9 @@ import datetime as dt
 import logging
 
 import sqlalchemy as sa
-from databases import Database
 
 from app import callbacks, leg_status, provider_prices, states
-from app.db import utcnow
+from app.db import Database, utcnow
 from app.platform import Platform
 from app.provider import ProviderError, ProviderTimeout, error_kind
 from app.tables import call_legs, callback_requests

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from databases import Database
-
 from app import security
-from app.db import utcnow
+from app.db import Database, utcnow
 from app.tables import operators
 
 

@@ -2,48 +2,86 @@
 for every worker of every instance together (a token bucket in each process
 would let N processes dial N times the limit).
 
-A slot is taken with one conditional update: only when the next free slot is
-due (within a few milliseconds) does it move one interval on; otherwise no
-slot now, and the caller tries again shortly.
+The limit is a row holding the time of the next free slot. A dispatcher
+reserves a run of consecutive slots in one compare-and-swap update (only the
+slots that start within a short horizon, so a reservation never holds the
+queue back), then sends each create call at its slot's time, not before.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import sqlalchemy as sa
-from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 
+from app.db import Database
 from app.tables import provider_pacing
 
 NAME = "calls"
-TOLERANCE_US = 5_000
+# Slots are reserved at most this far ahead: a claimed request waits no longer than
+# this for its slot, and a dispatcher that dies holds back the queue no longer.
+HORIZON_US = 250_000
+# The spacing is a little wider than 1/CPS: the path from a slot to the provider's
+# front door varies by some milliseconds, and the provider counts arrivals.
+MARGIN = 1.03
+MAX_TRIES = 3
 
 
 def now_us() -> int:
     return time.time_ns() // 1000
 
 
+def step_us(cps: float) -> int:
+    return max(1, int(1_000_000 * MARGIN / cps))
+
+
 async def ensure(db: Database) -> None:
-    dialect = postgresql if db.url.dialect.startswith("postgres") else sqlite
+    dialect = postgresql if db.is_postgres else sqlite
     await db.execute(dialect.insert(provider_pacing).values(name=NAME, next_slot_us=0)
                      .on_conflict_do_nothing(index_elements=["name"]))
 
 
-async def take_slot(db: Database, *, cps: float) -> bool:
-    """Take the next slot if it is due now; False if the limit says wait."""
-    step = max(1, int(1_000_000 / cps))
-    now = now_us()
-    nxt = provider_pacing.c.next_slot_us
-    got = await db.fetch_val(
-        provider_pacing.update()
-        .where(provider_pacing.c.name == NAME, nxt <= now + TOLERANCE_US)
-        # Slots do not accumulate while idle: after a pause the next one is now.
-        .values(next_slot_us=sa.case((nxt > now, nxt + step), else_=now + step))
-        .returning(nxt)
-    )
-    return got is not None
+def plan(next_slot: int, now: int, *, step: int, want: int, horizon: int = HORIZON_US) -> list[int]:
+    """The slots (µs since the epoch) `want` calls may take now: none if the next is beyond the horizon.
+
+    Slots do not accumulate while idle: after a pause the first one is now.
+    """
+    first = max(next_slot, now)
+    if want <= 0 or first > now + horizon:
+        return []
+    count = min(want, (now + horizon - first) // step + 1)
+    return [first + i * step for i in range(count)]
+
+
+async def take_slots(db: Database, *, cps: float, want: int) -> list[int]:
+    """Reserve up to `want` slots; their times. Another dispatcher racing for the
+    same slots makes the swap miss, and this one reads again."""
+    step = step_us(cps)
+    column = provider_pacing.c.next_slot_us
+    for _ in range(MAX_TRIES):
+        seen = await db.fetch_val(sa.select(column).where(provider_pacing.c.name == NAME))
+        if seen is None:
+            return []
+        slots = plan(seen, now_us(), step=step, want=want)
+        if not slots:
+            return []
+        swapped = await db.fetch_val(
+            provider_pacing.update()
+            .where(provider_pacing.c.name == NAME, column == seen)
+            .values(next_slot_us=slots[-1] + step)
+            .returning(column)
+        )
+        if swapped is not None:
+            return slots
+    return []
+
+
+async def wait_for(slot_us: int) -> None:
+    delay = (slot_us - now_us()) / 1_000_000
+    if delay > 0:
+        await asyncio.sleep(delay)
 
 
 async def seconds_to_next(db: Database) -> float:

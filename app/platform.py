@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from databases import Database
-
+from app.db import Database
 from app.metrics import Metrics
-from app.service_numbers import NumberCache
 from app.provider import Credentials, TwilioProvider
+from app.service_numbers import NumberCache
 from app.settings import Settings
 
 

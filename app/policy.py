@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import phonenumbers
 import sqlalchemy as sa
-from databases import Database
 
-from app.db import utcnow
+from app.db import Database, utcnow
 from app.tables import destination_rules, instance_settings
 
 KINDS = ("allow_country", "allow_prefix", "deny_prefix", "allow_type")

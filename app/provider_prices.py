@@ -20,8 +20,8 @@ import logging
 from decimal import ROUND_CEILING, Decimal
 
 import sqlalchemy as sa
-from databases import Database
 
+from app.db import Database
 from app.platform import Platform
 from app.provider import ProviderCall, ProviderError, ProviderTimeout, error_kind
 from app.tables import call_legs

@@ -6,11 +6,10 @@ import csv
 import io
 
 import sqlalchemy as sa
-from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app import billing, money
-from app.db import utcnow
+from app.db import Database, utcnow
 from app.tables import rates
 
 MAX_PREFIX = 16
@@ -36,7 +35,7 @@ async def set_rate(
                   connection_fee=connection_fee)
     # One statement (an upsert), so it never reads then writes: on SQLite a
     # read-then-write transaction can be refused outright by a concurrent writer.
-    dialect = postgresql if db.url.dialect.startswith("postgres") else sqlite
+    dialect = postgresql if db.is_postgres else sqlite
     await db.execute(
         dialect.insert(rates)
         .values(tariff=tariff, prefix=prefix, created_at=utcnow(), **values)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import time
 
 import sqlalchemy as sa
-from databases import Database
 
-from app.db import utcnow
+from app.db import Database, utcnow
 from app.tables import prompt_recordings
 from twiml.prompts import PROMPTS, recordable, recording_names, spoken
 

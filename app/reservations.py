@@ -15,9 +15,9 @@ retried: the status callbacks of legs A and B may settle at the same moment.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from databases import Database
 
 from app import states
+from app.db import Database
 from app.tables import accounts, call_legs, callback_requests
 
 ATTEMPTS = 5

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import time
 
-from databases import Database
-
-from app.db import utcnow
+from app.db import Database, utcnow
 from app.tables import MODES, service_numbers
 
 

@@ -8,15 +8,14 @@ import hmac
 import secrets
 
 import sqlalchemy as sa
-from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.db import storable, utcnow
+from app.db import Database, storable, utcnow
 from app.tables import opt_outs, sms_gateways, sms_messages
 
 
 def _insert(db: Database, table):
-    return (postgresql if db.url.dialect.startswith("postgres") else sqlite).insert(table)
+    return (postgresql if db.is_postgres else sqlite).insert(table)
 
 
 async def record_inbound(db: Database, *, source: str, message_id: str, from_number: str | None,

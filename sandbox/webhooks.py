@@ -77,7 +77,10 @@ class Webhooks:
     def client(self) -> httpx.AsyncClient:
         # Created on first use so it binds to the loop that serves the carrier.
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, verify=_tls())
+            # Every handset under way posts to the app: keep that many connections alive
+            # rather than opening one per webhook beyond httpx's default of 20.
+            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, verify=_tls(),
+                                             limits=httpx.Limits(max_connections=200, max_keepalive_connections=200))
         return self._client
 
     def sign(self, url: str, params: dict) -> str:

@@ -37,10 +37,9 @@ from typing import Self
 
 import httpx
 import sqlalchemy as sa
-from databases import Database
 
 from app import accounts, rates, service_numbers, states
-from app.db import sync_url, utcnow
+from app.db import Database, sync_url, utcnow
 from app.phone import to_e164
 from app.settings import Settings, load_settings
 from app.tables import accounts as accounts_t
