@@ -39,6 +39,7 @@ from app.provider import ProviderError, ProviderTimeout
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
+HOUSEKEEPING_SECONDS = 1.0
 MAX_BATCH = 50
 
 
@@ -116,15 +117,24 @@ class Dispatcher:
         self.lost_callbacks = lost_callbacks.LostCallbacks(platform)
 
     async def tick(self) -> int:
-        """One pass: expire, settle, then claim due requests and dial each at a provider slot of its own."""
-        now = utcnow()
+        """One pass of both loops `run` keeps: housekeeping when it is due, then dialling."""
         if time.monotonic() >= self._housekeeping_at:
-            await expire_and_settle(self.p, now)
-            await notices.send_outcome_notices(self.p)
-            await reservations.release_finished(self.p.db)
-            await self.lost_callbacks.run(now)
-            await provider_prices.collect(self.p, now)
-            self._housekeeping_at = time.monotonic() + 1.0
+            await self.housekeeping()
+        return await self.dial_due()
+
+    async def housekeeping(self) -> None:
+        """Expire, settle, send notices, release holds, ask the provider about lost and unpriced calls."""
+        now = utcnow()
+        await expire_and_settle(self.p, now)
+        await notices.send_outcome_notices(self.p)
+        await reservations.release_finished(self.p.db)
+        await self.lost_callbacks.run(now)
+        await provider_prices.collect(self.p, now)
+        self._housekeeping_at = time.monotonic() + HOUSEKEEPING_SECONDS
+
+    async def dial_due(self) -> int:
+        """Claim due requests and dial each at a provider slot of its own."""
+        now = utcnow()
         due = await callbacks.count_due(self.p.db, now=now, limit=MAX_BATCH)
         if not due:
             return 0
@@ -168,16 +178,34 @@ class Dispatcher:
             pass
 
     async def run(self) -> None:
+        # Two loops: housekeeping asks the provider about calls and may wait on it for
+        # seconds, and dialling must never queue behind that.
+        keeper = asyncio.create_task(self._forever(self._keep_house, "housekeeping"))
+        try:
+            await self._forever(self._dial, "dialling")
+        finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+
+    async def _dial(self) -> None:
+        self.p.work_ready.clear()
+        if await self.dial_due() < MAX_BATCH:
+            await self._sleep_until_work()
+
+    async def _keep_house(self) -> None:
+        await self.housekeeping()
+        await asyncio.sleep(HOUSEKEEPING_SECONDS)
+
+    @staticmethod
+    async def _forever(step, name: str) -> None:
         while True:
             try:
-                self.p.work_ready.clear()
-                if await self.tick() < MAX_BATCH:
-                    await self._sleep_until_work()
+                await step()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # A database restart or a network blip must not end dispatching.
-                log.exception("dispatcher pass failed; retrying")
+                log.exception("dispatcher pass failed (%s); retrying", name)
                 await asyncio.sleep(1.0)
 
     async def drain(self, timeout: float = 5.0) -> None:
