@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import ssl
+import zlib
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,9 @@ from . import errors
 from .clock import Clock
 
 USER_AGENT = "TwilioProxy/1.1"
+# Webhook connection pools, and connections kept in each (see Webhooks.client).
+POOLS = 16
+POOL_CONNECTIONS = 8
 
 
 class WebhookError(Exception):
@@ -70,18 +74,25 @@ class Webhooks:
         self.timeout = timeout
         # Bounded so a long benchmark run does not grow without limit.
         self.log: deque[Delivery] = deque(maxlen=log_limit)
-        self._client = client
-        self._own_client = client is None
+        self._client = client  # given (an ASGI transport in tests), it carries every webhook
+        self._pools: list[httpx.AsyncClient] = []
 
-    @property
-    def client(self) -> httpx.AsyncClient:
-        # Created on first use so it binds to the loop that serves the carrier.
-        if self._client is None:
-            # Every handset under way posts to the app: keep that many connections alive
-            # rather than opening one per webhook beyond httpx's default of 20.
-            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, verify=_tls(),
-                                             limits=httpx.Limits(max_connections=200, max_keepalive_connections=200))
-        return self._client
+    def client(self, call_sid: str | None = None) -> httpx.AsyncClient:
+        """The client that carries this call's webhooks.
+
+        httpcore's pool looks at every connection it holds for each request it sends,
+        so one pool big enough for every handset under way would cost more CPU per
+        webhook the more calls there are. Calls are spread over a few small pools
+        instead; a call's webhooks come one after another, so each reuses a connection.
+        """
+        if self._client is not None:
+            return self._client
+        # Created on first use so that they bind to the loop that serves the carrier.
+        if not self._pools:
+            limits = httpx.Limits(max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS)
+            self._pools = [httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, verify=_tls(), limits=limits)
+                           for _ in range(POOLS)]
+        return self._pools[zlib.crc32((call_sid or "").encode()) % POOLS]
 
     def sign(self, url: str, params: dict) -> str:
         return self.validator.compute_signature(url, params)
@@ -102,7 +113,7 @@ class Webhooks:
             send = dict(url=url, data=params)
         headers = {"X-Twilio-Signature": signature, "User-Agent": USER_AGENT, "Accept": "*/*"}
         try:
-            response = await self.client.request(method, headers=headers, timeout=self.timeout, **send)
+            response = await self.client(call_sid).request(method, headers=headers, timeout=self.timeout, **send)
         except httpx.TimeoutException:
             delivery.error = f"no answer within {self.timeout:g}s"
             raise WebhookError(errors.HTTP_RETRIEVAL_FAILURE, f"{url}: {delivery.error}") from None
@@ -117,9 +128,9 @@ class Webhooks:
         return response
 
     async def aclose(self) -> None:
-        if self._client is not None and self._own_client:
-            await self._client.aclose()
-            self._client = None
+        pools, self._pools = self._pools, []
+        for pool in pools:
+            await pool.aclose()
 
 
 @functools.lru_cache(maxsize=1)
