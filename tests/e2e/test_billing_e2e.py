@@ -109,8 +109,10 @@ async def test_fifty_concurrent_callbacks_never_overspend(settings, engine):
     # Speed 10, not faster: the platform times leg A by the wall clock, the carrier bills
     # virtual seconds; a faster clock would make the IVR look longer than it was.
     async with live_platform(settings, engine, speed=10, cps=100) as live:
+        # The second party talks until the time limit cuts it off; two minutes at most, so that
+        # a call which finds the balance freed by others still ends within the test's wait.
         await live.db.execute(accounts.update().where(accounts.c.login == "alice")
-                              .values(balance=100, max_concurrent=100, retry_attempts=0))
+                              .values(balance=100, max_concurrent=100, retry_attempts=0, max_call_seconds=120))
         live.carrier.phones.set(NY, talk_seconds=None)
         callers = [f"+1415555{n:04d}" for n in range(50)]
         alice_id = await live.db.fetch_val(sa.select(accounts.c.id).where(accounts.c.login == "alice"))
