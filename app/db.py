@@ -212,8 +212,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 def make_database(settings: Settings) -> Database:
     if settings.is_sqlite:
-        # One file, one writer at a time: a handful of connections is all SQLite can use.
-        return Database(settings.database_url, pool_size=4, max_overflow=4)
+        # One file, one writer at a time: a single connection per process, so that the
+        # process's statements queue for it in order instead of polling SQLite's lock.
+        return Database(settings.database_url, pool_size=1, max_overflow=0)
     return Database(settings.database_url)
 
 
