@@ -48,14 +48,16 @@ async def _write_cdr(p: Platform, request, *, sid: str, leg: str, number: str | 
     if leg == "a" and not p.settings.bill_leg_a_without_b and request["calls_connected"] == 0:
         cost = 0  # the operator chose not to charge sessions that connected nobody
     ended_at = ended_at or utcnow()
-    first_time = await callbacks.finish_leg_once(
-        p.db, sid=sid, status=status, ended_at=ended_at, duration_seconds=duration, billed_seconds=billed,
-        rate_prefix=rate.prefix if rate else None, price_per_minute=rate.price_per_minute if rate else None,
-        cost=cost, price_check_at=provider_prices.first_check_at(ended_at),
-    )
-    # Only the first final callback bills: providers repeat callbacks.
-    if first_time and cost and account is not None:
-        await reservations.spend(p.db, request_id=request["id"], account_id=account["id"], cost=cost)
+    # The CDR and its charge together: a crash between them would leave a call unbilled.
+    async with p.db.transaction():
+        first_time = await callbacks.finish_leg_once(
+            p.db, sid=sid, status=status, ended_at=ended_at, duration_seconds=duration, billed_seconds=billed,
+            rate_prefix=rate.prefix if rate else None, price_per_minute=rate.price_per_minute if rate else None,
+            cost=cost, price_check_at=provider_prices.first_check_at(ended_at),
+        )
+        # Only the first final callback bills: providers repeat callbacks.
+        if first_time and cost and account is not None:
+            await reservations.spend(p.db, request_id=request["id"], account_id=account["id"], cost=cost)
 
 
 async def _release_if_over(p: Platform, request_id: int) -> None:
