@@ -58,14 +58,20 @@ def seed_history(database_url: str) -> None:
                 if failed:
                     continue
                 talk = rng.randint(30, 600)
-                for leg, number, seconds, price in (("a", ALICE_HOME, talk + 40, 10_000),
-                                                    ("b", "+442071234567", talk, 50_000)):
+                # The carrier's own per-minute price (micro-units), known once it has priced the call:
+                # yesterday's calls are still waiting for it.
+                for leg, number, seconds, price, carrier_price in (("a", ALICE_HOME, talk + 40, 10_000, 8_500),
+                                                                   ("b", "+442071234567", talk, 50_000, 31_000)):
                     billed = -(-seconds // 60) * 60
+                    priced = back > 1
                     c.execute(call_legs.insert().values(
                         request_id=request_id, leg=leg, provider_sid=f"CAhistory{request_id:06d}{leg}",
                         direction="outbound-api", to_number=number, status="completed", started_at=at,
                         answered_at=at, ended_at=at + dt.timedelta(seconds=seconds), duration_seconds=seconds,
-                        billed_seconds=billed, price_per_minute=price, cost=-(-billed * price // 60 // 10_000)))
+                        billed_seconds=billed, price_per_minute=price, cost=-(-billed * price // 60 // 10_000),
+                        provider_price=billed // 60 * carrier_price if priced else None,
+                        provider_price_unit="USD" if priced else None,
+                        price_check_at=None if priced else today + dt.timedelta(hours=1)))
     engine.dispose()
 
 
@@ -210,7 +216,8 @@ def test_the_summary_chart_renders(admin, admin_url):
     assert int(chart.locator("g.bar").nth(DAYS - 2).get_attribute("data-total")) > 0
     box = chart.bounding_box()
     assert box["width"] > 600 and box["height"] > 200
-    expect(page.locator("#summary-table")).to_contain_text("not tracked")
+    expect(page.locator("#summary-table")).to_contain_text("pending")  # yesterday's calls, not yet priced
+    expect(page.locator("#summary-table")).to_contain_text("USD")
     expect(page.locator("#failure-reasons")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280  # nothing sticks out sideways
     if os.environ.get("SCREENSHOT_DIR"):
