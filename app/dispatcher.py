@@ -63,25 +63,11 @@ async def _hold_for_leg_a(p: Platform, request) -> bool:
     return False
 
 
-async def _wait_for_slot(p: Platform, slot_us: int) -> None:
-    """Send at the slot's time. A slot missed by more than a little (a busy event loop, a slow
-    hold) is given up for a fresh one: late calls would otherwise bunch up with the next ones."""
-    while pacing.now_us() > slot_us + pacing.LATE_US:
-        slots = await pacing.take_slots(p.db, cps=p.settings.provider_cps, want=1)
-        if slots:
-            slot_us = slots[0]
-        else:
-            await asyncio.sleep(pacing.step_us(p.settings.provider_cps) / 2_000_000)
-    await pacing.wait_for(slot_us)
-
-
-async def place_leg_a(p: Platform, request, *, slot_us: int | None = None) -> None:
+async def place_leg_a(p: Platform, request) -> None:
     if p.metrics is not None:
         p.metrics.dispatch_lag.observe(max(0.0, (utcnow() - request["due_at"]).total_seconds()))
     if not await _hold_for_leg_a(p, request):
         return
-    if slot_us is not None:
-        await _wait_for_slot(p, slot_us)  # after the hold, so that its database time cannot delay the send
     try:
         sid = await p.provider.create_call(
             to=request["leg_a_number"],
@@ -164,10 +150,14 @@ class Dispatcher:
         # which the limit allows.
         claimed = await callbacks.claim_due(self.p.db, now=now, limit=len(slots))
         for slot, request in zip(slots, claimed):
-            task = asyncio.create_task(place_leg_a(self.p, request, slot_us=slot))
+            task = asyncio.create_task(self._place_at(slot, request))
             self.in_flight.add(task)
             task.add_done_callback(self._done)
         return len(claimed)
+
+    async def _place_at(self, slot_us: int, request) -> None:
+        await pacing.wait_for(slot_us)
+        await place_leg_a(self.p, request)
 
     def _done(self, task: asyncio.Task) -> None:
         self.in_flight.discard(task)

@@ -27,9 +27,6 @@ HORIZON_US = 250_000
 # front door varies by some milliseconds, and the provider counts arrivals.
 MARGIN = 1.03
 MAX_TRIES = 3
-# A call sent later than this after its slot takes a new one. Kept under the margin's
-# 3 % of a second, so that no 1-second window can hold more than CPS calls.
-LATE_US = 20_000
 
 
 def now_us() -> int:
