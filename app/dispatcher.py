@@ -63,11 +63,24 @@ async def _hold_for_leg_a(p: Platform, request) -> bool:
     return False
 
 
-async def place_leg_a(p: Platform, request) -> None:
+async def requeue(p: Platform, request, detail: str) -> None:
+    """Put a claimed request back in the queue, still due, its attempt not counted."""
+    await callbacks.transition(p.db, request, states.QUEUED, detail=detail, attempts=request["attempts"] - 1)
+    p.work_ready.set()
+
+
+async def place_leg_a(p: Platform, request, *, slot_us: int | None = None) -> None:
+    """Dial leg A of a claimed, held request, at its provider slot when it has one.
+
+    A call that wakes too late for its slot goes back to the queue rather than
+    bunching up with the calls of the next slots, which would exceed the
+    provider's calls per second.
+    """
+    if slot_us is not None and not await pacing.wait_for(slot_us):
+        await requeue(p, request, "missed its provider slot")
+        return
     if p.metrics is not None:
         p.metrics.dispatch_lag.observe(max(0.0, (utcnow() - request["due_at"]).total_seconds()))
-    if not await _hold_for_leg_a(p, request):
-        return
     try:
         sid = await p.provider.create_call(
             to=request["leg_a_number"],
@@ -133,31 +146,40 @@ class Dispatcher:
         self._housekeeping_at = time.monotonic() + HOUSEKEEPING_SECONDS
 
     async def dial_due(self) -> int:
-        """Claim due requests and dial each at a provider slot of its own."""
+        """Claim due requests, hold their IVR time, then dial each at a provider slot of its own: how many."""
+        db, cps = self.p.db, self.p.settings.provider_cps
         now = utcnow()
-        due = await callbacks.count_due(self.p.db, now=now, limit=MAX_BATCH)
+        due = await callbacks.count_due(db, now=now, limit=MAX_BATCH)
         if not due:
             return 0
         if not self._pacing_ready:
-            await pacing.ensure(self.p.db)
+            await pacing.ensure(db)
             self._pacing_ready = True
-        # Slots first, then exactly as many requests: a claimed request never waits
-        # for a slot that another dispatcher took.
-        slots = await pacing.take_slots(self.p.db, cps=self.p.settings.provider_cps, want=due)
-        if not slots:
+        # Claim no more than the slots free now: more would only go back to the queue.
+        free = await pacing.free_slots(db, cps=cps, want=due)
+        if not free:
             return 0
-        # Another dispatcher may have claimed some meanwhile: their slots go unused,
-        # which the limit allows.
-        claimed = await callbacks.claim_due(self.p.db, now=now, limit=len(slots))
-        for slot, request in zip(slots, claimed):
-            task = asyncio.create_task(self._place_at(slot, request))
+        claimed = await callbacks.claim_due(db, now=now, limit=free)
+        # Holds before slots: their database time must not make a call late for its slot.
+        ready = [r for r in await asyncio.gather(*(self._held(r) for r in claimed)) if r is not None]
+        slots = await pacing.take_slots(db, cps=cps, want=len(ready))
+        for request in ready[len(slots):]:
+            # Another dispatcher took these slots meanwhile.
+            await requeue(self.p, request, "no provider slot free")
+        for slot, request in zip(slots, ready):
+            task = asyncio.create_task(place_leg_a(self.p, request, slot_us=slot))
             self.in_flight.add(task)
             task.add_done_callback(self._done)
-        return len(claimed)
+        return len(slots)
 
-    async def _place_at(self, slot_us: int, request) -> None:
-        await pacing.wait_for(slot_us)
-        await place_leg_a(self.p, request)
+    async def _held(self, request):
+        """The request once its IVR time is held; None if it failed or went back to the queue."""
+        try:
+            return request if await _hold_for_leg_a(self.p, request) else None
+        except Exception:
+            log.exception("holding request %s failed", request["id"])
+            await requeue(self.p, request, "could not hold its IVR time")
+            return None
 
     def _done(self, task: asyncio.Task) -> None:
         self.in_flight.discard(task)

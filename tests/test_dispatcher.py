@@ -7,9 +7,9 @@ import datetime as dt
 
 import pytest
 
-from app import callbacks, states
+from app import callbacks, pacing, states
 from app.db import utcnow
-from app.dispatcher import Dispatcher
+from app.dispatcher import Dispatcher, place_leg_a
 from app.tables import accounts
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
@@ -236,5 +236,32 @@ def test_the_limit_holds_for_every_dispatcher_together(settings, engine):
             await asyncio.gather(*(rival.drain() for rival in rivals))
             return sum(counts)
 
-        with TwilioRecorder().cassette("calls_create.yaml"):
+        with TwilioRecorder().cassette("calls_create.yaml") as cassette:
             assert p.run(race) == 1
+            assert cassette.play_count == 1
+        # The rivals that lost the slot put what they claimed back, attempts not counted.
+        assert sorted((r["state"], r["attempts"]) for r in p.requests()) == (
+            [(states.CALLING_A, 1)] + [(states.QUEUED, 0)] * 4)
+
+
+def test_a_call_that_wakes_too_late_for_its_slot_is_queued_again_not_sent(p):
+    """Sending it late would bunch it up with the calls of the next slots and exceed the CPS."""
+    s = new_request(p)
+
+    async def claim_and_place_late():
+        [request] = await callbacks.claim_due(p.platform.db, now=utcnow(), limit=1)
+        assert await Dispatcher(p.platform)._held(request) is request
+        late_slot = pacing.now_us() - 2 * pacing.LATE_US
+        await place_leg_a(p.platform, request, slot_us=late_slot)
+
+    with TwilioRecorder().cassette("calls_create.yaml") as cassette:
+        p.run(claim_and_place_late)
+        assert cassette.play_count == 0
+        row = s.row
+        # Back in the queue, still due, the attempt not counted and the IVR hold kept.
+        assert (row["state"], row["attempts"], row["leg_a_sid"]) == (states.QUEUED, 0, None)
+        assert row["due_at"] <= utcnow() and row["reserved"] > 0
+        assert [e["detail"] for e in p.events(s.request_id)][-1] == "missed its provider slot"
+        assert p.dispatch() == 1
+        assert cassette.play_count == 1
+    assert s.row["state"] == states.CALLING_A and s.row["attempts"] == 1 and s.row["leg_a_sid"]
