@@ -47,9 +47,9 @@ async def end_session(p: Platform, request, reason: str, *, speaker: Speaker, pr
 async def answer(p: Platform, request, params: dict) -> str:
     call_sid = params.get("CallSid", "")
     if request["leg_a_sid"] is None and request["state"] == states.CALLING_A:
-        # The create call's answer has not been recorded yet: this is its leg.
-        if not await callbacks.attach_leg_a(p.db, request_id=request["id"], sid=call_sid):
-            return voice.goodbye(speaker=DEFAULT_SPEAKER, keys=("session_over",))
+        # The create call's response has not been recorded yet: this is its leg. The
+        # response may land meanwhile, so whichever wrote the sid, read it back.
+        await callbacks.attach_leg_a(p.db, request_id=request["id"], sid=call_sid)
         request = await callbacks.get_request(p.db, request_id=request["id"])
     if request["leg_a_sid"] != call_sid:
         return voice.goodbye(speaker=DEFAULT_SPEAKER, keys=("session_over",))

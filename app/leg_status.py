@@ -91,7 +91,7 @@ async def _leg_a(p: Platform, request, params: dict, status: str, sequence: int 
         if request["leg_a_sid"] is None and request["state"] == states.CALLING_A:
             await callbacks.attach_leg_a(p.db, request_id=request["id"], sid=sid)
             request = await callbacks.get_request(p.db, request_id=request["id"])
-        elif request["leg_a_sid"] != sid:
+        if request["leg_a_sid"] != sid:
             log.warning("request %s: status for a leg A %s that is not its own", request["id"], sid, extra={"callback_id": request["id"]})
             return
         await callbacks.ensure_leg(p.db, request_id=request["id"], leg="a", sid=sid, direction="outbound-api",

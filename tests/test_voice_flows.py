@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from app import states
+from app import callbacks, states
+from app.db import utcnow
 from app.tables import accounts
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
@@ -412,3 +413,26 @@ def test_a_bridged_call_counts_even_when_its_status_callbacks_come_late(p, provi
     assert s.row["calls_connected"] == 1
     legs = {leg["leg"]: leg for leg in p.legs(s.request_id)}
     assert legs["b"]["duration_seconds"] == 30 and legs["b"]["cost"] == 1  # ...but bill the leg
+
+
+def test_the_answer_runs_the_ivr_when_the_create_response_records_its_sid_meanwhile(p, monkeypatch):
+    """Leg A can answer before the create call's response is written: the answer webhook then
+    records the sid itself, and if the response lands between its read and its write, the call
+    is still its own, not hung up on (which used to end such callbacks `a_failed`)."""
+    s = sc.Session(p, caller=sc.STRANGER, service_number=sc.PIN_NUMBER)
+    s.trigger()
+    p.run(callbacks.claim_due, p.platform.db, now=utcnow(), limit=1)
+    assert s.row["state"] == states.CALLING_A and s.row["leg_a_sid"] is None
+    sid = tw.call_sid()
+    attach = callbacks.attach_leg_a
+
+    async def create_response_lands_first(db, *, request_id, sid):
+        assert await attach(db, request_id=request_id, sid=sid)  # the dispatcher's write
+        return await attach(db, request_id=request_id, sid=sid)  # the webhook's: a no-op now
+
+    monkeypatch.setattr(callbacks, "attach_leg_a", create_response_lands_first)
+    params = tw.voice_params(From=sc.PIN_NUMBER, To=sc.STRANGER, CallSid=sid, CallStatus="in-progress",
+                             Direction="outbound-api")
+    verbs = p.twiml(f"/legs/{s.request_id}/answer", params)
+    assert verbs[0].name == "Gather" and "PIN" in spoken(verbs)
+    assert (s.row["state"], s.row["leg_a_sid"]) == (states.A_ANSWERED, sid)
