@@ -1,28 +1,43 @@
 """The database handle and the clock every query agrees on.
 
-`Database` puts SQLAlchemy's asyncio engine behind the five calls the app makes
-(`fetch_one`, `fetch_all`, `fetch_val`, `execute`, `transaction`). Connections
-are pooled and kept open; a statement outside a transaction autocommits on its
-own, so it costs one round trip, and `transaction()` pins one connection to the
-calling task until it commits or rolls back. A connection that dies inside a
-transaction is thrown away rather than handed back to the pool, so the next
-statement gets a fresh one.
+`Database` gives the app five calls (`fetch_one`, `fetch_all`, `fetch_val`,
+`execute`, `transaction`) over SQLAlchemy Core statements. It keeps its
+connections open and lends one per statement; a statement outside a
+transaction autocommits on its own, so it costs one round trip, and
+`transaction()` pins one connection to the calling task until it commits or
+rolls back. A connection that fails to commit or roll back is thrown away, so
+the next statement gets a fresh one.
+
+How a statement reaches its connection is the one difference between the
+backends, and it is most of the cost of a statement:
+
+- PostgreSQL: asyncpg through SQLAlchemy's asyncio engine, a pool of
+  connections.
+- SQLite: the `sqlite3` module on one connection per process, used only from
+  one thread of its own, one hand-off per statement (SQLAlchemy's aiosqlite
+  adapter makes three or four per statement, and its pool a rollback per use).
+  One connection, because SQLite has one writer at a time: the process's
+  statements queue for it in order instead of polling the file's lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import datetime as dt
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from app.settings import Settings
+
+T = TypeVar("T")
 
 
 def utcnow() -> dt.datetime:
@@ -38,8 +53,6 @@ def storable(text: str | None, limit: int) -> str:
 def async_url(url: str) -> str:
     if url.startswith("postgresql://"):
         return "postgresql+asyncpg://" + url[len("postgresql://") :]
-    if url.startswith("sqlite://"):
-        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
     return url
 
 
@@ -66,12 +79,66 @@ class Record(Mapping):
         return f"Record({dict(self._row._mapping)!r})"
 
 
+class _Link:
+    """One open connection and the way statements reach it: `run(work)` calls
+    `work(connection)` with a synchronous SQLAlchemy connection."""
+
+    async def run(self, work: Callable[[sa.Connection], T]) -> T:
+        raise NotImplementedError
+
+    @property
+    def broken(self) -> bool:
+        raise NotImplementedError
+
+    async def invalidate(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+class _AsyncLink(_Link):
+    def __init__(self, connection: AsyncConnection):
+        self.connection = connection
+
+    async def run(self, work):
+        return await self.connection.run_sync(work)
+
+    @property
+    def broken(self) -> bool:
+        return self.connection.invalidated or self.connection.closed
+
+    async def invalidate(self) -> None:
+        await self.connection.invalidate()
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+
+class _ThreadLink(_Link):
+    def __init__(self, connection: sa.Connection, thread: concurrent.futures.Executor):
+        self.connection, self.thread = connection, thread
+
+    async def run(self, work):
+        return await asyncio.get_running_loop().run_in_executor(self.thread, work, self.connection)
+
+    @property
+    def broken(self) -> bool:
+        return self.connection.invalidated or self.connection.closed
+
+    async def invalidate(self) -> None:
+        await self.run(lambda connection: connection.invalidate())
+
+    async def close(self) -> None:
+        await self.run(lambda connection: connection.close())
+
+
 class _Open:
     """The transaction the current task is in: its connection and how deep it is nested."""
 
-    def __init__(self, task: asyncio.Task | None, connection: AsyncConnection):
+    def __init__(self, task: asyncio.Task | None, link: _Link):
         self.task = task
-        self.connection = connection
+        self.link = link
         self.depth = 0
 
 
@@ -80,34 +147,81 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.is_postgres = url.startswith("postgresql")
-        self._options: dict[str, Any] = dict(
-            # Autocommit at the driver: a lone statement is its own transaction, and
-            # `transaction()` says BEGIN itself (BEGIN IMMEDIATE on SQLite, below).
-            isolation_level="AUTOCOMMIT", pool_size=pool_size, max_overflow=max_overflow, pool_timeout=timeout,
-        )
-        if self.is_sqlite:
-            # Writers wait for each other instead of failing with "database is locked".
-            self._options["connect_args"] = {"timeout": timeout}
-        self._engine: AsyncEngine | None = None
+        self.size = 1 if self.is_sqlite else pool_size + max_overflow
+        self.timeout = timeout
+        self._engine: AsyncEngine | sa.Engine | None = None
+        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
+        self._idle: list[_Link] = []
+        self._lending: asyncio.Semaphore | None = None
         self._open: contextvars.ContextVar[_Open | None] = contextvars.ContextVar(f"db-{id(self)}", default=None)
-
-    @property
-    def engine(self) -> AsyncEngine:
-        if self._engine is None:
-            raise RuntimeError("the database is not connected")
-        return self._engine
 
     async def connect(self) -> None:
         if self._engine is not None:
             return
-        self._engine = create_async_engine(async_url(self.url), **self._options)
+        # Autocommit at the driver: a lone statement is its own transaction, and
+        # `transaction()` says BEGIN itself (BEGIN IMMEDIATE on SQLite, below). The
+        # connections are kept here, not in SQLAlchemy's pool.
+        options: dict[str, Any] = dict(isolation_level="AUTOCOMMIT", poolclass=NullPool)
         if self.is_sqlite:
-            event.listen(self._engine.sync_engine, "connect", _sqlite_pragmas)
+            # Writers of other processes wait for each other instead of failing with
+            # "database is locked"; the connection is used from its thread only.
+            options["connect_args"] = {"timeout": self.timeout, "check_same_thread": False}
+            self._engine = sa.create_engine(self.url, **options)
+            event.listen(self._engine, "connect", _sqlite_pragmas)
+            self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite")
+        else:
+            self._engine = create_async_engine(async_url(self.url), **options)
+        self._lending = asyncio.Semaphore(self.size)
 
     async def disconnect(self) -> None:
-        if self._engine is not None:
+        if self._engine is None:
+            return
+        idle, self._idle = self._idle, []
+        for link in idle:
+            try:
+                await link.close()
+            except Exception:
+                pass  # a dead connection has nothing left to close
+        if isinstance(self._engine, AsyncEngine):
             await self._engine.dispose()
-            self._engine = None
+        else:
+            self._engine.dispose()
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
+        self._engine = None
+
+    async def _new_link(self) -> _Link:
+        if self._engine is None:
+            raise RuntimeError("the database is not connected")
+        if isinstance(self._engine, AsyncEngine):
+            return _AsyncLink(await self._engine.connect())
+        connection = await asyncio.get_running_loop().run_in_executor(self._thread, self._engine.connect)
+        return _ThreadLink(connection, self._thread)
+
+    @asynccontextmanager
+    async def _borrow(self) -> AsyncIterator[_Link]:
+        if self._lending is None:
+            raise RuntimeError("the database is not connected")
+        async with asyncio.timeout(self.timeout):
+            await self._lending.acquire()
+        link = None
+        keep = True
+        try:
+            link = self._idle.pop() if self._idle else await self._new_link()
+            yield link
+        except asyncio.CancelledError:
+            # asyncpg cannot tell where a cancelled statement left its connection; the
+            # SQLite thread finishes its statement, so its connection is fine.
+            keep = isinstance(link, _ThreadLink)
+            raise
+        finally:
+            if link is not None:
+                if keep and not link.broken:
+                    self._idle.append(link)
+                else:
+                    await _close_quietly(link, invalidate=not keep)
+            self._lending.release()
 
     # --- statements -----------------------------------------------------------------
 
@@ -119,35 +233,51 @@ class Database:
             return current
         return None
 
-    async def _run(self, query, values: Mapping | None = None) -> sa.CursorResult:
-        statement = sa.text(query) if isinstance(query, str) else query
+    async def _run(self, work: Callable[[sa.Connection], T]) -> T:
         current = self._current()
         if current is not None:
-            return await current.connection.execute(statement, values)
-        async with self.engine.connect() as connection:
-            return await connection.execute(statement, values)
+            return await current.link.run(work)
+        async with self._borrow() as link:
+            return await link.run(work)
 
     async def fetch_all(self, query, values: Mapping | None = None) -> list[Record]:
-        return [Record(row) for row in (await self._run(query, values)).all()]
+        statement = _statement(query)
+        return await self._run(lambda c: [Record(row) for row in c.execute(statement, values).all()])
 
     async def fetch_one(self, query, values: Mapping | None = None) -> Record | None:
-        row = (await self._run(query, values)).first()
-        return None if row is None else Record(row)
+        statement = _statement(query)
+
+        def first(c: sa.Connection) -> Record | None:
+            row = c.execute(statement, values).first()
+            return None if row is None else Record(row)
+
+        return await self._run(first)
 
     async def fetch_val(self, query, values: Mapping | None = None) -> Any:
-        row = (await self._run(query, values)).first()
-        return None if row is None else row[0]
+        statement = _statement(query)
+
+        def value(c: sa.Connection) -> Any:
+            row = c.execute(statement, values).first()
+            return None if row is None else row[0]
+
+        return await self._run(value)
 
     async def execute(self, query, values: Mapping | None = None) -> Any:
         """Run a statement; for an INSERT, the new row's primary key."""
-        result = await self._run(query, values)
-        if result.context.isinsert and result.inserted_primary_key:
-            return result.inserted_primary_key[0]
-        return result.rowcount
+        statement = _statement(query)
+
+        def run(c: sa.Connection) -> Any:
+            result = c.execute(statement, values)
+            if result.context.isinsert and result.inserted_primary_key:
+                return result.inserted_primary_key[0]
+            return result.rowcount
+
+        return await self._run(run)
 
     async def execute_many(self, query, values: list[Mapping]) -> None:
         if values:
-            await self._run(query, values)
+            statement = _statement(query)
+            await self._run(lambda c: c.execute(statement, values))
 
     # --- transactions ---------------------------------------------------------------
 
@@ -158,19 +288,19 @@ class Database:
             async with self._savepoint(current):
                 yield
             return
-        async with self.engine.connect() as connection:
+        async with self._borrow() as link:
             # Take SQLite's write lock up front: a deferred transaction that reads and then
             # writes can deadlock against another writer, and busy waiting cannot save it.
-            await connection.exec_driver_sql("BEGIN IMMEDIATE" if self.is_sqlite else "BEGIN")
-            opened = _Open(asyncio.current_task(), connection)
+            await link.run(_sql("BEGIN IMMEDIATE" if self.is_sqlite else "BEGIN"))
+            opened = _Open(asyncio.current_task(), link)
             token = self._open.set(opened)
             try:
                 yield
             except BaseException:
-                await _finish(connection, "ROLLBACK")
+                await _finish(link, "ROLLBACK")
                 raise
             else:
-                await _finish(connection, "COMMIT", reraise=True)
+                await _finish(link, "COMMIT", reraise=True)
             finally:
                 self._open.reset(token)
 
@@ -178,27 +308,48 @@ class Database:
     async def _savepoint(self, current: _Open) -> AsyncIterator[None]:
         current.depth += 1
         name = f"sp_{current.depth}"
-        await current.connection.exec_driver_sql(f"SAVEPOINT {name}")
+        await current.link.run(_sql(f"SAVEPOINT {name}"))
         try:
             yield
         except BaseException:
-            await current.connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
+            await current.link.run(_sql(f"ROLLBACK TO SAVEPOINT {name}"))
             raise
         else:
-            await current.connection.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+            await current.link.run(_sql(f"RELEASE SAVEPOINT {name}"))
         finally:
             current.depth -= 1
 
 
-async def _finish(connection: AsyncConnection, verb: str, *, reraise: bool = False) -> None:
+def _statement(query):
+    return sa.text(query) if isinstance(query, str) else query
+
+
+def _sql(text: str) -> Callable[[sa.Connection], None]:
+    def run(connection: sa.Connection) -> None:
+        connection.exec_driver_sql(text)
+
+    return run
+
+
+async def _finish(link: _Link, verb: str, *, reraise: bool = False) -> None:
     try:
-        await connection.exec_driver_sql(verb)
+        await link.run(_sql(verb))
     except BaseException:
-        # The connection is in an unknown state (dead, or mid-transaction): never hand
-        # it back to the pool, where the next user would inherit the open transaction.
-        await connection.invalidate()
+        # The connection is in an unknown state (dead, or mid-transaction): never lend
+        # it again, where the next user would inherit the open transaction.
+        await _close_quietly(link, invalidate=True)
         if reraise:
             raise
+
+
+async def _close_quietly(link: _Link, *, invalidate: bool = False) -> None:
+    try:
+        if invalidate:
+            await link.invalidate()
+        else:
+            await link.close()
+    except Exception:
+        pass  # it is being thrown away because it is broken
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -211,10 +362,6 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def make_database(settings: Settings) -> Database:
-    if settings.is_sqlite:
-        # One file, one writer at a time: a single connection per process, so that the
-        # process's statements queue for it in order instead of polling SQLite's lock.
-        return Database(settings.database_url, pool_size=1, max_overflow=0)
     return Database(settings.database_url)
 
 

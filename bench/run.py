@@ -366,7 +366,7 @@ def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for name in ("uvicorn", "httptools", "uvloop", "starlette", "databases", "SQLAlchemy", "aiosqlite", "asyncpg",
+    for name in ("uvicorn", "httptools", "uvloop", "starlette", "SQLAlchemy", "asyncpg",
                  "twilio", "aiohttp"):
         try:
             out[name] = version(name)
