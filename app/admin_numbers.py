@@ -57,7 +57,7 @@ async def add_number(desk: Desk) -> Response:
         mode = forms.number_mode(values["mode"])
         await service_numbers.add_number(desk.p.db, number=number, mode=mode, account_id=await _owner_id(desk, mode))
     except (forms.FormError, service_numbers.NumberError) as exc:
-        message = str(exc).replace("give --account", "give its login")
+        message = str(exc)
         return await _page(desk, status=422, errors={"add": message[:1].upper() + message[1:].rstrip(".") + "."},
                            values=values)
     return desk.redirect("/admin/numbers?done=added")
@@ -65,7 +65,7 @@ async def add_number(desk: Desk) -> Response:
 
 def number_action(handler):
     async def with_number(desk: Desk) -> Response:
-        row = await admin_queries.get_number_by_id(desk.p.db, number_id=desk.request.path_params["number_id"])
+        row = await service_numbers.get_number_by_id(desk.p.db, number_id=desk.request.path_params["number_id"])
         if row is None:
             return desk.not_found("service number")
         return await handler(desk, row)
@@ -78,9 +78,9 @@ def number_action(handler):
 async def change_mode(desk: Desk, row) -> Response:
     try:
         mode = forms.number_mode(desk.field("mode", 16))
-        await admin_queries.set_number_mode(desk.p.db, number_id=row["id"], mode=mode,
-                                            account_id=await _owner_id(desk, mode))
-    except (forms.FormError, admin_queries.NumberChangeError) as exc:
+        await service_numbers.set_mode(desk.p.db, number_id=row["id"], mode=mode,
+                                       account_id=await _owner_id(desk, mode))
+    except (forms.FormError, service_numbers.NumberError) as exc:
         message = str(exc)
         return await _page(desk, status=422,
                            errors={row["id"]: message[:1].upper() + message[1:].rstrip(".") + "."})
@@ -92,11 +92,11 @@ async def change_caller_id(desk: Desk, row) -> Response:
     raw = desk.field("caller_id_mode", 16)
     if raw and raw not in forms.CALLER_ID_MODES:
         return await _page(desk, status=422, errors={row["id"]: "Choose a caller ID setting from the list."})
-    await admin_queries.set_number_caller_id_mode(desk.p.db, number_id=row["id"], caller_id_mode=raw or None)
+    await service_numbers.set_caller_id_mode(desk.p.db, number_id=row["id"], caller_id_mode=raw or None)
     return desk.redirect("/admin/numbers?done=caller_id")
 
 
 @number_action
 async def remove_number(desk: Desk, row) -> Response:
-    await admin_queries.remove_number(desk.p.db, number_id=row["id"])
+    await service_numbers.remove_number(desk.p.db, number_id=row["id"])
     return desk.redirect("/admin/numbers?done=removed")

@@ -1,5 +1,5 @@
 """Queries of the admin pages that read across accounts: account search, rate pages, live
-callbacks and CDR search; and the service-number changes the CLI does not make."""
+callbacks and CDR search."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from app import account_history, lockouts, states
 from app.db import Database
-from app.tables import MODES, accounts, call_legs, rates, service_numbers
+from app.tables import accounts, call_legs, rates
 from app.tables import callback_requests as requests_t
 
 MAX_ID = account_history.MAX_ID
@@ -42,42 +42,6 @@ async def account_logins(db: Database, *, account_ids) -> dict[int, str]:
 async def account_failures(db: Database, *, account_id: int) -> int:
     """Failed PINs and passwords of the account in the lockout window."""
     return sum(row["failures"] for row in await lockouts.recent(db) if row["account_id"] == account_id)
-
-
-# Service numbers ---------------------------------------------------------------
-
-
-class NumberChangeError(ValueError):
-    pass
-
-
-async def get_number_by_id(db: Database, *, number_id: int):
-    if not 0 < number_id <= MAX_ID:
-        return None
-    return await db.fetch_one(service_numbers.select().where(service_numbers.c.id == number_id))
-
-
-async def set_number_mode(db: Database, *, number_id: int, mode: str, account_id: int | None) -> None:
-    """Change a number's mode, with the rule `add_number` keeps: a DID, and only a DID, has an account."""
-    if mode not in MODES:
-        raise NumberChangeError(f"mode must be one of {', '.join(MODES)}")
-    if mode == "did" and account_id is None:
-        raise NumberChangeError("a DID number belongs to an account: give its login")
-    if mode != "did" and account_id is not None:
-        raise NumberChangeError("only a DID number belongs to an account")
-    await db.execute(service_numbers.update().where(service_numbers.c.id == number_id)
-                     .values(mode=mode, account_id=account_id))
-
-
-async def set_number_caller_id_mode(db: Database, *, number_id: int, caller_id_mode: str | None) -> None:
-    await db.execute(service_numbers.update().where(service_numbers.c.id == number_id)
-                     .values(caller_id_mode=caller_id_mode))
-
-
-async def remove_number(db: Database, *, number_id: int) -> bool:
-    removed = await db.fetch_all(service_numbers.delete().where(service_numbers.c.id == number_id)
-                                 .returning(service_numbers.c.id))
-    return bool(removed)
 
 
 # Rates -----------------------------------------------------------------------

@@ -134,7 +134,7 @@ async def _policy(desk: Desk, *, status: int = 200, errors: dict | None = None, 
     db = desk.p.db
     rules = await policy.list_rules(db)
     logins = await admin_queries.account_logins(db, account_ids=[row["account_id"] for row in rules])
-    limits = await policy.operator_limits(db)
+    limits = await policy.read_operator_limits(db)
     return desk.render("admin/policy.html", status=status, active="policy", rules=rules, logins=logins,
                        kinds=policy.KINDS, kind_text=KIND_TEXT, guarded=sorted(policy.GUARDED_TYPES.values()),
                        limits=limits, done=POLICY_DONE.get(desk.query("done")), errors=errors or {},

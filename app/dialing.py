@@ -61,7 +61,8 @@ async def plan_leg_b(p: Platform, request, account, number: str) -> Plan | Refus
                                       max_seconds=max_seconds, max_cost=max_cost)
     if seconds < billing.MIN_CALL_SECONDS:
         return Refusal(states.INSUFFICIENT_FUNDS, "insufficient_funds", "balance too low for a minute")
-    if not await reservations.reserve(p.db, request_id=request["id"], account_id=account["id"], amount=hold):
+    if not await reservations.reserve(p.db, request_id=request["id"], account_id=account["id"], amount=hold,
+                                      held=held):
         # Another call of this account reserved first.
         return Refusal(states.INSUFFICIENT_FUNDS, "insufficient_funds", "balance taken by other calls")
     return Plan(number=number, time_limit=seconds, spendable=spendable + held)
@@ -78,7 +79,7 @@ async def presented_caller_id(p: Platform, request, account) -> str | None:
     only where the provider takes one (WITHHELD_CALLER_ID). Otherwise, and by
     default, the service number, which the provider always accepts.
     """
-    number = await service_numbers.get_number(p.db, number=request["service_number"]) \
+    number = await service_numbers.cached_number(p.db, request["service_number"]) \
         if request["service_number"] else None
     mode = (number["caller_id_mode"] if number is not None else None) or account["caller_id_mode"]
     if mode == "subscriber":
@@ -97,4 +98,5 @@ async def hold_for_ivr(p: Platform, request, account) -> bool:
     if rate_a is None:
         return False
     amount = billing.hold_for_leg_a(await leg_a_elapsed(p, request), rate_a, account["currency"])
-    return await reservations.reserve(p.db, request_id=request["id"], account_id=account["id"], amount=amount)
+    return await reservations.reserve(p.db, request_id=request["id"], account_id=account["id"], amount=amount,
+                                      held=request["reserved"])

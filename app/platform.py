@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from app.db import Database
 from app.metrics import Metrics
 from app.provider import Credentials, TwilioProvider
-from app.service_numbers import NumberCache
 from app.settings import Settings
 
 
@@ -22,7 +21,6 @@ class Platform:
     metrics: "Metrics | None" = None
     # Set when a request is written so the dispatcher need not wait for its next poll.
     work_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    numbers: NumberCache = field(default_factory=NumberCache)
 
     def wake_dispatcher(self) -> None:
         self.work_ready.set()

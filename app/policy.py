@@ -8,6 +8,7 @@ refuses it; premium-rate and shared-cost numbers are refused unless allowed.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import phonenumbers
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 
 from app.db import Database, utcnow
 from app.tables import destination_rules, instance_settings
+from app.timed_cache import TimedCache
 
 KINDS = ("allow_country", "allow_prefix", "deny_prefix", "allow_type")
 # Number types that cost the caller far more than a normal call: the classic
@@ -45,7 +47,16 @@ def _rules(rows) -> Rules:
     return Rules(**{kind: frozenset(values) for kind, values in grouped.items()})
 
 
+# Every trigger and every destination typed is checked against the rules.
+_loaded: TimedCache[tuple[Rules, Rules]] = TimedCache()
+
+
 async def load(db: Database, *, account_id: int | None) -> tuple[Rules, Rules]:
+    """(operator-wide rules, the account's rules), as this process saw them at most a few seconds ago."""
+    return await _loaded.get((db.url, account_id), lambda: _read(db, account_id=account_id))
+
+
+async def _read(db: Database, *, account_id: int | None) -> tuple[Rules, Rules]:
     rows = await db.fetch_all(
         destination_rules.select().where(
             sa.or_(destination_rules.c.account_id.is_(None), destination_rules.c.account_id == account_id)
@@ -56,12 +67,17 @@ async def load(db: Database, *, account_id: int | None) -> tuple[Rules, Rules]:
     return operator, account
 
 
+@functools.lru_cache(maxsize=16_384)
+def _country_and_kind(number: str) -> tuple[str, str | None]:
+    """The region of an E.164 number, and its guarded type if it has one."""
+    parsed = phonenumbers.parse(number, None)
+    return phonenumbers.region_code_for_number(parsed) or "", GUARDED_TYPES.get(phonenumbers.number_type(parsed))
+
+
 def refusal(number: str, operator: Rules, account: Rules) -> str | None:
     """Why `number` (E.164) may not be called under these rules; None when it may."""
     digits = number.lstrip("+")
-    parsed = phonenumbers.parse(number, None)
-    country = phonenumbers.region_code_for_number(parsed) or ""
-    kind = GUARDED_TYPES.get(phonenumbers.number_type(parsed))
+    country, kind = _country_and_kind(number)
     for rules in (operator, account):
         if any(digits.startswith(prefix) for prefix in rules.deny_prefix):
             return "prefix denied"
@@ -110,6 +126,7 @@ async def add_rule(db: Database, *, kind: str, value: str, account_id: int | Non
         return False
     await db.execute(destination_rules.insert().values(kind=kind, value=value, account_id=account_id,
                                                         created_at=utcnow()))
+    _loaded.clear()
     return True
 
 
@@ -119,7 +136,9 @@ async def remove_rule(db: Database, *, kind: str, value: str, account_id: int | 
         destination_rules.c.kind == kind, destination_rules.c.value == value,
         destination_rules.c.account_id.is_(None) if account_id is None else destination_rules.c.account_id == account_id,
     )
-    return bool(await db.fetch_all(query.returning(destination_rules.c.id)))
+    removed = await db.fetch_all(query.returning(destination_rules.c.id))
+    _loaded.clear()
+    return bool(removed)
 
 
 async def list_rules(db: Database):
@@ -129,7 +148,15 @@ async def list_rules(db: Database):
 
 # Operator-wide limits on a single call, kept in instance_settings.
 
+_limits: TimedCache[dict[str, int]] = TimedCache()
+
+
 async def operator_limits(db: Database) -> dict[str, int]:
+    """The operator's limits on a single call, as this process saw them at most a few seconds ago."""
+    return await _limits.get(db.url, lambda: read_operator_limits(db))
+
+
+async def read_operator_limits(db: Database) -> dict[str, int]:
     rows = await db.fetch_all(instance_settings.select().where(instance_settings.c.key.in_(
         [f"policy.{name}" for name in OPERATOR_LIMITS])))
     return {row["key"].removeprefix("policy."): int(row["value"]) for row in rows}
@@ -140,3 +167,4 @@ async def set_operator_limit(db: Database, *, name: str, value: int | None) -> N
     await db.execute(instance_settings.delete().where(instance_settings.c.key == key))
     if value is not None:
         await db.execute(instance_settings.insert().values(key=key, value=str(value)))
+    _limits.clear()

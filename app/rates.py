@@ -11,8 +11,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app import billing, money
 from app.db import Database, utcnow
 from app.tables import rates
+from app.timed_cache import TimedCache
 
 MAX_PREFIX = 16
+# Every trigger, IVR hold, destination and CDR looks a rate up. Numbers that agree
+# on as many digits as the tariff's longest prefix have one rate, so that is the key.
+_found: TimedCache[billing.Rate | None] = TimedCache()
+_longest: TimedCache[int] = TimedCache()
 
 
 class RateError(ValueError):
@@ -41,6 +46,8 @@ async def set_rate(
         .values(tariff=tariff, prefix=prefix, created_at=utcnow(), **values)
         .on_conflict_do_update(index_elements=["tariff", "prefix"], set_=values)
     )
+    _found.clear()
+    _longest.clear()
 
 
 def parse_rates_csv(text: str) -> list[tuple[str, int, tuple[int, int], int]]:
@@ -93,6 +100,18 @@ async def list_tariffs(db: Database) -> list[str]:
 
 
 async def find_rate(db: Database, *, number: str, tariff: str = "default") -> billing.Rate | None:
+    """The rate of the longest prefix of `number` in `tariff`, as this process saw it at most a few seconds ago."""
+    longest = await _longest.get((db.url, tariff), lambda: _longest_prefix_length(db, tariff=tariff))
+    head = number.lstrip("+")[:longest]
+    return await _found.get((db.url, tariff, head), lambda: _longest_prefix(db, number=head, tariff=tariff))
+
+
+async def _longest_prefix_length(db: Database, *, tariff: str) -> int:
+    longest = await db.fetch_val(sa.select(sa.func.max(sa.func.length(rates.c.prefix))).where(rates.c.tariff == tariff))
+    return longest or 0
+
+
+async def _longest_prefix(db: Database, *, number: str, tariff: str) -> billing.Rate | None:
     digits = number.lstrip("+")
     prefixes = [digits[:n] for n in range(1, min(len(digits), MAX_PREFIX) + 1)]
     query = (

@@ -7,20 +7,17 @@ The CLI (`prompt record`) and the admin page (/admin/prompts) both store here.
 
 from __future__ import annotations
 
-import time
-
 import sqlalchemy as sa
 
 from app.db import Database, utcnow
 from app.tables import prompt_recordings
+from app.timed_cache import TimedCache
 from twiml.prompts import PROMPTS, recordable, recording_names, spoken
 
 MAX_BYTES = 5 * 1024 * 1024
 # Every IVR step asks which prompts are recorded; the answer changes only when an
-# operator uploads or deletes one. Each process keeps it this long; a change made
-# in this process is seen at once, one made by another worker within this time.
-CACHE_SECONDS = 5.0
-_recorded: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
+# operator uploads or deletes one.
+_recorded: TimedCache[frozenset[str]] = TimedCache()
 
 
 class RecordingError(ValueError):
@@ -70,15 +67,12 @@ def check_audio(audio: bytes) -> str:
 
 
 async def _recorded_names(db: Database, language: str) -> frozenset[str]:
-    key = (str(db.url), language)
-    cached = _recorded.get(key)
-    if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
-        return cached[1]
-    rows = await db.fetch_all(prompt_recordings.select().with_only_columns(prompt_recordings.c.prompt)
-                              .where(prompt_recordings.c.language == language))
-    names = frozenset(row["prompt"] for row in rows)
-    _recorded[key] = (time.monotonic(), names)
-    return names
+    async def load() -> frozenset[str]:
+        rows = await db.fetch_all(prompt_recordings.select().with_only_columns(prompt_recordings.c.prompt)
+                                  .where(prompt_recordings.c.language == language))
+        return frozenset(row["prompt"] for row in rows)
+
+    return await _recorded.get((db.url, language), load)
 
 
 async def urls(db: Database, *, base_url: str, language: str) -> dict[str, str]:

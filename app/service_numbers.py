@@ -2,61 +2,82 @@
 
 from __future__ import annotations
 
-import time
-
 from app.db import Database, utcnow
 from app.tables import MODES, service_numbers
+from app.timed_cache import TimedCache
 
 
 class NumberError(ValueError):
     pass
 
 
-async def add_number(db: Database, *, number: str, mode: str, account_id: int | None = None) -> int:
+MAX_ID = 2**31 - 1
+
+
+def _check_mode(mode: str, account_id: int | None) -> None:
     if mode not in MODES:
         raise NumberError(f"mode must be one of {', '.join(MODES)}")
     if mode == "did" and account_id is None:
-        raise NumberError("a DID number belongs to an account: give --account")
+        raise NumberError("a DID number belongs to an account")
     if mode != "did" and account_id is not None:
         raise NumberError("only a DID number belongs to an account")
+
+
+async def add_number(db: Database, *, number: str, mode: str, account_id: int | None = None) -> int:
+    _check_mode(mode, account_id)
     if await get_number(db, number=number):
         raise NumberError(f"{number} is already a service number")
-    return await db.execute(
+    new_id = await db.execute(
         service_numbers.insert().values(number=number, mode=mode, account_id=account_id, created_at=utcnow())
     )
+    _by_number.clear()
+    return new_id
 
 
 async def get_number(db: Database, *, number: str):
     return await db.fetch_one(service_numbers.select().where(service_numbers.c.number == number))
 
 
-class NumberCache:
-    """Service numbers by E.164, remembered for a few seconds.
+# Every trigger and text looks its service number up.
+_by_number: TimedCache = TimedCache()
 
-    Every trigger looks its number up, and numbers change rarely (an operator
-    adding one); a short lifetime keeps several instances in step without
-    any invalidation traffic between them.
-    """
 
-    def __init__(self, ttl: float = 10.0, clock=time.monotonic):
-        self.ttl, self.clock = ttl, clock
-        self._entries: dict[str, tuple[float, object]] = {}
-
-    async def get(self, db: Database, number: str):
-        now = self.clock()
-        hit = self._entries.get(number)
-        if hit is not None and now - hit[0] < self.ttl:
-            return hit[1]
-        row = await get_number(db, number=number)
-        if len(self._entries) > 10_000:  # numbers that do not exist must not grow it forever
-            self._entries.clear()
-        self._entries[number] = (now, row)
-        return row
+async def cached_number(db: Database, number: str):
+    """The service number `number`, as this process saw it at most a few seconds ago."""
+    return await _by_number.get((db.url, number), lambda: get_number(db, number=number))
 
 
 async def list_numbers(db: Database):
     return await db.fetch_all(service_numbers.select().order_by(service_numbers.c.number))
 
 
+async def get_number_by_id(db: Database, *, number_id: int):
+    if not 0 < number_id <= MAX_ID:
+        return None
+    return await db.fetch_one(service_numbers.select().where(service_numbers.c.id == number_id))
+
+
 async def update_number(db: Database, *, number: str, **values) -> None:
     await db.execute(service_numbers.update().where(service_numbers.c.number == number).values(**values))
+    _by_number.clear()
+
+
+async def set_mode(db: Database, *, number_id: int, mode: str, account_id: int | None) -> None:
+    """Change a number's mode, with the rule `add_number` keeps: a DID, and only a DID, has an account."""
+    _check_mode(mode, account_id)
+    await db.execute(service_numbers.update().where(service_numbers.c.id == number_id)
+                     .values(mode=mode, account_id=account_id))
+    _by_number.clear()
+
+
+async def set_caller_id_mode(db: Database, *, number_id: int, caller_id_mode: str | None) -> None:
+    await db.execute(service_numbers.update().where(service_numbers.c.id == number_id)
+                     .values(caller_id_mode=caller_id_mode))
+    _by_number.clear()
+
+
+async def remove_number(db: Database, *, number_id: int) -> bool:
+    removed = await db.fetch_all(service_numbers.delete().where(service_numbers.c.id == number_id)
+                                 .returning(service_numbers.c.id))
+    _by_number.clear()
+    return bool(removed)

@@ -8,7 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import callbacks, ivr, leg_status, recordings, triggers
+from app import callbacks, ivr, leg_status, recordings, service_numbers, triggers
 from app.phone import InvalidNumber, to_e164
 from app.signatures import signed_form
 from twiml import voice
@@ -38,7 +38,7 @@ async def voice_trigger(request: Request) -> Response:
     if not call_sid.isascii() or not call_sid.isalnum() or len(call_sid) > 64:
         raise HTTPException(400, "CallSid is required")
     try:
-        number = await p.numbers.get(p.db, to_e164(params.get("To"), "US"))
+        number = await service_numbers.cached_number(p.db, to_e164(params.get("To"), "US"))
     except InvalidNumber:
         number = None
     if number is None:

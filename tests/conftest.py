@@ -34,13 +34,14 @@ def quick_password_hashing(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def forget_cached_recordings():
-    """Each test starts with no recordings known: on PostgreSQL they share one database URL."""
-    from app import recordings
+def forget_cached_operator_data():
+    """Each test starts from its database, not from what an earlier test's app remembered:
+    on PostgreSQL every test uses one database URL."""
+    from app import timed_cache
 
-    recordings._recorded.clear()
+    timed_cache.clear_all()
     yield
-    recordings._recorded.clear()
+    timed_cache.clear_all()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,8 @@ async def cmd_number_add(settings: Settings, args, db) -> str:
     try:
         await service_numbers.add_number(db, number=number, mode=args.mode, account_id=account_id)
     except service_numbers.NumberError as exc:
-        raise CommandError(str(exc)) from None
+        hint = ": give --account" if args.mode == "did" and account_id is None else ""
+        raise CommandError(f"{exc}{hint}") from None
     return f"service number {number} added in {args.mode} mode"
 
 

@@ -44,7 +44,7 @@ async def cmd_policy(settings: Settings, args, db) -> str:
     try:
         if args.command == "show":
             rows = await policy.list_rules(db)
-            limits = await policy.operator_limits(db)
+            limits = await policy.read_operator_limits(db)
             lines = [f"{row['kind']} {row['value']}" + (f" (account #{row['account_id']})" if row["account_id"] else "")
                      for row in rows]
             lines += [f"{name} {value}" for name, value in sorted(limits.items())]
@@ -73,7 +73,7 @@ async def cmd_policy_limits(settings: Settings, args, db) -> str:
         except money.MoneyError as exc:
             raise CommandError(str(exc)) from None
         await policy.set_operator_limit(db, name="max_call_cost", value=cost or None)
-    return ", ".join(f"{k} {v}" for k, v in sorted((await policy.operator_limits(db)).items())) or "no limits"
+    return ", ".join(f"{k} {v}" for k, v in sorted((await policy.read_operator_limits(db)).items())) or "no limits"
 
 
 def register(groups) -> None:
