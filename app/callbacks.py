@@ -105,8 +105,10 @@ async def transition(
     return True
 
 
-async def update_request(db: Database, *, request_id: int, **values) -> None:
-    await db.execute(requests_t.update().where(requests_t.c.id == request_id).values(updated_at=utcnow(), **values))
+async def update_request(db: Database, *, request_id: int, **values):
+    """Change a request's columns; the row as it is now."""
+    return await db.fetch_one(requests_t.update().where(requests_t.c.id == request_id)
+                              .values(updated_at=utcnow(), **values).returning(*requests_t.c))
 
 
 async def increment(db: Database, *, request_id: int, column: str) -> int:

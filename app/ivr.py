@@ -145,8 +145,7 @@ async def pin_entered(p: Platform, request, params: dict) -> str:
             return await end_session(p, request, states.AUTH_FAILED, speaker=speaker, prompt="pin_locked",
                                      detail="three wrong PINs")
         return voice.ask_pin(action=pin_action, speaker=speaker, before=("wrong_pin",))
-    await callbacks.update_request(p.db, request_id=request["id"], account_id=account["id"], needs_pin=False)
-    request = await callbacks.get_request(p.db, request_id=request["id"])
+    request = await callbacks.update_request(p.db, request_id=request["id"], account_id=account["id"], needs_pin=False)
     if await limits.account_over_concurrency(p.db, account=account, excluding=request["id"]):
         return await end_session(p, request, states.RATE_LIMITED, speaker=await _speaker(p, request, account),
                                  prompt="too_many_calls")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 
 # What carriers put in From when the caller withheld their number.
@@ -13,6 +15,8 @@ class InvalidNumber(ValueError):
     pass
 
 
+# Parsing takes a good part of a webhook's time, and the same numbers come back all day.
+@functools.lru_cache(maxsize=16_384)
 def to_e164(raw: str | None, region: str = "US") -> str:
     """Normalize what a person typed or a carrier sent to E.164.
 

@@ -42,10 +42,14 @@ async def _swap_hold(db: Database, request_id: int, seen: int, new: int) -> None
         raise _Lost
 
 
-async def reserve(db: Database, *, request_id: int, account_id: int, amount: int) -> bool:
-    """Make this request hold exactly `amount`; False if the spendable balance does not cover it."""
-    for _ in range(ATTEMPTS):
-        seen = await _held(db, request_id)
+async def reserve(db: Database, *, request_id: int, account_id: int, amount: int, held: int | None = None) -> bool:
+    """Make this request hold exactly `amount`; False if the spendable balance does not cover it.
+
+    `held` is what the request held when the caller read it: if it still does, that
+    saves a read, and if not, the swap misses and the hold is read again.
+    """
+    for attempt in range(ATTEMPTS):
+        seen = held if attempt == 0 and held is not None else await _held(db, request_id)
         try:
             async with db.transaction():
                 await _swap_hold(db, request_id, seen, amount)
