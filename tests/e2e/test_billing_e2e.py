@@ -103,7 +103,10 @@ async def test_repeated_status_callbacks_are_billed_once(live):
 
 
 async def test_fifty_concurrent_callbacks_never_overspend(settings, engine):
-    """Fifty subscribers' worth of callbacks on one account with one dollar: every cent in a CDR."""
+    """Fifty subscribers' worth of callbacks on one account with two dollars: every cent in a CDR.
+
+    Each callback leg holds 3 cents of IVR time before it is dialled (150 cents for the fifty,
+    held within a second), so the fifty compete for the 50 cents left to talk with."""
     if settings.is_sqlite:
         pytest.skip("the concurrency proof is for PostgreSQL: SQLite runs one writer at a time")
     # Speed 10, not faster: the platform times leg A by the wall clock, the carrier bills
@@ -112,7 +115,7 @@ async def test_fifty_concurrent_callbacks_never_overspend(settings, engine):
         # The second party talks until the time limit cuts it off; two minutes at most, so that
         # a call which finds the balance freed by others still ends within the test's wait.
         await live.db.execute(accounts.update().where(accounts.c.login == "alice")
-                              .values(balance=100, max_concurrent=100, retry_attempts=0, max_call_seconds=120))
+                              .values(balance=200, max_concurrent=100, retry_attempts=0, max_call_seconds=120))
         live.carrier.phones.set(NY, talk_seconds=None)
         callers = [f"+1415555{n:04d}" for n in range(50)]
         alice_id = await live.db.fetch_val(sa.select(accounts.c.id).where(accounts.c.login == "alice"))
@@ -131,6 +134,6 @@ async def test_fifty_concurrent_callbacks_never_overspend(settings, engine):
             states_seen = c.execute(sa.select(callback_requests.c.state, sa.func.count())
                                     .group_by(callback_requests.c.state)).all()
         assert final.balance >= 0 and final.reserved == 0
-        assert 100 - final.balance == spent
+        assert 200 - final.balance == spent
         assert sum(count for _, count in states_seen) == 50
         assert dict(states_seen).get(states.COMPLETED, 0) >= 1
