@@ -27,16 +27,14 @@ later finds the work done.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 
 import sqlalchemy as sa
 
-from app import callbacks, leg_status, provider_prices, states
+from app import call_records, callbacks, leg_status, provider_prices, states
 from app.db import Database, utcnow
 from app.platform import Platform
-from app.provider import ProviderError, ProviderTimeout, error_kind
 from app.tables import call_legs, callback_requests
 
 log = logging.getLogger(__name__)
@@ -128,20 +126,8 @@ async def check_open_legs(p: Platform, now: dt.datetime, *, quiet_before: dt.dat
         .order_by(call_legs.c.request_id, call_legs.c.leg.desc(), call_legs.c.id)  # per request: b before a
     )
     claimed = [leg for leg in legs if await _claim(p.db, leg, now)]
-    answers = await asyncio.gather(*(p.provider.fetch_call(leg["provider_sid"]) for leg in claimed),
-                                   return_exceptions=True)
     settled = 0
-    for leg, answer in zip(claimed, answers):
-        if isinstance(answer, (ProviderError, ProviderTimeout)):
-            if p.metrics is not None:
-                p.metrics.provider_errors.labels(error_kind(answer)).inc()
-            log.warning("request %s: could not fetch open leg %s: %s", leg["request_id"], leg["provider_sid"], answer,
-                        extra={"callback_id": leg["request_id"]})
-            continue
-        if isinstance(answer, BaseException):
-            log.error("request %s: fetching open leg %s failed", leg["request_id"], leg["provider_sid"],
-                      exc_info=answer, extra={"callback_id": leg["request_id"]})
-            continue
+    for leg, answer in await call_records.fetch(p, claimed, why="an open leg"):
         if answer.status not in leg_status.FINAL:
             continue
         log.info("request %s: leg %s %s ended %s at the provider, its final status callback never came",

@@ -14,19 +14,16 @@ mid-request costs one try rather than leaving the leg stuck.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import logging
 from decimal import ROUND_CEILING, Decimal
 
 import sqlalchemy as sa
 
+from app import call_records
 from app.db import Database
 from app.platform import Platform
-from app.provider import ProviderCall, ProviderError, ProviderTimeout, error_kind
+from app.provider import ProviderCall
 from app.tables import call_legs
-
-log = logging.getLogger(__name__)
 
 FIRST_CHECK_SECONDS = 60
 RETRY_SECONDS = (300, 1800, 3 * 3600, 12 * 3600)  # the wait after each try that found no price
@@ -90,23 +87,14 @@ async def _claim(db: Database, leg, now: dt.datetime) -> bool:
 async def collect(p: Platform, now: dt.datetime, *, limit: int = BATCH) -> int:
     """One pass: ask the provider about the legs whose price check is due; how many got their price."""
     due = await p.db.fetch_all(
-        sa.select(call_legs.c.id, call_legs.c.provider_sid, call_legs.c.price_checks)
+        sa.select(call_legs.c.id, call_legs.c.request_id, call_legs.c.provider_sid, call_legs.c.price_checks)
         .where(call_legs.c.price_check_at <= now)
         .order_by(call_legs.c.price_check_at)
         .limit(limit)
     )
     claimed = [leg for leg in due if await _claim(p.db, leg, now)]
-    answers = await asyncio.gather(*(p.provider.fetch_call(leg["provider_sid"]) for leg in claimed),
-                                   return_exceptions=True)
     priced = 0
-    for leg, answer in zip(claimed, answers):
-        if isinstance(answer, (ProviderError, ProviderTimeout)):
-            if p.metrics is not None:
-                p.metrics.provider_errors.labels(error_kind(answer)).inc()
-            log.warning("could not fetch call %s for its price (try %d of %d): %s", leg["provider_sid"],
-                        leg["price_checks"] + 1, MAX_CHECKS, answer)
-        elif isinstance(answer, BaseException):
-            log.error("fetching call %s for its price failed", leg["provider_sid"], exc_info=answer)
-        elif (cost := known_cost(answer)) is not None and await store(p.db, sid=leg["provider_sid"], cost=cost):
+    for leg, call in await call_records.fetch(p, claimed, why="its price"):
+        if (cost := known_cost(call)) is not None and await store(p.db, sid=leg["provider_sid"], cost=cost):
             priced += 1
     return priced

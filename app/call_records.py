@@ -1,0 +1,35 @@
+"""The provider's records of calls, asked for several at once by housekeeping.
+
+Both the lost-callback check and the price collection claim a batch of legs,
+then ask about all of them concurrently; a leg the provider could not answer
+for is counted and logged, and waits for a later pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from app.platform import Platform
+from app.provider import ProviderCall, ProviderError, ProviderTimeout, error_kind
+
+log = logging.getLogger(__name__)
+
+
+async def fetch(p: Platform, legs, *, why: str) -> list[tuple[object, ProviderCall]]:
+    """(leg, the provider's record of it) for each leg of `legs` (rows with `provider_sid`) it answered for."""
+    answers = await asyncio.gather(*(p.provider.fetch_call(leg["provider_sid"]) for leg in legs),
+                                   return_exceptions=True)
+    found = []
+    for leg, answer in zip(legs, answers):
+        if isinstance(answer, (ProviderError, ProviderTimeout)):
+            if p.metrics is not None:
+                p.metrics.provider_errors.labels(error_kind(answer)).inc()
+            log.warning("could not fetch call %s (%s): %s", leg["provider_sid"], why, answer,
+                        extra={"callback_id": leg["request_id"]})
+        elif isinstance(answer, BaseException):
+            log.error("fetching call %s (%s) failed", leg["provider_sid"], why, exc_info=answer,
+                      extra={"callback_id": leg["request_id"]})
+        else:
+            found.append((leg, answer))
+    return found
