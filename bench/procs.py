@@ -131,16 +131,26 @@ class Server:
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([sys.executable, *args], env=env, cwd=log_dir, stdout=self._log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self._stopped = False
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
     def wait_ready(self, timeout: float = 60.0) -> Server:
+        """This server once it answers; a server that does not is stopped, and RuntimeError says why."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self.stop()
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
             started = self.log_path.read_bytes().count(b"Application startup complete")
             if started >= self.workers and self._answers():
                 return self
             time.sleep(0.1)
+        self.stop()
         raise RuntimeError(f"{self.name} did not start within {timeout:g}s:\n{self.log_tail()}")
 
     def _answers(self) -> bool:
@@ -193,6 +203,10 @@ class Server:
         return found[:limit] + ([f"... {len(found) - limit} more"] if len(found) > limit else [])
 
     def stop(self) -> None:
+        """Stop it and what is left of its process group; again is a no-op."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

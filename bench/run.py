@@ -40,6 +40,7 @@ from app.settings import normalize_database_url
 from app.tables import callback_requests
 from bench import data, procs, report
 from bench import scenario as sc
+from sandbox.cps import most_in_window
 
 HERE = Path(__file__).resolve().parent
 PACING_JITTER = 0.020  # seconds of arrival-time jitter tolerated by the pacing verdict
@@ -113,12 +114,9 @@ class Bench:
 
     def webhooks(self, dbs: data.Databases) -> dict:
         out = {}
-        ceiling = self.ceiling_server(f"{dbs.backend}-ceiling")
-        try:
+        with self.ceiling_server(f"{dbs.backend}-ceiling") as ceiling:
             out["ceiling"] = self.closed_load(f"{dbs.backend}-ceiling-load", ceiling, kind="trigger",
                                               max_requests=5000, cycle=True, expect="<Response>")
-        finally:
-            ceiling.stop()
         url = dbs.fresh()
         port = procs.free_port()
         # Enough prebuilt triggers and prepared callbacks for 6,000 and 3,000 requests/s.
@@ -126,8 +124,7 @@ class Bench:
         legs = data.answered_callbacks(url, max(2000, expected // 2), f"http://127.0.0.1:{port}")
         legs_file = self.work / f"{dbs.backend}-legs.json"
         legs_file.write_text(json.dumps(legs))
-        app = self.app_server(f"{dbs.backend}-app-webhooks", url, port, dispatcher=False)
-        try:
+        with self.app_server(f"{dbs.backend}-app-webhooks", url, port, dispatcher=False) as app:
             out["trigger"] = self.closed_load(f"{dbs.backend}-trigger-load", app, kind="trigger",
                                               max_requests=expected, expect="<Reject")
             out["trigger"]["outbox_rows"] = self._count(url, callback_requests.c.trigger_id.like("CA%")) - len(legs)
@@ -136,16 +133,11 @@ class Bench:
             out["ivr_pin"]["prepared"] = len(legs)
             out["memory_after"] = app.memory()
             out["app_errors"] = app.log_errors()
-        finally:
-            app.stop()
         # The ceiling again after the app, on the same (possibly shared) machine: the ratios are
         # taken against the higher of the two, so a noisy first measurement cannot flatter the app.
-        ceiling = self.ceiling_server(f"{dbs.backend}-ceiling-after")
-        try:
+        with self.ceiling_server(f"{dbs.backend}-ceiling-after") as ceiling:
             again = self.closed_load(f"{dbs.backend}-ceiling-load-after", ceiling, kind="trigger",
                                      max_requests=5000, cycle=True, expect="<Response>")
-        finally:
-            ceiling.stop()
         out["ceiling_runs_rps"] = [out["ceiling"]["rps"], again["rps"]]
         if again["rps"] > out["ceiling"]["rps"]:
             out["ceiling"] = again
@@ -156,10 +148,8 @@ class Bench:
     def lag(self, dbs: data.Databases) -> dict:
         url = dbs.fresh()
         port = procs.free_port()
-        carrier = self.carrier_server(f"{dbs.backend}-carrier-lag", port)
-        app = None
-        try:
-            app = self.app_server(f"{dbs.backend}-app-lag", url, port, dispatcher=True, carrier_url=carrier.url)
+        with (self.carrier_server(f"{dbs.backend}-carrier-lag", port) as carrier,
+              self.app_server(f"{dbs.backend}-app-lag", url, port, dispatcher=True, carrier_url=carrier.url) as app):
             warmup = 1.0
             spec = dict(mode="rate", host="127.0.0.1", port=port, public_base=app.url, rate=self.p["lag_rate"],
                         duration=self.p["lag_seconds"] + warmup, first_caller=0)
@@ -168,7 +158,6 @@ class Bench:
             app_errors = app.log_errors()
             # The app goes first: a carrier still waiting on hundreds of slow webhooks answers late.
             app.stop()
-            app = None
             creates = _get_json(carrier, "/_bench/creates")["creates"]
             due = self._due_times(url)
             measured_from = result["window"][0] + warmup
@@ -183,21 +172,15 @@ class Bench:
                 "carrier": _get_json(carrier, "/_bench/stats"),
                 "app_errors": app_errors,
             }
-        finally:
-            if app is not None:
-                app.stop()
-            carrier.stop()
         return out
 
     def pacing(self, dbs: data.Databases) -> dict:
         url = dbs.fresh()
         port = procs.free_port()
-        carrier = self.carrier_server(f"{dbs.backend}-carrier-pacing", port)
-        app = None
         count = self.p["pacing_triggers"]
-        try:
-            app = self.app_server(f"{dbs.backend}-app-pacing", url, port, dispatcher=True, carrier_url=carrier.url,
-                                  cps=1.0)
+        with (self.carrier_server(f"{dbs.backend}-carrier-pacing", port) as carrier,
+              self.app_server(f"{dbs.backend}-app-pacing", url, port, dispatcher=True, carrier_url=carrier.url,
+                              cps=1.0) as app):
             spec = dict(mode="burst", host="127.0.0.1", port=port, public_base=app.url, count=count, first_caller=0)
             result = procs.run_load(spec, self.work, f"{dbs.backend}-pacing-load", timeout=60)
             deadline = time.monotonic() + count + 15
@@ -211,34 +194,28 @@ class Bench:
             gaps = [b - a for a, b in itertools.pairwise(times)]
             out = {
                 "triggers": count, "trigger_unexpected": result["unexpected"] + result["errors"],
-                "creates": len(times), "max_in_1s": _max_in_window(times, 1.0),
+                "creates": len(times), "max_in_1s": most_in_window(times, 1.0),
                 # Arrival times carry some jitter (timers, the carrier's event loop): also counted with
                 # windows 20 ms short of a second, which is what the verdict uses.
-                "max_in_1s_with_jitter": _max_in_window(times, 1.0 - PACING_JITTER),
+                "max_in_1s_with_jitter": most_in_window(times, 1.0 - PACING_JITTER),
                 "mean_spacing_s": round((times[-1] - times[0]) / (len(times) - 1), 3) if len(times) > 1 else None,
                 "min_spacing_s": round(min(gaps), 3) if gaps else None,
                 "first_after_s": round(times[0] - result["sent_at"], 3) if times else None,
                 "app_errors": app.log_errors(),
             }
-        finally:
-            if app is not None:
-                app.stop()
-            carrier.stop()
         return out
 
     def end_to_end(self, dbs: data.Databases) -> dict:
         url = dbs.fresh()
         port = procs.free_port()
-        carrier = self.carrier_server(f"{dbs.backend}-carrier-e2e", port)
-        app = None
         total = self.p["callbacks"]
         warm = max(50, total // 20)
         # 0: the start, the fallback for the rates when fewer than `warm` requests end in time.
         checkpoints = sorted({0, warm, total // 2, total})
         samples: dict[int, dict] = {}
         pg = dbs.backend == "postgresql"
-        try:
-            app = self.app_server(f"{dbs.backend}-app-e2e", url, port, dispatcher=True, carrier_url=carrier.url)
+        with (self.carrier_server(f"{dbs.backend}-carrier-e2e", port) as carrier,
+              self.app_server(f"{dbs.backend}-app-e2e", url, port, dispatcher=True, carrier_url=carrier.url) as app):
 
             def sample(mark: dict, load_pid: int) -> None:
                 samples[mark["checkpoint"]] = dict(
@@ -255,12 +232,7 @@ class Bench:
             final_memory = app.memory()
             errors = app.log_errors()
             app.stop()
-            app = None
             stats = _get_json(carrier, "/_bench/stats")
-        finally:
-            if app is not None:
-                app.stop()
-            carrier.stop()
         out = {"callbacks": total, "in_flight": self.p["in_flight"], "speed": self.p["speed"],
                "completed": result["completed"], "failed": result["failed"], "by_state": result["by_state"],
                "timed_out": result["timed_out"], "seconds": result["seconds"], "ring_failures": result["ring_failures"],
@@ -330,15 +302,6 @@ def _pct_ms(ordered: list[float], q: float) -> float | None:
         return None
     index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
     return round(ordered[index] * 1000, 1)
-
-
-def _max_in_window(times: list[float], window: float) -> int:
-    best, left = 0, 0
-    for right, moment in enumerate(times):
-        while moment - times[left] >= window:
-            left += 1
-        best = max(best, right - left + 1)
-    return best
 
 
 def machine() -> dict:

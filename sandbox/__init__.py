@@ -9,7 +9,7 @@
 from .calls import Call, Entry
 from .carrier import Carrier
 from .clock import Clock, rfc2822
-from .cps import max_in_window
+from .cps import max_in_window, most_in_window
 from .faults import Faults
 from .messages import Message
 from .numbers import ServiceNumber
@@ -32,6 +32,7 @@ __all__ = [
     "Phones",
     "ServiceNumber",
     "max_in_window",
+    "most_in_window",
     "rfc2822",
     "serve",
 ]

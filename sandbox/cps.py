@@ -60,11 +60,19 @@ class Pacer:
 
 def max_in_window(starts: list[datetime], window: float = 1.0) -> int:
     """The most starts found in any half-open window of `window` seconds."""
-    ordered = sorted(starts)
+    if not starts:
+        return 0
+    first = min(starts)
+    return most_in_window([(start - first).total_seconds() for start in starts], window)
+
+
+def most_in_window(times: list[float], window: float = 1.0) -> int:
+    """The most of `times` (in seconds) found in any half-open window of `window` seconds."""
+    ordered = sorted(times)
     best = 0
     left = 0
     for right, moment in enumerate(ordered):
-        while (moment - ordered[left]).total_seconds() >= window:
+        while moment - ordered[left] >= window:
             left += 1
         best = max(best, right - left + 1)
     return best

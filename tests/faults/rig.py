@@ -44,7 +44,7 @@ from app.phone import to_e164
 from app.settings import Settings, load_settings
 from app.tables import accounts as accounts_t
 from app.tables import callback_requests, events
-from sandbox import Carrier, Clock, Phone, serve
+from sandbox import Carrier, Clock, Phone, most_in_window, serve
 from tests.utils import twilio as tw
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -217,13 +217,7 @@ JITTER_WINDOW = 0.8
 
 def max_per_second(times: list[float], window: float = 1.0) -> int:
     """The most requests in any half-open window of `window` real seconds."""
-    ordered = sorted(times)
-    best, left = 0, 0
-    for right, moment in enumerate(ordered):
-        while moment - ordered[left] >= window:
-            left += 1
-        best = max(best, right - left + 1)
-    return best
+    return most_in_window(times, window)
 
 
 @dataclass
