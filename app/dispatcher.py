@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 HOUSEKEEPING_SECONDS = 1.0
 MAX_BATCH = 50
+MAX_MISSES = 3
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -69,16 +70,15 @@ async def requeue(p: Platform, request, detail: str) -> None:
     p.work_ready.set()
 
 
-async def place_leg_a(p: Platform, request, *, slot_us: int | None = None) -> None:
+async def place_leg_a(p: Platform, request, *, slot_us: int | None = None) -> bool:
     """Dial leg A of a claimed, held request, at its provider slot when it has one.
 
-    A call that wakes too late for its slot goes back to the queue rather than
-    bunching up with the calls of the next slots, which would exceed the
-    provider's calls per second.
+    False if this task woke too late for the slot, and nothing was sent: sent now,
+    the call would bunch up with the calls of the next slots and could exceed the
+    provider's calls per second. The dispatcher gives it a later slot.
     """
     if slot_us is not None and not await pacing.wait_for(slot_us):
-        await requeue(p, request, "missed its provider slot")
-        return
+        return False
     if p.metrics is not None:
         p.metrics.dispatch_lag.observe(max(0.0, (utcnow() - request["due_at"]).total_seconds()))
     try:
@@ -94,7 +94,7 @@ async def place_leg_a(p: Platform, request, *, slot_us: int | None = None) -> No
         if p.metrics is not None:
             p.metrics.provider_errors.labels("timeout").inc()
         log.warning("request %s: %s; waiting for a status callback", request["id"], exc, extra={"callback_id": request["id"]})
-        return
+        return True
     except ProviderError as exc:
         if p.metrics is not None:
             p.metrics.provider_errors.labels(str(exc.status or "unreachable")).inc()
@@ -106,10 +106,11 @@ async def place_leg_a(p: Platform, request, *, slot_us: int | None = None) -> No
         else:
             log.warning("request %s: %s", request["id"], detail, extra={"callback_id": request["id"]})
             await callbacks.transition(p.db, request, states.FAILED, reason=states.PROVIDER_ERROR, detail=detail)
-        return
+        return True
     await callbacks.attach_leg_a(p.db, request_id=request["id"], sid=sid)
     await callbacks.ensure_leg(p.db, request_id=request["id"], leg="a", sid=sid, direction="outbound-api",
                                from_number=request["leg_a_from"], to_number=request["leg_a_number"], status="queued")
+    return True
 
 
 async def expire_and_settle(p: Platform, now: dt.datetime) -> None:
@@ -127,6 +128,7 @@ class Dispatcher:
         self.in_flight: set[asyncio.Task] = set()
         self._housekeeping_at = 0.0
         self._pacing_ready = False
+        self._late: list[tuple[object, int]] = []  # claimed and held, slot missed: (request, slots missed)
         self.lost_callbacks = lost_callbacks.LostCallbacks(platform)
 
     async def tick(self) -> int:
@@ -146,31 +148,51 @@ class Dispatcher:
         self._housekeeping_at = time.monotonic() + HOUSEKEEPING_SECONDS
 
     async def dial_due(self) -> int:
-        """Claim due requests, hold their IVR time, then dial each at a provider slot of its own: how many."""
+        """Claim due requests, hold their IVR time, then dial each at a provider slot of its own: how many.
+
+        Calls that woke too late for their slots in an earlier pass go first: they are
+        still claimed and held, and only need new slots.
+        """
         db, cps = self.p.db, self.p.settings.provider_cps
+        late, self._late = self._late, []
         now = utcnow()
         due = await callbacks.count_due(db, now=now, limit=MAX_BATCH)
-        if not due:
+        if not due and not late:
             return 0
         if not self._pacing_ready:
             await pacing.ensure(db)
             self._pacing_ready = True
         # Claim no more than the slots free now: more would only go back to the queue.
-        free = await pacing.free_slots(db, cps=cps, want=due)
-        if not free:
-            return 0
-        claimed = await callbacks.claim_due(db, now=now, limit=free)
+        free = await pacing.free_slots(db, cps=cps, want=len(late) + due)
+        claimed = []
+        if due and free > len(late):
+            claimed = await callbacks.claim_due(db, now=now, limit=free - len(late))
         # Holds before slots: their database time must not make a call late for its slot.
-        ready = [r for r in await asyncio.gather(*(self._held(r) for r in claimed)) if r is not None]
-        slots = await pacing.take_slots(db, cps=cps, want=len(ready))
-        for request in ready[len(slots):]:
+        held = [r for r in await asyncio.gather(*(self._held(r) for r in claimed)) if r is not None]
+        ready = late + [(request, 0) for request in held]
+        slots = await pacing.take_slots(db, cps=cps, want=len(ready)) if ready else []
+        for request, misses in ready[len(slots):]:
             # Another dispatcher took these slots meanwhile.
-            await requeue(self.p, request, "no provider slot free")
-        for slot, request in zip(slots, ready):
-            task = asyncio.create_task(place_leg_a(self.p, request, slot_us=slot))
+            if misses:
+                self._late.append((request, misses))
+            else:
+                await requeue(self.p, request, "no provider slot free")
+        for slot, (request, misses) in zip(slots, ready):
+            task = asyncio.create_task(self._place(request, slot, misses))
             self.in_flight.add(task)
             task.add_done_callback(self._done)
         return len(slots)
+
+    async def _place(self, request, slot_us: int, misses: int) -> None:
+        if await place_leg_a(self.p, request, slot_us=slot_us):
+            return
+        # Woke too late (this event loop was busy): a new slot in the next pass, without
+        # the round trip through the queue; after a few, through the queue after all.
+        if misses + 1 >= MAX_MISSES:
+            await requeue(self.p, request, "missed its provider slots")
+        else:
+            self._late.append((request, misses + 1))
+            self.p.work_ready.set()
 
     async def _held(self, request):
         """The request once its IVR time is held; None if it failed or went back to the queue."""
@@ -231,5 +253,9 @@ class Dispatcher:
                 await asyncio.sleep(1.0)
 
     async def drain(self, timeout: float = 5.0) -> None:
+        """Let the calls being placed finish; those still waiting for a new slot go back to the queue."""
         if self.in_flight:
             await asyncio.wait(self.in_flight, timeout=timeout)
+        late, self._late = self._late, []
+        for request, _ in late:
+            await requeue(self.p, request, "missed its provider slot")

@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-                await dispatcher.drain()
+            await dispatcher.drain()
             await provider.aclose()
             await stack.aclose()
             await db.disconnect()

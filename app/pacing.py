@@ -11,6 +11,7 @@ queue back), then sends each create call at its slot's time, not before.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
 import sqlalchemy as sa
@@ -23,13 +24,13 @@ NAME = "calls"
 # Slots are reserved at most this far ahead: a claimed request waits no longer than
 # this for its slot, and a dispatcher that dies holds back the queue no longer.
 HORIZON_US = 250_000
-# The spacing is a little wider than 1/CPS: the path from a slot to the provider's
-# front door varies by some milliseconds, and the provider counts arrivals.
-MARGIN = 1.03
+# The spacing is a little wider than 1/CPS, and a call is sent within LATE_US of its
+# slot or not at all (the dispatcher gives it a later one): then any second holds at
+# most CPS calls, since their slots lie within 1 s + LATE_US = CPS slot spacings. The
+# provider counts arrivals, and an event loop busy with webhooks wakes late.
+MARGIN = 1.05
+LATE_US = round((MARGIN - 1) * 1_000_000)
 MAX_TRIES = 3
-# A call sent later than this after its slot would bunch up with the next ones: at 20
-# calls/s this lets at most one late call share a slot's interval with an on-time one.
-LATE_US = 50_000
 
 
 def now_us() -> int:
@@ -37,7 +38,7 @@ def now_us() -> int:
 
 
 def step_us(cps: float) -> int:
-    return max(1, int(1_000_000 * MARGIN / cps))
+    return max(1, math.ceil(1_000_000 * MARGIN / cps))
 
 
 async def ensure(db: Database) -> None:

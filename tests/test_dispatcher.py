@@ -8,8 +8,9 @@ import datetime as dt
 import pytest
 
 from app import callbacks, pacing, states
+from app import dispatcher as dispatcher_module
 from app.db import utcnow
-from app.dispatcher import Dispatcher, place_leg_a
+from app.dispatcher import Dispatcher
 from app.tables import accounts
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
@@ -244,24 +245,55 @@ def test_the_limit_holds_for_every_dispatcher_together(settings, engine):
             [(states.CALLING_A, 1)] + [(states.QUEUED, 0)] * 4)
 
 
-def test_a_call_that_wakes_too_late_for_its_slot_is_queued_again_not_sent(p):
+def test_a_call_that_wakes_too_late_for_its_slot_gets_a_new_one_instead_of_being_sent(p):
     """Sending it late would bunch it up with the calls of the next slots and exceed the CPS."""
     s = new_request(p)
+    dispatcher = p.app.state.dispatcher
 
-    async def claim_and_place_late():
+    async def claim_and_wake_late():
         [request] = await callbacks.claim_due(p.platform.db, now=utcnow(), limit=1)
-        assert await Dispatcher(p.platform)._held(request) is request
-        late_slot = pacing.now_us() - 2 * pacing.LATE_US
-        await place_leg_a(p.platform, request, slot_us=late_slot)
+        assert await dispatcher._held(request) is request
+        await dispatcher._place(request, pacing.now_us() - 2 * pacing.LATE_US, misses=0)
 
     with TwilioRecorder().cassette("calls_create.yaml") as cassette:
-        p.run(claim_and_place_late)
+        p.run(claim_and_wake_late)
         assert cassette.play_count == 0
-        row = s.row
-        # Back in the queue, still due, the attempt not counted and the IVR hold kept.
-        assert (row["state"], row["attempts"], row["leg_a_sid"]) == (states.QUEUED, 0, None)
-        assert row["due_at"] <= utcnow() and row["reserved"] > 0
-        assert [e["detail"] for e in p.events(s.request_id)][-1] == "missed its provider slot"
+        # Still claimed and held, waiting for the next pass, which sends it at a new slot.
+        assert (s.row["state"], s.row["leg_a_sid"]) == (states.CALLING_A, None) and s.row["reserved"] > 0
         assert p.dispatch() == 1
         assert cassette.play_count == 1
-    assert s.row["state"] == states.CALLING_A and s.row["attempts"] == 1 and s.row["leg_a_sid"]
+    row = s.row
+    assert row["state"] == states.CALLING_A and row["attempts"] == 1 and row["leg_a_sid"]
+
+
+def test_a_call_that_keeps_missing_its_slots_goes_back_to_the_queue(p):
+    s = new_request(p)
+    dispatcher = p.app.state.dispatcher
+
+    async def miss_every_slot():
+        [request] = await callbacks.claim_due(p.platform.db, now=utcnow(), limit=1)
+        for misses in range(dispatcher_module.MAX_MISSES):
+            await dispatcher._place(request, pacing.now_us() - 2 * pacing.LATE_US, misses=misses)
+            dispatcher._late.clear()
+
+    with TwilioRecorder().cassette("calls_create.yaml") as cassette:
+        p.run(miss_every_slot)
+        assert cassette.play_count == 0
+    row = s.row
+    assert (row["state"], row["attempts"], row["leg_a_sid"]) == (states.QUEUED, 0, None)
+    assert [e["detail"] for e in p.events(s.request_id)][-1] == "missed its provider slots"
+
+
+def test_calls_waiting_for_a_new_slot_at_shutdown_go_back_to_the_queue(settings, engine):
+    with Platform(settings, engine) as first:
+        sc.seed(first)
+        s = new_request(first)
+        dispatcher = first.app.state.dispatcher
+
+        async def wake_late():
+            [request] = await callbacks.claim_due(first.platform.db, now=utcnow(), limit=1)
+            await dispatcher._place(request, pacing.now_us() - 2 * pacing.LATE_US, misses=0)
+
+        first.run(wake_late)
+        assert s.row["state"] == states.CALLING_A
+    assert (s.row["state"], s.row["attempts"]) == (states.QUEUED, 0)

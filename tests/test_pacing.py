@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app import pacing
+from sandbox.cps import most_in_window
 
 NOW = 1_800_000_000_000_000
 
@@ -20,8 +21,22 @@ def test_slots_beyond_the_horizon_are_not_taken():
 
 
 def test_the_spacing_keeps_a_margin_over_one_over_cps():
-    assert pacing.step_us(1) == 1_030_000
-    assert pacing.step_us(1000) == 1_030
+    assert pacing.step_us(1) == 1_050_000
+    assert pacing.step_us(1000) == 1_050
+    assert pacing.step_us(17) == 61_765  # rounded up, never down
+
+
+@given(
+    cps=st.integers(1, 2000),
+    lateness=st.lists(st.integers(0, pacing.LATE_US), min_size=1, max_size=400),
+    start=st.integers(0, 10_000_000),
+)
+def test_calls_sent_within_the_lateness_allowed_never_exceed_the_cps_in_any_second(cps, lateness, start):
+    """The guarantee the dispatcher relies on: back-to-back slots, each call sent up to
+    LATE_US after its own, still put at most `cps` calls in any one-second window."""
+    step = pacing.step_us(cps)
+    sent = [start + i * step + late for i, late in enumerate(lateness)]
+    assert most_in_window(sent, window=1_000_000) <= cps
 
 
 @given(
