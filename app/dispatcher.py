@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 HOUSEKEEPING_SECONDS = 1.0
 MAX_BATCH = 50
-MAX_MISSES = 3
+MAX_SLOTS = 3  # slots a call may be given before it is sent however late
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -70,14 +70,16 @@ async def requeue(p: Platform, request, detail: str) -> None:
     p.work_ready.set()
 
 
-async def place_leg_a(p: Platform, request, *, slot_us: int | None = None) -> bool:
+async def place_leg_a(p: Platform, request, *, slot_us: int | None = None,
+                      late_us: int | None = pacing.LATE_US) -> bool:
     """Dial leg A of a claimed, held request, at its provider slot when it has one.
 
-    False if this task woke too late for the slot, and nothing was sent: sent now,
-    the call would bunch up with the calls of the next slots and could exceed the
-    provider's calls per second. The dispatcher gives it a later slot.
+    False if this task woke more than `late_us` after the slot (None: however late),
+    and nothing was sent: sent now, the call would bunch up with the calls of the
+    next slots and could exceed the provider's calls per second. The dispatcher
+    gives it a later slot.
     """
-    if slot_us is not None and not await pacing.wait_for(slot_us):
+    if slot_us is not None and not await pacing.wait_for(slot_us, late_us=late_us):
         return False
     if p.metrics is not None:
         p.metrics.dispatch_lag.observe(max(0.0, (utcnow() - request["due_at"]).total_seconds()))
@@ -184,15 +186,15 @@ class Dispatcher:
         return len(slots)
 
     async def _place(self, request, slot_us: int, misses: int) -> None:
-        if await place_leg_a(self.p, request, slot_us=slot_us):
+        # The last try is sent however late: an event loop this busy must not hold calls
+        # back for ever, and a provider queues calls over its limit rather than refusing them.
+        last = misses + 1 >= MAX_SLOTS
+        if await place_leg_a(self.p, request, slot_us=slot_us, late_us=None if last else pacing.LATE_US):
             return
         # Woke too late (this event loop was busy): a new slot in the next pass, without
-        # the round trip through the queue; after a few, through the queue after all.
-        if misses + 1 >= MAX_MISSES:
-            await requeue(self.p, request, "missed its provider slots")
-        else:
-            self._late.append((request, misses + 1))
-            self.p.work_ready.set()
+        # the round trip through the queue.
+        self._late.append((request, misses + 1))
+        self.p.work_ready.set()
 
     async def _held(self, request):
         """The request once its IVR time is held; None if it failed or went back to the queue."""
