@@ -156,7 +156,9 @@ class Dispatcher:
         still claimed and held, and only need new slots.
         """
         db, cps = self.p.db, self.p.settings.provider_cps
-        late, self._late = self._late, []
+        # Left in the list until they have slots: a pass that fails (the database
+        # unreachable) must not forget calls that are claimed but not yet sent.
+        late = self._late[:]
         now = utcnow()
         due = await callbacks.count_due(db, now=now, limit=MAX_BATCH)
         if not due and not late:
@@ -173,6 +175,7 @@ class Dispatcher:
         held = [r for r in await asyncio.gather(*(self._held(r) for r in claimed)) if r is not None]
         ready = late + [(request, 0) for request in held]
         slots = await pacing.take_slots(db, cps=cps, want=len(ready)) if ready else []
+        del self._late[:len(late)]  # tasks only ever append to it
         for request, misses in ready[len(slots):]:
             # Another dispatcher took these slots meanwhile.
             if misses:

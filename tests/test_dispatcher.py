@@ -300,3 +300,27 @@ def test_calls_waiting_for_a_new_slot_at_shutdown_go_back_to_the_queue(settings,
         first.run(wake_late)
         assert s.row["state"] == states.CALLING_A
     assert (s.row["state"], s.row["attempts"]) == (states.QUEUED, 0)
+
+
+def test_a_pass_that_fails_keeps_the_calls_waiting_for_a_new_slot(p, monkeypatch):
+    s = new_request(p)
+    dispatcher = p.app.state.dispatcher
+
+    async def wake_late():
+        [request] = await callbacks.claim_due(p.platform.db, now=utcnow(), limit=1)
+        await pacing.ensure(p.platform.db)
+        await dispatcher._place(request, pacing.now_us() - 2 * pacing.LATE_US, misses=0)
+
+    async def unreachable(*args, **kwargs):
+        raise ConnectionError("database unreachable")
+
+    with TwilioRecorder().cassette("calls_create.yaml") as cassette:
+        p.run(wake_late)
+        with monkeypatch.context() as m:
+            m.setattr(pacing, "take_slots", unreachable)
+            with pytest.raises(ConnectionError):
+                p.dispatch()
+        assert [request["id"] for request, _ in dispatcher._late] == [s.request_id]
+        assert p.dispatch() == 1
+        assert cassette.play_count == 1
+    assert s.row["state"] == states.CALLING_A and s.row["leg_a_sid"]
