@@ -215,7 +215,8 @@ class Dispatcher:
 
     async def _sleep_until_work(self) -> None:
         wait = POLL_SECONDS
-        next_due = await callbacks.next_due_at(self.p.db, now=utcnow())
+        # Calls waiting for a new slot are due now, though the queue no longer holds them.
+        next_due = utcnow() if self._late else await callbacks.next_due_at(self.p.db, now=utcnow())
         if next_due is not None:
             # Slots can be reserved a horizon ahead of their time, so wake that much early.
             slot = await pacing.seconds_to_next(self.p.db) if self._pacing_ready else 0.0
