@@ -154,6 +154,24 @@ async def set_pin(db: Database, *, secret_key: str, account_id: int, pin: str) -
         raise
 
 
+async def assign_random_pin(db: Database, *, secret_key: str, account_id: int,
+                            length: int = security.GENERATED_PIN_LENGTH, tries: int = 20) -> str:
+    """Give the account a new random PIN, unique, and return it (to be shown once).
+
+    Subscribers never choose their PIN: in PIN mode a PIN alone names its
+    account, so "that PIN is taken" would tell them another account's PIN.
+    A random one that happens to be taken is silently drawn again.
+    """
+    for _ in range(tries):
+        pin = security.random_pin(length)
+        try:
+            await set_pin(db, secret_key=secret_key, account_id=account_id, pin=pin)
+        except AccountError:
+            continue
+        return pin
+    raise AccountError("no free PIN was found")
+
+
 def _is_unique_violation(exc: Exception) -> bool:
     return type(exc).__name__ in ("IntegrityError", "UniqueViolationError")
 

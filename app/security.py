@@ -17,6 +17,9 @@ _DUMMY_HASH = _hasher.hash("not a real password")
 
 PIN_PATTERN = re.compile(r"^[0-9]{4,12}$")
 DEFAULT_MIN_PIN_LENGTH = 6
+# PINs the platform draws for subscribers (the portal): longer than the minimum, since a bare
+# PIN is an account key in PIN mode and every extra digit makes a guess ten times less likely to hit.
+GENERATED_PIN_LENGTH = max(DEFAULT_MIN_PIN_LENGTH, 8)
 
 
 def hash_password(password: str) -> str:
@@ -36,6 +39,10 @@ def pin_problem(pin: str, min_length: int = DEFAULT_MIN_PIN_LENGTH) -> str | Non
     if len(pin) < min_length:
         return f"a PIN has at least {min_length} digits"
     return None
+
+
+def random_pin(length: int = GENERATED_PIN_LENGTH) -> str:
+    return f"{secrets.randbelow(10 ** length):0{length}d}"
 
 
 def pin_digest(secret_key: str, pin: str) -> str:
