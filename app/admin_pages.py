@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from app import admin_sessions, money, operators, uploads, web_sessions
+from app import admin_sessions, login_sessions, money, uploads, web_sessions
 from app.admin_sessions import OperatorSession
 from app.db import storable
 from app.platform import Platform
@@ -79,12 +79,13 @@ class Desk:
 
 
 async def _operator_of(p: Platform, session: OperatorSession):
-    """The session's operator, unless gone or their password changed since the session began."""
+    """The session's operator, unless the session ended (signed out), the operator is gone, or their password
+    changed since the session began."""
     if session.operator is None:
         return None
-    operator = await operators.get_operator(p.db, login=session.operator)
+    operator = await login_sessions.operator_of(p.db, token=session.token, login=session.operator)
     if operator is None or web_sessions.password_fingerprint(operator["password_hash"]) != session.password:
-        admin_sessions.log_out(session)
+        admin_sessions.forget(session)
         return None
     return operator
 

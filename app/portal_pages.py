@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from app import accounts, money, web_sessions
+from app import accounts, login_sessions, money, web_sessions
 from app.platform import Platform
 from app.signatures import read_form
 from app.web_sessions import Session
@@ -70,12 +70,13 @@ class Visit:
 
 
 async def _account_of(p: Platform, session: Session):
-    """The session's account, unless it is gone or its password changed since the session began."""
+    """The session's account, unless the session ended (logged out), the account is gone, or its password
+    changed since the session began."""
     if session.account_id is None:
         return None
-    account = await accounts.get_account(p.db, account_id=session.account_id)
+    account = await login_sessions.account_of(p.db, token=session.token, account_id=session.account_id)
     if account is None or web_sessions.password_fingerprint(account["password_hash"]) != session.password:
-        web_sessions.log_out(session)
+        web_sessions.forget(session)
         return None
     return account
 

@@ -116,14 +116,16 @@ async def remove_ani(visit: Visit) -> Response:
 async def _password_checked(visit: Visit) -> str | None:
     """None if the current password in the form is right, else the error to show."""
     db, account = visit.p.db, visit.account
-    if await lockouts.account_locked(db, account_id=account["id"]):
-        return "Too many failed attempts. Try again in an hour."
-    if security.verify_password(account["password_hash"], visit.form.get("current_password", "")[:MAX_PASSWORD]):
-        return None
     client = visit.request.client
-    await lockouts.record_failure(db, account_id=account["id"], requester=f"web:{client.host if client else '?'}",
-                                  channel="web")
-    return "Your current password is not right."
+    attempt = await lockouts.begin(db, requester=f"web:{client.host if client else 'unknown'}", channel="web",
+                                   account_id=account["id"])
+    if attempt is None:
+        return "Too many failed attempts. Try again in an hour."
+    if not await security.verify_password_async(account["password_hash"],
+                                                visit.form.get("current_password", "")[:MAX_PASSWORD]):
+        return "Your current password is not right."
+    await lockouts.succeeded(db, attempt)
+    return None
 
 
 @portal_page()
@@ -157,7 +159,7 @@ async def change_password(visit: Visit) -> Response:
     await accounts.set_password(visit.p.db, account_id=visit.account["id"], password=new)
     await visit.reload_account()
     # Sessions carry a fingerprint of the password hash: this one is renewed, the others end.
-    web_sessions.log_in(visit.session, visit.account)
+    await web_sessions.log_in(visit.p, visit.session, visit.account)
     return visit.redirect("/settings?done=password")
 
 

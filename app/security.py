@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -14,6 +16,12 @@ _hasher = PasswordHasher()
 # Verified against when the login is unknown, so a failed login by an unknown
 # name costs the same time as one with a wrong password.
 _DUMMY_HASH = _hasher.hash("not a real password")
+
+# Argon2 is made to be slow (tens of milliseconds and megabytes a hash): it runs on these threads,
+# never on the event loop, and no more of them at once than there are workers, so a flood of logins
+# waits its turn instead of stalling every other request.
+PASSWORD_WORKERS = 2
+_workers = ThreadPoolExecutor(max_workers=PASSWORD_WORKERS, thread_name_prefix="passwords")
 
 PIN_PATTERN = re.compile(r"^[0-9]{4,12}$")
 DEFAULT_MIN_PIN_LENGTH = 6
@@ -31,6 +39,15 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+async def hash_password_async(password: str) -> str:
+    return await asyncio.get_running_loop().run_in_executor(_workers, hash_password, password)
+
+
+async def verify_password_async(password_hash: str | None, password: str) -> bool:
+    # The module's verify_password is looked up at each call (tests count the calls).
+    return await asyncio.get_running_loop().run_in_executor(_workers, verify_password, password_hash, password)
 
 
 def pin_problem(pin: str, min_length: int = DEFAULT_MIN_PIN_LENGTH) -> str | None:
