@@ -238,6 +238,20 @@ def test_wrong_passwords_from_one_address_do_not_stop_the_owners_voice_pin(p):
     assert verbs[0].name == "Gather" and verbs[0].attrs["action"].endswith("/destination")
 
 
+def test_wrong_operator_passwords_from_one_address_do_not_lock_the_operator_out(p):
+    async def sign_in(client_address, password: str, times: int = 1) -> list[int]:
+        async with asgi_client(p, client=client_address) as client:
+            page = await client.get("/admin/login")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+            return [(await client.post("/admin/login", data={"csrf": csrf, "login": OPERATOR, "password": password}))
+                    .status_code for _ in range(times)]
+
+    wrong = p.run(sign_in, ATTACKER, "guess", lockouts.MAX_FAILURES + 2)
+    assert wrong == [401] * lockouts.MAX_FAILURES + [429, 429]
+    assert p.run(sign_in, ATTACKER, OPERATOR_PASSWORD) == [429]
+    assert p.run(sign_in, OWNER, OPERATOR_PASSWORD) == [303]
+
+
 def test_many_sources_together_still_meet_the_account_wide_limit(p):
     alice = p.scalar(sa.select(accounts_t.c.id).where(accounts_t.c.login == "alice"))
     for n in range(lockouts.ACCOUNT_MAX_FAILURES):
