@@ -31,10 +31,11 @@ async def create_account(
     pin_hash = security.pin_digest(secret_key, pin) if pin else None
     if pin_hash and await db.fetch_val(sa.select(accounts.c.id).where(accounts.c.pin_hash == pin_hash)):
         raise AccountError("that PIN is already in use; choose another")
+    password_hash = await security.hash_password_async(password)
     return await db.execute(
         accounts.insert().values(
             login=login,
-            password_hash=security.hash_password(password),
+            password_hash=password_hash,
             pin_hash=pin_hash,
             balance=balance,
             currency=currency,
@@ -132,9 +133,8 @@ async def account_for_token(db: Database, *, token: str):
 
 
 async def set_password(db: Database, *, account_id: int, password: str) -> None:
-    await db.execute(
-        accounts.update().where(accounts.c.id == account_id).values(password_hash=security.hash_password(password))
-    )
+    password_hash = await security.hash_password_async(password)
+    await db.execute(accounts.update().where(accounts.c.id == account_id).values(password_hash=password_hash))
 
 
 async def set_pin(db: Database, *, secret_key: str, account_id: int, pin: str) -> None:
@@ -152,6 +152,24 @@ async def set_pin(db: Database, *, secret_key: str, account_id: int, pin: str) -
         if _is_unique_violation(exc):
             raise AccountError("that PIN is already in use; choose another") from None
         raise
+
+
+async def assign_random_pin(db: Database, *, secret_key: str, account_id: int,
+                            length: int = security.GENERATED_PIN_LENGTH, tries: int = 20) -> str:
+    """Give the account a new random PIN, unique, and return it (to be shown once).
+
+    Subscribers never choose their PIN: in PIN mode a PIN alone names its
+    account, so "that PIN is taken" would tell them another account's PIN.
+    A random one that happens to be taken is silently drawn again.
+    """
+    for _ in range(tries):
+        pin = security.random_pin(length)
+        try:
+            await set_pin(db, secret_key=secret_key, account_id=account_id, pin=pin)
+        except AccountError:
+            continue
+        return pin
+    raise AccountError("no free PIN was found")
 
 
 def _is_unique_violation(exc: Exception) -> bool:

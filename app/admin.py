@@ -44,25 +44,25 @@ async def login(desk: Desk) -> Response:
     db = desk.p.db
     name = desk.form.get("login", "").strip()[:64]
     target = safe_next(desk.form.get("next"))
-    # Failures are counted by address and by login (operators are not accounts), apart
-    # from the portal's: a subscriber's lockout never locks an operator out, nor the reverse.
-    by_ip, by_login = f"admin:{client_ip(desk)}", f"operator:{name}"
-    if await lockouts.requester_locked(db, requester=by_ip) or await lockouts.requester_locked(db, requester=by_login):
+    # Counted before it is checked (app/lockouts.py): by address, and by login at the higher account-wide
+    # limit; apart from the portal's, so a subscriber's lockout never locks an operator out, nor the reverse.
+    attempt = await lockouts.begin(db, requester=f"admin:{client_ip(desk)}", channel="admin",
+                                   name=f"operator:{name}")
+    if attempt is None:
         return desk.render("admin/login.html", status=429, next=target, login=name,
                            error="Too many failed attempts. Try again in an hour.")
     operator = await operators.authenticate(db, login=name, password=desk.form.get("password", "")[:MAX_PASSWORD])
     if operator is None:
-        await lockouts.record_failure(db, account_id=None, requester=by_ip, channel="admin")
-        await lockouts.record_failure(db, account_id=None, requester=by_login, channel="admin")
         return desk.render("admin/login.html", status=401, next=target, login=name,
                            error="Wrong login or password.")
-    admin_sessions.log_in(desk.session, operator)
+    await lockouts.succeeded(db, attempt)
+    await admin_sessions.log_in(desk.p, desk.session, operator)
     return desk.redirect(target)
 
 
 @admin_page()
 async def logout(desk: Desk) -> Response:
-    admin_sessions.log_out(desk.session)
+    await admin_sessions.log_out(desk.p, desk.session)
     return desk.redirect("/admin/login")
 
 

@@ -88,7 +88,8 @@ async def _detail(desk: Desk, account, *, status: int = 200, errors: dict | None
         done=DONE.get(desk.query("done")), errors=errors or {}, values=values or {}, new_pin=new_pin,
         anis=await accounts.list_anis(db, account_id=account["id"]),
         adjustments=await accounts.list_adjustments(db, account_id=account["id"]),
-        failures=failures, locked=failures >= lockouts.MAX_FAILURES, max_failures=lockouts.MAX_FAILURES,
+        failures=failures, locked=failures >= lockouts.ACCOUNT_MAX_FAILURES,
+        max_failures=lockouts.ACCOUNT_MAX_FAILURES, source_max_failures=lockouts.MAX_FAILURES,
         languages=forms.languages(account["language"]), confirm_modes=forms.CONFIRM_MODES,
         caller_id_modes=forms.CALLER_ID_MODES,
     )

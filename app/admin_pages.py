@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from app import admin_sessions, money, operators, uploads, web_sessions
+from app import admin_sessions, login_sessions, money, uploads, web_sessions
 from app.admin_sessions import OperatorSession
 from app.db import storable
 from app.platform import Platform
@@ -26,6 +26,7 @@ templates.env.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M:%
 
 UNREADABLE = {413: "The form is too large: an upload may be up to {mb} MB.",
               415: "The form was not sent the way a browser sends one."}
+TOO_MANY_PARTS = f"The form has too many fields (an upload form has at most {uploads.MAX_PARTS})."
 NAV = [("summary", "/admin", "Summary"), ("live", "/admin/live", "Live calls"), ("cdrs", "/admin/cdrs", "CDRs"),
        ("accounts", "/admin/accounts", "Accounts"), ("numbers", "/admin/numbers", "Numbers"),
        ("rates", "/admin/rates", "Rates"), ("policy", "/admin/policy", "Policy"),
@@ -78,17 +79,18 @@ class Desk:
 
 
 async def _operator_of(p: Platform, session: OperatorSession):
-    """The session's operator, unless gone or their password changed since the session began."""
+    """The session's operator, unless the session ended (signed out), the operator is gone, or their password
+    changed since the session began."""
     if session.operator is None:
         return None
-    operator = await operators.get_operator(p.db, login=session.operator)
+    operator = await login_sessions.operator_of(p.db, token=session.token, login=session.operator)
     if operator is None or web_sessions.password_fingerprint(operator["password_hash"]) != session.password:
-        admin_sessions.log_out(session)
+        admin_sessions.forget(session)
         return None
     return operator
 
 
-async def _refusal(desk: Desk, *, login: bool, api: bool, max_body: int) -> Response | None:
+async def _refusal(desk: Desk, *, login: bool, api: bool, upload: bool, max_body: int) -> Response | None:
     request = desk.request
     if login and desk.operator is None:
         if api:
@@ -99,10 +101,14 @@ async def _refusal(desk: Desk, *, login: bool, api: bool, max_body: int) -> Resp
         return desk.error(403, "Session expired", "Your session has ended. Sign in again.")
     if request.method == "POST":
         try:
-            if uploads.is_multipart(request):
+            # Multipart only where a file is expected, parsed as it streams in with its limits; every
+            # other form (signing in above all) is URL-encoded, refused with 415 before a byte is parsed.
+            if upload and uploads.is_multipart(request):
                 form, desk.files = await uploads.read_multipart(request, max_body)
             else:
                 form = await read_form(request)
+        except uploads.TooManyParts as exc:
+            return desk.error(exc.status_code, "Form refused", TOO_MANY_PARTS)
         except HTTPException as exc:
             message = UNREADABLE.get(exc.status_code, "The form could not be read.").format(mb=max_body // 1024 // 1024)
             return desk.error(exc.status_code, "Form refused", message)
@@ -114,13 +120,13 @@ async def _refusal(desk: Desk, *, login: bool, api: bool, max_body: int) -> Resp
     return None
 
 
-def admin_page(*, login: bool = True, api: bool = False, max_body: int = uploads.MAX_BODY):
+def admin_page(*, login: bool = True, api: bool = False, upload: bool = False, max_body: int = uploads.MAX_BODY):
     """Wrap a handler `(desk) -> Response`.
 
     Loads the operator's session; sends visitors who are not signed in to the
     login page (401 JSON for `api=True` endpoints); on POST reads the form
-    (URL-encoded, or multipart for uploads) and refuses it without the
-    session's CSRF token; writes the session cookie back. `max_body` bounds an upload's body.
+    (URL-encoded; multipart too on `upload=True` pages) and refuses it without
+    the session's CSRF token; writes the session cookie back. `max_body` bounds an upload's body.
     """
 
     def wrap(handler):
@@ -128,7 +134,7 @@ def admin_page(*, login: bool = True, api: bool = False, max_body: int = uploads
         async def endpoint(request: Request) -> Response:
             session = admin_sessions.load(request)
             desk = Desk(request, session, await _operator_of(request.app.state.platform, session))
-            response = await _refusal(desk, login=login, api=api, max_body=max_body) or await handler(desk)
+            response = await _refusal(desk, login=login, api=api, upload=upload, max_body=max_body) or await handler(desk)
             return admin_sessions.save(request, web_sessions.harden(response, desk.nonce), desk.session)
 
         return endpoint

@@ -63,7 +63,7 @@ async def prompt_list(desk: Desk) -> Response:
     return await _page(desk)
 
 
-@admin_page(max_body=MAX_BODY)
+@admin_page(upload=True, max_body=MAX_BODY)
 async def upload(desk: Desk) -> Response:
     name, language = desk.field("prompt", 40), desk.field("language", 8)
     audio = desk.files.get("file")

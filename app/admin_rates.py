@@ -99,7 +99,7 @@ def _uploaded_text(desk: Desk) -> str:
     return text
 
 
-@admin_page()
+@admin_page(upload=True)
 async def import_rates(desk: Desk) -> Response:
     raw_tariff = desk.field("tariff", 32)
     try:

@@ -4,19 +4,20 @@ The session object and its CSRF check are the portal's (`app.web_sessions`);
 only the cookie differs. Its name, its salt and its path are the admin's own,
 so a subscriber's cookie never opens /admin (it is not even read there, and
 copied into the admin cookie its signature does not verify), and an
-operator's cookie is never sent to the portal.
+operator's cookie is never sent to the portal. Its token names a row of
+app/login_sessions.py, as the portal's does: signing out ends it server-side.
 """
 
 from __future__ import annotations
 
-import secrets
+import datetime as dt
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import web_sessions
+from app import login_sessions, web_sessions
 
 COOKIE = "cbp_admin"
 SALT = "admin-session"
@@ -46,28 +47,33 @@ def load(request: Request) -> OperatorSession:
         if isinstance(data, dict) and isinstance(data.get("c"), str):
             operator = data.get("o")
             return OperatorSession(operator=operator if isinstance(operator, str) else None, csrf=data["c"],
-                                   password=str(data.get("p", "")))
+                                   password=str(data.get("p", "")), token=str(data.get("s", "")))
     return OperatorSession(changed=True)
 
 
-def log_in(session: OperatorSession, operator) -> None:
+async def log_in(p, session: OperatorSession, operator) -> None:
+    await login_sessions.close(p.db, token=session.token)
+    session.token = await login_sessions.open_session(p.db, operator_id=operator["id"],
+                                                      lifetime=dt.timedelta(seconds=MAX_AGE_SECONDS))
     session.operator = operator["login"]
-    session.csrf = secrets.token_urlsafe(24)
     session.password = web_sessions.password_fingerprint(operator["password_hash"])
-    session.changed = True
+    web_sessions.renew_csrf(session)
 
 
-def log_out(session: OperatorSession) -> None:
+async def log_out(p, session: OperatorSession) -> None:
+    await login_sessions.close(p.db, token=session.token)
+    forget(session)
+
+
+def forget(session: OperatorSession) -> None:
     session.operator = None
-    session.password = ""
-    session.csrf = secrets.token_urlsafe(24)
-    session.changed = True
+    web_sessions.forget(session)
 
 
 def save(request: Request, response: Response, session: OperatorSession) -> Response:
     if session.changed:
         value = _serializer(request.app.state.platform.secret_key).dumps(
-            {"o": session.operator, "c": session.csrf, "p": session.password})
+            {"o": session.operator, "c": session.csrf, "p": session.password, "s": session.token})
         root = request.scope.get("root_path", "")
         response.set_cookie(COOKIE, value, max_age=MAX_AGE_SECONDS, path=root + PATH, httponly=True,
                             samesite="strict", secure=web_sessions.is_secure(request))

@@ -135,7 +135,7 @@ async def pin_entered(p: Platform, request, params: dict) -> str:
     # In ANI-and-PIN mode the account is already known; the PIN must be its own.
     expected = request["account_id"]
     refused = account is None or account["status"] != "active" or (expected is not None and account["id"] != expected)
-    if not refused and await lockouts.account_locked(p.db, account_id=account["id"]):
+    if not refused and await lockouts.account_locked(p.db, account_id=account["id"], channel="voice"):
         refused = True  # locked accounts sound exactly like wrong PINs to a guesser
     if refused:
         await lockouts.record_failure(p.db, account_id=expected, requester=request["leg_a_number"], channel="voice")

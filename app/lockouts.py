@@ -1,13 +1,29 @@
 """Lockouts after failed authorizations (wrong PIN, wrong password).
 
-Counted per account (when the failure names one) and per requester (the caller
-ID or sender, which is all a PIN guesser reveals), over a sliding window. A
-lockout ends by itself when the window has passed, or when the operator clears it.
+Failures are throttled per source first: the requester, which is the caller
+ID or sender on the phone channels and `web:<client address>` (or
+`admin:<address>`) on the web, is refused after MAX_FAILURES failures in a
+sliding hour. One source therefore cannot lock an account's owner out: ten
+wrong web passwords from one address stop that address, not the owner's texts,
+calls, or logins from elsewhere.
+
+Against guessing spread over many sources, each account (or, for a login that
+does not exist, the login name) also has a limit per channel, ACCOUNT_MAX_FAILURES
+a sliding hour, ten times the per-source one: many sources together can hold
+the owner's web login shut for an hour, never their phone channels.
+
+A lockout ends by itself when the window has passed, or when the operator clears it.
+
+Web logins count an attempt before its password is checked (`begin`): the
+failure row is written first, then counted, so concurrent guesses each see the
+ones before them and at most the limit are ever checked; a right password takes
+its row back (`succeeded`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -15,13 +31,18 @@ from app.db import Database, utcnow
 from app.tables import auth_failures
 
 WINDOW = dt.timedelta(hours=1)
-MAX_FAILURES = 10
+MAX_FAILURES = 10  # per source (caller ID, sender, client address) a window
+ACCOUNT_MAX_FAILURES = 100  # per account (or login name) and channel a window, across all sources
+
+
+def _requester(requester: str | None) -> str:
+    return (requester or "unknown")[:64]
 
 
 async def record_failure(db: Database, *, account_id: int | None, requester: str, channel: str) -> None:
     await db.execute(
-        auth_failures.insert().values(account_id=account_id, requester=(requester or "unknown")[:64],
-                                      channel=channel, at=utcnow())
+        auth_failures.insert().values(account_id=account_id, requester=_requester(requester), channel=channel,
+                                      at=utcnow())
     )
 
 
@@ -30,12 +51,58 @@ async def _count(db: Database, condition) -> int:
     return await db.fetch_val(sa.select(sa.func.count()).where(condition, auth_failures.c.at > since))
 
 
-async def account_locked(db: Database, *, account_id: int) -> bool:
-    return await _count(db, auth_failures.c.account_id == account_id) >= MAX_FAILURES
+async def account_locked(db: Database, *, account_id: int, channel: str | None = None) -> bool:
+    """Whether the account has had ACCOUNT_MAX_FAILURES failures in `channel` (all channels when None)."""
+    condition = auth_failures.c.account_id == account_id
+    if channel is not None:
+        condition = sa.and_(condition, auth_failures.c.channel == channel)
+    return await _count(db, condition) >= ACCOUNT_MAX_FAILURES
 
 
 async def requester_locked(db: Database, *, requester: str) -> bool:
-    return await _count(db, auth_failures.c.requester == (requester or "unknown")[:64]) >= MAX_FAILURES
+    return await _count(db, auth_failures.c.requester == _requester(requester)) >= MAX_FAILURES
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """An attempt already counted as a failure; `succeeded` takes it back."""
+
+    ids: tuple[int, ...]
+
+
+async def begin(db: Database, *, requester: str, channel: str, account_id: int | None = None,
+                name: str | None = None) -> Attempt | None:
+    """Count an authorization attempt before checking it; None when it must be refused unchecked.
+
+    `requester` is the source (throttled at MAX_FAILURES); `account_id` the
+    account the attempt names, or `name` a key standing for it when there is no
+    such account (e.g. `login:<name>`), so a lockout says nothing about which
+    logins exist (both at ACCOUNT_MAX_FAILURES per channel). An attempt refused
+    here is not counted: a locked-out source hammering away does not add to the
+    account's count.
+    """
+    requester = _requester(requester)
+    now = utcnow()
+    ids = [await db.execute(auth_failures.insert().values(account_id=account_id, requester=requester,
+                                                          channel=channel, at=now))]
+    if name is not None:
+        ids.append(await db.execute(auth_failures.insert().values(account_id=None, requester=_requester(name),
+                                                                  channel=channel, at=now)))
+    # Each count includes this attempt's own row and every row written before it.
+    locked = await _count(db, auth_failures.c.requester == requester) > MAX_FAILURES
+    if not locked and account_id is not None:
+        locked = await _count(db, sa.and_(auth_failures.c.account_id == account_id,
+                                          auth_failures.c.channel == channel)) > ACCOUNT_MAX_FAILURES
+    if not locked and name is not None:
+        locked = await _count(db, auth_failures.c.requester == _requester(name)) > ACCOUNT_MAX_FAILURES
+    if locked:
+        await db.execute(auth_failures.delete().where(auth_failures.c.id.in_(ids)))
+        return None
+    return Attempt(tuple(ids))
+
+
+async def succeeded(db: Database, attempt: Attempt) -> None:
+    await db.execute(auth_failures.delete().where(auth_failures.c.id.in_(attempt.ids)))
 
 
 async def clear(db: Database, *, account_id: int | None = None, requester: str | None = None) -> int:

@@ -14,8 +14,8 @@ class OperatorError(ValueError):
 async def create_operator(db: Database, *, login: str, password: str) -> int:
     if await get_operator(db, login=login):
         raise OperatorError(f"operator {login!r} already exists")
-    return await db.execute(operators.insert().values(login=login, password_hash=security.hash_password(password),
-                                                      created_at=utcnow()))
+    password_hash = await security.hash_password_async(password)
+    return await db.execute(operators.insert().values(login=login, password_hash=password_hash, created_at=utcnow()))
 
 
 async def get_operator(db: Database, *, login: str):
@@ -25,13 +25,14 @@ async def get_operator(db: Database, *, login: str):
 async def authenticate(db: Database, *, login: str, password: str):
     """The operator row when the password is right; None otherwise, in the same time either way."""
     operator = await get_operator(db, login=login[:64])
-    if not security.verify_password(operator["password_hash"] if operator else None, password):
+    if not await security.verify_password_async(operator["password_hash"] if operator else None, password):
         return None
     await db.execute(operators.update().where(operators.c.id == operator["id"]).values(last_login_at=utcnow()))
     return operator
 
 
 async def set_password(db: Database, *, login: str, password: str) -> bool:
+    password_hash = await security.hash_password_async(password)
     got = await db.fetch_val(operators.update().where(operators.c.login == login)
-                             .values(password_hash=security.hash_password(password)).returning(operators.c.id))
+                             .values(password_hash=password_hash).returning(operators.c.id))
     return got is not None

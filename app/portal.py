@@ -54,29 +54,27 @@ async def login(visit: Visit) -> Response:
     login_name = visit.form.get("login", "").strip()[:64]
     password = visit.form.get("password", "")[:1024]
     target = safe_next(visit.form.get("next"))
-    by_ip, by_login = f"web:{client_ip(visit)}", f"login:{login_name}"
     account = await accounts.get_account_by_login(db, login=login_name) if login_name else None
-    locked = await lockouts.requester_locked(db, requester=by_ip) or (
-        await lockouts.account_locked(db, account_id=account["id"]) if account is not None
-        else await lockouts.requester_locked(db, requester=by_login))
-    if locked:
+    # Counted before it is checked (app/lockouts.py), per address and per account; unknown logins are counted
+    # under their name, so a lockout says nothing about which logins exist.
+    attempt = await lockouts.begin(db, requester=f"web:{client_ip(visit)}", channel="web",
+                                   account_id=account["id"] if account is not None else None,
+                                   name=f"login:{login_name}" if account is None else None)
+    if attempt is None:
         return visit.render("portal/login.html", status=429, next=target, login=login_name,
                             error="Too many failed attempts. Try again in an hour.")
-    if not security.verify_password(account["password_hash"] if account is not None else None, password):
-        await lockouts.record_failure(db, account_id=account["id"] if account is not None else None,
-                                      requester=by_ip, channel="web")
-        if account is None:
-            # Unknown logins are counted too, so a lockout says nothing about which logins exist.
-            await lockouts.record_failure(db, account_id=None, requester=by_login, channel="web")
+    if not await security.verify_password_async(account["password_hash"] if account is not None else None,
+                                                password):
         return visit.render("portal/login.html", status=401, next=target, login=login_name,
                             error="Wrong login or password.")
-    web_sessions.log_in(visit.session, account)
+    await lockouts.succeeded(db, attempt)
+    await web_sessions.log_in(visit.p, visit.session, account)
     return visit.redirect(target)
 
 
 @portal_page()
 async def logout(visit: Visit) -> Response:
-    web_sessions.log_out(visit.session)
+    await web_sessions.log_out(visit.p, visit.session)
     return visit.redirect("/login")
 
 

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from app import accounts, money, web_sessions
+from app import accounts, login_sessions, money, web_sessions
 from app.platform import Platform
 from app.signatures import read_form
 from app.web_sessions import Session
@@ -20,6 +21,8 @@ from app.web_sessions import Session
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] / "templates"))
 templates.env.filters["amount"] = lambda minor, currency: money.format_amount(minor or 0, currency)
 
+UNREADABLE = {400: "The form could not be read.", 413: "The form is too large.",
+              415: "The form was not sent the way a browser sends one."}
 NAV = [("dashboard", "/", "Dashboard"), ("history", "/history", "History"), ("settings", "/settings", "Settings"),
        ("api", "/api/v1/docs", "API")]
 
@@ -67,12 +70,13 @@ class Visit:
 
 
 async def _account_of(p: Platform, session: Session):
-    """The session's account, unless it is gone or its password changed since the session began."""
+    """The session's account, unless the session ended (logged out), the account is gone, or its password
+    changed since the session began."""
     if session.account_id is None:
         return None
-    account = await accounts.get_account(p.db, account_id=session.account_id)
+    account = await login_sessions.account_of(p.db, token=session.token, account_id=session.account_id)
     if account is None or web_sessions.password_fingerprint(account["password_hash"]) != session.password:
-        web_sessions.log_out(session)
+        web_sessions.forget(session)
         return None
     return account
 
@@ -97,7 +101,12 @@ async def _refusal(visit: Visit, *, login: bool, api: bool) -> Response | None:
             return visit.redirect("/login" + ("" if path == "/" else f"?next={quote(path)}"))
         return visit.error(403, "Session expired", "Your session has ended. Log in again.")
     if request.method == "POST":
-        visit.form = await read_form(request)
+        # URL-encoded only, bounded in size and fields (app/signatures.py): anything else, multipart above all,
+        # is refused before a byte of it is parsed.
+        try:
+            visit.form = await read_form(request)
+        except HTTPException as exc:
+            return visit.error(exc.status_code, "Form refused", UNREADABLE.get(exc.status_code, UNREADABLE[400]))
         if not visit.session.csrf_ok(visit.form.get(web_sessions.CSRF_FIELD)):
             return visit.error(403, "Form refused", "This form has expired or did not come from this site. "
                                                     "Reload the page and try again.")

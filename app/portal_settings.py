@@ -20,7 +20,6 @@ DONE = {
     "ani_sent": "A code was texted to the number. Type it below to add the number.",
     "ani_added": "The number is now one of your caller IDs.",
     "ani_removed": "The number was removed.",
-    "pin": "Your PIN was changed.",
     "password": "Your password was changed.",
     "token_revoked": "The token was revoked; programs using it are refused from now on.",
 }
@@ -34,12 +33,12 @@ def languages(current: str) -> list[tuple[str, str]]:
 
 
 async def _page(visit: Visit, *, status: int = 200, errors: dict | None = None, new_token: str | None = None,
-                values: dict | None = None) -> Response:
+                new_pin: str | None = None, values: dict | None = None) -> Response:
     p, account = visit.p, visit.account
     done = DONE.get(visit.request.query_params.get("done", ""))
     return visit.render(
         "portal/settings.html", status=status, active="settings", done=done, errors=errors or {},
-        values=values or {}, new_token=new_token,
+        values=values or {}, new_token=new_token, new_pin=new_pin,
         anis=await accounts.list_anis(p.db, account_id=account["id"]),
         pending=await ani_verifications.list_pending(p, account_id=account["id"]),
         tokens=await accounts.list_tokens(p.db, account_id=account["id"]),
@@ -117,32 +116,32 @@ async def remove_ani(visit: Visit) -> Response:
 async def _password_checked(visit: Visit) -> str | None:
     """None if the current password in the form is right, else the error to show."""
     db, account = visit.p.db, visit.account
-    if await lockouts.account_locked(db, account_id=account["id"]):
-        return "Too many failed attempts. Try again in an hour."
-    if security.verify_password(account["password_hash"], visit.form.get("current_password", "")[:MAX_PASSWORD]):
-        return None
     client = visit.request.client
-    await lockouts.record_failure(db, account_id=account["id"], requester=f"web:{client.host if client else '?'}",
-                                  channel="web")
-    return "Your current password is not right."
+    attempt = await lockouts.begin(db, requester=f"web:{client.host if client else 'unknown'}", channel="web",
+                                   account_id=account["id"])
+    if attempt is None:
+        return "Too many failed attempts. Try again in an hour."
+    if not await security.verify_password_async(account["password_hash"],
+                                                visit.form.get("current_password", "")[:MAX_PASSWORD]):
+        return "Your current password is not right."
+    await lockouts.succeeded(db, attempt)
+    return None
 
 
 @portal_page()
 async def change_pin(visit: Visit) -> Response:
-    pin, again = visit.form.get("pin", "").strip(), visit.form.get("pin_again", "").strip()
-    problem = security.pin_problem(pin)
-    if problem is None and pin != again:
-        problem = "the two PINs differ"
-    if problem is None:
-        problem = await _password_checked(visit)
-    if problem is None:
-        try:
-            await accounts.set_pin(visit.p.db, secret_key=visit.p.secret_key, account_id=visit.account["id"], pin=pin)
-        except accounts.AccountError as exc:
-            problem = str(exc)
+    # The platform draws the new PIN; a PIN typed into the form (older pages sent `pin`) is ignored, so
+    # nothing here can tell a subscriber whether some PIN belongs to another account.
+    problem = await _password_checked(visit)
     if problem is not None:
-        return await _page(visit, status=422, errors={"pin": problem[:1].upper() + problem[1:] + "."})
-    return visit.redirect("/settings?done=pin")
+        return await _page(visit, status=422, errors={"pin": problem})
+    try:
+        pin = await accounts.assign_random_pin(visit.p.db, secret_key=visit.p.secret_key,
+                                               account_id=visit.account["id"])
+    except accounts.AccountError:
+        return await _page(visit, status=503, errors={"pin": "No new PIN could be made just now. Try again."})
+    # Shown once, in this response only: it is stored as a keyed hash.
+    return await _page(visit, new_pin=pin)
 
 
 @portal_page()
@@ -160,7 +159,7 @@ async def change_password(visit: Visit) -> Response:
     await accounts.set_password(visit.p.db, account_id=visit.account["id"], password=new)
     await visit.reload_account()
     # Sessions carry a fingerprint of the password hash: this one is renewed, the others end.
-    web_sessions.log_in(visit.session, visit.account)
+    await web_sessions.log_in(visit.p, visit.session, visit.account)
     return visit.redirect("/settings?done=password")
 
 

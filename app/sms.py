@@ -61,12 +61,15 @@ async def _authorize(p: Platform, auth, sender: str):
         account = await accounts.find_account_by_pin(p.db, secret_key=p.secret_key, pin=auth.pin)
     elif isinstance(auth, cmd.ByLogin):
         candidate = await accounts.get_account_by_login(p.db, login=auth.login[:64])
-        password_ok = security.verify_password(candidate["password_hash"] if candidate else None, auth.password)
+        password_ok = await security.verify_password_async(candidate["password_hash"] if candidate else None,
+                                                           auth.password)
         account = candidate if password_ok else None
         if candidate is not None and account is None:
             await lockouts.record_failure(p.db, account_id=candidate["id"], requester=sender, channel="sms")
             raise Refusal("sms_not_authorized")
-    if account is None or account["status"] != "active" or await lockouts.account_locked(p.db, account_id=account["id"]):
+    # The account-wide limit of this channel: web failures never silence the owner's texts.
+    if account is None or account["status"] != "active" or \
+            await lockouts.account_locked(p.db, account_id=account["id"], channel="sms"):
         if not isinstance(auth, cmd.BySender):
             await lockouts.record_failure(p.db, account_id=account["id"] if account else None, requester=sender,
                                           channel="sms")

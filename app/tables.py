@@ -302,6 +302,19 @@ operators = sa.Table(
     sa.Column("last_login_at", sa.DateTime),
 )
 
+# Signed-in web sessions, portal (account_id) and admin (operator_id): the cookie carries a random token
+# whose digest is here, so logging out ends the session server-side and a copied cookie opens nothing.
+login_sessions = sa.Table(
+    "login_sessions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True),
+    sa.Column("operator_id", sa.Integer, sa.ForeignKey("operators.id", ondelete="CASCADE"), index=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
+)
+
 # Every change of a balance made by a person (top-ups, corrections): the audit trail.
 balance_adjustments = sa.Table(
     "balance_adjustments",

@@ -3,13 +3,15 @@
 Starlette's SessionMiddleware wants its key when the app is built, but the
 secret key is only known once the database is reached (it may be generated
 and stored there), so the cookie is signed here with `itsdangerous` using the
-key resolved at startup. The cookie holds no secrets: the account id, the CSRF
-token, and a fingerprint of the password hash, so changing the password ends
-every other session.
+key resolved at startup. The cookie holds the account id, the CSRF token, a
+fingerprint of the password hash (so changing the password ends every other
+session) and the session's token, whose row (app/login_sessions.py) must
+still exist: logging out deletes it, so a copy of the cookie opens nothing.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -18,6 +20,8 @@ from dataclasses import dataclass, field
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
+
+from app import login_sessions
 
 COOKIE = "cbp_session"
 MAX_AGE_SECONDS = 12 * 3600
@@ -29,6 +33,7 @@ class Session:
     account_id: int | None = None
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     password: str = ""  # fingerprint of the password hash the session was opened with
+    token: str = ""  # names the server-side row (app/login_sessions.py) that keeps the session alive
     changed: bool = False  # must be written back to the cookie
 
     def csrf_ok(self, submitted: str | None) -> bool:
@@ -54,23 +59,36 @@ def load(request: Request) -> Session:
         if isinstance(data, dict) and isinstance(data.get("c"), str):
             account_id = data.get("a")
             return Session(account_id=account_id if isinstance(account_id, int) else None, csrf=data["c"],
-                           password=str(data.get("p", "")))
+                           password=str(data.get("p", "")), token=str(data.get("s", "")))
     return Session(changed=True)
 
 
-def log_in(session: Session, account) -> None:
-    # A new CSRF token at login: a token planted before login is worth nothing after it.
+async def log_in(p, session: Session, account) -> None:
+    # A new CSRF token and a new session row at login: nothing planted before login is worth anything after it.
+    await login_sessions.close(p.db, token=session.token)
+    session.token = await login_sessions.open_session(p.db, account_id=account["id"],
+                                                      lifetime=dt.timedelta(seconds=MAX_AGE_SECONDS))
     session.account_id = account["id"]
-    session.csrf = secrets.token_urlsafe(24)
     session.password = password_fingerprint(account["password_hash"])
+    renew_csrf(session)
+
+
+def renew_csrf(session: Session) -> None:
+    session.csrf = secrets.token_urlsafe(24)
     session.changed = True
 
 
-def log_out(session: Session) -> None:
+async def log_out(p, session: Session) -> None:
+    await login_sessions.close(p.db, token=session.token)
+    forget(session)
+
+
+def forget(session: Session) -> None:
+    """Make the session anonymous (its server-side row is gone already, or never was)."""
     session.account_id = None
     session.password = ""
-    session.csrf = secrets.token_urlsafe(24)
-    session.changed = True
+    session.token = ""
+    renew_csrf(session)
 
 
 def is_secure(request: Request) -> bool:
@@ -81,7 +99,7 @@ def is_secure(request: Request) -> bool:
 def save(request: Request, response: Response, session: Session) -> Response:
     if session.changed:
         value = _serializer(request.app.state.platform.secret_key).dumps(
-            {"a": session.account_id, "c": session.csrf, "p": session.password}
+            {"a": session.account_id, "c": session.csrf, "p": session.password, "s": session.token}
         )
         response.set_cookie(COOKIE, value, max_age=MAX_AGE_SECONDS, path="/", httponly=True, samesite="lax",
                             secure=is_secure(request))
