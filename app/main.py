@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
         app_routes += [*softphone.routes, Mount("/sandbox", app=carrier.app)]
     app = Starlette(routes=app_routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
     app.state.carrier = carrier
+    app.state.listen_url = listen_url
     app.state.metrics = measured
     allowed_hosts = settings.allowed_hosts or request_origin.default_allowed_hosts(settings.public_base_url,
                                                                                    listen_url)

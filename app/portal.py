@@ -24,6 +24,7 @@ from app import (
     lockouts,
     portal_history,
     portal_settings,
+    request_origin,
     security,
     web_sessions,
 )
@@ -34,8 +35,7 @@ RECENT = 5
 
 
 def client_ip(visit: Visit) -> str:
-    client = visit.request.client
-    return client.host if client else "unknown"
+    return request_origin.client_address(visit.request)
 
 
 # Logging in and out ----------------------------------------------------------

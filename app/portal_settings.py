@@ -9,7 +9,7 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import account_requests, accounts, ani_verifications, lockouts, security, web_sessions
+from app import account_requests, accounts, ani_verifications, lockouts, request_origin, security, web_sessions
 from app.portal_pages import Visit, portal_page
 from twiml.prompts import PROMPTS
 
@@ -121,9 +121,8 @@ async def _password_checked(visit: Visit) -> str | None:
         return "Too many failed attempts. Try again in an hour."
     if security.verify_password(account["password_hash"], visit.form.get("current_password", "")[:MAX_PASSWORD]):
         return None
-    client = visit.request.client
-    await lockouts.record_failure(db, account_id=account["id"], requester=f"web:{client.host if client else '?'}",
-                                  channel="web")
+    await lockouts.record_failure(db, account_id=account["id"],
+                                  requester=f"web:{request_origin.client_address(visit.request)}", channel="web")
     return "Your current password is not right."
 
 
