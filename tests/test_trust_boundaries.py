@@ -17,7 +17,6 @@ import re
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from app import accounts, demo, instance, request_origin, sms_log
 from app.cli import main as cli_main
