@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from app.db import Database
 from app import request_origin
+from app.db import Database
 from app.metrics import Metrics
 from app.provider import Credentials, TwilioProvider
 from app.settings import Settings
