@@ -15,7 +15,7 @@ import secrets
 
 import sqlalchemy as sa
 
-from app import account_requests, accounts
+from app import account_requests, accounts, security
 from app.db import utcnow
 from app.platform import Platform
 from app.provider import ProviderError, ProviderTimeout
@@ -35,7 +35,7 @@ class VerificationError(ValueError):
 
 
 def _digest(secret_key: str, account_id: int, number: str, code: str) -> str:
-    message = f"ani-code:{account_id}:{number}:{code}".encode()
+    message = f"ani-code:{account_id}:{number}:{code}".encode("utf-8", "surrogatepass")
     return hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()
 
 
@@ -112,7 +112,7 @@ async def confirm(p: Platform, *, account, number: str, code: str) -> None:
     if counted is None:
         raise VerificationError("no code is waiting for that number; ask for a new one")
     expected = row["code_hash"]
-    if not hmac.compare_digest(expected, _digest(p.secret_key, account_id, number, code.strip())):
+    if not security.same_secret(expected, _digest(p.secret_key, account_id, number, code.strip())):
         left = MAX_ATTEMPTS - counted
         if left <= 0:
             raise VerificationError("wrong code, and no tries left; ask for a new one")

@@ -4,12 +4,12 @@ SMS gateways and their secrets, and opted-out numbers."""
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from app import security
 from app.db import Database, storable, utcnow
 from app.tables import opt_outs, sms_gateways, sms_messages
 
@@ -87,7 +87,7 @@ async def is_opted_out(db: Database, *, number: str) -> bool:
 
 
 def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 async def add_gateway(db: Database, *, name: str) -> str:
@@ -112,7 +112,7 @@ async def gateway_for_secret(db: Database, *, secret: str):
     offered = _digest(secret)
     found = None
     for gateway in await list_gateways(db):
-        if hmac.compare_digest(gateway["secret_hash"], offered):
+        if security.same_secret(gateway["secret_hash"], offered):
             found = gateway
     if found is not None:
         await db.execute(sms_gateways.update().where(sms_gateways.c.id == found["id"]).values(last_seen_at=utcnow()))

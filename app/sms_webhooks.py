@@ -31,13 +31,13 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 async def twilio_sms(request: Request) -> Response:
     p = request.app.state.platform
-    params = await signed_form(request, request.app.state.validator, p.settings.public_base_url)
+    params = await signed_form(request, request.app.state.validator, p.callback_base(request))
     sid = params.get("MessageSid") or params.get("SmsSid") or ""
     if not sid.isascii() or not sid.isalnum() or len(sid) > 64:
         raise HTTPException(400, "MessageSid is required")
     reply = await sms.handle_text(p, sms.IncomingText(
         source="twilio", message_id=sid, sender=params.get("From", ""), to=params.get("To"),
-        body=params.get("Body", "")[:MAX_TEXT], base_url=p.base_url(str(request.base_url)),
+        body=params.get("Body", "")[:MAX_TEXT], base_url=p.callback_base(request),
     ))
     return Response(messaging.reply(reply.body if reply and reply.deliver else None), media_type="application/xml")
 
@@ -112,7 +112,7 @@ async def gateway(request: Request) -> Response:
         return _error(413, "too_large", f"text longer than {MAX_TEXT} characters")
     reply = await sms.handle_text(p, sms.IncomingText(
         source=source, message_id=_message_id(fields), sender=sender, to=fields.get("to") or fields.get("sent_to"),
-        body=body, base_url=p.base_url(str(request.base_url)),
+        body=body, base_url=p.callback_base(request),
     ))
     deliverable = reply is not None and reply.deliver
     outgoing = [{"to": reply.to, "message": reply.body, "uuid": uuid.uuid4().hex}] if deliverable else []

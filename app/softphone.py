@@ -178,7 +178,7 @@ async def ring(request: Request, carrier) -> JSONResponse:
     if to not in numbers:
         raise BadInput(400, "unknown_service_number",
                        f"'to' must be a service number: {', '.join(numbers) or 'none yet (run demo seed)'}")
-    base = p.base_url(str(request.base_url))
+    base = p.callback_base(request)
     carrier.voice_url = base + "/twilio/voice"
     carrier.sms_url = base + "/twilio/sms"
     for number in PHONE_LABELS:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hmac
 import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -151,6 +152,11 @@ class RestApi:
             logger.exception("sandbox REST handler failed")
             return TwilioError(500, errors.INTERNAL_ERROR, "Internal Server Error").response()
 
+    @staticmethod
+    def _same(offered: str, expected: str) -> bool:
+        # Constant time, and bytes: compare_digest raises TypeError on a non-ASCII str.
+        return hmac.compare_digest(offered.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
     def _authenticate(self, request: Request) -> None:
         header = request.headers.get("authorization", "")
         scheme, _, encoded = header.partition(" ")
@@ -161,8 +167,8 @@ class RestApi:
         except (binascii.Error, UnicodeDecodeError):
             raise TwilioError(401, errors.AUTHENTICATE, "Authenticate") from None
         carrier = self.carrier
-        valid = (username == carrier.account_sid and password == carrier.auth_token) or (
-            username in carrier.api_keys and carrier.api_keys[username] == password
+        valid = (self._same(username, carrier.account_sid) and self._same(password, carrier.auth_token)) or (
+            username in carrier.api_keys and self._same(password, carrier.api_keys[username])
         )
         if not valid:
             raise TwilioError(401, errors.AUTHENTICATE, "Authenticate")

@@ -260,7 +260,8 @@ async def test_keys_go_only_to_demo_handsets_on_answered_calls(client):
 
 
 async def test_no_demo_with_real_twilio_credentials(demo_settings):
-    app = create_app(demo_settings.with_(twilio_account_sid="AC" + "1" * 32, twilio_auth_token="token"))
+    app = create_app(demo_settings.with_(twilio_account_sid="AC" + "1" * 32, twilio_auth_token="token",
+                                         public_base_url="http://testserver"))
     assert app.state.carrier is None
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
         assert (await http.get("/demo")).status_code == 404
