@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from app import callbacks, limits, policy, rates, service_numbers, states
+from app import accounts, callbacks, limits, policy, rates, service_numbers, states
 from app.db import storable, utcnow
 from app.phone import InvalidNumber, to_e164
 from app.platform import Platform
@@ -51,6 +51,13 @@ async def caller_id_for(p: Platform, to: str | None) -> str | None:
     return shared[0]["number"] if shared else None
 
 
+async def _own_number(p: Platform, account, number: str) -> bool:
+    """The account's default number or one of its verified caller IDs: a number known to be the subscriber's."""
+    if number == account["default_number"]:
+        return True
+    return number in await accounts.list_anis(p.db, account_id=account["id"], verified_only=True)
+
+
 async def request_callback(
     p: Platform,
     *,
@@ -81,6 +88,10 @@ async def request_callback(
     caller_id = await caller_id_for(p, service_number)
     if caller_id is None:
         raise Refused("unavailable", "no service number to call from")
+    if notify_number is not None and trigger_kind != "sms" and not await _own_number(p, account, notify_number):
+        # A web or API callback may ring any number, but the platform texts only the
+        # subscriber's own: a failure notice must not be a free text to a stranger.
+        notify_number = None
     # Texts and web forms are counted per requester; API clients are trusted
     # integrators whose volume is bounded by the account's concurrency cap.
     per_requester = trigger_kind != "api"

@@ -213,3 +213,26 @@ def test_sms_registration_goes_through_the_same_policy_and_caps(p, texts):
     with p.engine.connect() as c:
         unverified = c.execute(sa.select(anis.c.number).where(anis.c.verified == sa.false())).scalars().all()
     assert sorted(unverified) == ["+14155550170", "+14155550171"]
+
+
+# Other texts to numbers a subscriber chooses ------------------------------------------------------
+
+
+def test_a_failed_api_callback_texts_only_a_number_of_the_subscribers(p, texts):
+    from app import callbacks, notices
+
+    alice_id = p.scalar(sa.select(accounts_t.c.id).where(accounts_t.c.login == "alice"))
+    token = p.run(accounts.create_token, p.platform.db, account_id=alice_id, name="notices")
+    headers = {"Authorization": f"Bearer {token}"}
+    stranger = p.client.post("/api/v1/callbacks", json={"from": NEW, "to": "+12125550123"}, headers=headers)
+    own = p.client.post("/api/v1/callbacks", json={"from": sc.ALICE_MOBILE, "to": "+12125550123"}, headers=headers)
+    assert stranger.status_code == own.status_code == 201
+
+    async def fail_and_notify():
+        for created in (stranger, own):
+            row = await callbacks.get_request(p.platform.db, request_id=created.json()["id"])
+            await callbacks.transition(p.platform.db, row, states.FAILED, reason=states.A_NO_ANSWER)
+        return await notices.send_outcome_notices(p.platform)
+
+    assert p.run(fail_and_notify) == 1
+    assert [to for to, _, _ in texts] == [sc.ALICE_MOBILE]
