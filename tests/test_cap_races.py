@@ -108,15 +108,16 @@ def test_parallel_voice_triggers_get_exactly_the_accounts_slots(p):
     assert {row["reason"] for row in rows if row["state"] == states.FAILED} == {states.RATE_LIMITED}
 
 
-def _answered_sessions(p: Platform, count: int) -> list[dict]:
-    """`count` callbacks of alice's whose leg A is answered, the IVR waiting for a destination."""
-    alice = account_id(p, "alice")
+def _answered_sessions(p: Platform, count: int, *, needs_pin: bool = False) -> list[dict]:
+    """`count` callbacks whose leg A is answered, the IVR waiting for a destination (alice's),
+    or for a PIN (nobody's yet)."""
+    alice = None if needs_pin else account_id(p, "alice")
     rows = []
     for _ in range(count):
         sid = tw.call_sid()
         request_id, _created = p.run(
             callbacks.create_request, p.platform.db, trigger_kind="api", trigger_id=tw.call_sid(),
-            service_number=sc.PIN_NUMBER, mode="api", caller_id="api:alice", account_id=alice, needs_pin=False,
+            service_number=sc.PIN_NUMBER, mode="api", caller_id="api:alice", account_id=alice, needs_pin=needs_pin,
             leg_a_number=sc.ALICE_HOME, leg_a_from=sc.PIN_NUMBER, state=states.A_ANSWERED, base_url=BASE,
             leg_a_sid=sid, due_at=utcnow(), expires_at=utcnow(),
         )
@@ -143,3 +144,21 @@ def test_parallel_sessions_dialling_one_number_stop_at_its_daily_limit(p):
     assert p.scalar(sa.select(sa.func.count()).select_from(destination_dials)) == 3
     calling_b = [r for r in p.requests() if r["state"] == states.CALLING_B]
     assert len(calling_b) == 3 and {r["leg_b_number"] for r in calling_b} == {NY}
+
+
+def test_parallel_pin_entries_get_exactly_the_accounts_slots(p):
+    set_account(p, "alice", max_concurrent=2, balance=100_000)
+    sessions = _answered_sessions(p, 8, needs_pin=True)
+
+    def send(client, i):
+        session = sessions[i]
+        params = tw.voice_params(From=sc.PIN_NUMBER, To=sc.ALICE_HOME, CallSid=session["sid"],
+                                 CallStatus="in-progress", Direction="outbound-api", Digits=sc.ALICE_PIN)
+        return signed_post(client, f"/legs/{session['id']}/pin", params)
+
+    responses = burst(p, send, len(sessions))
+    verbs = [tw.parse_twiml(response.text) for response in responses]
+    asked = [v for v in verbs if v[0].name == "Gather"]
+    assert len(asked) == 2, [tw.spoken(v) for v in verbs]
+    assert in_progress(p, "alice") == 2
+    assert sorted(r["reason"] for r in p.requests() if r["state"] == states.FAILED) == [states.RATE_LIMITED] * 6
