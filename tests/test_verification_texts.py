@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from app import accounts, policy, states
 from app.tables import accounts as accounts_t
 from app.tables import anis, balance_adjustments, verification_texts
-from tests.test_portal import Visitor, logged_in, text_of
+from tests.test_portal import logged_in, text_of
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
 from tests.utils.harness import BASE, Platform
