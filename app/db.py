@@ -304,6 +304,21 @@ class Database:
             finally:
                 self._open.reset(token)
 
+    async def lock(self, *keys: str) -> None:
+        """Hold `keys` until the current transaction ends, so that a count and the insert it
+        allows cannot interleave with another transaction's (caps that hold under races).
+
+        PostgreSQL: transaction-level advisory locks, taken in sorted order so that two
+        transactions locking overlapping keys cannot deadlock. SQLite: nothing to take,
+        `transaction()` already holds the database's one write lock (BEGIN IMMEDIATE).
+        """
+        if self._current() is None:
+            raise RuntimeError("lock() is for use inside transaction()")
+        if not self.is_postgres:
+            return
+        for key in sorted(set(keys)):
+            await self.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0))))
+
     @asynccontextmanager
     async def _savepoint(self, current: _Open) -> AsyncIterator[None]:
         current.depth += 1

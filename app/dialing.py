@@ -47,8 +47,6 @@ async def plan_leg_b(p: Platform, request, account, number: str) -> Plan | Refus
     if why:
         log.info("request %s: %s refused: %s", request["id"], number, why, extra={"callback_id": request["id"]})
         return Refusal(states.DESTINATION_BLOCKED, "destination_blocked", why)
-    if await limits.destination_over_limit(p.db, p.settings, number=number):
-        return Refusal(states.RATE_LIMITED, "destination_limit", f"daily limit of calls to {number}")
     rate_b = await rates.find_rate(p.db, number=number, tariff=account["tariff"])
     rate_a = await rates.find_rate(p.db, number=request["leg_a_number"], tariff=account["callback_tariff"])
     if rate_b is None or rate_a is None:
@@ -61,10 +59,16 @@ async def plan_leg_b(p: Platform, request, account, number: str) -> Plan | Refus
                                       max_seconds=max_seconds, max_cost=max_cost)
     if seconds < billing.MIN_CALL_SECONDS:
         return Refusal(states.INSUFFICIENT_FUNDS, "insufficient_funds", "balance too low for a minute")
-    if not await reservations.reserve(p.db, request_id=request["id"], account_id=account["id"], amount=hold,
-                                      held=held):
-        # Another call of this account reserved first.
-        return Refusal(states.INSUFFICIENT_FUNDS, "insufficient_funds", "balance taken by other calls")
+    # The day's count of dials to this number, the hold and the dial's own row in one
+    # step: sessions dialling one number in parallel must see each other.
+    async with limits.capped(p.db, limits.destination_subject(number)):
+        if await limits.destination_over_limit(p.db, p.settings, number=number):
+            return Refusal(states.RATE_LIMITED, "destination_limit", f"daily limit of calls to {number}")
+        if not await reservations.reserve(p.db, request_id=request["id"], account_id=account["id"], amount=hold,
+                                          held=held):
+            # Another call of this account reserved first.
+            return Refusal(states.INSUFFICIENT_FUNDS, "insufficient_funds", "balance taken by other calls")
+        await limits.record_dial(p.db, number=number, request_id=request["id"])
     return Plan(number=number, time_limit=seconds, spendable=spendable + held)
 
 

@@ -76,6 +76,11 @@ class Settings:
     trigger_limit: int = 10
     trigger_window_seconds: int = 600
     destination_daily_limit: int = 50
+    # Verification codes texted (caller IDs being registered): per account and per
+    # number, over the last 24 hours, and the price of each in the account's minor units.
+    verification_daily_limit: int = 5
+    verification_number_daily_limit: int = 3
+    verification_text_price: int = 0
     # Bill the callback leg even when no second party was connected (carriers bill it).
     bill_leg_a_without_b: bool = True
     # The caller ID the provider accepts for a withheld presentation; empty: not offered.
@@ -147,6 +152,9 @@ def load_settings(environ: dict | None = None, env_file: str | Path | None = ".e
         trigger_limit=_int(env, "TRIGGER_LIMIT", 10),
         trigger_window_seconds=_int(env, "TRIGGER_WINDOW_SECONDS", 600),
         destination_daily_limit=_int(env, "DESTINATION_DAILY_LIMIT", 50),
+        verification_daily_limit=_int(env, "VERIFICATION_DAILY_LIMIT", 5),
+        verification_number_daily_limit=_int(env, "VERIFICATION_NUMBER_DAILY_LIMIT", 3),
+        verification_text_price=_int(env, "VERIFICATION_TEXT_PRICE", 0),
         withheld_caller_id=env.get("WITHHELD_CALLER_ID") or None,
         bill_leg_a_without_b=(env.get("BILL_LEG_A_WITHOUT_B", "yes").lower() not in ("no", "0", "false", "off")),
         sandbox_speed=_float(env, "SANDBOX_SPEED", 1.0),

@@ -291,6 +291,33 @@ ani_verifications = sa.Table(
 )
 
 
+# Every verification code texted, kept when the pending code or the caller ID is
+# removed: the daily caps per account and per number count these rows.
+verification_texts = sa.Table(
+    "verification_texts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("number", sa.String(20), nullable=False),
+    sa.Column("channel", sa.String(8), nullable=False),  # portal, sms
+    sa.Column("sent_at", sa.DateTime, nullable=False),
+    sa.Index("ix_verification_texts_account_id_sent_at", "account_id", "sent_at"),
+    sa.Index("ix_verification_texts_number_sent_at", "number", "sent_at"),
+)
+
+# Second-party dials allowed, one row each, written with the check of the
+# destination's daily limit (the leg's own row comes later, from the provider).
+destination_dials = sa.Table(
+    "destination_dials",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("number", sa.String(20), nullable=False),
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("callback_requests.id", ondelete="SET NULL")),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Index("ix_destination_dials_number_at", "number", "at"),
+)
+
+
 # Operators: the people who run the platform (admin pages), apart from subscribers.
 operators = sa.Table(
     "operators",
