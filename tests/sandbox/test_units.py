@@ -4,7 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sandbox import Clock, Phone, Phones, max_in_window, rfc2822, twiml
+from sandbox import Clock, Phone, Phones, max_in_window, rfc2822
+from sandbox import twiml_reader as twiml
 from sandbox.cps import Pacer
 from sandbox.faults import Faults
 from sandbox.messages import segments
