@@ -157,7 +157,8 @@ class Messaging:
 
     def _progress(self, message: Message, status: str) -> None:
         message.move(status, self.clock.now())
-        if message.status_callback and status in ("sent", "delivered", "undelivered", "failed") and not self.tasks.closing:
+        reportable = status in ("sent", "delivered", "undelivered", "failed")
+        if message.status_callback and reportable and not self.tasks.closing:
             params = message.status_params()
             if message.error_code:
                 params["ErrorCode"] = str(message.error_code)

@@ -85,7 +85,8 @@ class Network:
         self.calls: dict[str, Call] = {}
         self.tasks = Tasks(self.webhooks)
         self.messaging = Messaging(
-            account_sid, self.clock, self.webhooks, self.tasks, phone=lambda number: self.phones[number], number=self.number
+            account_sid, self.clock, self.webhooks, self.tasks,
+            phone=lambda number: self.phones[number], number=self.number,
         )
 
     # Configuration
