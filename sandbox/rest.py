@@ -13,7 +13,6 @@ import binascii
 import hmac
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.datastructures import FormData
@@ -26,10 +25,8 @@ from .calls import API_VERSION, Call
 from .clock import rfc2822
 from .errors import TwilioError
 from .messages import Message
+from .network import Network
 from .sids import formatted, is_e164, is_sid
-
-if TYPE_CHECKING:
-    from .carrier import Carrier
 
 logger = logging.getLogger("sandbox")
 
@@ -110,7 +107,7 @@ def message_resource(message: Message) -> dict:
     }
 
 
-def rest_routes(carrier: "Carrier") -> list[Route]:
+def rest_routes(carrier: Network) -> list[Route]:
     api = RestApi(carrier)
     return [
         Route(ROOT + "/Calls.json", api.calls, methods=["GET", "POST"]),
@@ -121,7 +118,7 @@ def rest_routes(carrier: "Carrier") -> list[Route]:
 
 
 class RestApi:
-    def __init__(self, carrier: "Carrier") -> None:
+    def __init__(self, carrier: Network) -> None:
         self.carrier = carrier
 
     def _now(self) -> datetime:
