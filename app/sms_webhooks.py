@@ -9,6 +9,7 @@ gateway): the reply rides back in `payload.messages`, and texts queued later
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 import uuid
@@ -130,15 +131,17 @@ def _outside_secret(request: Request) -> str:
     return header or request.query_params.get("secret", "")
 
 
-def _message_id(fields: dict[str, str]) -> str:
-    for key in ("message_id", "messageId", "id", "uuid"):
-        if fields.get(key):
-            return fields[key][:80]
+def _message_id(fields: dict[str, str], key: str) -> str:
+    for name in ("message_id", "messageId", "id", "uuid"):
+        if fields.get(name):
+            return fields[name][:80]
     # No id from the gateway: the same sender, text and send time is the same text.
+    # Keyed: the id is stored, and a plain hash of a text holding a 6-digit PIN
+    # gives the PIN back to anyone who tries the million of them.
     if fields.get("sent_timestamp"):
         basis = "|".join((fields.get("from", ""), fields.get("text") or fields.get("message", ""),
                           fields["sent_timestamp"]))
-        return "h:" + hashlib.sha256(basis.encode()).hexdigest()[:40]
+        return "h:" + hmac.new(key.encode(), basis.encode(), hashlib.sha256).hexdigest()[:40]
     return "u:" + uuid.uuid4().hex
 
 
@@ -176,7 +179,8 @@ async def gateway(request: Request) -> Response:
     if len(body) > MAX_TEXT:
         return _error(413, "too_large", f"text longer than {MAX_TEXT} characters")
     reply = await sms.handle_text(p, sms.IncomingText(
-        source=source, message_id=_message_id(fields), sender=sender, to=fields.get("to") or fields.get("sent_to"),
+        source=source, message_id=_message_id(fields, p.secret_key), sender=sender,
+        to=fields.get("to") or fields.get("sent_to"),
         body=body, base_url=p.base_url(str(request.base_url)),
     ))
     deliverable = reply is not None and reply.deliver

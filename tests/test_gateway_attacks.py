@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from app.signatures import MAX_BODY
 from app.tables import sms_messages
 from tests.utils import scenario as sc
+from tests.utils import twilio as tw
 from tests.utils.harness import BASE, Platform
 
 CHUNK = 16 * 1024
@@ -118,3 +119,48 @@ def test_a_wrong_secret_gets_403_and_writes_no_row(p, gateway_secret, where):
     both = p.client.post("/sms/gateway", json={**payload, "secret": gateway_secret},
                          headers={"X-Gateway-Secret": wrong})
     assert both.status_code == 403 and stored_texts(p) == 0
+
+
+# Credentials in texts are never stored ------------------------------------------------
+
+
+def database_text(p: Platform) -> str:
+    """Every value in every table, as one string to search."""
+    from app.tables import metadata
+
+    with p.engine.connect() as c:
+        return "\n".join(repr(tuple(row)) for table in metadata.sorted_tables
+                         for row in c.execute(sa.select(table)))
+
+
+SECRET_TEXTS = [
+    f"PIN {sc.ALICE_PIN} CALL +442071234567",
+    f"pin,{sc.ALICE_PIN},bal",
+    f"PIN#{sc.ALICE_PIN}#CALL",
+    f"Pin:{sc.ALICE_PIN}",
+    "U.alice P.alice-password BAL",
+    "u:alice, p: alice-password CALL +442071234567",
+    "U.alice P.alice-password R.+14155550155",
+]
+
+
+def test_pins_and_passwords_in_texts_are_stored_redacted(p, gateway_secret):
+    for n, body in enumerate(SECRET_TEXTS):
+        response = p.post("/twilio/sms", tw.sms_params(From=sc.STRANGER, To=sc.PIN_NUMBER, Body=body,
+                                                       MessageSid=f"SM{n:032d}"))
+        assert response.status_code == 200
+        response = p.client.post("/sms/gateway", data={"from": sc.BOB_MOBILE, "message": body, "secret": gateway_secret,
+                                                       "sent_timestamp": str(1764126000 + n)})
+        assert response.status_code == 200 and response.json()["payload"]["success"] is True
+        response = p.client.post("/sms/gateway", json={"from": sc.BOB_MOBILE, "text": body, "id": f"j-{n}"},
+                                 headers={"X-Gateway-Secret": gateway_secret})
+        assert response.status_code == 200
+    with p.engine.connect() as c:
+        stored = [row.body for row in c.execute(sa.select(sms_messages.c.body)
+                                                .where(sms_messages.c.direction == "in"))]
+    assert len(stored) == 3 * len(SECRET_TEXTS)
+    assert all("***" in body for body in stored)
+    # The commands still worked: the texts were acted on before they were stored redacted.
+    assert p.requests()
+    everything = database_text(p)
+    assert sc.ALICE_PIN not in everything and "alice-password" not in everything
