@@ -178,6 +178,44 @@ def parse(text: str | None) -> Command:
     return _action(auth, rest)
 
 
+# Labels whose value is a secret: the parser's PIN and P. (password), and the
+# spellings people use when they get the syntax wrong (PASS, PWD...). The value
+# follows the label in the same token or, if the label stands alone, is the next token.
+_SECRET_LABEL = re.compile(r"(PIN|P|PASS|PASSWORD|PASSWD|PWD|PW)(?:[:.=]|(?<=N)(?=[0-9])|$)", re.I | re.A)
+REDACTED = "***"
+
+
+def redact(text: str | None) -> str | None:
+    """The text with every PIN and password replaced by ***, for storing and logging.
+
+    It reads the text as the parser does (NFKC, the same separators, invisible
+    characters dropped), so a secret the parser would accept is found however it
+    was spelt: 'pin,482193', 'PIN#482193', 'ＰＩＮ４８２１９３', 'u.alice p:secret'. A text
+    with a secret is stored in that cleaned form; any other text is left as it was.
+    """
+    if not text:
+        return text
+    tokens = _clean(text[:MAX_SMS]).split()
+    out, found, hide_next = [], False, False
+    for token in tokens:
+        if hide_next:
+            out.append(REDACTED)
+            found, hide_next = True, False
+            continue
+        label = _SECRET_LABEL.match(token)
+        if label and (label.end() < len(token) or label.group(0) != label.group(1) or label.group(1).upper() in
+                      ("PIN", "PASS", "PASSWORD", "PASSWD", "PWD")):
+            if label.end() < len(token):
+                out.append(token[:label.end()] + REDACTED)
+                found = True
+            else:
+                out.append(token)
+                hide_next = True
+            continue
+        out.append(token)
+    return " ".join(out) if found or hide_next else text
+
+
 def _clean(text: str) -> str:
     """NFKC, separators -> ' ', invisible and control characters dropped."""
     out = []

@@ -114,7 +114,7 @@ async def _body(request: Request, *names: str) -> dict[str, str]:
             raise BadInput(413, "too_large", "the body is too large")
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # 4 KB of '[' nests deeper than Python recurses
         raise BadInput(400, "invalid_json", "the body must be a JSON object") from None
     if not isinstance(data, dict):
         raise BadInput(400, "invalid_json", "the body must be a JSON object")

@@ -260,7 +260,8 @@ auth_failures = sa.Table(
 
 
 # Destination policy: operator-wide rules (account_id NULL) and per-account ones.
-# kinds: allow_country (ISO code), allow_prefix, deny_prefix, allow_type (premium_rate, shared_cost).
+# kinds: allow_country (ISO code), allow_prefix, deny_prefix, allow_type (a high-risk number type),
+# allow_range (a high-risk prefix let through; see app/destination_risk.py).
 destination_rules = sa.Table(
     "destination_rules",
     metadata,
@@ -269,7 +270,8 @@ destination_rules = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("value", sa.String(16), nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.CheckConstraint("kind in ('allow_country', 'allow_prefix', 'deny_prefix', 'allow_type')", name="kind"),
+    sa.CheckConstraint("kind in ('allow_country', 'allow_prefix', 'deny_prefix', 'allow_type', 'allow_range')",
+                       name="kind"),
 )
 
 

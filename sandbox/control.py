@@ -239,11 +239,23 @@ class ControlApi:
         return JSONResponse(result, status_code=status)
 
 
+# Unauthenticated (see above), so nobody may make it hold more than this, or
+# make json recurse past Python's limit.
+MAX_BODY = 64 * 1024
+
+
 async def _json(request: Request) -> dict:
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise ControlError(413, f"body larger than {MAX_BODY} bytes")
     try:
-        data = json.loads(await request.body() or b"{}")
+        data = json.loads(raw or b"{}")
     except json.JSONDecodeError as exc:
         raise ControlError(400, f"body is not JSON: {exc}") from None
+    except (UnicodeDecodeError, RecursionError):
+        raise ControlError(400, "body is not JSON") from None
     if not isinstance(data, dict):
         raise ControlError(400, "body must be a JSON object")
     return data

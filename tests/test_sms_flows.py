@@ -203,7 +203,7 @@ def test_gateway_json_with_header_secret_and_duplicates(p, gateway_secret):
 @pytest.mark.parametrize(
     "send, status",
     [
-        (lambda c, s: c.post("/sms/gateway", json={"from": sc.ALICE_MOBILE, "text": "BAL", "secret": "wrong"}), 401),
+        (lambda c, s: c.post("/sms/gateway", json={"from": sc.ALICE_MOBILE, "text": "BAL", "secret": "wrong"}), 403),
         (lambda c, s: c.post("/sms/gateway", json={"from": sc.ALICE_MOBILE, "text": "BAL"}), 401),
         (lambda c, s: c.post("/sms/gateway", content=b"{not json", headers={"Content-Type": "application/json",
                                                                              "X-Gateway-Secret": s}), 400),
@@ -258,4 +258,4 @@ def test_gateway_cli_lists_and_removes(p, gateway_secret, capsys):
     assert p.cli("gateway", "add", "office-phone") == 1
     assert p.cli("gateway", "remove", "office-phone") == 0
     response = p.client.post("/sms/gateway", json={"from": sc.ALICE_MOBILE, "text": "BAL", "secret": gateway_secret})
-    assert response.status_code == 401
+    assert response.status_code == 403

@@ -229,6 +229,7 @@ async def test_a_refused_trigger_shows_why(client):
         ("POST", "/demo/hangup", {"call_sid": "CA" + "0" * 32}, 404, "unknown_call"),
         ("POST", "/demo/hangup", {"call_sid": None}, 400, "invalid_field"),
         ("POST", "/demo/hangup", b"\xff\xfe", 400, "invalid_json"),
+        ("POST", "/demo/hangup", b"[" * 4000, 400, "invalid_json"),
         ("POST", "/demo/ring", b"x" * 10_000, 413, "too_large"),
         ("GET", "/demo/state", None, 400, "missing_trigger"),
         ("GET", "/demo/state?trigger=CA" + "0" * 32, None, 404, "unknown_call"),
