@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from app import callbacks, pacing, states
+from app import billing, callbacks, pacing, states
 from app import dispatcher as dispatcher_module
 from app.db import utcnow
 from app.dispatcher import Dispatcher
@@ -62,6 +62,40 @@ def test_5xx_and_429_are_retried_with_backoff_then_placed(p):
     details = [e["detail"] for e in p.events(s.request_id) if e["to_state"] == states.QUEUED]
     assert "500" in details[0] and "20500" in details[0]
     assert "429" in details[1] and "20429" in details[1]
+
+
+@pytest.mark.parametrize("balance, time_limit", [(5, 300), (1000, billing.LEG_A_MAX_SECONDS)],
+                         ids=["five-minutes", "longest-allowed"])
+def test_leg_a_is_created_with_the_time_limit_its_balance_covers(p, balance, time_limit):
+    """TimeLimit: the longest leg A the account's balance pays for at the callback tariff (0.01/min here).
+
+    The hold taken before dialling covers the IVR (3 minutes, 0.03); the rest of the
+    balance may pay for more of leg A once a call is planned, never beyond it.
+    """
+    with p.engine.begin() as c:
+        c.execute(accounts.update().where(accounts.c.login == "alice").values(balance=balance))
+    s = new_request(p)
+    recorder = TwilioRecorder()
+    with recorder.cassette("calls_create.yaml"):
+        assert p.dispatch() == 1
+    (create,) = recorder.sent  # and it validated against Twilio's description of the request
+    assert create["TimeLimit"] == [str(time_limit)] and create["Timeout"] == ["30"]
+    assert s.row["reserved"] == 3
+    # The leg A those seconds bill is exactly what the balance covers; a second more is not.
+    rate_a = billing.Rate(prefix="1", price_per_minute=10_000)
+    assert billing.leg_cost(time_limit, rate_a, "USD")[1] <= balance
+    if time_limit < billing.LEG_A_MAX_SECONDS:
+        assert billing.leg_cost(time_limit + 1, rate_a, "USD")[1] > balance
+
+
+def test_a_leg_a_without_a_known_account_gets_the_longest_time_limit(p):
+    s = sc.Session(p, caller=sc.STRANGER, service_number=sc.PIN_NUMBER)
+    s.trigger()
+    recorder = TwilioRecorder()
+    with recorder.cassette("calls_create.yaml"):
+        assert p.dispatch() == 1
+    (create,) = recorder.sent
+    assert create["TimeLimit"] == [str(billing.LEG_A_MAX_SECONDS)] and s.row["reserved"] == 0
 
 
 def test_retries_are_bounded_then_provider_error(settings, engine):
