@@ -38,6 +38,11 @@ class ProviderTimeout(Exception):
     """No answer from the provider: the request may or may not have taken effect."""
 
 
+def is_not_found(exc: BaseException) -> bool:
+    """The provider says it has no such resource (Twilio: HTTP 404, error 20404)."""
+    return isinstance(exc, ProviderError) and (exc.status == 404 or exc.code == 20404)
+
+
 def error_kind(exc: Exception) -> str:
     """The `kind` label of the provider-errors metric: the HTTP status, or what went wrong without one."""
     if isinstance(exc, ProviderTimeout):
