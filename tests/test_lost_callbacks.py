@@ -359,4 +359,8 @@ async def test_a_callback_in_its_ivr_when_platform_and_carrier_restart_is_settle
     async with live_platform(settings, engine, seed_data=False) as after:
         # Housekeeping's first pass after the start asks the new carrier, which answers 404.
         await wait_for_state(after, trigger.sid, states.FAILED, timeout=20)
+        for _ in range(500):  # the hold is released right after the move
+            if after.request_for(trigger.sid)["reserved"] == 0:
+                break
+            await asyncio.sleep(0.01)
         settled_without_a_call(after, trigger.sid, row, detail="does not know the call")
