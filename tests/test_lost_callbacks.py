@@ -336,7 +336,10 @@ async def test_a_session_older_than_any_call_may_last_is_settled(live, monkeypat
     assert all(leg["ended_at"] is not None and leg["cost"] > 0 for leg in legs)
     assert live.balance("alice") == 1000 - sum(leg["cost"] for leg in legs)
     detail = live.events(row["id"])[-1]["detail"]
-    assert ("the provider answered 500" if provider_says == "5xx" else "still in-progress") in detail
+    if provider_says == "5xx":
+        assert "the provider answered 500" in detail
+    else:  # told to end the calls, the provider's final callbacks may come first: either settles it
+        assert "still in-progress" in detail or detail == "leg A ended"
     if provider_says == "still-up":
         await live.carrier.wait_idle(timeout=10)  # told to end them, the carrier did
     else:
