@@ -66,12 +66,14 @@ def leg_a_time_limit(budget: int, rate_a: Rate, currency: str) -> int:
 
     Every second party's time comes out of the same budget, so no session the
     IVR plans reaches it; it is what the carrier enforces should the app lose
-    control of the call (down, restarting, its callbacks lost).
+    control of the call (down, restarting, its callbacks lost). One second short
+    of what the budget pays for: a carrier rounds the duration of a call it cut
+    at its limit to whole seconds, possibly up, into the next increment.
     """
     low, high = 0, LEG_A_MAX_SECONDS
     while low < high:
         middle = (low + high + 1) // 2
-        if leg_cost(middle, rate_a, currency)[1] <= budget:
+        if leg_cost(middle + 1, rate_a, currency)[1] <= budget:
             low = middle
         else:
             high = middle - 1

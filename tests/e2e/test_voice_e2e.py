@@ -237,7 +237,8 @@ async def test_the_carrier_ends_leg_a_at_the_time_limit_its_balance_covers(setti
     one that crashed would leave it): the carrier ends leg A at its limit, and the
     callback leg never costs more than the balance could pay.
     """
-    async with live_platform(settings, engine, speed=200) as live:
+    # 299 virtual seconds in 5 real ones: slow enough that the carrier's timer is not late by a whole second.
+    async with live_platform(settings, engine, speed=60) as live:
         await live.db.execute(accounts_t.update().where(accounts_t.c.login == "alice").values(balance=5))
         stuck = VoiceResponse()
         stuck.pause(length=3600)
@@ -250,14 +251,14 @@ async def test_the_carrier_ends_leg_a_at_the_time_limit_its_balance_covers(setti
         monkeypatch.setitem(ivr.STEPS, "answer", answer_then_wait)
         live.carrier.phones.set(sc.ALICE_HOME, talk_seconds=None)  # alice would stay on the line for ever
         trigger = await live.ring(sc.ALICE_MOBILE, sc.ANI_NUMBER)
-        row = await live.finished(trigger.sid, timeout=30)
+        row = await live.finished(trigger.sid, timeout=60)
         (leg_a,) = live.calls_to(sc.ALICE_HOME)
-        assert leg_a.time_limit == 300  # 0.05 at 0.01/min: five minutes
-        assert ("time-limit", 300) in leg_a.transcript and leg_a.status == "completed"
-        assert 300 <= leg_a.duration < 310
+        assert leg_a.time_limit == 299  # 0.05 at 0.01/min: five minutes, less the second a carrier may round up
+        assert ("time-limit", 299) in leg_a.transcript and leg_a.status == "completed"
+        assert 299 <= leg_a.duration <= 300
         # The leg ended at the carrier, so the request settled from its final status callback.
         assert (row["state"], row["reason"], row["reserved"]) == (states.FAILED, states.CANCELED, 0)
         (leg,) = live.legs(row["id"])
         assert leg["duration_seconds"] == leg_a.duration
         assert leg["cost"] == leg_cost(leg_a.duration, Rate("1", 10_000), "USD")[1]
-        assert live.balance("alice") == 5 - leg["cost"]
+        assert live.balance("alice") == 5 - leg["cost"] >= 0  # never more than the balance
