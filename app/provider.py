@@ -39,8 +39,12 @@ class ProviderTimeout(Exception):
 
 
 def is_not_found(exc: BaseException) -> bool:
-    """The provider says it has no such resource (Twilio: HTTP 404, error 20404)."""
-    return isinstance(exc, ProviderError) and (exc.status == 404 or exc.code == 20404)
+    """The provider says it has no such resource: HTTP 404 with Twilio's error 20404.
+
+    The error code is required too: a 404 without it may be a wrong API base
+    or a proxy, which says nothing about the call.
+    """
+    return isinstance(exc, ProviderError) and exc.status == 404 and exc.code == 20404
 
 
 def error_kind(exc: Exception) -> str:

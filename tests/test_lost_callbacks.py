@@ -17,9 +17,10 @@ import sqlalchemy as sa
 
 from app import accounts as accounts_module
 from app import billing, callbacks, limits, lost_callbacks, states
+from app import provider as provider_module
 from app.billing import Rate, leg_cost
 from app.db import utcnow
-from app.provider import ProviderError
+from app.provider import ProviderError, ProviderTimeout
 from app.tables import accounts, call_legs
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
@@ -367,3 +368,11 @@ async def test_a_callback_in_its_ivr_when_platform_and_carrier_restart_is_settle
                 break
             await asyncio.sleep(0.01)
         settled_without_a_call(after, trigger.sid, row, detail="does not know the call")
+
+
+def test_only_the_providers_own_not_found_counts_as_a_forgotten_call():
+    assert provider_module.is_not_found(ProviderError("not found", code=20404, status=404, retryable=False))
+    # A 404 from a wrong API base or a proxy says nothing about the call; nor does any other error.
+    assert not provider_module.is_not_found(ProviderError("Not Found", code=None, status=404, retryable=False))
+    assert not provider_module.is_not_found(ProviderError("boom", code=20500, status=500, retryable=True))
+    assert not provider_module.is_not_found(ProviderTimeout("no answer"))
