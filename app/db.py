@@ -291,7 +291,26 @@ class Database:
         async with self._borrow() as link:
             # Take SQLite's write lock up front: a deferred transaction that reads and then
             # writes can deadlock against another writer, and busy waiting cannot save it.
-            await link.run(_sql("BEGIN IMMEDIATE" if self.is_sqlite else "BEGIN"))
+            try:
+                await link.run(_sql("BEGIN IMMEDIATE" if self.is_sqlite else "BEGIN"))
+            except BaseException:
+                # Cancelled (or failed) while BEGIN waited for the write lock. SQLite's thread
+                # still runs the BEGIN to its end, and the connection (the process's only one)
+                # would go back to the pool inside a transaction nobody owns: every later
+                # BEGIN would fail. Queue its end on that thread, right behind the BEGIN.
+                # (asyncpg: `_borrow` throws a cancelled connection away, and a failed BEGIN
+                # opened nothing.)
+                if isinstance(link, _ThreadLink):
+                    def end_orphan(connection: sa.Connection) -> None:
+                        try:
+                            if connection.connection.dbapi_connection.in_transaction:
+                                connection.exec_driver_sql("ROLLBACK")
+                        except Exception:
+                            connection.invalidate()  # state unknown: `_borrow` throws it away
+
+                    ended = asyncio.get_running_loop().run_in_executor(link.thread, end_orphan, link.connection)
+                    await asyncio.shield(ended)
+                raise
             opened = _Open(asyncio.current_task(), link)
             token = self._open.set(opened)
             try:

@@ -54,8 +54,11 @@ async def plan_leg_b(p: Platform, request, account, number: str) -> Plan | Refus
     max_seconds, max_cost = await _call_limits(p, account)
     held = request["reserved"]
     spendable = await reservations.spendable(p.db, account_id=account["id"])
-    seconds, hold = billing.plan_call(spendable + held, account["currency"], rate_a, rate_b,
-                                      a_elapsed=await leg_a_elapsed(p, request),
+    a_elapsed = await leg_a_elapsed(p, request)
+    # Leg A cannot outlast its own TimeLimit: never promise a call that would.
+    within_leg_a = max(1, billing.LEG_A_MAX_SECONDS - billing.IVR_ALLOWANCE_SECONDS - a_elapsed)
+    max_seconds = min(max_seconds or within_leg_a, within_leg_a)
+    seconds, hold = billing.plan_call(spendable + held, account["currency"], rate_a, rate_b, a_elapsed=a_elapsed,
                                       max_seconds=max_seconds, max_cost=max_cost)
     if seconds < billing.MIN_CALL_SECONDS:
         return Refusal(states.INSUFFICIENT_FUNDS, "insufficient_funds", "balance too low for a minute")
@@ -104,3 +107,18 @@ async def hold_for_ivr(p: Platform, request, account) -> bool:
     amount = billing.hold_for_leg_a(await leg_a_elapsed(p, request), rate_a, account["currency"])
     return await reservations.reserve(p.db, request_id=request["id"], account_id=account["id"], amount=amount,
                                       held=request["reserved"])
+
+
+async def leg_a_time_limit(p: Platform, request, account) -> int:
+    """The TimeLimit leg A is created with, once its IVR time is held (billing.leg_a_time_limit).
+
+    Without an account yet (PIN mode), the longest leg A allowed; the IVR holds its
+    time once the PIN names the account.
+    """
+    if account is None:
+        return billing.LEG_A_MAX_SECONDS
+    rate_a = await rates.find_rate(p.db, number=request["leg_a_number"], tariff=account["callback_tariff"])
+    if rate_a is None:
+        return billing.IVR_ALLOWANCE_SECONDS
+    budget = await reservations.budget(p.db, request_id=request["id"], account_id=account["id"])
+    return max(1, billing.leg_a_time_limit(budget or 0, rate_a, account["currency"]))

@@ -99,7 +99,9 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def live_platform(settings: Settings, engine: sa.Engine, *, speed: float = 100.0, cps: float = 50.0):
+async def live_platform(settings: Settings, engine: sa.Engine, *, speed: float = 100.0, cps: float = 50.0,
+                        seed_data: bool = True):
+    """`seed_data=False`: start again on a database seeded before (a restart)."""
     carrier = Carrier(tw.ACCOUNT_SID, tw.AUTH_TOKEN, clock=Clock(speed=speed), cps=cps,
                       default_phone=Phone(answer_after=1.0, talk_seconds=30.0))
     try:
@@ -116,7 +118,8 @@ async def live_platform(settings: Settings, engine: sa.Engine, *, speed: float =
                 carrier.voice_url = platform_url + "/twilio/voice"
                 carrier.sms_url = platform_url + "/twilio/sms"
                 live = Live(carrier=carrier, platform_url=platform_url, app=app, engine=engine)
-                await seed(live.db, configured.secret_key)
+                if seed_data:
+                    await seed(live.db, configured.secret_key)
                 yield live
                 assert carrier.errors == []
     finally:
