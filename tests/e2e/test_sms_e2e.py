@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import httpx
 import pytest
@@ -72,7 +73,17 @@ async def test_connect_two_calls_the_first_number_then_the_second(live):
 
 async def test_register_balance_rate_and_a_stranger(live):
     reply, _ = await text(live, sc.STRANGER, "U.bob P.bob-password R.4155550177")
-    assert reply == "+14155550177 is now registered to your account."
+    # Another number than the sender's is registered only when that phone proves it.
+    assert reply.startswith("A code was texted to +14155550177.")
+    assert (await text(live, "+14155550177", "BAL"))[0] == "Not authorized. Send HELP for help."
+    phone = live.carrier.phones["+14155550177"]
+    for _ in range(100):
+        codes = [re.search(r"\b(\d{6})\b", m.body) for m in phone.inbox]
+        if any(codes):
+            break
+        await asyncio.sleep(0.05)
+    code = next(c.group(1) for c in codes if c)
+    assert (await text(live, "+14155550177", f"VERIFY {code}"))[0] == "+14155550177 is now registered to your account."
     assert (await text(live, "+14155550177", "BAL"))[0] == "Your balance is 5.00 USD."
     assert (await text(live, sc.ALICE_MOBILE, "RATE 00442071234567"))[0] == "Calls to +442071234567 cost 0.05 USD a minute."
     assert (await text(live, "+14155550188", "CALL"))[0] == "Not authorized. Send HELP for help."
