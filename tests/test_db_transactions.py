@@ -108,3 +108,6 @@ async def test_cancelled_while_a_statement_waits_for_a_row_lock(settings, engine
             assert left == 0
     finally:
         await db.disconnect()
+        # The probe is not part of the schema: the migration tests compare the database with it.
+        with engine.begin() as c:
+            c.execute(sa.text("DROP TABLE IF EXISTS tx_probe"))
