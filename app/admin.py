@@ -20,6 +20,7 @@ from app import (
     admin_sessions,
     lockouts,
     operators,
+    request_origin,
 )
 from app.admin_pages import Desk, admin_page, safe_next
 
@@ -27,8 +28,7 @@ MAX_PASSWORD = 1024
 
 
 def client_ip(desk: Desk) -> str:
-    client = desk.request.client
-    return client.host if client else "unknown"
+    return request_origin.client_address(desk.request)
 
 
 @admin_page(login=False)

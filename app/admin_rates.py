@@ -16,7 +16,8 @@ PAGE_SIZE = 50
 DONE = {"saved": "The rate was saved.", "imported": "{count} rates were imported."}
 POLICY_DONE = {"added": "The rule was added.", "removed": "The rule was removed.", "limits": "The limits were saved."}
 KIND_TEXT = {"allow_country": "only these countries", "allow_prefix": "only numbers starting with",
-             "deny_prefix": "never numbers starting with", "allow_type": "allow this guarded number type"}
+             "deny_prefix": "never numbers starting with", "allow_type": "allow this high-risk number type",
+             "allow_range": "allow high-risk numbers starting with"}
 
 
 def _done(desk: Desk) -> str | None:

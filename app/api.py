@@ -149,7 +149,7 @@ async def create_callback(request: Request, account) -> Response:
     try:
         queued = await account_requests.request_callback(
             p, account=account, trigger_kind="api", trigger_id=f"{account['id']}:{key}" if key else uuid.uuid4().hex,
-            leg_a=leg_a, destination=leg_b, base_url=p.base_url(str(request.base_url)),
+            leg_a=leg_a, destination=leg_b, base_url=p.callback_base(request),
             requester=f"api:{account['login']}", notify_number=leg_a,
         )
     except account_requests.Refused as refused:

@@ -11,6 +11,10 @@ from app import money
 IVR_ALLOWANCE_SECONDS = 180
 MAX_CALL_SECONDS = 4 * 3600
 MIN_CALL_SECONDS = 60
+# The longest leg A there can be: the longest call and the IVR around it. Every leg A is
+# created with a TimeLimit of at most this, so the carrier ends any session by then even
+# if the app has lost track of it (app/lost_callbacks.py relies on that).
+LEG_A_MAX_SECONDS = MAX_CALL_SECONDS + IVR_ALLOWANCE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,25 @@ def leg_cost(duration: int, rate: Rate, currency: str) -> tuple[int, int]:
 def hold_for_leg_a(elapsed: int, rate_a: Rate, currency: str) -> int:
     """What to hold while leg A is in the IVR, before any second party is dialled."""
     return leg_cost(elapsed + IVR_ALLOWANCE_SECONDS, rate_a, currency)[1]
+
+
+def leg_a_time_limit(budget: int, rate_a: Rate, currency: str) -> int:
+    """The TimeLimit of leg A: the longest it may last on `budget` at the callback tariff, at most LEG_A_MAX_SECONDS.
+
+    Every second party's time comes out of the same budget, so no session the
+    IVR plans reaches it; it is what the carrier enforces should the app lose
+    control of the call (down, restarting, its callbacks lost). One second short
+    of what the budget pays for: a carrier rounds the duration of a call it cut
+    at its limit to whole seconds, possibly up, into the next increment.
+    """
+    low, high = 0, LEG_A_MAX_SECONDS
+    while low < high:
+        middle = (low + high + 1) // 2
+        if leg_cost(middle + 1, rate_a, currency)[1] <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def plan_call(budget: int, currency: str, rate_a: Rate, rate_b: Rate, *, a_elapsed: int,

@@ -2,7 +2,8 @@
 
 Both the lost-callback check and the price collection claim a batch of legs,
 then ask about all of them concurrently; a leg the provider could not answer
-for is counted and logged, and waits for a later pass.
+for is counted and logged. The price collection tries it again in a later
+pass; the lost-callback check also looks at why (app/lost_callbacks.py).
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from app.provider import ProviderCall, ProviderError, ProviderTimeout, error_kin
 log = logging.getLogger(__name__)
 
 
-async def fetch(p: Platform, legs, *, why: str) -> list[tuple[object, ProviderCall]]:
-    """(leg, the provider's record of it) for each leg of `legs` (rows with `provider_sid`) it answered for."""
+async def lookup(p: Platform, legs, *, why: str) -> list[tuple[object, ProviderCall | BaseException]]:
+    """(leg, the provider's record of it, or why there is none) for each leg of `legs` (rows with `provider_sid`)."""
     answers = await asyncio.gather(*(p.provider.fetch_call(leg["provider_sid"]) for leg in legs),
                                    return_exceptions=True)
-    found = []
     for leg, answer in zip(legs, answers):
         if isinstance(answer, (ProviderError, ProviderTimeout)):
             if p.metrics is not None:
@@ -30,6 +30,9 @@ async def fetch(p: Platform, legs, *, why: str) -> list[tuple[object, ProviderCa
         elif isinstance(answer, BaseException):
             log.error("fetching call %s (%s) failed", leg["provider_sid"], why, exc_info=answer,
                       extra={"callback_id": leg["request_id"]})
-        else:
-            found.append((leg, answer))
-    return found
+    return list(zip(legs, answers))
+
+
+async def fetch(p: Platform, legs, *, why: str) -> list[tuple[object, ProviderCall]]:
+    """(leg, the provider's record of it) for each leg of `legs` (rows with `provider_sid`) it answered for."""
+    return [(leg, answer) for leg, answer in await lookup(p, legs, why=why) if isinstance(answer, ProviderCall)]

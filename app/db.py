@@ -291,7 +291,26 @@ class Database:
         async with self._borrow() as link:
             # Take SQLite's write lock up front: a deferred transaction that reads and then
             # writes can deadlock against another writer, and busy waiting cannot save it.
-            await link.run(_sql("BEGIN IMMEDIATE" if self.is_sqlite else "BEGIN"))
+            try:
+                await link.run(_sql("BEGIN IMMEDIATE" if self.is_sqlite else "BEGIN"))
+            except BaseException:
+                # Cancelled (or failed) while BEGIN waited for the write lock. SQLite's thread
+                # still runs the BEGIN to its end, and the connection (the process's only one)
+                # would go back to the pool inside a transaction nobody owns: every later
+                # BEGIN would fail. Queue its end on that thread, right behind the BEGIN.
+                # (asyncpg: `_borrow` throws a cancelled connection away, and a failed BEGIN
+                # opened nothing.)
+                if isinstance(link, _ThreadLink):
+                    def end_orphan(connection: sa.Connection) -> None:
+                        try:
+                            if connection.connection.dbapi_connection.in_transaction:
+                                connection.exec_driver_sql("ROLLBACK")
+                        except Exception:
+                            connection.invalidate()  # state unknown: `_borrow` throws it away
+
+                    ended = asyncio.get_running_loop().run_in_executor(link.thread, end_orphan, link.connection)
+                    await asyncio.shield(ended)
+                raise
             opened = _Open(asyncio.current_task(), link)
             token = self._open.set(opened)
             try:
@@ -303,6 +322,21 @@ class Database:
                 await _finish(link, "COMMIT", reraise=True)
             finally:
                 self._open.reset(token)
+
+    async def lock(self, *keys: str) -> None:
+        """Hold `keys` until the current transaction ends, so that a count and the insert it
+        allows cannot interleave with another transaction's (caps that hold under races).
+
+        PostgreSQL: transaction-level advisory locks, taken in sorted order so that two
+        transactions locking overlapping keys cannot deadlock. SQLite: nothing to take,
+        `transaction()` already holds the database's one write lock (BEGIN IMMEDIATE).
+        """
+        if self._current() is None:
+            raise RuntimeError("lock() is for use inside transaction()")
+        if not self.is_postgres:
+            return
+        for key in sorted(set(keys)):
+            await self.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0))))
 
     @asynccontextmanager
     async def _savepoint(self, current: _Open) -> AsyncIterator[None]:

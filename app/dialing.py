@@ -47,8 +47,6 @@ async def plan_leg_b(p: Platform, request, account, number: str) -> Plan | Refus
     if why:
         log.info("request %s: %s refused: %s", request["id"], number, why, extra={"callback_id": request["id"]})
         return Refusal(states.DESTINATION_BLOCKED, "destination_blocked", why)
-    if await limits.destination_over_limit(p.db, p.settings, number=number):
-        return Refusal(states.RATE_LIMITED, "destination_limit", f"daily limit of calls to {number}")
     rate_b = await rates.find_rate(p.db, number=number, tariff=account["tariff"])
     rate_a = await rates.find_rate(p.db, number=request["leg_a_number"], tariff=account["callback_tariff"])
     if rate_b is None or rate_a is None:
@@ -56,15 +54,24 @@ async def plan_leg_b(p: Platform, request, account, number: str) -> Plan | Refus
     max_seconds, max_cost = await _call_limits(p, account)
     held = request["reserved"]
     spendable = await reservations.spendable(p.db, account_id=account["id"])
-    seconds, hold = billing.plan_call(spendable + held, account["currency"], rate_a, rate_b,
-                                      a_elapsed=await leg_a_elapsed(p, request),
+    a_elapsed = await leg_a_elapsed(p, request)
+    # Leg A cannot outlast its own TimeLimit: never promise a call that would.
+    within_leg_a = max(1, billing.LEG_A_MAX_SECONDS - billing.IVR_ALLOWANCE_SECONDS - a_elapsed)
+    max_seconds = min(max_seconds or within_leg_a, within_leg_a)
+    seconds, hold = billing.plan_call(spendable + held, account["currency"], rate_a, rate_b, a_elapsed=a_elapsed,
                                       max_seconds=max_seconds, max_cost=max_cost)
     if seconds < billing.MIN_CALL_SECONDS:
         return Refusal(states.INSUFFICIENT_FUNDS, "insufficient_funds", "balance too low for a minute")
-    if not await reservations.reserve(p.db, request_id=request["id"], account_id=account["id"], amount=hold,
-                                      held=held):
-        # Another call of this account reserved first.
-        return Refusal(states.INSUFFICIENT_FUNDS, "insufficient_funds", "balance taken by other calls")
+    # The day's count of dials to this number, the hold and the dial's own row in one
+    # step: sessions dialling one number in parallel must see each other.
+    async with limits.capped(p.db, limits.destination_subject(number)):
+        if await limits.destination_over_limit(p.db, p.settings, number=number):
+            return Refusal(states.RATE_LIMITED, "destination_limit", f"daily limit of calls to {number}")
+        if not await reservations.reserve(p.db, request_id=request["id"], account_id=account["id"], amount=hold,
+                                          held=held):
+            # Another call of this account reserved first.
+            return Refusal(states.INSUFFICIENT_FUNDS, "insufficient_funds", "balance taken by other calls")
+        await limits.record_dial(p.db, number=number, request_id=request["id"])
     return Plan(number=number, time_limit=seconds, spendable=spendable + held)
 
 
@@ -100,3 +107,18 @@ async def hold_for_ivr(p: Platform, request, account) -> bool:
     amount = billing.hold_for_leg_a(await leg_a_elapsed(p, request), rate_a, account["currency"])
     return await reservations.reserve(p.db, request_id=request["id"], account_id=account["id"], amount=amount,
                                       held=request["reserved"])
+
+
+async def leg_a_time_limit(p: Platform, request, account) -> int:
+    """The TimeLimit leg A is created with, once its IVR time is held (billing.leg_a_time_limit).
+
+    Without an account yet (PIN mode), the longest leg A allowed; the IVR holds its
+    time once the PIN names the account.
+    """
+    if account is None:
+        return billing.LEG_A_MAX_SECONDS
+    rate_a = await rates.find_rate(p.db, number=request["leg_a_number"], tariff=account["callback_tariff"])
+    if rate_a is None:
+        return billing.IVR_ALLOWANCE_SECONDS
+    budget = await reservations.budget(p.db, request_id=request["id"], account_id=account["id"])
+    return max(1, billing.leg_a_time_limit(budget or 0, rate_a, account["currency"]))

@@ -48,20 +48,21 @@ def backoff_seconds(attempt: int) -> float:
     return min(2.0 ** (attempt - 1), 30.0)
 
 
-async def _hold_for_leg_a(p: Platform, request) -> bool:
-    """Reserve the callback leg's IVR time before dialling it, when the account is known.
+async def _hold_for_leg_a(p: Platform, request) -> int | None:
+    """Reserve the callback leg's IVR time before dialling it, when the account is known: leg A's TimeLimit.
 
     Done here rather than in the trigger's webhook so that a trigger costs one
-    write; a retry keeps the hold its first attempt took.
+    write; a retry keeps the hold its first attempt took. None if the balance
+    does not cover it (the request has failed).
     """
-    if request["account_id"] is None or request["reserved"] > 0:
-        return True
+    if request["account_id"] is None:
+        return await dialing.leg_a_time_limit(p, request, None)
     account = await accounts.get_account(p.db, account_id=request["account_id"])
-    if account is not None and await dialing.hold_for_ivr(p, request, account):
-        return True
+    if account is not None and (request["reserved"] > 0 or await dialing.hold_for_ivr(p, request, account)):
+        return await dialing.leg_a_time_limit(p, request, account)
     await callbacks.transition(p.db, request, states.FAILED, reason=states.INSUFFICIENT_FUNDS,
                                detail="balance does not cover the callback leg")
-    return False
+    return None
 
 
 async def requeue(p: Platform, request, detail: str) -> None:
@@ -70,15 +71,23 @@ async def requeue(p: Platform, request, detail: str) -> None:
     p.work_ready.set()
 
 
-async def place_leg_a(p: Platform, request, *, slot_us: int | None = None,
+async def place_leg_a(p: Platform, request, *, time_limit: int | None = None, slot_us: int | None = None,
                       late_us: int | None = pacing.LATE_US) -> bool:
     """Dial leg A of a claimed, held request, at its provider slot when it has one.
+
+    `time_limit`: leg A's TimeLimit, what its hold and the balance behind it cover
+    (dialing.leg_a_time_limit), so the carrier ends it there whatever the app knows;
+    worked out here, before the slot, when the caller does not know it.
 
     False if this task woke more than `late_us` after the slot (None: however late),
     and nothing was sent: sent now, the call would bunch up with the calls of the
     next slots and could exceed the provider's calls per second. The dispatcher
     gives it a later slot.
     """
+    if time_limit is None:
+        account = await accounts.get_account(p.db, account_id=request["account_id"]) \
+            if request["account_id"] is not None else None
+        time_limit = await dialing.leg_a_time_limit(p, request, account)
     if slot_us is not None and not await pacing.wait_for(slot_us, late_us=late_us):
         return False
     if p.metrics is not None:
@@ -90,6 +99,7 @@ async def place_leg_a(p: Platform, request, *, slot_us: int | None = None,
             url=urls.leg_step(request["base_url"], request["id"], "answer"),
             status_callback=urls.status_callback(request["base_url"], request["id"], "a"),
             timeout=p.settings.leg_a_timeout_seconds,
+            time_limit=time_limit,
             machine_detection=request["leg_b_number"] is not None and request["confirm_mode"] == "amd",
         )
     except ProviderTimeout as exc:
@@ -131,6 +141,7 @@ class Dispatcher:
         self._housekeeping_at = 0.0
         self._pacing_ready = False
         self._late: list[tuple[object, int]] = []  # claimed and held, slot missed: (request, slots missed)
+        self._time_limits: dict[int, int] = {}  # leg A's TimeLimit of each held request, by id, until it is sent
         self.lost_callbacks = lost_callbacks.LostCallbacks(platform)
 
     async def tick(self) -> int:
@@ -181,6 +192,7 @@ class Dispatcher:
             if misses:
                 self._late.append((request, misses))
             else:
+                self._time_limits.pop(request["id"], None)
                 await requeue(self.p, request, "no provider slot free")
         for slot, (request, misses) in zip(slots, ready):
             task = asyncio.create_task(self._place(request, slot, misses))
@@ -192,7 +204,9 @@ class Dispatcher:
         # The last try is sent however late: an event loop this busy must not hold calls
         # back for ever, and a provider queues calls over its limit rather than refusing them.
         last = misses + 1 >= MAX_SLOTS
-        if await place_leg_a(self.p, request, slot_us=slot_us, late_us=None if last else pacing.LATE_US):
+        if await place_leg_a(self.p, request, time_limit=self._time_limits.get(request["id"]), slot_us=slot_us,
+                             late_us=None if last else pacing.LATE_US):
+            self._time_limits.pop(request["id"], None)
             return
         # Woke too late (this event loop was busy): a new slot in the next pass, without
         # the round trip through the queue.
@@ -202,7 +216,11 @@ class Dispatcher:
     async def _held(self, request):
         """The request once its IVR time is held; None if it failed or went back to the queue."""
         try:
-            return request if await _hold_for_leg_a(self.p, request) else None
+            time_limit = await _hold_for_leg_a(self.p, request)
+            if time_limit is None:
+                return None
+            self._time_limits[request["id"]] = time_limit
+            return request
         except Exception:
             log.exception("holding request %s failed", request["id"])
             await requeue(self.p, request, "could not hold its IVR time")
@@ -264,4 +282,5 @@ class Dispatcher:
             await asyncio.wait(self.in_flight, timeout=timeout)
         late, self._late = self._late, []
         for request, _ in late:
+            self._time_limits.pop(request["id"], None)
             await requeue(self.p, request, "missed its provider slot")

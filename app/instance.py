@@ -47,4 +47,7 @@ def sandbox_auth_token(secret_key: str) -> str:
 
 
 def twilio_credentials(settings: Settings) -> Credentials:
-    return Credentials(settings.twilio_account_sid, settings.twilio_auth_token or "", settings.twilio_api_base)
+    if not settings.twilio_auth_token:
+        # An empty key would accept webhooks signed with it (settings.check refuses this earlier).
+        raise SystemExit("TWILIO_AUTH_TOKEN is required with TWILIO_ACCOUNT_SID")
+    return Credentials(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base)

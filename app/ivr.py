@@ -149,8 +149,13 @@ async def pin_entered(p: Platform, request, params: dict) -> str:
                                      detail="three wrong PINs")
         return voice.ask_pin(action=pin_action, speaker=speaker, before=("wrong_pin",))
     await lockouts.succeeded(p.db, attempt)
-    request = await callbacks.update_request(p.db, request_id=request["id"], account_id=account["id"], needs_pin=False)
-    if await limits.account_over_concurrency(p.db, account=account, excluding=request["id"]):
+    # The account is known only now: count its calls and join them in one step, so that
+    # parallel PIN entries cannot all take the account's last free slot.
+    async with limits.capped(p.db, limits.account_subject(account)):
+        over = await limits.account_over_concurrency(p.db, account=account, excluding=request["id"])
+        request = await callbacks.update_request(p.db, request_id=request["id"], account_id=account["id"],
+                                                 needs_pin=False)
+    if over:
         return await end_session(p, request, states.RATE_LIMITED, speaker=await _speaker(p, request, account),
                                  prompt="too_many_calls")
     if not await dialing.hold_for_ivr(p, request, account):

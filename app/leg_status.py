@@ -207,3 +207,45 @@ async def record_end_from_provider(p: Platform, *, request_id: int, leg: str, ca
     # The provider's clock may run ahead of ours (the sandbox's does, on purpose): never a future end.
     ended_at = min(call.end_time, utcnow()) if call.end_time else None
     await record_status(p, request_id=request_id, leg=leg, params=params, ended_at=ended_at)
+
+
+async def settle_from_known(p: Platform, *, leg, why: str) -> None:
+    """End an open leg whose end the provider cannot tell, from what the app knows, and its session with it.
+
+    For a leg the provider does not know (it forgot its calls, or never placed
+    this one) or that is older than any call may last while the provider keeps
+    failing to say how it ended. Its CDR bills it from its answer to the last
+    moment the app knew the session was up (the request's last change), at least
+    the first increment if it was answered; leg A's end then ends the session:
+    completed if a call was connected, else failed `provider_error`, with `why`
+    as the event's detail. The hold is released and the account's slot freed.
+    """
+    request = await callbacks.get_request(p.db, request_id=leg["request_id"])
+    if request is None:
+        return
+    last_seen = max(t for t in (request["updated_at"], leg["started_at"], leg["answered_at"]) if t is not None)
+    if leg["answered_at"] is not None:
+        status = "completed"
+        duration = min(MAX_SECONDS, max(1, int((last_seen - leg["answered_at"]).total_seconds())))
+    else:
+        status, duration = "failed", 0
+    log.warning("request %s: leg %s %s settled as %s (%s s) from what is known: %s", request["id"], leg["leg"],
+                leg["provider_sid"], status, duration, why, extra={"callback_id": request["id"]})
+    await callbacks.update_leg(p.db, sid=leg["provider_sid"], sequence=PROVIDER_RECORD_SEQUENCE, status=status)
+    number = request["leg_a_number"] if leg["leg"] == "a" else leg["to_number"]
+    await _write_cdr(p, request, sid=leg["provider_sid"], leg=leg["leg"], number=number, status=status,
+                     duration=duration, ended_at=last_seen)
+    if leg["leg"] != "a" or request["leg_a_sid"] != leg["provider_sid"]:
+        return  # a second party, or an earlier attempt's leg A: the session goes on without it
+    for _ in range(5):
+        if request["state"] in states.TERMINAL:
+            break
+        if request["calls_connected"] > 0 and request["state"] in states.LIVE:
+            moved = await callbacks.transition(p.db, request, states.COMPLETED, detail=why)
+        else:
+            moved = await callbacks.transition(p.db, request, states.FAILED, reason=states.PROVIDER_ERROR,
+                                               detail=why)
+        if moved:
+            break
+        request = await callbacks.get_request(p.db, request_id=request["id"])
+    await _release_if_over(p, request["id"])

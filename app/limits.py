@@ -1,26 +1,51 @@
 """Rate limits against abuse: triggers per requester, calls per destination, calls per account.
 
-Counted from the rows the platform writes anyway (requests and legs), over
-sliding windows: a requester who went over the limit is refused until enough
-of their earlier triggers have aged out of the window (the cool-down).
+Counted from rows over sliding windows: a requester who went over the limit is
+refused until enough of their earlier triggers have aged out of the window (the
+cool-down). A count is only a cap if nothing can be inserted between it and the
+insert it allows: callers count and insert inside `capped(...)`, which holds a
+lock per subject (account, requester, destination) until the insert commits.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
 
 from app import states
 from app.db import Database, utcnow
 from app.settings import Settings
-from app.tables import call_legs, callback_requests
+from app.tables import callback_requests, destination_dials
 
 IN_PROGRESS = (states.QUEUED, states.CALLING_A, states.A_ANSWERED, states.CALLING_B, states.CONNECTED)
 
 
 async def _count(db: Database, query) -> int:
     return await db.fetch_val(query)
+
+
+@asynccontextmanager
+async def capped(db: Database, *subjects: str) -> AsyncIterator[None]:
+    """A transaction holding each subject's lock ("account:7", "requester:+1415..."):
+    counts read inside it and the rows written inside it are one atomic step."""
+    async with db.transaction():
+        await db.lock(*(f"cap:{subject}" for subject in subjects if subject))
+        yield
+
+
+def account_subject(account) -> str:
+    return f"account:{account['id']}"
+
+
+def requester_subject(requester: str) -> str:
+    return f"requester:{requester}"
+
+
+def destination_subject(number: str) -> str:
+    return f"destination:{number}"
 
 
 async def requester_over_limit(db: Database, settings: Settings, *, requester: str) -> bool:
@@ -31,10 +56,21 @@ async def requester_over_limit(db: Database, settings: Settings, *, requester: s
 
 
 async def destination_over_limit(db: Database, settings: Settings, *, number: str) -> bool:
+    """Whether `number` had its day's share of second-party dials (see `record_dial`)."""
     since = utcnow() - dt.timedelta(days=1)
     count = await _count(db, sa.select(sa.func.count()).where(
-        call_legs.c.to_number == number, call_legs.c.leg == "b", call_legs.c.started_at > since))
+        destination_dials.c.number == number, destination_dials.c.at > since))
     return count >= settings.destination_daily_limit
+
+
+async def record_dial(db: Database, *, number: str, request_id: int | None) -> None:
+    """Count one dial of `number` as leg B, when it is allowed, not when the provider
+    reports the leg: parallel sessions dialling one number must see each other."""
+    now = utcnow()
+    # Only the last day is ever counted; older rows of this number go as new ones come.
+    await db.execute(destination_dials.delete().where(destination_dials.c.number == number,
+                                                      destination_dials.c.at <= now - dt.timedelta(days=1)))
+    await db.execute(destination_dials.insert().values(number=number, request_id=request_id, at=now))
 
 
 async def account_over_concurrency(db: Database, *, account, excluding: int | None = None) -> bool:

@@ -18,6 +18,14 @@ provider then counts as refused: a request whose leg A sid was recorded but not
 its leg row first gets the row the status callback would have written; a
 request still live although its leg A's end is in the CDR is moved on from it.
 
+A leg the provider cannot give an end for is settled from what the app knows
+(leg_status.settle_from_known), with the reason in the request's events, when
+waiting cannot tell more: the provider does not know it (404: a carrier that
+forgot its calls when it restarted), or it is older than any call may last (its
+ringing, leg A's longest TimeLimit and a margin) while the provider keeps
+failing or still calls it up. Nothing else ends it: without this, the request
+would hold its balance and its account's slot for ever.
+
 A leg the provider says has ended goes through leg_status as a final status
 callback would (second parties first: their cost is charged from the hold
 that leg A's end releases), so its CDR, the reservation and the request's
@@ -32,9 +40,10 @@ import logging
 
 import sqlalchemy as sa
 
-from app import call_records, callbacks, leg_status, provider_prices, states
+from app import billing, call_records, callbacks, leg_status, provider_prices, states
 from app.db import Database, utcnow
 from app.platform import Platform
+from app.provider import ProviderCall, ProviderError, ProviderTimeout, error_kind, is_not_found
 from app.tables import call_legs, callback_requests
 
 log = logging.getLogger(__name__)
@@ -45,6 +54,7 @@ RECHECK_SECONDS = 300
 GAP_SECONDS = 10
 QUIET_PASS_SECONDS = 10  # the quiet check looks for minutes of silence: no need to look every second
 BATCH = 20  # requests looked at per pass; their open legs are fetched concurrently
+OVERDUE_MARGIN_SECONDS = 15 * 60
 
 
 async def _record_unrecorded_legs_a(db: Database, *, quiet_before: dt.datetime, limit: int) -> None:
@@ -127,8 +137,11 @@ async def check_open_legs(p: Platform, now: dt.datetime, *, quiet_before: dt.dat
     )
     claimed = [leg for leg in legs if await _claim(p.db, leg, now)]
     settled = 0
-    for leg, answer in await call_records.fetch(p, claimed, why="an open leg"):
-        if answer.status not in leg_status.FINAL:
+    overdue_before = now - dt.timedelta(seconds=longest_leg_seconds(p))
+    for leg, answer in await call_records.lookup(p, claimed, why="an open leg"):
+        if not isinstance(answer, ProviderCall) or answer.status not in leg_status.FINAL:
+            if await _settle_unknown(p, leg, answer, overdue=leg["started_at"] < overdue_before):
+                settled += 1
             continue
         log.info("request %s: leg %s %s ended %s at the provider, its final status callback never came",
                  leg["request_id"], leg["leg"], leg["provider_sid"], answer.status,
@@ -142,6 +155,39 @@ async def check_open_legs(p: Platform, now: dt.datetime, *, quiet_before: dt.dat
     found, resumed = await resume_ended_legs_a(p, now, quiet_before=quiet_before, checked_before=checked_before,
                                                limit=limit)
     return max(len(request_ids), found), settled + resumed
+
+
+def longest_leg_seconds(p: Platform) -> int:
+    """How long after its creation a leg has certainly ended at the carrier: ringing, the longest
+    leg A (its TimeLimit, app/billing.py) and a margin for clocks and queues."""
+    return p.settings.leg_a_timeout_seconds + billing.LEG_A_MAX_SECONDS + OVERDUE_MARGIN_SECONDS
+
+
+async def _settle_unknown(p: Platform, leg, answer, *, overdue: bool) -> bool:
+    """Settle a leg the provider gave no end for, when waiting longer cannot tell more; whether it did.
+
+    Not found: the provider forgot the call (a restarted carrier) or never had it,
+    and no status callback will ever come. Overdue: older than any call may last,
+    so it has ended whatever the provider says (or fails to say).
+    """
+    if is_not_found(answer):
+        why = "the provider does not know the call; settled from what was known"
+    elif overdue:
+        if isinstance(answer, ProviderCall):
+            # Still up, it says, past its TimeLimit: end it, so that it costs nothing more.
+            try:
+                await p.provider.end_call(leg["provider_sid"])
+            except (ProviderError, ProviderTimeout) as exc:
+                log.warning("could not end overdue call %s: %s", leg["provider_sid"], exc,
+                            extra={"callback_id": leg["request_id"]})
+            seen = f"still {answer.status or 'open'} at the provider"
+        else:
+            seen = f"the provider answered {error_kind(answer)}"
+        why = f"no end reported within {longest_leg_seconds(p)} s, {seen}; settled from what was known"
+    else:
+        return False
+    await leg_status.settle_from_known(p, leg=leg, why=why)
+    return True
 
 
 class LostCallbacks:

@@ -13,12 +13,23 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
 from twilio.request_validator import RequestValidator
 
-from app import admin, api, embedded_carrier, instance, metrics, portal, sms_webhooks, softphone, webhooks
+from app import (
+    admin,
+    api,
+    embedded_carrier,
+    instance,
+    metrics,
+    portal,
+    request_origin,
+    sms_webhooks,
+    softphone,
+    webhooks,
+)
 from app.db import make_database
 from app.dispatcher import Dispatcher
 from app.platform import Platform
 from app.provider import Credentials, TwilioProvider
-from app.settings import Settings, load_settings
+from app.settings import Settings, check, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +65,9 @@ routes = [
 ]
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    settings = settings or load_settings()
+def create_app(settings: Settings | None = None, *, listen_url: str | None = None) -> Starlette:
+    """The app; `listen_url` is the address `serve` bound, the sandbox's base for callback URLs."""
+    settings = check(settings or load_settings())
     carrier = embedded_carrier.build_carrier(settings) if settings.uses_sandbox else None
     measured = metrics.Metrics()
 
@@ -74,7 +86,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             credentials = instance.twilio_credentials(settings)
         provider = TwilioProvider(credentials, timeout=settings.provider_timeout_seconds)
         platform = Platform(settings=settings, db=db, secret_key=secret_key, credentials=credentials,
-                            provider=provider, metrics=measured)
+                            provider=provider, metrics=measured, listen_url=listen_url)
         app.state.platform = platform
         app.state.validator = RequestValidator(credentials.auth_token)
         dispatcher = Dispatcher(platform)
@@ -97,7 +109,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app_routes += [*softphone.routes, Mount("/sandbox", app=carrier.app)]
     app = Starlette(routes=app_routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
     app.state.carrier = carrier
+    app.state.listen_url = listen_url
     app.state.metrics = measured
+    allowed_hosts = settings.allowed_hosts or request_origin.default_allowed_hosts(settings.public_base_url,
+                                                                                   listen_url)
+    app.add_middleware(request_origin.TrustedHostMiddleware, allowed_hosts=allowed_hosts)
     app.add_middleware(metrics.MetricsMiddleware, metrics=measured)
     return app
 

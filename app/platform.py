@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from app import request_origin
 from app.db import Database
 from app.metrics import Metrics
 from app.provider import Credentials, TwilioProvider
@@ -19,11 +20,21 @@ class Platform:
     credentials: Credentials
     provider: TwilioProvider
     metrics: "Metrics | None" = None
+    # The address `callback-platform serve` bound (http://127.0.0.1:8000), when it is known.
+    listen_url: str | None = None
     # Set when a request is written so the dispatcher need not wait for its next poll.
     work_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wake_dispatcher(self) -> None:
         self.work_ready.set()
 
-    def base_url(self, request_base: str) -> str:
-        return self.settings.public_base_url or request_base.rstrip("/")
+    def callback_base(self, request) -> str:
+        """The base of every URL given to the provider, and of the URL its signatures cover.
+
+        Never the request's Host or X-Forwarded-Host: a subscriber could point the
+        provider's fetches and status callbacks at a server of their own. With a real
+        provider PUBLIC_BASE_URL is required (settings.check); the sandbox, which runs
+        on this machine, is given the address the app listens on.
+        """
+        return (self.settings.public_base_url or self.listen_url
+                or request_origin.socket_base(request.scope))

@@ -3,7 +3,10 @@
 Rules are rows of `destination_rules`, operator-wide (account NULL) or for one
 account. A number must pass both levels: where a level lists allowed countries
 or prefixes, the number must match one of them; a denied prefix at either level
-refuses it; premium-rate and shared-cost numbers are refused unless allowed.
+refuses it; high-risk number types and ranges (app/destination_risk.py) are
+refused unless a rule at either level allows them: `allow_type` for a type,
+`allow_range` for a prefix (which allows without restricting), or an
+`allow_prefix` at least as long as the blocked range.
 """
 
 from __future__ import annotations
@@ -14,17 +17,14 @@ from dataclasses import dataclass
 import phonenumbers
 import sqlalchemy as sa
 
+from app import destination_risk
 from app.db import Database, utcnow
 from app.tables import destination_rules, instance_settings
 from app.timed_cache import TimedCache
 
-KINDS = ("allow_country", "allow_prefix", "deny_prefix", "allow_type")
-# Number types that cost the caller far more than a normal call: the classic
-# revenue-share fraud targets.
-GUARDED_TYPES = {
-    phonenumbers.PhoneNumberType.PREMIUM_RATE: "premium_rate",
-    phonenumbers.PhoneNumberType.SHARED_COST: "shared_cost",
-}
+KINDS = ("allow_country", "allow_prefix", "deny_prefix", "allow_type", "allow_range")
+# The number types refused unless allowed (the name is kept for the modules that use it).
+GUARDED_TYPES = destination_risk.RISKY_TYPES
 OPERATOR_LIMITS = ("max_call_seconds", "max_call_cost")
 
 
@@ -38,6 +38,7 @@ class Rules:
     allow_prefix: frozenset = frozenset()
     deny_prefix: frozenset = frozenset()
     allow_type: frozenset = frozenset()
+    allow_range: frozenset = frozenset()
 
 
 def _rules(rows) -> Rules:
@@ -69,9 +70,21 @@ async def _read(db: Database, *, account_id: int | None) -> tuple[Rules, Rules]:
 
 @functools.lru_cache(maxsize=16_384)
 def _country_and_kind(number: str) -> tuple[str, str | None]:
-    """The region of an E.164 number, and its guarded type if it has one."""
+    """The region of an E.164 number, and its high-risk type if it has one."""
     parsed = phonenumbers.parse(number, None)
-    return phonenumbers.region_code_for_number(parsed) or "", GUARDED_TYPES.get(phonenumbers.number_type(parsed))
+    return phonenumbers.region_code_for_number(parsed) or "", destination_risk.risky_type(parsed)
+
+
+def _allowed_risk(digits: str, blocked_range: str | None, operator: Rules, account: Rules) -> bool:
+    """Whether a rule lets this high-risk number through: an allow_range covering it, or an
+    allow_prefix that names the blocked range or more of it."""
+    for rules in (operator, account):
+        if any(digits.startswith(prefix) for prefix in rules.allow_range):
+            return True
+        if blocked_range and any(digits.startswith(prefix) and len(prefix) >= len(blocked_range)
+                                 for prefix in rules.allow_prefix):
+            return True
+    return False
 
 
 def refusal(number: str, operator: Rules, account: Rules) -> str | None:
@@ -85,7 +98,11 @@ def refusal(number: str, operator: Rules, account: Rules) -> str | None:
             return f"country {country or 'unknown'} not allowed"
         if rules.allow_prefix and not any(digits.startswith(prefix) for prefix in rules.allow_prefix):
             return "prefix not allowed"
-    if kind and kind not in operator.allow_type | account.allow_type:
+    blocked_range = destination_risk.risky_range(digits)
+    if blocked_range and not _allowed_risk(digits, blocked_range, operator, account):
+        return f"high-risk range +{blocked_range} ({destination_risk.RISKY_RANGES[blocked_range]})"
+    if kind and kind not in operator.allow_type | account.allow_type \
+            and not _allowed_risk(digits, None, operator, account):
         return f"{kind.replace('_', '-')} number"
     return None
 
@@ -110,6 +127,9 @@ def clean_value(kind: str, value: str) -> str:
     digits = value.lstrip("+")
     if not digits.isdigit() or not digits.isascii() or len(digits) > 16:
         raise PolicyError("a prefix is 1 to 16 digits")
+    if kind == "allow_range" and len(digits) < 2:
+        # '1' or '4' would switch the high-risk list off for a whole zone by a slip.
+        raise PolicyError("an allowed range is at least 2 digits")
     return digits
 
 

@@ -24,6 +24,7 @@ from app import (
     lockouts,
     portal_history,
     portal_settings,
+    request_origin,
     security,
     web_sessions,
 )
@@ -34,8 +35,7 @@ RECENT = 5
 
 
 def client_ip(visit: Visit) -> str:
-    client = visit.request.client
-    return client.host if client else "unknown"
+    return request_origin.client_address(visit.request)
 
 
 # Logging in and out ----------------------------------------------------------
@@ -130,7 +130,7 @@ async def connect_two(visit: Visit) -> Response:
     try:
         queued = await account_requests.request_callback(
             p, account=account, trigger_kind="web", trigger_id=trigger_id, leg_a=leg_a, destination=leg_b,
-            base_url=p.base_url(str(visit.request.base_url)), requester=f"web:{account['login']}",
+            base_url=p.callback_base(visit.request), requester=f"web:{account['login']}",
             notify_number=leg_a,
         )
     except account_requests.Refused as refused:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app import account_requests, accounts, ani_verifications, lockouts, security, web_sessions
+from app import account_requests, accounts, ani_verifications, lockouts, request_origin, security, web_sessions
 from app.portal_pages import Visit, portal_page
 from twiml.prompts import PROMPTS
 
@@ -116,8 +116,7 @@ async def remove_ani(visit: Visit) -> Response:
 async def _password_checked(visit: Visit) -> str | None:
     """None if the current password in the form is right, else the error to show."""
     db, account = visit.p.db, visit.account
-    client = visit.request.client
-    attempt = await lockouts.begin(db, requester=f"web:{client.host if client else 'unknown'}", channel="web",
+    attempt = await lockouts.begin(db, requester=f"web:{request_origin.client_address(visit.request)}", channel="web",
                                    account_id=account["id"])
     if attempt is None:
         return "Too many failed attempts. Try again later."

@@ -38,6 +38,15 @@ class ProviderTimeout(Exception):
     """No answer from the provider: the request may or may not have taken effect."""
 
 
+def is_not_found(exc: BaseException) -> bool:
+    """The provider says it has no such resource: HTTP 404 with Twilio's error 20404.
+
+    The error code is required too: a 404 without it may be a wrong API base
+    or a proxy, which says nothing about the call.
+    """
+    return isinstance(exc, ProviderError) and exc.status == 404 and exc.code == 20404
+
+
 def error_kind(exc: Exception) -> str:
     """The `kind` label of the provider-errors metric: the HTTP status, or what went wrong without one."""
     if isinstance(exc, ProviderTimeout):

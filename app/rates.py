@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app import billing, money
+from app import billing, destination_risk, money
 from app.db import Database, utcnow
 from app.tables import rates
 from app.timed_cache import TimedCache
@@ -100,10 +101,22 @@ async def list_tariffs(db: Database) -> list[str]:
 
 
 async def find_rate(db: Database, *, number: str, tariff: str = "default") -> billing.Rate | None:
-    """The rate of the longest prefix of `number` in `tariff`, as this process saw it at most a few seconds ago."""
+    """The rate of the longest prefix of `number` in `tariff`, as this process saw it at most a few seconds ago.
+
+    None for a NANP number outside the US and Canada whose longest prefix does
+    not name its area code: a '1' rate is a US price, not a Jamaican one.
+    """
     longest = await _longest.get((db.url, tariff), lambda: _longest_prefix_length(db, tariff=tariff))
     head = number.lstrip("+")[:longest]
-    return await _found.get((db.url, tariff, head), lambda: _longest_prefix(db, number=head, tariff=tariff))
+    rate = await _found.get((db.url, tariff, head), lambda: _longest_prefix(db, number=head, tariff=tariff))
+    if rate is not None and len(rate.prefix) < destination_risk.NANP_OWN_RATE_DIGITS \
+            and _needs_own_rate(number.lstrip("+")):
+        return None
+    return rate
+
+
+# Every lookup asks; the same numbers come back all day.
+_needs_own_rate = functools.lru_cache(maxsize=16_384)(destination_risk.needs_own_rate)
 
 
 async def _longest_prefix_length(db: Database, *, tariff: str) -> int:

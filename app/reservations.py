@@ -96,6 +96,14 @@ async def spendable(db: Database, *, account_id: int) -> int:
     return await db.fetch_val(sa.select(accounts.c.balance - accounts.c.reserved).where(accounts.c.id == account_id))
 
 
+async def budget(db: Database, *, request_id: int, account_id: int) -> int:
+    """What this request could spend at most: the account's spendable balance and its own hold."""
+    return await db.fetch_val(
+        sa.select(accounts.c.balance - accounts.c.reserved + callback_requests.c.reserved)
+        .where(accounts.c.id == account_id, callback_requests.c.id == request_id)
+    )
+
+
 async def release_finished(db: Database, *, limit: int = 50) -> int:
     """Release the holds of requests that ended without a leg still to bill (expired, refused, failed to dial)."""
     open_legs = sa.select(call_legs.c.id).where(call_legs.c.request_id == callback_requests.c.id,

@@ -76,5 +76,14 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def same_secret(expected: str, offered: str) -> bool:
+    """Constant-time equality of two texts, whatever characters `offered` holds.
+
+    hmac.compare_digest raises TypeError on a str that is not ASCII: compared as
+    UTF-8 bytes (lone surrogates too), a stray character is a mismatch, not a 500.
+    """
+    return hmac.compare_digest(expected.encode("utf-8", "surrogatepass"), offered.encode("utf-8", "surrogatepass"))
+
+
 def new_secret_key() -> str:
     return secrets.token_urlsafe(48)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -75,12 +76,23 @@ class Settings:
     trigger_limit: int = 10
     trigger_window_seconds: int = 600
     destination_daily_limit: int = 50
+    # Verification codes texted (caller IDs being registered): per account and per
+    # number, over the last 24 hours, and the price of each in the account's minor units.
+    verification_daily_limit: int = 5
+    verification_number_daily_limit: int = 3
+    verification_text_price: int = 0
     # Bill the callback leg even when no second party was connected (carriers bill it).
     bill_leg_a_without_b: bool = True
     # The caller ID the provider accepts for a withheld presentation; empty: not offered.
     withheld_caller_id: str | None = None
     # The sandbox's clock: 1 is real time (the demo); tests run it faster.
     sandbox_speed: float = 1.0
+    # Host header values served; None: PUBLIC_BASE_URL's host, loopback and the bound address. ("*",): any.
+    allowed_hosts: tuple[str, ...] | None = None
+    # When set, GET /metrics needs it as a bearer token.
+    metrics_token: str | None = None
+    # Proxies whose X-Forwarded-For/-Proto uvicorn believes (`serve`).
+    forwarded_allow_ips: str = "127.0.0.1"
 
     @property
     def uses_sandbox(self) -> bool:
@@ -94,12 +106,34 @@ class Settings:
         return replace(self, **changes)
 
 
+def check(settings: Settings) -> Settings:
+    """Refuse to start on a configuration that would be unsafe; SystemExit with what to fix."""
+    if settings.twilio_account_sid and not settings.twilio_auth_token:
+        # The auth token is the key webhooks are signed with: without it, anyone could sign.
+        raise SystemExit("TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN is not: set both, or neither for the sandbox")
+    if settings.twilio_account_sid and not settings.public_base_url:
+        # The callback URLs given to the provider must not come from a request's Host header.
+        raise SystemExit("PUBLIC_BASE_URL is required with TWILIO_ACCOUNT_SID: the URL at which the provider "
+                         "reaches this app, e.g. https://callback.example.com")
+    if settings.public_base_url:
+        parts = urlsplit(settings.public_base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise SystemExit(f"PUBLIC_BASE_URL must be an http(s) URL such as https://callback.example.com, "
+                             f"got {settings.public_base_url!r}")
+    return settings
+
+
+def _hosts(raw: str | None) -> tuple[str, ...] | None:
+    names = tuple(name.strip().lower() for name in (raw or "").split(",") if name.strip())
+    return names or None
+
+
 def load_settings(environ: dict | None = None, env_file: str | Path | None = ".env") -> Settings:
     env: dict = {}
     if env_file and Path(env_file).is_file():
         env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     env.update(os.environ if environ is None else environ)
-    return Settings(
+    return check(Settings(
         database_url=normalize_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
         twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
         twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
@@ -118,7 +152,13 @@ def load_settings(environ: dict | None = None, env_file: str | Path | None = ".e
         trigger_limit=_int(env, "TRIGGER_LIMIT", 10),
         trigger_window_seconds=_int(env, "TRIGGER_WINDOW_SECONDS", 600),
         destination_daily_limit=_int(env, "DESTINATION_DAILY_LIMIT", 50),
+        verification_daily_limit=_int(env, "VERIFICATION_DAILY_LIMIT", 5),
+        verification_number_daily_limit=_int(env, "VERIFICATION_NUMBER_DAILY_LIMIT", 3),
+        verification_text_price=_int(env, "VERIFICATION_TEXT_PRICE", 0),
         withheld_caller_id=env.get("WITHHELD_CALLER_ID") or None,
         bill_leg_a_without_b=(env.get("BILL_LEG_A_WITHOUT_B", "yes").lower() not in ("no", "0", "false", "off")),
         sandbox_speed=_float(env, "SANDBOX_SPEED", 1.0),
-    )
+        allowed_hosts=_hosts(env.get("ALLOWED_HOSTS")),
+        metrics_token=env.get("METRICS_TOKEN") or None,
+        forwarded_allow_ips=(env.get("FORWARDED_ALLOW_IPS") or "127.0.0.1").strip(),
+    ))

@@ -13,12 +13,11 @@ MAX_BODY = 64 * 1024
 MAX_FIELDS = 200
 
 
-def public_url(request: Request, public_base_url: str | None) -> str:
-    """The URL the provider signed: behind a TLS-terminating proxy, the public one."""
-    if not public_base_url:
-        return str(request.url)
+def public_url(request: Request, callback_base: str) -> str:
+    """The URL the provider signed: the callback base it was given (behind a TLS-terminating
+    proxy, the public one), never one built from the Host or X-Forwarded-* headers."""
     query = request.url.query
-    return public_base_url + request.url.path + (f"?{query}" if query else "")
+    return callback_base + request.url.path + (f"?{query}" if query else "")
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -48,17 +47,21 @@ def signature_matches(validator: RequestValidator, url: str, params: dict[str, s
     default port, since providers differ in which they sign); that is only
     needed when the first guess fails.
     """
-    if hmac.compare_digest(validator.compute_signature(url, params), signature):
+    # Bytes, not str: compare_digest raises TypeError on a non-ASCII str, and a header is whatever was sent.
+    offered = signature.encode("utf-8", "surrogatepass")
+    if hmac.compare_digest(validator.compute_signature(url, params).encode(), offered):
         return True
+    if not signature.isascii():
+        return False  # no signature is: it is base64
     return validator.validate(url, params, signature)
 
 
-async def signed_form(request: Request, validator: RequestValidator, public_base_url: str | None) -> dict[str, str]:
+async def signed_form(request: Request, validator: RequestValidator, callback_base: str) -> dict[str, str]:
     """The form parameters of a request the provider signed; 403 otherwise."""
     signature = request.headers.get("x-twilio-signature")
     if not signature:
         raise HTTPException(403, "missing X-Twilio-Signature")
     params = await read_form(request)
-    if not signature_matches(validator, public_url(request, public_base_url), params, signature):
+    if not signature_matches(validator, public_url(request, callback_base), params, signature):
         raise HTTPException(403, "invalid X-Twilio-Signature")
     return params

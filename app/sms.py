@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from app import account_requests, accounts, lockouts, money, rates, security, sms_log, states
+from app import account_requests, accounts, ani_verifications, lockouts, money, rates, security, sms_log, states
 from app import sms_commands as cmd
 from app.phone import InvalidNumber, to_e164, usable_caller_id
 from app.platform import Platform
@@ -127,6 +127,25 @@ async def _call(p: Platform, command: cmd.Call, account, incoming: IncomingText,
     return text("sms_queued", account["language"], leg_a=leg_a)
 
 
+# Why a code could not be texted, as the text the subscriber gets back (ownership never told).
+REGISTER_REFUSALS = {"limited": "sms_rate_limited", "balance": "sms_low_balance", "unavailable": "sms_unavailable"}
+
+
+async def _register(p: Platform, account, phone: str, sender: str, incoming: IncomingText) -> str:
+    """`R.<phone>`: the sender's own number is registered as it is (the text proves it); any
+    other number only once that phone sends back the code texted to it."""
+    language = account["language"]
+    try:
+        if phone == sender:
+            await ani_verifications.register_verified(p.db, account_id=account["id"], number=phone)
+            return text("sms_registered", language, number=phone)
+        await ani_verifications.register_unverified(p, account=account, number=phone, service_number=incoming.to)
+    except ani_verifications.VerificationError as refused:
+        log.info("R. command: %s not registered: %s", phone, refused)
+        return text(REGISTER_REFUSALS.get(refused.kind, "sms_not_registered"), language)
+    return text("sms_code_sent", language, number=phone)
+
+
 async def _act(p: Platform, command, incoming: IncomingText, sender: str, inbound_row: int) -> str | None:
     if isinstance(command, cmd.Help):
         return text("sms_help")
@@ -138,6 +157,11 @@ async def _act(p: Platform, command, incoming: IncomingText, sender: str, inboun
     if isinstance(command, cmd.OptIn):
         await sms_log.opt_in(p.db, number=sender)
         return text("sms_opted_in")
+    if isinstance(command, cmd.Verify):
+        owner = await ani_verifications.confirm_from_phone(p, number=sender, code=command.code)
+        if owner is None:
+            return text("sms_verify_failed")
+        return text("sms_registered", owner["language"], number=sender)
     account = await _authorize(p, command.auth, sender)
     language = account["language"]
     if isinstance(command, cmd.Balance):
@@ -151,12 +175,7 @@ async def _act(p: Platform, command, incoming: IncomingText, sender: str, inboun
         return text("sms_rate", language, destination=destination, price=money.format_price(rate.price_per_minute),
                     currency=account["currency"])
     if isinstance(command, cmd.Register):
-        phone = _number(command.phone, account)
-        try:
-            await accounts.add_ani(p.db, account_id=account["id"], number=phone)
-        except accounts.AccountError:
-            return text("sms_not_registered", language)
-        return text("sms_registered", language, number=phone)
+        return await _register(p, account, _number(command.phone, account), sender, incoming)
     if isinstance(command, cmd.Call):
         return await _call(p, command, account, incoming, sender, inbound_row)
     return text("sms_not_understood", language)

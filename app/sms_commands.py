@@ -9,6 +9,7 @@ sender's number is the ANI), `PIN <pin>` (also PIN<pin>, PIN:<pin>, PIN.<pin>) o
     (empty) | CALL                    Call(BySender(), None, None)
     [auth] [CALL] [[<first>] <dest>]  Call(auth, first, dest)
     U.<login> P.<password> R.<phone>  Register(ByLogin(...), phone)
+    VERIFY <code>                     Verify(code): the code texted to this phone by R. or the portal
     [auth] BAL | BALANCE              Balance(auth)
     [auth] RATE <dest>                Rate(auth, dest)
     HELP | INFO ...                   Help()
@@ -77,6 +78,11 @@ class Register:
 
 
 @dataclass(frozen=True)
+class Verify:
+    code: str = field(repr=False)  # the sender's number is the phone it proves
+
+
+@dataclass(frozen=True)
 class Balance:
     auth: Auth
 
@@ -107,12 +113,13 @@ class Invalid:
     reason: str
 
 
-Command = Call | Register | Balance | Rate | Help | OptOut | OptIn | Invalid
+Command = Call | Register | Verify | Balance | Rate | Help | OptOut | OptIn | Invalid
 
 _OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"})
 _OPT_IN = frozenset({"START", "YES", "UNSTOP", "OPTIN"})
 _HELP = frozenset({"HELP", "INFO"})
 _BALANCE = frozenset({"BAL", "BALANCE"})
+_VERIFY = "VERIFY"
 
 # re.ASCII: case-insensitivity must not let non-ASCII letters (dotless i...) spell a keyword.
 _PIN = re.compile(r"PIN[:.]?", re.I | re.A)
@@ -120,6 +127,7 @@ _USER = re.compile(r"U[:.]", re.I | re.A)
 _PASSWORD = re.compile(r"P[:.]", re.I | re.A)
 _REGISTER = re.compile(r"R[:.]", re.I | re.A)
 _PIN_DIGITS = re.compile(r"[0-9]{4,12}")
+_CODE_DIGITS = re.compile(r"[0-9]{6}")
 # [0-9], not \d: \d would accept Arabic-Indic and other non-ASCII digits.
 _NUMBER = re.compile(r"\+?(?:[0-9]*\([0-9]+\)[-.]?)?[0-9]+(?:[-.][0-9]+)*")
 _COUNTRY_CODE = re.compile(r"\+[0-9]{1,3}")
@@ -134,6 +142,7 @@ _NO_PASSWORD = Invalid("password missing; send U.login P.password")
 _REGISTER_AUTH = Invalid("R. needs U.login P.password before it")
 _REGISTER_ONE = Invalid("R. needs one phone number")
 _BALANCE_ALONE = Invalid("BAL takes no number")
+_VERIFY_CODE = Invalid("VERIFY needs the 6-digit code")
 _RATE_ONE = Invalid("RATE needs one phone number")
 _BAD_NUMBER = Invalid("not a phone number")
 _NUMBER_LENGTH = Invalid("a phone number has 3 to 17 digits")
@@ -161,10 +170,50 @@ def parse(text: str | None) -> Command:
         return Help()
     if word in _OPT_IN:
         return OptIn() if len(tokens) == 1 else _UNKNOWN
+    if word == _VERIFY:
+        return Verify(tokens[1]) if len(tokens) == 2 and _CODE_DIGITS.fullmatch(tokens[1]) else _VERIFY_CODE
     auth, rest = _auth(tokens)
     if isinstance(auth, Invalid):
         return auth
     return _action(auth, rest)
+
+
+# Labels whose value is a secret: the parser's PIN and P. (password), and the
+# spellings people use when they get the syntax wrong (PASS, PWD...). The value
+# follows the label in the same token or, if the label stands alone, is the next token.
+_SECRET_LABEL = re.compile(r"(PIN|P|PASS|PASSWORD|PASSWD|PWD|PW)(?:[:.=]|(?<=N)(?=[0-9])|$)", re.I | re.A)
+REDACTED = "***"
+
+
+def redact(text: str | None) -> str | None:
+    """The text with every PIN and password replaced by ***, for storing and logging.
+
+    It reads the text as the parser does (NFKC, the same separators, invisible
+    characters dropped), so a secret the parser would accept is found however it
+    was spelt: 'pin,482193', 'PIN#482193', 'ＰＩＮ４８２１９３', 'u.alice p:secret'. A text
+    with a secret is stored in that cleaned form; any other text is left as it was.
+    """
+    if not text:
+        return text
+    tokens = _clean(text[:MAX_SMS]).split()
+    out, found, hide_next = [], False, False
+    for token in tokens:
+        if hide_next:
+            out.append(REDACTED)
+            found, hide_next = True, False
+            continue
+        label = _SECRET_LABEL.match(token)
+        if label and (label.end() < len(token) or label.group(0) != label.group(1) or label.group(1).upper() in
+                      ("PIN", "PASS", "PASSWORD", "PASSWD", "PWD")):
+            if label.end() < len(token):
+                out.append(token[:label.end()] + REDACTED)
+                found = True
+            else:
+                out.append(token)
+                hide_next = True
+            continue
+        out.append(token)
+    return " ".join(out) if found or hide_next else text
 
 
 def _clean(text: str) -> str:

@@ -4,13 +4,14 @@ SMS gateways and their secrets, and opted-out numbers."""
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from app import security
 from app.db import Database, storable, utcnow
+from app.sms_commands import redact
 from app.tables import opt_outs, sms_gateways, sms_messages
 
 
@@ -20,11 +21,16 @@ def _insert(db: Database, table):
 
 async def record_inbound(db: Database, *, source: str, message_id: str, from_number: str | None,
                          to_number: str | None, body: str) -> int | None:
-    """Log an incoming text; None when this (source, message id) was seen before."""
+    """Log an incoming text; None when this (source, message id) was seen before.
+
+    The body is stored with its PINs and passwords replaced by *** (see
+    sms_commands.redact): the log is read by operators and kept for months.
+    """
     return await db.fetch_val(
         _insert(db, sms_messages)
         .values(direction="in", source=storable(source, 80), message_id=storable(message_id, 80),
-                from_number=storable(from_number, 32), to_number=storable(to_number, 32), body=storable(body, 1600),
+                from_number=storable(from_number, 32), to_number=storable(to_number, 32),
+                body=storable(redact(body), 1600),
                 status="received", created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["source", "message_id"])
         .returning(sms_messages.c.id)
@@ -87,7 +93,7 @@ async def is_opted_out(db: Database, *, number: str) -> bool:
 
 
 def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 async def add_gateway(db: Database, *, name: str) -> str:
@@ -112,7 +118,7 @@ async def gateway_for_secret(db: Database, *, secret: str):
     offered = _digest(secret)
     found = None
     for gateway in await list_gateways(db):
-        if hmac.compare_digest(gateway["secret_hash"], offered):
+        if security.same_secret(gateway["secret_hash"], offered):
             found = gateway
     if found is not None:
         await db.execute(sms_gateways.update().where(sms_gateways.c.id == found["id"]).values(last_seen_at=utcnow()))

@@ -114,7 +114,7 @@ async def _body(request: Request, *names: str) -> dict[str, str]:
             raise BadInput(413, "too_large", "the body is too large")
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # 4 KB of '[' nests deeper than Python recurses
         raise BadInput(400, "invalid_json", "the body must be a JSON object") from None
     if not isinstance(data, dict):
         raise BadInput(400, "invalid_json", "the body must be a JSON object")
@@ -178,7 +178,7 @@ async def ring(request: Request, carrier) -> JSONResponse:
     if to not in numbers:
         raise BadInput(400, "unknown_service_number",
                        f"'to' must be a service number: {', '.join(numbers) or 'none yet (run demo seed)'}")
-    base = p.base_url(str(request.base_url))
+    base = p.callback_base(request)
     carrier.voice_url = base + "/twilio/voice"
     carrier.sms_url = base + "/twilio/sms"
     for number in PHONE_LABELS:

@@ -9,8 +9,11 @@
     any live state ──leg A ends──▶ completed (a call was connected) or failed (reason)
 
 `queued` → `failed` also happens without dialling: expired, refused at the
-trigger. A `calling_a` row without a leg A sid is being placed: the provider
-has not yet answered the create request (see app/dispatcher.py).
+trigger. A session whose end the provider cannot tell (it forgot the call, or
+keeps failing past the longest call) ends from what is known: completed if a
+call was connected, else failed `provider_error` (app/lost_callbacks.py).
+A `calling_a` row without a leg A sid is being placed: the provider has not
+yet answered the create request (see app/dispatcher.py).
 """
 
 QUEUED = "queued"

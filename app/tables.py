@@ -260,7 +260,8 @@ auth_failures = sa.Table(
 
 
 # Destination policy: operator-wide rules (account_id NULL) and per-account ones.
-# kinds: allow_country (ISO code), allow_prefix, deny_prefix, allow_type (premium_rate, shared_cost).
+# kinds: allow_country (ISO code), allow_prefix, deny_prefix, allow_type (a high-risk number type),
+# allow_range (a high-risk prefix let through; see app/destination_risk.py).
 destination_rules = sa.Table(
     "destination_rules",
     metadata,
@@ -269,7 +270,8 @@ destination_rules = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("value", sa.String(16), nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.CheckConstraint("kind in ('allow_country', 'allow_prefix', 'deny_prefix', 'allow_type')", name="kind"),
+    sa.CheckConstraint("kind in ('allow_country', 'allow_prefix', 'deny_prefix', 'allow_type', 'allow_range')",
+                       name="kind"),
 )
 
 
@@ -288,6 +290,33 @@ ani_verifications = sa.Table(
     sa.Column("sent_at", sa.DateTime, nullable=False),
     sa.Column("expires_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("account_id", "number", name="uq_ani_verifications_account_id_number"),
+)
+
+
+# Every verification code texted, kept when the pending code or the caller ID is
+# removed: the daily caps per account and per number count these rows.
+verification_texts = sa.Table(
+    "verification_texts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("number", sa.String(20), nullable=False),
+    sa.Column("channel", sa.String(8), nullable=False),  # portal, sms
+    sa.Column("sent_at", sa.DateTime, nullable=False),
+    sa.Index("ix_verification_texts_account_id_sent_at", "account_id", "sent_at"),
+    sa.Index("ix_verification_texts_number_sent_at", "number", "sent_at"),
+)
+
+# Second-party dials allowed, one row each, written with the check of the
+# destination's daily limit (the leg's own row comes later, from the provider).
+destination_dials = sa.Table(
+    "destination_dials",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("number", sa.String(20), nullable=False),
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("callback_requests.id", ondelete="SET NULL")),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Index("ix_destination_dials_number_at", "number", "at"),
 )
 
 

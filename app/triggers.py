@@ -99,40 +99,59 @@ async def decide(p: Platform, number, caller_raw: str | None) -> tuple[Decision,
     if why or await rates.find_rate(p.db, number=decision.leg_a_number, tariff=tariff) is None:
         return Decision(refusal=f"callback number {decision.leg_a_number}: {why or 'no rate'}"), \
             states.DESTINATION_BLOCKED
-    if account is not None:
-        if account["balance"] - account["reserved"] <= 0:
-            return Decision(refusal="balance exhausted"), states.INSUFFICIENT_FUNDS
-        if await limits.account_over_concurrency(p.db, account=account):
-            return Decision(refusal="too many callbacks in progress"), states.RATE_LIMITED
+    if account is not None and account["balance"] - account["reserved"] <= 0:
+        return Decision(refusal="balance exhausted"), states.INSUFFICIENT_FUNDS
+    # The caps (per requester, per account) are counted again where the row is written.
     return decision, None
+
+
+async def _over_caps(p: Platform, decision: Decision, requester: str) -> tuple[Decision, str | None]:
+    """Inside `limits.capped`: the caps that parallel triggers would otherwise all pass."""
+    if await limits.requester_over_limit(p.db, p.settings, requester=requester):
+        return Decision(refusal="too many triggers from this caller"), states.RATE_LIMITED
+    if decision.account is not None and await limits.account_over_concurrency(p.db, account=decision.account):
+        return Decision(refusal="too many callbacks in progress"), states.RATE_LIMITED
+    return decision, None
+
+
+async def _refuse(p: Platform, number, call_sid: str, decision: Decision, reason: str, *, now, common: dict) -> None:
+    log.info("trigger %s on %s refused: %s", call_sid, number["number"], decision.refusal,
+             extra={"call_sid": call_sid, "reason": reason})
+    await callbacks.create_request(
+        p.db, state=states.FAILED, reason=reason, detail=decision.refusal, due_at=now, expires_at=now, **common
+    )
+    return None
 
 
 async def accept_voice_trigger(p: Platform, *, number, call_sid: str, caller_raw: str | None, base_url: str) -> int | None:
     """Write the outbox row for one trigger call; return its id (None if a duplicate)."""
     decision, reason = await decide(p, number, caller_raw)
+    requester = storable(caller_raw, 32)
     now = utcnow()
     common = dict(
         trigger_kind="voice", trigger_id=call_sid, service_number=number["number"], mode=number["mode"],
-        caller_id=storable(caller_raw, 32), base_url=base_url,
+        caller_id=requester, base_url=base_url,
     )
     if reason:
-        log.info("trigger %s on %s refused: %s", call_sid, number["number"], decision.refusal,
-                 extra={"call_sid": call_sid, "reason": reason})
-        await callbacks.create_request(
-            p.db, state=states.FAILED, reason=reason, detail=decision.refusal, due_at=now, expires_at=now, **common
+        return await _refuse(p, number, call_sid, decision, reason, now=now, common=common)
+    subjects = [limits.requester_subject(requester)]
+    if decision.account is not None:
+        subjects.append(limits.account_subject(decision.account))
+    async with limits.capped(p.db, *subjects):
+        refused, reason = await _over_caps(p, decision, requester)
+        if reason:
+            return await _refuse(p, number, call_sid, refused, reason, now=now, common=common)
+        request_id, created = await callbacks.create_request(
+            p.db,
+            state=states.QUEUED,
+            account_id=decision.account["id"] if decision.account is not None else None,
+            needs_pin=decision.needs_pin,
+            leg_a_number=decision.leg_a_number,
+            leg_a_from=number["number"],
+            due_at=now + dt.timedelta(seconds=p.settings.dispatch_delay_seconds),
+            expires_at=now + dt.timedelta(seconds=p.settings.request_ttl_seconds),
+            **common,
         )
-        return None
-    request_id, created = await callbacks.create_request(
-        p.db,
-        state=states.QUEUED,
-        account_id=decision.account["id"] if decision.account is not None else None,
-        needs_pin=decision.needs_pin,
-        leg_a_number=decision.leg_a_number,
-        leg_a_from=number["number"],
-        due_at=now + dt.timedelta(seconds=p.settings.dispatch_delay_seconds),
-        expires_at=now + dt.timedelta(seconds=p.settings.request_ttl_seconds),
-        **common,
-    )
     if not created:
         return None
     log.info("trigger %s on %s queued", call_sid, number["number"], extra={"callback_id": request_id})

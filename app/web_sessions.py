@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass, field
 
@@ -21,7 +20,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import login_sessions
+from app import login_sessions, security
 
 COOKIE = "cbp_session"
 MAX_AGE_SECONDS = 12 * 3600
@@ -37,7 +36,7 @@ class Session:
     changed: bool = False  # must be written back to the cookie
 
     def csrf_ok(self, submitted: str | None) -> bool:
-        return bool(submitted) and hmac.compare_digest(self.csrf.encode(), str(submitted).encode())
+        return bool(submitted) and security.same_secret(self.csrf, str(submitted))
 
 
 def _serializer(secret_key: str) -> URLSafeTimedSerializer:

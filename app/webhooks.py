@@ -23,12 +23,7 @@ def twiml_response(twiml: str) -> Response:
 
 async def _signed(request: Request) -> dict[str, str]:
     p = request.app.state.platform
-    return await signed_form(request, request.app.state.validator, p.settings.public_base_url)
-
-
-def _request_base(request: Request) -> str:
-    p = request.app.state.platform
-    return p.base_url(str(request.base_url))
+    return await signed_form(request, request.app.state.validator, p.callback_base(request))
 
 
 async def voice_trigger(request: Request) -> Response:
@@ -45,7 +40,7 @@ async def voice_trigger(request: Request) -> Response:
         log.warning("trigger %s to %r: not a service number", call_sid, params.get("To"))
     else:
         await triggers.accept_voice_trigger(p, number=number, call_sid=call_sid, caller_raw=params.get("From"),
-                                            base_url=_request_base(request))
+                                            base_url=p.callback_base(request))
     # Always reject, whatever the outcome: the trigger is never answered, so never billed.
     return twiml_response(voice.reject_busy())
 

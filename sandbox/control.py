@@ -7,7 +7,6 @@ simulated world (phones, faults, the clock), so only expose it in demos.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -15,11 +14,9 @@ from starlette.routing import Route
 
 from .calls import Call
 from .messages import Message
+from .network import Network
 from .phones import Phone
 from .rest import message_resource
-
-if TYPE_CHECKING:
-    from .carrier import Carrier
 
 PREFIX = "/_sandbox"
 
@@ -57,7 +54,7 @@ def message_snapshot(message: Message) -> dict:
     return data
 
 
-def control_routes(carrier: "Carrier") -> list[Route]:
+def control_routes(carrier: Network) -> list[Route]:
     api = ControlApi(carrier)
     return [
         Route(PREFIX + "/state", api.state, methods=["GET"]),
@@ -83,7 +80,7 @@ class ControlError(Exception):
 
 
 class ControlApi:
-    def __init__(self, carrier: "Carrier") -> None:
+    def __init__(self, carrier: Network) -> None:
         self.carrier = carrier
 
     async def state(self, request: Request) -> JSONResponse:
@@ -242,11 +239,23 @@ class ControlApi:
         return JSONResponse(result, status_code=status)
 
 
+# Unauthenticated (see above), so nobody may make it hold more than this, or
+# make json recurse past Python's limit.
+MAX_BODY = 64 * 1024
+
+
 async def _json(request: Request) -> dict:
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise ControlError(413, f"body larger than {MAX_BODY} bytes")
     try:
-        data = json.loads(await request.body() or b"{}")
+        data = json.loads(raw or b"{}")
     except json.JSONDecodeError as exc:
         raise ControlError(400, f"body is not JSON: {exc}") from None
+    except (UnicodeDecodeError, RecursionError):
+        raise ControlError(400, "body is not JSON") from None
     if not isinstance(data, dict):
         raise ControlError(400, "body must be a JSON object")
     return data

@@ -16,35 +16,20 @@ party hears and presses goes into `call.transcript`:
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
 from urllib.parse import urljoin, urlsplit
 
-from . import errors, twiml
+from . import errors
+from . import twiml_reader as twiml
+from .call_control import CallControl, DialLeg, Fetch, Inline, Source
 from .calls import Call
 from .webhooks import WebhookError
-
-if TYPE_CHECKING:
-    from .carrier import Carrier
 
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
 PLAY_SECONDS = 3.0
 KEY_GAP = 0.4  # between a scripted phone's key presses
 LOOP_FOREVER = 1000  # `loop="0"` outside a Gather: bounded, the call ends long before
 END = object()  # a verb ended the call
-
-
-@dataclass(frozen=True)
-class Fetch:
-    url: str
-    method: str = "POST"
-    extra: dict = field(default_factory=dict)
-    kind: str = "voice"
-
-
-@dataclass(frozen=True)
-class Inline:
-    twiml: str
 
 
 @dataclass(frozen=True)
@@ -55,30 +40,15 @@ class Failure:
     message: str
 
 
-Source = Fetch | Inline
-
-
 def speech_seconds(text: str) -> float:
     return max(1.0, len(text.split()) / 2.5)
 
 
-def describe(source: Source) -> str:
-    return source.url if isinstance(source, Fetch) else "(inline TwiML)"
-
-
-@dataclass
-class DialLeg:
-    child: Call
-    number: twiml.Number
-    task: asyncio.Task
-    bridged: asyncio.Future  # resolves when leg B is ready to talk
-
-
 class Interpreter:
-    def __init__(self, carrier: "Carrier", call: Call) -> None:
-        self.carrier = carrier
+    def __init__(self, control: CallControl, call: Call) -> None:
+        self.control = control
         self.call = call
-        self.clock = carrier.clock
+        self.clock = control.clock
         self.document_url: str | None = None
         # True when a verb (Hangup, Reject, an error) ended the call, rather
         # than the document running out of verbs.
@@ -99,7 +69,7 @@ class Interpreter:
         if self.call.status == "in-progress":
             self.call.activity = "fetching"
         try:
-            response = await self.carrier.webhooks.request(
+            response = await self.control.webhooks.request(
                 source.kind, source.url, params, source.method, self.call.sid
             )
         except WebhookError as exc:
@@ -116,7 +86,7 @@ class Interpreter:
             return [Failure(code, message)]
         params = params | {"ErrorCode": str(code), "ErrorUrl": source.url}
         try:
-            response = await self.carrier.webhooks.request(
+            response = await self.control.webhooks.request(
                 "voice-fallback", call.fallback_url, params, call.fallback_method, call.sid
             )
         except WebhookError as exc:
@@ -206,7 +176,7 @@ class Interpreter:
         # The service number is whichever end of the call is not the handset.
         service, handset = (call.to, call.from_) if call.direction == "inbound" else (call.from_, call.to)
         to = verb.to or handset
-        self.carrier.send_message(to=to, from_=verb.from_ or service, body=verb.body, direction="outbound-call")
+        self.control.send_message(to=to, from_=verb.from_ or service, body=verb.body, direction="outbound-call")
         call.hear(self.clock.now(), "message", to, verb.body)
 
     # Gather
@@ -308,14 +278,14 @@ class Interpreter:
             )
             for number in verb.numbers
         ]
-        legs = [self.carrier.dial_leg(call, number, verb) for number in numbers]
+        legs = [self.control.dial_leg(call, number, verb) for number in numbers]
         action = self._resolve(verb.action) if verb.action else None
         completed = False
         try:
             winner = await self._first_answer(legs)
             for leg in legs:
                 if leg is not winner:
-                    self.carrier.end(leg.child, "canceled")
+                    self.control.end(leg.child, "canceled")
             if winner is not None:
                 await self._bridge(winner, verb)
             # asyncio.wait, not gather: cancelling this call must not cancel the legs' tasks.
@@ -325,9 +295,9 @@ class Interpreter:
             if not completed:
                 # The parent hung up (or was redirected) mid-Dial: drop leg B.
                 for leg in legs:
-                    self.carrier.end(leg.child, "completed")
+                    self.control.end(leg.child, "completed")
                 if action:
-                    self.carrier.late_dial_action(call, legs, Fetch(action, verb.method, kind="dial-action"))
+                    self.control.late_dial_action(call, legs, Fetch(action, verb.method, kind="dial-action"))
         params = dial_params(legs)
         call.hear(self.clock.now(), "dial-status", params["DialCallStatus"], int(params["DialCallDuration"]))
         call.activity = "listening"
@@ -364,7 +334,7 @@ class Interpreter:
             call.hear(self.clock.now(), "press", "*")
         else:
             call.hear(self.clock.now(), "time-limit", verb.time_limit)
-        self.carrier.end(leg.child, "completed")
+        self.control.end(leg.child, "completed")
         await asyncio.wait([leg.task])
 
     async def _star(self) -> None:

@@ -12,12 +12,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .calls import Call
+from typing import Protocol
 
 CENT_FIFTHS = Decimal("0.00001")  # Twilio's prices carry five decimals
+
+
+class Rated(Protocol):
+    """What pricing reads of a call (a Call has all of it); a Protocol so that
+    calls.py can hold a CallPricing without the two modules importing each other."""
+
+    @property
+    def ended(self) -> bool: ...
+
+    @property
+    def answered(self) -> bool: ...
+
+    @property
+    def billed_minutes(self) -> int: ...
+
+    @property
+    def end_time(self) -> datetime | None: ...
 
 
 @dataclass
@@ -35,13 +49,13 @@ class CallPricing:
         if self.delay < 0:
             raise ValueError("delay cannot be negative")
 
-    def charge(self, call: "Call") -> Decimal | None:
+    def charge(self, call: Rated) -> Decimal | None:
         """What the call costs once it has ended; None while live or when it never connected."""
         if not call.ended or not call.answered:
             return None
         return (self.per_minute * call.billed_minutes).quantize(CENT_FIFTHS)
 
-    def price(self, call: "Call", now: datetime | None = None) -> str | None:
+    def price(self, call: Rated, now: datetime | None = None) -> str | None:
         """The `price` field: the charge as a negative string, once rated (`now` past the end plus the delay)."""
         charge = self.charge(call)
         if charge is None or (now is not None and (now - call.end_time).total_seconds() < self.delay):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hmac
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.datastructures import FormData
@@ -25,10 +25,8 @@ from .calls import API_VERSION, Call
 from .clock import rfc2822
 from .errors import TwilioError
 from .messages import Message
+from .network import Network
 from .sids import formatted, is_e164, is_sid
-
-if TYPE_CHECKING:
-    from .carrier import Carrier
 
 logger = logging.getLogger("sandbox")
 
@@ -109,7 +107,7 @@ def message_resource(message: Message) -> dict:
     }
 
 
-def rest_routes(carrier: "Carrier") -> list[Route]:
+def rest_routes(carrier: Network) -> list[Route]:
     api = RestApi(carrier)
     return [
         Route(ROOT + "/Calls.json", api.calls, methods=["GET", "POST"]),
@@ -120,7 +118,7 @@ def rest_routes(carrier: "Carrier") -> list[Route]:
 
 
 class RestApi:
-    def __init__(self, carrier: "Carrier") -> None:
+    def __init__(self, carrier: Network) -> None:
         self.carrier = carrier
 
     def _now(self) -> datetime:
@@ -151,6 +149,11 @@ class RestApi:
             logger.exception("sandbox REST handler failed")
             return TwilioError(500, errors.INTERNAL_ERROR, "Internal Server Error").response()
 
+    @staticmethod
+    def _same(offered: str, expected: str) -> bool:
+        # Constant time, and bytes: compare_digest raises TypeError on a non-ASCII str.
+        return hmac.compare_digest(offered.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
     def _authenticate(self, request: Request) -> None:
         header = request.headers.get("authorization", "")
         scheme, _, encoded = header.partition(" ")
@@ -161,8 +164,8 @@ class RestApi:
         except (binascii.Error, UnicodeDecodeError):
             raise TwilioError(401, errors.AUTHENTICATE, "Authenticate") from None
         carrier = self.carrier
-        valid = (username == carrier.account_sid and password == carrier.auth_token) or (
-            username in carrier.api_keys and carrier.api_keys[username] == password
+        valid = (self._same(username, carrier.account_sid) and self._same(password, carrier.auth_token)) or (
+            username in carrier.api_keys and self._same(password, carrier.api_keys[username])
         )
         if not valid:
             raise TwilioError(401, errors.AUTHENTICATE, "Authenticate")

@@ -94,6 +94,10 @@ def settings(database_url) -> Settings:
         twilio_account_sid=tw.ACCOUNT_SID,
         twilio_auth_token=tw.AUTH_TOKEN,
         twilio_api_base="https://api.twilio.com",
+        # Required with real credentials: the provider signs, and is given, URLs on it.
+        public_base_url="http://testserver",
+        # The TestClient's host, and loopback for the tests that serve the app on a real socket.
+        allowed_hosts=("testserver", "localhost", "127.0.0.1"),
         secret_key=SECRET_KEY,
         dispatch_delay_seconds=0,
         dispatcher_enabled=False,

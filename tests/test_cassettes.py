@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import jsonschema
 import pytest
 import yaml
 
-from tests.utils.provider import CASSETTES
+from tests.utils.provider import CASSETTES, SPEC, check_create_call_form
 
-SPEC = Path(__file__).resolve().parents[1].parent / "shared" / "twilio" / "api_v2010_calls_messages.json"
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["code", "message", "more_info", "status"],
@@ -83,3 +80,16 @@ def test_the_schema_check_can_fail():
     body["status"] = "queued"
     with pytest.raises(jsonschema.ValidationError):
         validator.validate(body)
+
+
+def test_create_call_requests_are_checked_against_twilios_description():
+    spec()  # skips without it
+    form = {"To": ["+14155550100"], "From": ["+18005550001"], "Url": ["https://app.example/legs/1/answer"],
+            "Method": ["POST"], "StatusCallback": ["https://app.example/twilio/status"],
+            "StatusCallbackEvent": ["initiated", "completed"], "StatusCallbackMethod": ["POST"],
+            "Timeout": ["30"], "TimeLimit": ["300"]}
+    check_create_call_form(form)
+    for bad in ({"TimeLimit": ["five minutes"]}, {"Method": ["PUT"]}, {"Timeout": ["30", "40"]},
+                {"LegTimeLimit": ["300"]}):
+        with pytest.raises((AssertionError, jsonschema.ValidationError)):
+            check_create_call_form(dict(form, **bad))

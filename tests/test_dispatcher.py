@@ -6,8 +6,10 @@ import asyncio
 import datetime as dt
 
 import pytest
+import sqlalchemy as sa
 
-from app import callbacks, pacing, states
+from app import accounts as accounts_module
+from app import billing, callbacks, limits, pacing, states
 from app import dispatcher as dispatcher_module
 from app.db import utcnow
 from app.dispatcher import Dispatcher
@@ -62,6 +64,41 @@ def test_5xx_and_429_are_retried_with_backoff_then_placed(p):
     details = [e["detail"] for e in p.events(s.request_id) if e["to_state"] == states.QUEUED]
     assert "500" in details[0] and "20500" in details[0]
     assert "429" in details[1] and "20429" in details[1]
+
+
+@pytest.mark.parametrize("balance, time_limit", [(5, 299), (1000, billing.LEG_A_MAX_SECONDS)],
+                         ids=["five-minutes", "longest-allowed"])
+def test_leg_a_is_created_with_the_time_limit_its_balance_covers(p, balance, time_limit):
+    """TimeLimit: the longest leg A the account's balance pays for at the callback tariff (0.01/min here).
+
+    The hold taken before dialling covers the IVR (3 minutes, 0.03); the rest of the
+    balance may pay for more of leg A once a call is planned, never beyond it.
+    """
+    with p.engine.begin() as c:
+        c.execute(accounts.update().where(accounts.c.login == "alice").values(balance=balance))
+    s = new_request(p)
+    recorder = TwilioRecorder()
+    with recorder.cassette("calls_create.yaml"):
+        assert p.dispatch() == 1
+    (create,) = recorder.sent  # and it validated against Twilio's description of the request
+    assert create["TimeLimit"] == [str(time_limit)] and create["Timeout"] == ["30"]
+    assert s.row["reserved"] == 3
+    # The balance pays for leg A to the limit, and for the second the carrier may round its end up to;
+    # not for a second more.
+    rate_a = billing.Rate(prefix="1", price_per_minute=10_000)
+    assert billing.leg_cost(time_limit + 1, rate_a, "USD")[1] <= balance
+    if time_limit < billing.LEG_A_MAX_SECONDS:
+        assert billing.leg_cost(time_limit + 2, rate_a, "USD")[1] > balance
+
+
+def test_a_leg_a_without_a_known_account_gets_the_longest_time_limit(p):
+    s = sc.Session(p, caller=sc.STRANGER, service_number=sc.PIN_NUMBER)
+    s.trigger()
+    recorder = TwilioRecorder()
+    with recorder.cassette("calls_create.yaml"):
+        assert p.dispatch() == 1
+    (create,) = recorder.sent
+    assert create["TimeLimit"] == [str(billing.LEG_A_MAX_SECONDS)] and s.row["reserved"] == 0
 
 
 def test_retries_are_bounded_then_provider_error(settings, engine):
@@ -324,3 +361,43 @@ def test_a_pass_that_fails_keeps_the_calls_waiting_for_a_new_slot(p, monkeypatch
         assert p.dispatch() == 1
         assert cassette.play_count == 1
     assert s.row["state"] == states.CALLING_A and s.row["leg_a_sid"]
+
+
+def _alice_reserved(engine) -> int:
+    with engine.connect() as c:
+        return c.execute(sa.select(accounts.c.reserved).where(accounts.c.login == "alice")).scalar_one()
+
+
+@pytest.mark.parametrize("left", ["claimed-never-sent", "requeued-then-expired"])
+def test_a_request_its_dispatcher_left_behind_ends_with_a_reason_and_gives_its_hold_back(settings, engine, left):
+    """Claimed and held by a dispatcher that died before sending it, or back in the queue with its hold
+    until it expired: either way it ends, with a reason, and the account gets its balance and slot back."""
+    with Platform(settings, engine) as first:
+        sc.seed(first)
+        s = new_request(first)
+
+        async def claim_and_hold():
+            [request] = await callbacks.claim_due(first.platform.db, now=utcnow(), limit=1)
+            assert await first.app.state.dispatcher._held(request) is request
+            if left == "requeued-then-expired":
+                await dispatcher_module.requeue(first.platform, request, "no provider slot free")
+                past = utcnow() - dt.timedelta(seconds=1)
+                await callbacks.update_request(first.platform.db, request_id=request["id"], expires_at=past,
+                                               due_at=past)
+
+        first.run(claim_and_hold)  # and the process dies here
+    assert s.row["reserved"] == 3 and _alice_reserved(engine) == 3
+    expected = {"claimed-never-sent": (states.CALLING_A, states.PROVIDER_ERROR),
+                "requeued-then-expired": (states.QUEUED, states.EXPIRED)}[left]
+    assert s.row["state"] == expected[0]
+
+    restarted = settings.with_(placing_grace_seconds=0, provider_timeout_seconds=0.05)
+    with Platform(restarted, engine) as second, TwilioRecorder().cassette("calls_create.yaml") as cassette:
+        second.run(asyncio.sleep, 0.2)  # past the grace for an unanswered create
+        second.dispatch()
+        assert cassette.play_count == 0  # never dialled now: it may have been placed, or it is too late
+        row = s.row
+        assert (row["state"], row["reason"], row["reserved"]) == (states.FAILED, expected[1], 0)
+        assert _alice_reserved(engine) == 0
+        alice = second.run(accounts_module.get_account_by_login, second.platform.db, login="alice")
+        assert not second.run(limits.account_over_concurrency, second.platform.db, account=alice)

@@ -1,6 +1,7 @@
 import json
 import logging
 import logging.config
+import sys
 
 from app.logs import RedactSecrets, config, scrub
 
@@ -28,3 +29,45 @@ def test_the_filter_rewrites_only_what_it_must():
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "GET /x?token=%s", ("abc",), None)
     RedactSecrets().filter(record)
     assert record.getMessage() == "GET /x?token=[redacted]"
+
+
+def _log_through(monkeypatch, capsys, *, tty: bool) -> str:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+    logging.config.dictConfig(config())
+    try:
+        logging.getLogger("app.test").info("GET /sms/gateway?secret=%s", "s3cr3t-value", extra={"callback_id": 7})
+        return capsys.readouterr().err.strip().splitlines()[-1]
+    finally:
+        logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
+
+
+def test_a_terminal_gets_plain_lines_still_scrubbed(monkeypatch, capsys):
+    line = _log_through(monkeypatch, capsys, tty=True)
+    assert not line.startswith("{")
+    assert "INFO    app.test: GET /sms/gateway?secret=[redacted] callback_id=7" in line
+    assert "s3cr3t-value" not in line
+
+
+def test_anything_but_a_terminal_gets_json_still_scrubbed(monkeypatch, capsys):
+    record = json.loads(_log_through(monkeypatch, capsys, tty=False))
+    assert record["message"] == "GET /sms/gateway?secret=[redacted]" and record["callback_id"] == 7
+
+
+def test_the_choice_can_be_forced():
+    assert config(human=True)["handlers"]["default"]["formatter"] == "human"
+    assert config(human=False)["handlers"]["default"]["formatter"] == "json"
+
+
+def test_plain_lines_keep_a_traceback_below_the_extras(monkeypatch, capsys):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    logging.config.dictConfig(config())
+    try:
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logging.getLogger("app.test").exception("failed", extra={"callback_id": 9})
+        lines = capsys.readouterr().err.strip().splitlines()
+    finally:
+        logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
+    assert lines[0].endswith("app.test: failed callback_id=9")
+    assert lines[1] == "Traceback (most recent call last):" and lines[-1] == "ValueError: boom"

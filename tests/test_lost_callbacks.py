@@ -15,8 +15,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from app import callbacks, lost_callbacks, states
+from app import accounts as accounts_module
+from app import billing, callbacks, limits, lost_callbacks, states
+from app import provider as provider_module
+from app.billing import Rate, leg_cost
 from app.db import utcnow
+from app.provider import ProviderError, ProviderTimeout
 from app.tables import accounts, call_legs
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
@@ -247,3 +251,128 @@ async def test_housekeeping_sweeps_after_a_start_or_a_pause_and_otherwise_waits_
     resumed = 1 + lost_callbacks.QUIET_PASS_SECONDS + lost_callbacks.GAP_SECONDS + 1
     assert await run(resumed) == [sweep(0), (quiet, recheck)]
     assert lost.sweep_before is None  # it found less than a batch: done
+
+
+# Sessions whose end the provider cannot tell: settled from what is known, never held for ever.
+
+
+async def in_ivr(live: Live):
+    """Alice's callback, answered and waiting in the IVR for her to type a number (0.03 of IVR time held)."""
+    live.carrier.phones.set(sc.ALICE_HOME, interactive=True)
+    trigger = await live.ring(sc.ALICE_MOBILE, sc.ANI_NUMBER)
+    row = await wait_for_state(live, trigger.sid, states.A_ANSWERED)
+    while live.legs(row["id"])[0]["answered_at"] is None:
+        await asyncio.sleep(0.01)
+    return trigger, row
+
+
+async def over_concurrency(live: Live) -> bool:
+    alice = await accounts_module.get_account_by_login(live.db, login="alice")
+    return await limits.account_over_concurrency(live.db, account=alice)
+
+
+def settled_without_a_call(live: Live, trigger_sid: str, row, *, detail: str):
+    """Failed with a reason, its leg A billed from what was known, the hold released."""
+    done = live.request_for(trigger_sid)
+    assert (done["state"], done["reason"], done["reserved"]) == (states.FAILED, states.PROVIDER_ERROR, 0)
+    assert reserved(live, "alice") == 0
+    (leg,) = live.legs(row["id"])
+    assert leg["ended_at"] is not None and leg["status"] == "completed" and leg["duration_seconds"] >= 1
+    assert leg["cost"] == leg_cost(leg["duration_seconds"], Rate("1", 10_000), "USD")[1] > 0
+    assert live.balance("alice") == 1000 - leg["cost"]
+    assert detail in live.events(row["id"])[-1]["detail"]
+
+
+async def test_a_session_whose_leg_the_provider_does_not_know_is_settled(settings, engine):
+    """The carrier forgot the call (it restarted): a 404 for ever. Settled from what is known, at once."""
+    async with live_platform(settings, engine, speed=2) as live:
+        await live.db.execute(accounts.update().where(accounts.c.login == "alice").values(max_concurrent=1))
+        trigger, row = await in_ivr(live)
+        (leg_a,) = live.calls_to(sc.ALICE_HOME)
+        leg_a.status_callback = None
+        live.carrier.end(leg_a)
+        await live.carrier.wait_idle(timeout=10)
+        del live.carrier.calls[leg_a.sid]  # the carrier no longer knows it
+        stuck = live.request_for(trigger.sid)
+        assert (stuck["state"], stuck["reserved"], reserved(live, "alice")) == (states.A_ANSWERED, 3, 3)
+        assert await over_concurrency(live)  # alice's one call at a time is taken
+
+        platform = live.app.state.platform
+        with pytest.raises(ProviderError) as lookup:
+            await platform.provider.fetch_call(leg_a.sid)
+        assert lookup.value.status == 404
+        assert await lost_callbacks.LostCallbacks(platform).run(utcnow()) == 1
+        settled_without_a_call(live, trigger.sid, row, detail="does not know the call")
+        assert not await over_concurrency(live)
+        assert await lost_callbacks.LostCallbacks(platform).run(utcnow()) == 0  # nothing open is left
+
+
+@pytest.mark.parametrize("provider_says", ["5xx", "still-up"])
+async def test_a_session_older_than_any_call_may_last_is_settled(live, monkeypatch, provider_says):
+    """The provider keeps failing (or calls the legs up past their TimeLimit): settled once overdue."""
+    trigger, row = await connected_session(live)
+    platform = live.app.state.platform
+    if provider_says == "5xx":
+        async def failing(sid):
+            raise ProviderError("internal error", code=20500, status=500, retryable=True)
+
+        monkeypatch.setattr(platform.provider, "fetch_call", failing)
+
+    async def check(at: dt.datetime):
+        return await lost_callbacks.check_open_legs(
+            platform, at, quiet_before=at - dt.timedelta(seconds=lost_callbacks.QUIET_SECONDS),
+            checked_before=at - dt.timedelta(seconds=lost_callbacks.RECHECK_SECONDS))
+
+    quiet = utcnow() + dt.timedelta(seconds=lost_callbacks.QUIET_SECONDS + 1)
+    assert await check(quiet) == (1, 0)  # not overdue yet: asked, and left for a later pass
+    assert live.request_for(trigger.sid)["state"] == states.CONNECTED
+    overdue = utcnow() + dt.timedelta(seconds=lost_callbacks.longest_leg_seconds(platform) + 1)
+    assert lost_callbacks.longest_leg_seconds(platform) > billing.LEG_A_MAX_SECONDS
+    assert await check(overdue) == (1, 2)
+    done = live.request_for(trigger.sid)
+    assert (done["state"], done["reason"], done["reserved"], done["calls_connected"]) == \
+        (states.COMPLETED, None, 0, 1)
+    assert reserved(live, "alice") == 0
+    legs = live.legs(row["id"])
+    assert all(leg["ended_at"] is not None and leg["cost"] > 0 for leg in legs)
+    assert live.balance("alice") == 1000 - sum(leg["cost"] for leg in legs)
+    detail = live.events(row["id"])[-1]["detail"]
+    if provider_says == "5xx":
+        assert "the provider answered 500" in detail
+    else:  # told to end the calls, the provider's final callbacks may come first: either settles it
+        assert "still in-progress" in detail or detail == "leg A ended"
+    if provider_says == "still-up":
+        await live.carrier.wait_idle(timeout=10)  # told to end them, the carrier did
+    else:
+        for call in carrier_legs(live):
+            live.carrier.end(call)
+        await live.carrier.wait_idle(timeout=10)
+    await asyncio.sleep(0.1)
+    # Their real final callbacks came after all: nothing changes.
+    assert (live.request_for(trigger.sid)["state"], live.balance("alice"), reserved(live, "alice")) == \
+        (states.COMPLETED, 1000 - sum(leg["cost"] for leg in legs), 0)
+
+
+async def test_a_callback_in_its_ivr_when_platform_and_carrier_restart_is_settled(settings, engine):
+    """`make run` stopped mid-IVR, started again: the new embedded carrier forgot the call."""
+    async with live_platform(settings, engine, speed=2) as before:
+        trigger, row = await in_ivr(before)
+    stuck = before.request_for(trigger.sid)
+    assert (stuck["state"], stuck["reserved"], reserved(before, "alice")) == (states.A_ANSWERED, 3, 3)
+
+    async with live_platform(settings, engine, seed_data=False) as after:
+        # Housekeeping's first pass after the start asks the new carrier, which answers 404.
+        await wait_for_state(after, trigger.sid, states.FAILED, timeout=20)
+        for _ in range(500):  # the hold is released right after the move
+            if after.request_for(trigger.sid)["reserved"] == 0:
+                break
+            await asyncio.sleep(0.01)
+        settled_without_a_call(after, trigger.sid, row, detail="does not know the call")
+
+
+def test_only_the_providers_own_not_found_counts_as_a_forgotten_call():
+    assert provider_module.is_not_found(ProviderError("not found", code=20404, status=404, retryable=False))
+    # A 404 from a wrong API base or a proxy says nothing about the call; nor does any other error.
+    assert not provider_module.is_not_found(ProviderError("Not Found", code=None, status=404, retryable=False))
+    assert not provider_module.is_not_found(ProviderError("boom", code=20500, status=500, retryable=True))
+    assert not provider_module.is_not_found(ProviderTimeout("no answer"))

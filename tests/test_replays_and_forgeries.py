@@ -65,6 +65,7 @@ async def platform_and_carrier(settings, **overrides):
     try:
         async with serve(carrier.app) as carrier_url:
             configured = settings.with_(**{"twilio_api_base": carrier_url, "dispatcher_enabled": True,
+                                           "public_base_url": IN_PROCESS, "allowed_hosts": ("platform.test",),
                                            "dispatch_delay_seconds": 0, "provider_cps": 500,
                                            "trigger_limit": 1_000_000, **overrides})
             shim.app = app = create_app(configured)
@@ -383,7 +384,7 @@ INTERNAL = "http://internal:8000"
 @pytest.fixture
 def proxied(settings, engine):
     """The app behind a TLS-terminating proxy: it sees http://internal:8000, the provider signs https://public.example."""
-    platform = Platform(settings.with_(public_base_url=PUBLIC), engine)
+    platform = Platform(settings.with_(public_base_url=PUBLIC, allowed_hosts=("internal",)), engine)
     platform.client = TestClient(platform.app, base_url=INTERNAL)
     with platform:
         sc.seed(platform)

@@ -10,7 +10,7 @@ def test_defaults_use_sqlite_and_the_sandbox(tmp_path):
 
 def test_env_file_is_honoured_and_the_environment_wins(tmp_path):
     env_file = tmp_path / ".env"
-    env_file.write_text("TWILIO_ACCOUNT_SID=ACfromfile\nPUBLIC_BASE_URL=https://cb.example.com/\nSECRET_KEY=k\n")
+    env_file.write_text("TWILIO_ACCOUNT_SID=ACfromfile\nTWILIO_AUTH_TOKEN=t\nPUBLIC_BASE_URL=https://cb.example.com/\nSECRET_KEY=k\n")
     settings = load_settings({"SECRET_KEY": "from-env"}, env_file=env_file)
     assert settings.twilio_account_sid == "ACfromfile" and not settings.uses_sandbox
     assert settings.public_base_url == "https://cb.example.com"

@@ -229,6 +229,7 @@ async def test_a_refused_trigger_shows_why(client):
         ("POST", "/demo/hangup", {"call_sid": "CA" + "0" * 32}, 404, "unknown_call"),
         ("POST", "/demo/hangup", {"call_sid": None}, 400, "invalid_field"),
         ("POST", "/demo/hangup", b"\xff\xfe", 400, "invalid_json"),
+        ("POST", "/demo/hangup", b"[" * 4000, 400, "invalid_json"),
         ("POST", "/demo/ring", b"x" * 10_000, 413, "too_large"),
         ("GET", "/demo/state", None, 400, "missing_trigger"),
         ("GET", "/demo/state?trigger=CA" + "0" * 32, None, 404, "unknown_call"),
@@ -260,7 +261,8 @@ async def test_keys_go_only_to_demo_handsets_on_answered_calls(client):
 
 
 async def test_no_demo_with_real_twilio_credentials(demo_settings):
-    app = create_app(demo_settings.with_(twilio_account_sid="AC" + "1" * 32, twilio_auth_token="token"))
+    app = create_app(demo_settings.with_(twilio_account_sid="AC" + "1" * 32, twilio_auth_token="token",
+                                         public_base_url="http://testserver"))
     assert app.state.carrier is None
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
         assert (await http.get("/demo")).status_code == 404

@@ -48,9 +48,9 @@ async def cmd_policy(settings: Settings, args, db) -> str:
             lines = [f"{row['kind']} {row['value']}" + (f" (account #{row['account_id']})" if row["account_id"] else "")
                      for row in rows]
             lines += [f"{name} {value}" for name, value in sorted(limits.items())]
-            return "\n".join(lines) or "no rules: every rated destination is allowed, premium and shared-cost refused"
+            return "\n".join(lines) or "no rules: every rated destination is allowed, high-risk types and ranges refused"
         kind = {"allow-country": "allow_country", "allow-prefix": "allow_prefix", "deny-prefix": "deny_prefix",
-                "allow-type": "allow_type"}[args.command]
+                "allow-type": "allow_type", "allow-range": "allow_range"}[args.command]
         if args.remove:
             removed = await policy.remove_rule(db, kind=kind, value=args.value, account_id=account_id)
             if not removed:
@@ -76,6 +76,9 @@ async def cmd_policy_limits(settings: Settings, args, db) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted((await policy.read_operator_limits(db)).items())) or "no limits"
 
 
+_RISKY_TYPES = ", ".join(policy.GUARDED_TYPES.values())
+
+
 def register(groups) -> None:
     rate = groups.add_parser("rate", help="rates").add_subparsers(dest="command", required=True)
     rate_add = rate.add_parser("add", help="add or change a rate")
@@ -98,7 +101,8 @@ def register(groups) -> None:
     policy.add_parser("show", help="list the rules").set_defaults(run_db=cmd_policy, account=None)
     for name, meaning in [("allow-country", "only these countries (ISO code)"),
                           ("allow-prefix", "only numbers starting so"), ("deny-prefix", "never numbers starting so"),
-                          ("allow-type", "allow premium_rate or shared_cost numbers")]:
+                          ("allow-type", f"allow a high-risk number type: {_RISKY_TYPES}"),
+                          ("allow-range", "allow high-risk numbers starting so (e.g. 881), restricting nothing")]:
         rule = policy.add_parser(name, help=meaning)
         rule.add_argument("value")
         rule.add_argument("--account", help="for one account (default: every account)")

@@ -57,8 +57,21 @@ async def cmd_prompt_remove(settings: Settings, args, db) -> str:
 def cmd_serve(settings: Settings, args) -> str:
     import uvicorn
 
-    uvicorn.run("app.main:app", host=args.host, port=args.port, proxy_headers=True, http="httptools",
-                workers=args.workers, log_config=logs.config())
+    from app.request_origin import http_base
+
+    # One worker gets the app built here, told the address it listens on (the sandbox's callback
+    # base); several need an import string, and each then names the socket a request arrived on.
+    if args.workers == 1:
+        from app.main import create_app
+
+        target = create_app(settings, listen_url=http_base(args.host, args.port))
+    else:
+        target = "app.main:app"
+    # The proxies whose X-Forwarded-For/-Proto are believed come from the settings (uvicorn
+    # would otherwise read its own environment variable); callback URLs never use them.
+    uvicorn.run(target, host=args.host, port=args.port, proxy_headers=True,
+                forwarded_allow_ips=settings.forwarded_allow_ips, http="httptools", workers=args.workers,
+                log_config=logs.config())
     return ""
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from twilio.twiml.voice_response import VoiceResponse
 
-from app import states
+from app import ivr, states
 from app.billing import Rate, leg_cost
 from sandbox import max_in_window
 from tests.utils import scenario as sc
+from app.tables import accounts as accounts_t
 from tests.utils.live import live_platform
 
 UK = sc.UK_DESTINATION
@@ -226,3 +228,37 @@ async def test_metrics_count_what_a_call_did(live):
     assert samples[("callback_dispatch_lag_seconds_count", ())] == 1
     assert samples[("callback_webhook_duration_seconds_count", (("route", "/twilio/voice"),))] == 1
     assert samples[("callback_queue_depth", ())] == 0
+
+
+async def test_the_carrier_ends_leg_a_at_the_time_limit_its_balance_covers(settings, engine, monkeypatch):
+    """Leg A is created with the TimeLimit alice's balance pays for; the carrier holds it to that.
+
+    The app loses track of the session (its IVR keeps leg A waiting in silence, as
+    one that crashed would leave it): the carrier ends leg A at its limit, and the
+    callback leg never costs more than the balance could pay.
+    """
+    # 299 virtual seconds in 5 real ones: slow enough that the carrier's timer is not late by a whole second.
+    async with live_platform(settings, engine, speed=60) as live:
+        await live.db.execute(accounts_t.update().where(accounts_t.c.login == "alice").values(balance=5))
+        stuck = VoiceResponse()
+        stuck.pause(length=3600)
+        answer = ivr.STEPS["answer"]
+
+        async def answer_then_wait(p, request, params):
+            await answer(p, request, params)  # the session starts as usual...
+            return str(stuck)  # ...and then the app never says another word
+
+        monkeypatch.setitem(ivr.STEPS, "answer", answer_then_wait)
+        live.carrier.phones.set(sc.ALICE_HOME, talk_seconds=None)  # alice would stay on the line for ever
+        trigger = await live.ring(sc.ALICE_MOBILE, sc.ANI_NUMBER)
+        row = await live.finished(trigger.sid, timeout=60)
+        (leg_a,) = live.calls_to(sc.ALICE_HOME)
+        assert leg_a.time_limit == 299  # 0.05 at 0.01/min: five minutes, less the second a carrier may round up
+        assert ("time-limit", 299) in leg_a.transcript and leg_a.status == "completed"
+        assert 299 <= leg_a.duration <= 300
+        # The leg ended at the carrier, so the request settled from its final status callback.
+        assert (row["state"], row["reason"], row["reserved"]) == (states.FAILED, states.CANCELED, 0)
+        (leg,) = live.legs(row["id"])
+        assert leg["duration_seconds"] == leg_a.duration
+        assert leg["cost"] == leg_cost(leg_a.duration, Rate("1", 10_000), "USD")[1]
+        assert live.balance("alice") == 5 - leg["cost"] >= 0  # never more than the balance

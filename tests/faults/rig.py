@@ -341,6 +341,8 @@ class Rig:
 
     async def start_app(self, name: str = "app", **env) -> AppProcess:
         app = AppProcess(name, self.env(**env), self.workdir / f"{name}.log")
+        # Callback URLs are configuration: each process is told its own address unless given one.
+        app.env.setdefault("PUBLIC_BASE_URL", app.url)
         self.apps.append(app)
         app.start()
         await app.wait_ready()
@@ -353,8 +355,10 @@ class Rig:
         that kill nothing and need little throughput. Yields its base URL."""
         from app.main import create_app  # here: the app's imports take seconds a rig may not need
 
-        app = create_app(load_settings(self.env(**env), env_file=None))
-        async with app.router.lifespan_context(app), serve(app) as url:
+        port = free_port()
+        app = create_app(load_settings({"PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", **self.env(**env)},
+                                       env_file=None))
+        async with app.router.lifespan_context(app), serve(app, port=port) as url:
             yield url
 
     async def start_balancer(self) -> str:

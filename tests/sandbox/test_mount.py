@@ -93,3 +93,21 @@ async def test_webhooks_delivered_in_process_through_an_asgi_transport():
 def test_account_sid_must_look_like_twilios():
     with pytest.raises(ValueError):
         Carrier("not-an-account", AUTH_TOKEN)
+
+
+@pytest.mark.parametrize("body, status", [(b"[" * 100_000, 413), (b"[" * 30_000, 400), (b'{"a":' * 5_000, 400)])
+async def test_the_unauthenticated_control_api_bounds_its_json(body, status):
+    """No authentication on /_sandbox, so its bodies are bounded and deep nesting is a 400, not a 500."""
+    carrier = Carrier(ACCOUNT_SID, AUTH_TOKEN, clock=Clock(speed=1000), cps=10)
+    pulled = 0
+
+    async def streamed():
+        nonlocal pulled
+        for start in range(0, len(body), 4096):
+            pulled += 1
+            yield body[start:start + 4096]
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=carrier.app), base_url="http://sandbox") as http:
+        response = await http.post("/_sandbox/ring", content=streamed(), headers={"Content-Type": "application/json"})
+    assert response.status_code == status, response.text
+    assert pulled <= 64 * 1024 // 4096 + 2

@@ -4,7 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sandbox import Clock, Phone, Phones, max_in_window, rfc2822, twiml
+from sandbox import Clock, Phone, Phones, max_in_window, rfc2822
+from sandbox import twiml_reader as twiml
 from sandbox.cps import Pacer
 from sandbox.faults import Faults
 from sandbox.messages import segments
@@ -140,3 +141,14 @@ def test_parse_messaging():
         '<Response><Message>Thanks!</Message><Message to="+15550002222" from="+18005550100"><Body>Hi</Body></Message></Response>'
     )
     assert verbs == [twiml.Message("Thanks!"), twiml.Message("Hi", to="+15550002222", from_="+18005550100")]
+
+
+async def test_the_network_provides_what_the_interpreter_asks_for():
+    from sandbox import Carrier
+    from sandbox.call_control import CallControl
+
+    carrier = Carrier()
+    try:
+        assert isinstance(carrier, CallControl)
+    finally:
+        await carrier.aclose()

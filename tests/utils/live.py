@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -91,22 +92,34 @@ async def seed(db, secret_key: str) -> None:
     await rates.set_rate(db, prefix="44", price_per_minute=50_000, increment=(30, 6))
 
 
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @contextlib.asynccontextmanager
-async def live_platform(settings: Settings, engine: sa.Engine, *, speed: float = 100.0, cps: float = 50.0):
+async def live_platform(settings: Settings, engine: sa.Engine, *, speed: float = 100.0, cps: float = 50.0,
+                        seed_data: bool = True):
+    """`seed_data=False`: start again on a database seeded before (a restart)."""
     carrier = Carrier(tw.ACCOUNT_SID, tw.AUTH_TOKEN, clock=Clock(speed=speed), cps=cps,
                       default_phone=Phone(answer_after=1.0, talk_seconds=30.0))
     try:
         async with serve(carrier.app) as carrier_url:
+            # The port is chosen before the app is built: its callback URLs are configuration.
+            port = free_port()
             configured = settings.with_(twilio_api_base=carrier_url, dispatcher_enabled=True,
-                                        dispatch_delay_seconds=0, provider_cps=cps)
+                                        dispatch_delay_seconds=0, provider_cps=cps,
+                                        public_base_url=f"http://127.0.0.1:{port}")
             app = create_app(configured)
             # The app's lifespan is entered here, not by uvicorn: the test server is
             # stopped by cancellation, and the dispatcher and database must still shut down.
-            async with app.router.lifespan_context(app), serve(app) as platform_url:
+            async with app.router.lifespan_context(app), serve(app, port=port) as platform_url:
                 carrier.voice_url = platform_url + "/twilio/voice"
                 carrier.sms_url = platform_url + "/twilio/sms"
                 live = Live(carrier=carrier, platform_url=platform_url, app=app, engine=engine)
-                await seed(live.db, configured.secret_key)
+                if seed_data:
+                    await seed(live.db, configured.secret_key)
                 yield live
                 assert carrier.errors == []
     finally:

@@ -1,6 +1,8 @@
 """TwiML documents parsed into verbs, with Twilio's defaults filled in.
 
-Parsing only: the carrier reads TwiML and never writes it. Attribute values
+Reading only: the carrier reads the TwiML the application answers and never
+writes any (the top-level `twiml` package is the application's writer; this
+module shares nothing with it, so a bug in one cannot hide in the other). Attribute values
 that do not parse fall back to the default, as Twilio does after logging a
 schema warning. An element the sandbox does not know becomes `Unknown`, so
 the verbs before it still run and the interpreter can report it.
