@@ -118,7 +118,8 @@ def _answered_sessions(p: Platform, count: int, *, needs_pin: bool = False) -> l
         request_id, _created = p.run(
             callbacks.create_request, p.platform.db, trigger_kind="api", trigger_id=tw.call_sid(),
             service_number=sc.PIN_NUMBER, mode="api", caller_id="api:alice", account_id=alice, needs_pin=needs_pin,
-            leg_a_number=f"+1415555{200 + n:04d}" if needs_pin else sc.ALICE_HOME, leg_a_from=sc.PIN_NUMBER, state=states.A_ANSWERED, base_url=BASE,
+            leg_a_number=f"+1415555{200 + n:04d}" if needs_pin else sc.ALICE_HOME, leg_a_from=sc.PIN_NUMBER,
+            state=states.A_ANSWERED, base_url=BASE,
             leg_a_sid=sid, due_at=utcnow(), expires_at=utcnow(),
         )
         rows.append({"id": request_id, "sid": sid})
