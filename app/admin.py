@@ -50,7 +50,7 @@ async def login(desk: Desk) -> Response:
                                    name=f"operator:{name}")
     if attempt is None:
         return desk.render("admin/login.html", status=429, next=target, login=name,
-                           error="Too many failed attempts. Try again in an hour.")
+                           error="Too many failed attempts. Try again later.")
     operator = await operators.authenticate(db, login=name, password=desk.form.get("password", "")[:MAX_PASSWORD])
     if operator is None:
         return desk.render("admin/login.html", status=401, next=target, login=name,

@@ -129,22 +129,26 @@ async def pin_entered(p: Platform, request, params: dict) -> str:
     if not digits:
         return await _silence(p, request, speaker,
                               lambda: voice.ask_pin(action=pin_action, speaker=speaker, before=("no_pin",)))
-    account = None
-    if digits.isdigit() and len(digits) <= 12:
-        account = await accounts.find_account_by_pin(p.db, secret_key=p.secret_key, pin=digits)
     # In ANI-and-PIN mode the account is already known; the PIN must be its own.
     expected = request["account_id"]
+    # Counted before it is checked (app/lockouts.py); a caller still in its backoff is not checked at all,
+    # and hears what a wrong PIN gets, as a locked account does: a guesser learns nothing from the answer.
+    attempt = await lockouts.begin(p.db, requester=request["leg_a_number"], channel="voice", account_id=expected)
+    account = None
+    if attempt is not None and digits.isdigit() and len(digits) <= 12:
+        account = await accounts.find_account_by_pin(p.db, secret_key=p.secret_key, pin=digits)
     refused = account is None or account["status"] != "active" or (expected is not None and account["id"] != expected)
     if not refused and await lockouts.account_locked(p.db, account_id=account["id"], channel="voice"):
-        refused = True  # locked accounts sound exactly like wrong PINs to a guesser
+        refused = True
     if refused:
-        await lockouts.record_failure(p.db, account_id=expected, requester=request["leg_a_number"], channel="voice")
         failures = await callbacks.increment(p.db, request_id=request["id"], column="pin_failures")
-        log.info("request %s: wrong PIN (%s of %s)", request["id"], failures, MAX_TRIES, extra={"callback_id": request["id"]})
+        log.info("request %s: %s (%s of %s)", request["id"], "wrong PIN" if attempt else "PIN refused unchecked",
+                 failures, MAX_TRIES, extra={"callback_id": request["id"]})
         if failures >= MAX_TRIES:
             return await end_session(p, request, states.AUTH_FAILED, speaker=speaker, prompt="pin_locked",
                                      detail="three wrong PINs")
         return voice.ask_pin(action=pin_action, speaker=speaker, before=("wrong_pin",))
+    await lockouts.succeeded(p.db, attempt)
     # The account is known only now: count its calls and join them in one step, so that
     # parallel PIN entries cannot all take the account's last free slot.
     async with limits.capped(p.db, limits.account_subject(account)):

@@ -62,7 +62,7 @@ async def login(visit: Visit) -> Response:
                                    name=f"login:{login_name}" if account is None else None)
     if attempt is None:
         return visit.render("portal/login.html", status=429, next=target, login=login_name,
-                            error="Too many failed attempts. Try again in an hour.")
+                            error="Too many failed attempts. Try again later.")
     if not await security.verify_password_async(account["password_hash"] if account is not None else None,
                                                 password):
         return visit.render("portal/login.html", status=401, next=target, login=login_name,

@@ -119,7 +119,7 @@ async def _password_checked(visit: Visit) -> str | None:
     attempt = await lockouts.begin(db, requester=f"web:{request_origin.client_address(visit.request)}", channel="web",
                                    account_id=account["id"])
     if attempt is None:
-        return "Too many failed attempts. Try again in an hour."
+        return "Too many failed attempts. Try again later."
     if not await security.verify_password_async(account["password_hash"],
                                                 visit.form.get("current_password", "")[:MAX_PASSWORD]):
         return "Your current password is not right."

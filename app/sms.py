@@ -52,28 +52,41 @@ class Refusal(Exception):
 
 async def _authorize(p: Platform, auth, sender: str):
     """The account a command acts for, or Refusal('sms_not_authorized') whatever the cause."""
-    if await lockouts.requester_locked(p.db, requester=sender):
-        raise Refusal("sms_not_authorized")
-    account = None
     if isinstance(auth, cmd.BySender):
-        account = await accounts.find_account_by_ani(p.db, number=sender)
-    elif isinstance(auth, cmd.ByPin):
-        account = await accounts.find_account_by_pin(p.db, secret_key=p.secret_key, pin=auth.pin)
-    elif isinstance(auth, cmd.ByLogin):
-        candidate = await accounts.get_account_by_login(p.db, login=auth.login[:64])
-        password_ok = await security.verify_password_async(candidate["password_hash"] if candidate else None,
-                                                           auth.password)
-        account = candidate if password_ok else None
-        if candidate is not None and account is None:
-            await lockouts.record_failure(p.db, account_id=candidate["id"], requester=sender, channel="sms")
+        if await lockouts.requester_locked(p.db, requester=sender):
             raise Refusal("sms_not_authorized")
+        account = await accounts.find_account_by_ani(p.db, number=sender)
+    else:
+        account = await _by_secret(p, auth, sender)
     # The account-wide limit of this channel: web failures never silence the owner's texts.
     if account is None or account["status"] != "active" or \
             await lockouts.account_locked(p.db, account_id=account["id"], channel="sms"):
-        if not isinstance(auth, cmd.BySender):
-            await lockouts.record_failure(p.db, account_id=account["id"] if account else None, requester=sender,
-                                          channel="sms")
         raise Refusal("sms_not_authorized")
+    return account
+
+
+async def _by_secret(p: Platform, auth: cmd.ByPin | cmd.ByLogin, sender: str):
+    """The account a PIN or a login and password opens, counted against the sender before it is checked.
+
+    Counting first (app/lockouts.py) means concurrent guesses from one sender
+    are checked at most the limit, and a sender still in its backoff is refused
+    unchecked. Only an active account opened by the secret takes the count back.
+    """
+    candidate = None
+    if isinstance(auth, cmd.ByLogin):
+        candidate = await accounts.get_account_by_login(p.db, login=auth.login[:64])
+    attempt = await lockouts.begin(p.db, requester=sender, channel="sms",
+                                   account_id=candidate["id"] if candidate is not None else None)
+    if attempt is None:
+        raise Refusal("sms_not_authorized")
+    if isinstance(auth, cmd.ByPin):
+        account = await accounts.find_account_by_pin(p.db, secret_key=p.secret_key, pin=auth.pin)
+    else:
+        password_ok = await security.verify_password_async(candidate["password_hash"] if candidate else None,
+                                                           auth.password)
+        account = candidate if password_ok else None
+    if account is not None and account["status"] == "active":
+        await lockouts.succeeded(p.db, attempt)
     return account
 
 

@@ -152,3 +152,14 @@ def no_secrets_in_logs(request):
     leaked = [line for line in watch.lines
               if any(secret in line for secret in KNOWN_SECRETS) or re.search(r"cbp_[A-Za-z0-9_-]{20,}", line)]
     assert not leaked, f"secrets in log lines: {leaked[:3]}"
+
+
+@pytest.fixture
+def lockout_clock(monkeypatch):
+    """The clock app/lockouts.py reads failures by, moved by the test (tests/utils/clock.py)."""
+    from app import lockouts
+    from tests.utils.clock import LockoutClock
+
+    clock = LockoutClock()
+    monkeypatch.setattr(lockouts, "utcnow", clock)
+    return clock

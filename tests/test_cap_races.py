@@ -110,15 +110,16 @@ def test_parallel_voice_triggers_get_exactly_the_accounts_slots(p):
 
 def _answered_sessions(p: Platform, count: int, *, needs_pin: bool = False) -> list[dict]:
     """`count` callbacks whose leg A is answered, the IVR waiting for a destination (alice's),
-    or for a PIN (nobody's yet)."""
+    or for a PIN (nobody's yet; each on its own line, since PINs typed at once on one line meet its backoff)."""
     alice = None if needs_pin else account_id(p, "alice")
     rows = []
-    for _ in range(count):
+    for n in range(count):
         sid = tw.call_sid()
         request_id, _created = p.run(
             callbacks.create_request, p.platform.db, trigger_kind="api", trigger_id=tw.call_sid(),
             service_number=sc.PIN_NUMBER, mode="api", caller_id="api:alice", account_id=alice, needs_pin=needs_pin,
-            leg_a_number=sc.ALICE_HOME, leg_a_from=sc.PIN_NUMBER, state=states.A_ANSWERED, base_url=BASE,
+            leg_a_number=f"+1415555{200 + n:04d}" if needs_pin else sc.ALICE_HOME, leg_a_from=sc.PIN_NUMBER,
+            state=states.A_ANSWERED, base_url=BASE,
             leg_a_sid=sid, due_at=utcnow(), expires_at=utcnow(),
         )
         rows.append({"id": request_id, "sid": sid})

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
-from app import states
+from app import accounts, lockouts, security, states
 from app.tables import anis, auth_failures, sms_messages
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
-from tests.utils.harness import Platform
+from tests.utils.harness import BASE, Platform
 from tests.utils.provider import TwilioRecorder
 
 SERVICE = sc.PIN_NUMBER
@@ -102,12 +104,87 @@ def test_strangers_learn_nothing(p, body):
     assert p.requests() == []
 
 
-def test_wrong_passwords_and_pins_count_towards_the_lockout(p, engine):
+def test_wrong_passwords_and_pins_count_towards_the_lockout(p, engine, lockout_clock):
     for n in range(10):
+        lockout_clock.wait_out_backoff()
         text(p, sc.STRANGER, f"PIN 99999{n} BAL")
+    lockout_clock.wait_out_backoff()
     assert text(p, sc.STRANGER, f"PIN {sc.ALICE_PIN} BAL") == [NOT_AUTHORIZED]
     with engine.connect() as c:
         assert c.execute(sa.select(sa.func.count()).select_from(auth_failures)).scalar() == 10
+
+
+SECRETS = {  # a wrong and a right text, by PIN and by login and password
+    "pin": ("PIN 999990 BAL", f"PIN {sc.ALICE_PIN} BAL"),
+    "password": ("U.alice P.wrong BAL", "U.alice P.alice-password BAL"),
+}
+BALANCE = "Your balance is 10.00 USD."
+
+
+def count_checks(monkeypatch, kind: str) -> list[str]:
+    """Every PIN looked up, or password verified, from now on."""
+    checked = []
+    if kind == "pin":
+        real_pin = accounts.find_account_by_pin
+
+        async def by_pin(db, *, secret_key, pin):
+            checked.append(pin)
+            return await real_pin(db, secret_key=secret_key, pin=pin)
+
+        monkeypatch.setattr(accounts, "find_account_by_pin", by_pin)
+    else:
+        real_password = security.verify_password
+
+        def by_password(password_hash, password):
+            checked.append(password)
+            return real_password(password_hash, password)
+
+        monkeypatch.setattr(security, "verify_password", by_password)
+    return checked
+
+
+@pytest.mark.parametrize("kind", SECRETS)
+def test_rapid_wrong_secrets_from_one_sender_meet_a_backoff(p, engine, monkeypatch, lockout_clock, kind):
+    wrong, right = SECRETS[kind]
+    checked = count_checks(monkeypatch, kind)
+    # The clock stands still: the texts come as fast as the sender can send them.
+    for _ in range(lockouts.BACKOFF_AFTER):
+        assert text(p, sc.STRANGER, wrong) == [NOT_AUTHORIZED]
+    assert text(p, sc.STRANGER, wrong) == [NOT_AUTHORIZED]
+    assert text(p, sc.STRANGER, right) == [NOT_AUTHORIZED]  # even the right secret is not checked during the wait
+    assert len(checked) == lockouts.BACKOFF_AFTER
+    with engine.connect() as c:  # refused unchecked, and not counted
+        assert c.execute(sa.select(sa.func.count()).select_from(auth_failures)).scalar() == lockouts.BACKOFF_AFTER
+    # Another sender is unaffected.
+    assert text(p, sc.ALICE_HOME, right) == [BALANCE]
+    # Once the wait has passed, the sender's next text is checked.
+    lockout_clock.advance(lockouts.BACKOFF_FIRST)
+    assert text(p, sc.STRANGER, right) == [BALANCE]
+    assert len(checked) == lockouts.BACKOFF_AFTER + 2
+
+
+@pytest.mark.parametrize("kind", SECRETS)
+def test_fifty_concurrent_wrong_secrets_by_text_are_checked_at_most_the_limit(p, engine, monkeypatch, kind):
+    wrong, _ = SECRETS[kind]
+    checked = count_checks(monkeypatch, kind)
+
+    async def attack():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=p.app), base_url=BASE) as client:
+            async def send():
+                params = tw.sms_params(From=sc.STRANGER, To=SERVICE, Body=wrong)
+                return await client.post("/twilio/sms", data=params,
+                                         headers={"X-Twilio-Signature": tw.sign(BASE + "/twilio/sms", params)})
+
+            return await asyncio.gather(*(send() for _ in range(50)))
+
+    responses = p.run(attack)
+    assert [r.status_code for r in responses] == [200] * 50
+    assert all(tw.parse_messages(r.text) == [NOT_AUTHORIZED] for r in responses)
+    # Each counts itself before it is checked and is refused if it sees enough before it: in a burst that can
+    # be every one of them, never more than the limit.
+    assert len(checked) <= lockouts.MAX_FAILURES, len(checked)
+    with engine.connect() as c:  # only the checked ones are counted
+        assert c.execute(sa.select(sa.func.count()).select_from(auth_failures)).scalar() == len(checked)
 
 
 @pytest.mark.parametrize("body", ["x" * 5000, "😀📞☎️", "\u202e4155550123\u202c", "\x00\x1b[31m", "'; DROP TABLE accounts;--",

@@ -330,23 +330,63 @@ def test_empty_balance_gets_no_callback(p, provider, engine):
     assert (s.row["state"], s.row["reason"]) == (states.FAILED, states.INSUFFICIENT_FUNDS)
 
 
-def test_ten_wrong_pins_in_an_hour_lock_the_caller_out(p, provider):
+def test_ten_wrong_pins_in_an_hour_lock_the_caller_out(p, provider, lockout_clock):
     for _ in range(3):
         s = sc.Session(p, caller=sc.STRANGER, service_number=sc.PIN_NUMBER)
         s.trigger()
         p.dispatch()
         s.step("answer")
         for attempt in range(3):
+            lockout_clock.wait_out_backoff()
             s.step("pin", Digits=f"99999{attempt}")
     s = sc.Session(p, caller=sc.STRANGER, service_number=sc.PIN_NUMBER)
     s.trigger()
     p.dispatch()
     s.step("answer")
+    lockout_clock.wait_out_backoff()
     s.step("pin", Digits="999990")  # the tenth failure
     locked = sc.Session(p, caller=sc.STRANGER, service_number=sc.PIN_NUMBER)
     assert_rejected_busy(locked.trigger())
     assert (locked.row["state"], locked.row["reason"]) == (states.FAILED, states.AUTH_FAILED)
     assert "locked out" in p.events(locked.request_id)[0]["detail"]
+
+
+def test_rapid_wrong_pins_from_one_caller_meet_a_backoff(p, provider, monkeypatch, lockout_clock):
+    from app import accounts as accounts_module
+    from app import lockouts
+    from app.tables import auth_failures
+
+    checked = []
+    real = accounts_module.find_account_by_pin
+
+    async def counting(db, *, secret_key, pin):
+        checked.append(pin)
+        return await real(db, secret_key=secret_key, pin=pin)
+
+    monkeypatch.setattr(accounts_module, "find_account_by_pin", counting)
+
+    def answered(caller: str) -> sc.Session:
+        s = sc.Session(p, caller=caller, service_number=sc.PIN_NUMBER)
+        s.trigger()
+        placed(s, provider)
+        s.step("answer")
+        return s
+
+    # The clock stands still: the caller hangs up after three wrong PINs and calls straight back.
+    first = answered(sc.STRANGER)
+    for n in range(lockouts.BACKOFF_AFTER):
+        first.step("pin", Digits=f"99999{n}")
+    second = answered(sc.STRANGER)
+    verbs = second.step("pin", Digits=sc.ALICE_PIN)
+    # Not checked, and answered as a wrong PIN would be: the caller is asked again.
+    assert "not valid" in spoken(verbs) and verbs[-1].name == "Gather"
+    assert len(checked) == lockouts.BACKOFF_AFTER and second.row["pin_failures"] == 1
+    assert p.scalar(sa.select(sa.func.count()).select_from(auth_failures)) == lockouts.BACKOFF_AFTER
+    # Another caller is unaffected.
+    assert answered(sc.ALICE_MOBILE).step("pin", Digits=sc.ALICE_PIN)[0].attrs["action"].endswith("/destination")
+    # Once the wait has passed, the caller's next PIN is checked.
+    lockout_clock.advance(lockouts.BACKOFF_FIRST)
+    assert second.step("pin", Digits=sc.ALICE_PIN)[0].attrs["action"].endswith("/destination")
 
 
 def test_a_locked_account_refuses_even_its_right_pin(p, provider):

@@ -4,6 +4,7 @@
 - multipart bodies cannot stall the event loop before a login is checked, nor an upload while it is parsed;
 - concurrent wrong passwords are checked at most the lockout's limit, and never on the event loop;
 - wrong passwords from one address cannot lock the owner out of texts, calls, or logins from elsewhere;
+- rapid wrong passwords from one address meet a growing backoff, refused unchecked, other addresses unaffected;
 - a cookie copied before logging out opens nothing afterwards.
 """
 
@@ -184,13 +185,16 @@ def test_fifty_concurrent_wrong_passwords_are_checked_at_most_the_limit(p, monke
 # 4. Lockouts per source -------------------------------------------------------------------------------
 
 
-def test_wrong_passwords_from_one_address_do_not_lock_the_owner_out(p):
+def test_wrong_passwords_from_one_address_do_not_lock_the_owner_out(p, lockout_clock):
     async def guesses():
         async with asgi_client(p, client=ATTACKER) as client:
             page = await client.get("/login")
             csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-            wrong = [(await client.post("/login", data={"csrf": csrf, "login": "alice", "password": f"guess-{n}"}))
-                     .status_code for n in range(lockouts.MAX_FAILURES + 2)]
+            wrong = []
+            for n in range(lockouts.MAX_FAILURES + 2):
+                lockout_clock.wait_out_backoff()  # a patient attacker: every guess up to the lock is checked
+                wrong.append((await client.post("/login", data={"csrf": csrf, "login": "alice",
+                                                                "password": f"guess-{n}"})).status_code)
             right = await client.post("/login", data={"csrf": csrf, "login": "alice", "password": "alice-password"})
             return wrong, right.status_code
 
@@ -219,12 +223,13 @@ def test_wrong_passwords_from_one_address_do_not_lock_the_owner_out(p):
     assert p.run(owner_logs_in) == (303, 200)
 
 
-def test_wrong_passwords_from_one_address_do_not_stop_the_owners_voice_pin(p):
+def test_wrong_passwords_from_one_address_do_not_stop_the_owners_voice_pin(p, lockout_clock):
     async def guesses():
         async with asgi_client(p, client=ATTACKER) as client:
             page = await client.get("/login")
             csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
             for n in range(lockouts.MAX_FAILURES + 2):
+                lockout_clock.wait_out_backoff()
                 await client.post("/login", data={"csrf": csrf, "login": "alice", "password": f"guess-{n}"})
 
     p.run(guesses)
@@ -238,13 +243,17 @@ def test_wrong_passwords_from_one_address_do_not_stop_the_owners_voice_pin(p):
     assert verbs[0].name == "Gather" and verbs[0].attrs["action"].endswith("/destination")
 
 
-def test_wrong_operator_passwords_from_one_address_do_not_lock_the_operator_out(p):
+def test_wrong_operator_passwords_from_one_address_do_not_lock_the_operator_out(p, lockout_clock):
     async def sign_in(client_address, password: str, times: int = 1) -> list[int]:
         async with asgi_client(p, client=client_address) as client:
             page = await client.get("/admin/login")
             csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-            return [(await client.post("/admin/login", data={"csrf": csrf, "login": OPERATOR, "password": password}))
-                    .status_code for _ in range(times)]
+            statuses = []
+            for _ in range(times):
+                lockout_clock.wait_out_backoff()
+                statuses.append((await client.post("/admin/login", data={
+                    "csrf": csrf, "login": OPERATOR, "password": password})).status_code)
+            return statuses
 
     wrong = p.run(sign_in, ATTACKER, "guess", lockouts.MAX_FAILURES + 2)
     assert wrong == [401] * lockouts.MAX_FAILURES + [429, 429]
@@ -269,6 +278,53 @@ def test_many_sources_together_still_meet_the_account_wide_limit(p):
     # The web's count is the web's: the owner's texts still work.
     response = p.post("/twilio/sms", tw.sms_params(From=sc.ALICE_MOBILE, To=sc.PIN_NUMBER, Body="BAL"))
     assert tw.parse_messages(response.text) == ["Your balance is 10.00 USD."]
+
+
+# 4b. Backoff per source --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path, login, password", [("/login", "alice", "alice-password"),
+                                                   ("/admin/login", OPERATOR, OPERATOR_PASSWORD)])
+def test_rapid_wrong_passwords_from_one_address_meet_a_growing_backoff(p, monkeypatch, lockout_clock,
+                                                                        path, login, password):
+    checked = []
+    real = security.verify_password
+
+    def counting(password_hash, given):
+        checked.append(given)
+        return real(password_hash, given)
+
+    monkeypatch.setattr(security, "verify_password", counting)
+
+    async def sign_in(client_address, given: str) -> int:
+        async with asgi_client(p, client=client_address) as client:
+            page = await client.get(path)
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+            response = await client.post(path, data={"csrf": csrf, "login": login, "password": given})
+            assert response.status_code != 429 or "Too many failed attempts" in response.text
+            return response.status_code
+
+    def failures() -> int:
+        with p.engine.connect() as c:
+            return c.execute(sa.select(sa.func.count()).select_from(auth_failures)).scalar()
+
+    # The clock stands still: these come as fast as the attacker can send them.
+    assert [p.run(sign_in, ATTACKER, f"guess-{n}") for n in range(lockouts.BACKOFF_AFTER)] == \
+        [401] * lockouts.BACKOFF_AFTER
+    counted = failures()
+    assert p.run(sign_in, ATTACKER, "guess-early") == 429
+    assert p.run(sign_in, ATTACKER, password) == 429  # even the right password is not checked during the wait
+    assert len(checked) == lockouts.BACKOFF_AFTER and failures() == counted  # refused unchecked, and not counted
+    # Another address is unaffected, its wrong password checked and its right one accepted.
+    assert p.run(sign_in, OWNER, "owner-typo") == 401 and p.run(sign_in, OWNER, password) == 303
+    # Once the wait has passed the next attempt is checked; each further failure doubles the wait.
+    lockout_clock.advance(lockouts.BACKOFF_FIRST)
+    assert p.run(sign_in, ATTACKER, "guess-late") == 401
+    lockout_clock.advance(lockouts.BACKOFF_FIRST)
+    assert p.run(sign_in, ATTACKER, password) == 429  # two waits now, only one has passed
+    lockout_clock.advance(lockouts.BACKOFF_FIRST)
+    assert p.run(sign_in, ATTACKER, password) == 303
+    assert checked.count(password) == 2 and "guess-early" not in checked
 
 
 # 5. Logging out revokes the cookie ---------------------------------------------------------------------
