@@ -2,16 +2,16 @@
 
 from alembic import context
 
-from app.db import sync_engine
-from app.settings import load_settings
-from app.tables import metadata
+from app.data.db import sync_engine
+from app.core.settings import load_settings
+from app.data.tables import metadata
 
 config = context.config
 settings = config.attributes.get("settings") or load_settings()
 
 
 def run_migrations_offline() -> None:
-    from app.db import sync_url
+    from app.data.db import sync_url
 
     context.configure(url=sync_url(settings), target_metadata=metadata, literal_binds=True,
                       render_as_batch=settings.is_sqlite)

@@ -13,23 +13,18 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
 from twilio.request_validator import RequestValidator
 
-from app import (
-    admin,
-    api,
-    embedded_carrier,
-    instance,
-    metrics,
-    portal,
-    request_origin,
-    sms_webhooks,
-    softphone,
-    webhooks,
-)
-from app.db import make_database
-from app.dispatcher import Dispatcher
+from app.web.admin import signin as admin
+from app.web import api, sms_webhooks, voice_webhooks as webhooks
+from app.providers import embedded_sandbox as embedded_carrier
+from app.data import instance
+from app.core import metrics, request_origin
+from app.web.portal import signin as portal
+from app.web.demo import softphone
+from app.data.db import make_database
+from app.calls.dispatcher import Dispatcher
 from app.platform import Platform
-from app.provider import Credentials, TwilioProvider
-from app.settings import Settings, check, load_settings
+from app.providers.twilio import Credentials, TwilioProvider
+from app.core.settings import Settings, check, load_settings
 
 log = logging.getLogger(__name__)
 

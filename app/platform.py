@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from app import request_origin
-from app.db import Database
-from app.metrics import Metrics
-from app.provider import Credentials, TwilioProvider
-from app.settings import Settings
+from app.core import request_origin
+from app.data.db import Database
+from app.core.metrics import Metrics
+from app.providers.twilio import Credentials, TwilioProvider
+from app.core.settings import Settings
 
 
 @dataclass

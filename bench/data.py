@@ -15,12 +15,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from app import accounts, rates, security, service_numbers
-from app.db import make_database, sync_engine, utcnow
-from app.migrations import upgrade
-from app.settings import Settings
-from app.tables import accounts as accounts_t
-from app.tables import call_legs, callback_requests
+from app.data import accounts, rates, service_numbers
+from app.core import security
+from app.data.db import make_database, sync_engine, utcnow
+from app.data.migrations import upgrade
+from app.core.settings import Settings
+from app.data.tables import accounts as accounts_t
+from app.data.tables import call_legs, callback_requests
 from bench import scenario as sc
 
 

@@ -35,9 +35,9 @@ if __package__ in (None, ""):  # `python bench/run.py`
 
 import sqlalchemy as sa
 
-from app.db import sync_engine
-from app.settings import normalize_database_url
-from app.tables import callback_requests
+from app.data.db import sync_engine
+from app.core.settings import normalize_database_url
+from app.data.tables import callback_requests
 from bench import data, procs, report
 from bench import scenario as sc
 from sandbox.cps import most_in_window

@@ -13,7 +13,7 @@ import argparse
 
 import uvicorn
 
-from app import logs
+from app.core import logs
 
 TARGETS = {"app": "app.main:app", "ceiling": "bench.ceiling:app"}
 

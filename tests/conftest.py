@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from app.db import sync_engine
-from app.migrations import upgrade
-from app.settings import Settings, normalize_database_url
-from app.tables import metadata
+from app.data.db import sync_engine
+from app.data.migrations import upgrade
+from app.core.settings import Settings, normalize_database_url
+from app.data.tables import metadata
 from tests.utils import twilio as tw
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -26,7 +26,7 @@ def quick_password_hashing(monkeypatch):
     """Argon2 at its cheapest: real hashes, without a tenth of a second per account created."""
     from argon2 import PasswordHasher
 
-    from app import security
+    from app.core import security
 
     quick = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     monkeypatch.setattr(security, "_hasher", quick)
@@ -37,7 +37,7 @@ def quick_password_hashing(monkeypatch):
 def forget_cached_operator_data():
     """Each test starts from its database, not from what an earlier test's app remembered:
     on PostgreSQL every test uses one database URL."""
-    from app import timed_cache
+    from app.core import timed_cache
 
     timed_cache.clear_all()
     yield
@@ -124,7 +124,7 @@ class _SecretWatch(logging.Handler):
     def __init__(self):
         from pythonjsonlogger.json import JsonFormatter
 
-        from app.logs import RedactSecrets
+        from app.core.logs import RedactSecrets
 
         super().__init__(level=logging.INFO)
         self.addFilter(RedactSecrets())
@@ -156,8 +156,8 @@ def no_secrets_in_logs(request):
 
 @pytest.fixture
 def lockout_clock(monkeypatch):
-    """The clock app/lockouts.py reads failures by, moved by the test (tests/utils/clock.py)."""
-    from app import lockouts
+    """The clock app/fraud/lockouts.py reads failures by, moved by the test (tests/utils/clock.py)."""
+    from app.fraud import lockouts
     from tests.utils.clock import LockoutClock
 
     clock = LockoutClock()

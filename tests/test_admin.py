@@ -19,20 +19,13 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from app import (
-    accounts,
-    admin_calls,
-    admin_sessions,
-    charts,
-    daily_summary,
-    lockouts,
-    operators,
-    uploads,
-    web_sessions,
-)
-from app.db import utcnow
-from app.tables import accounts as accounts_t
-from app.tables import (
+from app.data import accounts, daily_summary, operators
+from app.web.admin import calls as admin_calls, sessions as admin_sessions
+from app.web import charts, uploads, sessions as web_sessions
+from app.fraud import lockouts
+from app.data.db import utcnow
+from app.data.tables import accounts as accounts_t
+from app.data.tables import (
     anis,
     auth_failures,
     balance_adjustments,
@@ -537,7 +530,7 @@ def test_a_large_or_malformed_upload_is_refused_without_a_500(p):
 
 
 def test_rate_pages(p, monkeypatch):
-    from app import admin_rates
+    from app.web.admin import rates as admin_rates
 
     monkeypatch.setattr(admin_rates, "PAGE_SIZE", 2)
     admin = operator(p)

@@ -13,9 +13,9 @@ from urllib.parse import urlencode
 import pytest
 import sqlalchemy as sa
 
-from app import recordings
-from app.db import utcnow
-from app.tables import prompt_recordings
+from app.data import recordings
+from app.data.db import utcnow
+from app.data.tables import prompt_recordings
 from tests.test_admin import OPERATOR, OPERATOR_PASSWORD, Browser, operator, text_of
 from tests.utils.harness import Platform
 from twiml.prompts import PROMPTS, VOICE_PROMPTS, parts

@@ -16,11 +16,14 @@ import sqlalchemy as sa
 import uvicorn
 from starlette.routing import Route
 
-from app import account_requests, accounts, api, api_schema, states
-from app.db import make_database
+from app.calls import account_requests
+from app.data import accounts
+from app.web import api, api_schema
+from app.core import states
+from app.data.db import make_database
 from app.main import create_app
-from app.tables import accounts as accounts_t
-from app.tables import api_tokens, callback_requests
+from app.data.tables import accounts as accounts_t
+from app.data.tables import api_tokens, callback_requests
 from tests.utils import scenario as sc
 from tests.utils.harness import Platform
 from tests.utils.live import seed

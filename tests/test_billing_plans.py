@@ -2,8 +2,8 @@
 
 from hypothesis import given, settings as hsettings, strategies as st
 
-from app import billing
-from app.billing import Rate, leg_cost, plan_call
+from app.billing import pricing as billing
+from app.billing.pricing import Rate, leg_cost, plan_call
 
 A = Rate("1", 10_000)  # 0.01 a minute, 60/60
 B = Rate("44", 50_000, 30, 6)  # 0.05 a minute, 30/6

@@ -14,10 +14,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from app import accounts, callbacks, states
-from app.db import utcnow
-from app.tables import accounts as accounts_t
-from app.tables import callback_requests, destination_dials
+from app.data import accounts, callbacks
+from app.core import states
+from app.data.db import utcnow
+from app.data.tables import accounts as accounts_t
+from app.data.tables import callback_requests, destination_dials
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
 from tests.utils.harness import BASE, Platform

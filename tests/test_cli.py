@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from app import cli
-from app.tables import accounts, anis, api_tokens, rates, service_numbers
+from app.cli import main as cli
+from app.data.tables import accounts, anis, api_tokens, rates, service_numbers
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ def test_account_set_changes_settings(run, engine):
 
 
 def test_policy_commands(run, engine):
-    from app.tables import destination_rules
+    from app.data.tables import destination_rules
 
     run("account", "create", "alice", "--password", "pass-word")
     assert run("policy", "allow-country", "gb")[0] == 0
@@ -168,7 +168,7 @@ def test_lockouts_list(run):
 
 
 def test_topups_leave_an_audit_trail_and_operators_can_be_created(run, engine):
-    from app.tables import balance_adjustments, operators
+    from app.data.tables import balance_adjustments, operators
 
     run("account", "create", "alice", "--password", "pass-word")
     run("account", "topup", "alice", "5", "--note", "paid cash")

@@ -9,7 +9,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from app.db import Database
+from app.data.db import Database
 
 PROBE = "CREATE TABLE IF NOT EXISTS tx_probe (id INTEGER PRIMARY KEY, note VARCHAR(20))"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from app import accounts
-from app.tables import accounts as accounts_t
+from app.data import accounts
+from app.data.tables import accounts as accounts_t
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
 from tests.utils.harness import Platform

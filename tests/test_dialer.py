@@ -12,9 +12,12 @@ import re
 
 import pytest
 
-from app import accounts, cli, dialer, dialer_client, states
-from app.dialer_client import ConfigError, load_config
-from app.settings import Settings
+from app.data import accounts
+from app.cli import main as cli
+from dialer import cli as dialer, client as dialer_client
+from app.core import states
+from dialer.client import ConfigError, load_config
+from app.core.settings import Settings
 from tests.utils import scenario as sc
 from tests.utils.live import live_platform
 

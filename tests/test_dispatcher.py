@@ -8,12 +8,16 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from app import accounts as accounts_module
-from app import billing, callbacks, limits, pacing, states
-from app import dispatcher as dispatcher_module
-from app.db import utcnow
-from app.dispatcher import Dispatcher
-from app.tables import accounts
+from app.data import accounts as accounts_module
+from app.billing import pricing as billing
+from app.data import callbacks
+from app.fraud import limits
+from app.calls import pacing
+from app.core import states
+from app.calls import dispatcher as dispatcher_module
+from app.data.db import utcnow
+from app.calls.dispatcher import Dispatcher
+from app.data.tables import accounts
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
 from tests.utils.harness import Platform

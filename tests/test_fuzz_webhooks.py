@@ -23,8 +23,9 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from app import sms_log, states
-from app.phone import InvalidNumber, to_e164, usable_caller_id
+from app.data import sms_log
+from app.core import states
+from app.core.phone import InvalidNumber, to_e164, usable_caller_id
 from tests.test_replays_and_forgeries import snapshot
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw

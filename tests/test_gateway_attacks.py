@@ -11,8 +11,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from app.signatures import MAX_BODY
-from app.tables import sms_messages
+from app.providers.signatures import MAX_BODY
+from app.data.tables import sms_messages
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
 from tests.utils.harness import BASE, Platform
@@ -126,7 +126,7 @@ def test_a_wrong_secret_gets_403_and_writes_no_row(p, gateway_secret, where):
 
 def database_text(p: Platform) -> str:
     """Every value in every table, as one string to search."""
-    from app.tables import metadata
+    from app.data.tables import metadata
 
     with p.engine.connect() as c:
         return "\n".join(repr(tuple(row)) for table in metadata.sorted_tables

@@ -3,7 +3,7 @@ import logging
 import logging.config
 import sys
 
-from app.logs import RedactSecrets, config, scrub
+from app.core.logs import RedactSecrets, config, scrub
 
 
 def test_access_log_urls_and_headers_are_scrubbed():

@@ -15,13 +15,17 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from app import accounts as accounts_module
-from app import billing, callbacks, limits, lost_callbacks, states
-from app import provider as provider_module
-from app.billing import Rate, leg_cost
-from app.db import utcnow
-from app.provider import ProviderError, ProviderTimeout
-from app.tables import accounts, call_legs
+from app.data import accounts as accounts_module
+from app.billing import pricing as billing
+from app.data import callbacks
+from app.fraud import limits
+from app.calls import lost_callbacks
+from app.core import states
+from app.providers import twilio as provider_module
+from app.billing.pricing import Rate, leg_cost
+from app.data.db import utcnow
+from app.providers.twilio import ProviderError, ProviderTimeout
+from app.data.tables import accounts, call_legs
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
 from tests.utils.live import Live, live_platform

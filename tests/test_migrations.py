@@ -1,11 +1,11 @@
-"""The migrations create exactly the schema of app/tables.py, and can be undone."""
+"""The migrations create exactly the schema of app/data/tables.py, and can be undone."""
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from app.migrations import alembic_config, upgrade
-from app.tables import metadata
+from app.data.migrations import alembic_config, upgrade
+from app.data.tables import metadata
 
 
 def test_migrated_database_matches_the_schema(settings, engine):

@@ -1,7 +1,8 @@
 import pytest
 
-from app import billing, money
-from app.billing import Rate
+from app.billing import pricing as billing
+from app.core import money
+from app.billing.pricing import Rate
 
 
 @pytest.mark.parametrize("text, currency, minor", [("10", "USD", 1000), ("10.5", "USD", 1050), ("0.01", "EUR", 1),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app import pacing
+from app.calls import pacing
 from sandbox.cps import most_in_window
 
 NOW = 1_800_000_000_000_000

@@ -1,7 +1,7 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from app.phone import InvalidNumber, to_e164, usable_caller_id
+from app.core.phone import InvalidNumber, to_e164, usable_caller_id
 
 
 @pytest.mark.parametrize(

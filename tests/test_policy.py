@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.policy import PolicyError, Rules, clean_value, refusal
+from app.fraud.policy import PolicyError, Rules, clean_value, refusal
 
 NONE = Rules()
 UK, FR, US = "+442071234567", "+33123456789", "+12125550123"

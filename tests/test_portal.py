@@ -16,10 +16,13 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from app import accounts, ani_verifications, callbacks, lockouts, states, web_sessions
-from app.tables import accounts as accounts_t
-from app.tables import ani_verifications as verifications_t
-from app.tables import anis
+from app.data import accounts, callbacks
+from app.fraud import verifications as ani_verifications, lockouts
+from app.core import states
+from app.web import sessions as web_sessions
+from app.data.tables import accounts as accounts_t
+from app.data.tables import ani_verifications as verifications_t
+from app.data.tables import anis
 from tests.utils import scenario as sc
 from tests.utils.harness import Platform
 from tests.utils.live import live_platform, seed

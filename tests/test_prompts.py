@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from app.tables import accounts, service_numbers
+from app.data.tables import accounts, service_numbers
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
 from tests.utils.harness import Platform

@@ -15,11 +15,14 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from app import callbacks, leg_status, provider_prices, states
-from app.db import utcnow
+from app.data import callbacks
+from app.calls import leg_status
+from app.billing import provider_prices
+from app.core import states
+from app.data.db import utcnow
 from app.main import create_app
-from app.provider import ProviderError
-from app.tables import call_legs
+from app.providers.twilio import ProviderError
+from app.data.tables import call_legs
 from sandbox import CallPricing, Carrier, Clock, Phone, serve
 from tests.utils import twilio as tw
 

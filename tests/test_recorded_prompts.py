@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from app.tables import accounts
+from app.data.tables import accounts
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
 from tests.utils.harness import Platform

@@ -20,9 +20,9 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from app import states
+from app.core import states
 from app.main import create_app
-from app.tables import callback_requests, metadata, sms_messages
+from app.data.tables import callback_requests, metadata, sms_messages
 from sandbox import Carrier, Clock, serve
 from tests.utils import live
 from tests.utils import scenario as sc

@@ -7,9 +7,11 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
-from app import accounts as accounts_q, callbacks, reservations, states
-from app.db import make_database
-from app.tables import accounts, callback_requests
+from app.data import accounts as accounts_q, callbacks
+from app.billing import reservations
+from app.core import states
+from app.data.db import make_database
+from app.data.tables import accounts, callback_requests
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-from app import security
+from app.core import security
 
 
 def test_passwords_are_argon2_and_verify():

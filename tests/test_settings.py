@@ -1,4 +1,4 @@
-from app.settings import load_settings, normalize_database_url
+from app.core.settings import load_settings, normalize_database_url
 
 
 def test_defaults_use_sqlite_and_the_sandbox(tmp_path):

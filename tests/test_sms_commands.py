@@ -4,8 +4,8 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from app import sms_commands
-from app.sms_commands import (
+from app.calls import sms_commands
+from app.calls.sms_commands import (
     Balance,
     ByLogin,
     ByPin,

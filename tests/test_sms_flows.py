@@ -8,8 +8,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from app import accounts, lockouts, security, states
-from app.tables import anis, auth_failures, sms_messages
+from app.data import accounts
+from app.fraud import lockouts
+from app.core import security, states
+from app.data.tables import anis, auth_failures, sms_messages
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
 from tests.utils.harness import BASE, Platform
@@ -317,14 +319,14 @@ def test_failure_notice_is_queued_for_the_gateway_to_poll(p, gateway_secret):
 
 
 async def _fail(p: Platform, request_id: int):
-    from app import callbacks
+    from app.data import callbacks
 
     row = await callbacks.get_request(p.platform.db, request_id=request_id)
     await callbacks.transition(p.platform.db, row, states.FAILED, reason=states.A_BUSY)
 
 
 async def _send_notices(p: Platform):
-    from app import notices
+    from app.calls import notices
 
     return await notices.send_outcome_notices(p.platform)
 

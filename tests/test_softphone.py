@@ -14,11 +14,11 @@ import shutil
 import httpx
 import pytest
 
-from app import demo
-from app.db import make_database
+from app.web.demo import seed as demo
+from app.data.db import make_database
 from app.main import create_app
-from app.migrations import upgrade
-from app.settings import Settings
+from app.data.migrations import upgrade
+from app.core.settings import Settings
 from sandbox import serve
 
 SECRET_KEY = "test"

@@ -14,7 +14,7 @@ import re
 import httpx
 import pytest
 
-from app import live_status
+from app.web import live_status
 from sandbox import serve
 from tests.utils import scenario as sc
 from tests.utils.harness import Platform

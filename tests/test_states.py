@@ -1,4 +1,4 @@
-from app import states
+from app.core import states
 
 
 def test_terminal_states_go_nowhere():

@@ -15,9 +15,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from app import daily_summary
-from app.db import utcnow
-from app.tables import accounts, call_legs, callback_requests
+from app.data import daily_summary
+from app.data.db import utcnow
+from app.data.tables import accounts, call_legs, callback_requests
 from tests.utils import scenario as sc
 from tests.utils.harness import Platform
 from tests.utils.live import seed

@@ -7,10 +7,11 @@ import asyncio
 
 import pytest
 
-from app import policy, rates, service_numbers
-from app.tables import destination_rules
-from app.tables import rates as rates_t
-from app.timed_cache import TimedCache
+from app.fraud import policy
+from app.data import rates, service_numbers
+from app.data.tables import destination_rules
+from app.data.tables import rates as rates_t
+from app.core.timed_cache import TimedCache
 from tests.utils.harness import Platform
 
 UK = "+442071234567"

@@ -18,11 +18,13 @@ import re
 import httpx
 import pytest
 
-from app import accounts, demo, instance, request_origin, sms_log
-from app.cli import main as cli_main
+from app.data import accounts, instance, sms_log
+from app.web.demo import seed as demo
+from app.core import request_origin
+from app.cli.main import main as cli_main
 from app.main import create_app
-from app.settings import Settings, load_settings
-from app.tables import auth_failures, callback_requests
+from app.core.settings import Settings, load_settings
+from app.data.tables import auth_failures, callback_requests
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
 from tests.utils.harness import BASE, Platform

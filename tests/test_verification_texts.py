@@ -15,9 +15,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from app import accounts, policy, states
-from app.tables import accounts as accounts_t
-from app.tables import anis, balance_adjustments, verification_texts
+from app.data import accounts
+from app.fraud import policy
+from app.core import states
+from app.data.tables import accounts as accounts_t
+from app.data.tables import anis, balance_adjustments, verification_texts
 from tests.test_portal import logged_in, text_of
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
@@ -219,7 +221,8 @@ def test_sms_registration_goes_through_the_same_policy_and_caps(p, texts):
 
 
 def test_a_failed_api_callback_texts_only_a_number_of_the_subscribers(p, texts):
-    from app import callbacks, notices
+    from app.data import callbacks
+    from app.calls import notices
 
     alice_id = p.scalar(sa.select(accounts_t.c.id).where(accounts_t.c.login == "alice"))
     token = p.run(accounts.create_token, p.platform.db, account_id=alice_id, name="notices")

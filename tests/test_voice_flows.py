@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from app import callbacks, states
-from app.db import utcnow
-from app.tables import accounts
+from app.data import callbacks
+from app.core import states
+from app.data.db import utcnow
+from app.data.tables import accounts
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
 from tests.utils.harness import Platform
@@ -293,8 +294,8 @@ def test_leg_a_busy_is_retried_then_fails(p, provider):
 
 
 async def _make_due(p: Platform, request_id: int):
-    from app import callbacks
-    from app.db import utcnow
+    from app.data import callbacks
+    from app.data.db import utcnow
 
     await callbacks.update_request(p.platform.db, request_id=request_id, due_at=utcnow())
 
@@ -352,9 +353,9 @@ def test_ten_wrong_pins_in_an_hour_lock_the_caller_out(p, provider, lockout_cloc
 
 
 def test_rapid_wrong_pins_from_one_caller_meet_a_backoff(p, provider, monkeypatch, lockout_clock):
-    from app import accounts as accounts_module
-    from app import lockouts
-    from app.tables import auth_failures
+    from app.data import accounts as accounts_module
+    from app.fraud import lockouts
+    from app.data.tables import auth_failures
 
     checked = []
     real = accounts_module.find_account_by_pin
@@ -390,9 +391,9 @@ def test_rapid_wrong_pins_from_one_caller_meet_a_backoff(p, provider, monkeypatc
 
 
 def test_a_locked_account_refuses_even_its_right_pin(p, provider):
-    from app import lockouts
+    from app.fraud import lockouts
 
-    from app.tables import auth_failures
+    from app.data.tables import auth_failures
 
     alice_id = p.scalar(sa.select(accounts.c.id).where(accounts.c.login == "alice"))
     # Locked on the voice channel by many callers together (one caller, or another channel, cannot lock it).

@@ -18,9 +18,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from app import accounts, lockouts, security
-from app.tables import accounts as accounts_t
-from app.tables import auth_failures
+from app.data import accounts
+from app.fraud import lockouts
+from app.core import security
+from app.data.tables import accounts as accounts_t
+from app.data.tables import auth_failures
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
 from tests.utils.harness import Platform

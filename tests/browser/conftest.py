@@ -39,7 +39,7 @@ def _platform_env(database_url: str) -> dict[str, str]:
 
 def _cli(env: dict[str, str], *argv: str) -> None:
     # The `callback-platform` command, run as a module so this checkout is what gets imported.
-    result = subprocess.run([sys.executable, "-m", "app.cli", *argv], cwd=ROOT, env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "app.cli.main", *argv], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, f"callback-platform {' '.join(argv)} failed:\n{result.stdout}{result.stderr}"
 

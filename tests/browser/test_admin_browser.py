@@ -22,11 +22,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from app import demo
-from app.db import make_database
-from app.migrations import upgrade
-from app.settings import Settings
-from app.tables import call_legs, callback_requests
+from app.web.demo import seed as demo
+from app.data.db import make_database
+from app.data.migrations import upgrade
+from app.core.settings import Settings
+from app.data.tables import call_legs, callback_requests
 from tests.browser.conftest import _cli, _platform_env, serve_platform
 
 OPERATOR, OPERATOR_PASSWORD = "ops", "ops-browser-password"

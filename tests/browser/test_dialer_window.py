@@ -21,8 +21,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from app import demo
-from app.dialer_client import DialerClient, DialerConfig
+from app.web.demo import seed as demo
+from dialer.client import DialerClient, DialerConfig
 
 XVFB = shutil.which("Xvfb")
 ALICE = next(account for account in demo.ACCOUNTS if account[0] == "alice")
@@ -75,7 +75,7 @@ def pump(root, until, what: str, status=None, timeout: float = 40.0) -> None:
 def test_the_window_places_a_call_follows_it_and_lists_it(display, platform_url, token, monkeypatch):
     monkeypatch.setenv("DISPLAY", display)
     tk = pytest.importorskip("tkinter", reason="Python was built without Tk")
-    from app.dialer_window import DialerWindow
+    from dialer.window import DialerWindow
 
     try:
         root = tk.Tk()

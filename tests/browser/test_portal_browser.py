@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from app import demo
+from app.web.demo import seed as demo
 
 ALICE_HOME = "+14155550100"
 NY = "+12125550123"

@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 
-from app import demo
+from app.web.demo import seed as demo
 
 PIN_NUMBER = "+18005550000"
 STRANGER = "+14155550199"

@@ -8,8 +8,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from app import rates, states
-from app.tables import accounts, call_legs, callback_requests
+from app.data import rates
+from app.core import states
+from app.data.tables import accounts, call_legs, callback_requests
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
 from tests.utils.live import live_platform

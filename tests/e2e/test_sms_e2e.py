@@ -8,7 +8,8 @@ import re
 import httpx
 import pytest
 
-from app import sms_log, states
+from app.data import sms_log
+from app.core import states
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
 from tests.utils.live import live_platform

@@ -6,11 +6,12 @@ import httpx
 import pytest
 from twilio.twiml.voice_response import VoiceResponse
 
-from app import ivr, states
-from app.billing import Rate, leg_cost
+from app.calls import ivr
+from app.core import states
+from app.billing.pricing import Rate, leg_cost
 from sandbox import max_in_window
 from tests.utils import scenario as sc
-from app.tables import accounts as accounts_t
+from app.data.tables import accounts as accounts_t
 from tests.utils.live import live_platform
 
 UK = sc.UK_DESTINATION

@@ -13,8 +13,8 @@ from typing import NamedTuple
 
 import pytest
 
-from app.migrations import upgrade
-from app.settings import Settings
+from app.data.migrations import upgrade
+from app.core.settings import Settings
 from tests.utils import private_postgres
 from tests.utils.databases import (
     isolated_postgres_url,

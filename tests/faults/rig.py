@@ -38,12 +38,13 @@ from typing import Self
 import httpx
 import sqlalchemy as sa
 
-from app import accounts, rates, service_numbers, states
-from app.db import Database, sync_url, utcnow
-from app.phone import to_e164
-from app.settings import Settings, load_settings
-from app.tables import accounts as accounts_t
-from app.tables import callback_requests, events
+from app.data import accounts, rates, service_numbers
+from app.core import states
+from app.data.db import Database, sync_url, utcnow
+from app.core.phone import to_e164
+from app.core.settings import Settings, load_settings
+from app.data.tables import accounts as accounts_t
+from app.data.tables import callback_requests, events
 from sandbox import Carrier, Clock, Phone, most_in_window, serve
 from tests.utils import twilio as tw
 
@@ -439,7 +440,7 @@ class Rig:
             await asyncio.sleep(0.2)
 
 
-# What the app logs (app.dispatcher.Dispatcher.run) each time a dispatcher pass fails.
+# What the app logs (app.calls.dispatcher.Dispatcher.run) each time a dispatcher pass fails.
 DISPATCH_FAILED = "dispatcher pass failed"
 
 

@@ -2,7 +2,7 @@
 placed exactly once, or failed with a reason; nothing is dialled twice, nothing is lost.
 
 Sessions whose leg A ended while the app was down must end too: their final status callback
-was refused, so the app learns of it by asking the provider (app/lost_callbacks.py).
+was refused, so the app learns of it by asking the provider (app/calls/lost_callbacks.py).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from app import states
-from app.tables import callback_requests
+from app.core import states
+from app.data.tables import callback_requests
 from tests.faults.rig import DESTINATION, Rig, check_exactly_once, final_status_lost
 
 TRIGGERS = 200

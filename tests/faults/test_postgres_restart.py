@@ -25,9 +25,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from app import states
-from app.db import utcnow
-from app.tables import callback_requests
+from app.core import states
+from app.data.db import utcnow
+from app.data.tables import callback_requests
 from tests.faults.rig import DISPATCH_FAILED, Rig, check_exactly_once, dialling_again, final_status_lost
 
 TRIGGERS = 100
@@ -91,7 +91,7 @@ class FailedPasses(logging.Handler):
 
 async def test_the_dispatcher_survives_its_connection_dying_mid_transaction(pg_fault_url, tmp_path):
     failed = FailedPasses()
-    dispatcher_log = logging.getLogger("app.dispatcher")
+    dispatcher_log = logging.getLogger("app.calls.dispatcher")
     dispatcher_log.addHandler(failed)
     try:
         rig = Rig(database_url=pg_fault_url, workdir=tmp_path, subscribers=2, outcomes=("busy",))

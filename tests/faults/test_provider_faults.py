@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from app import states
+from app.core import states
 from sandbox import max_in_window
 from tests.faults.rig import (
     A_REASONS,

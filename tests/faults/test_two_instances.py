@@ -10,7 +10,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app import states
+from app.core import states
 from tests.faults.rig import JITTER_WINDOW, Rig, check_exactly_once, max_per_second
 
 TRIGGERS = 120

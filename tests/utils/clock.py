@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app import lockouts
-from app.db import utcnow
+from app.fraud import lockouts
+from app.data.db import utcnow
 
 
 class LockoutClock:

@@ -22,10 +22,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from app.db import sync_engine
-from app.migrations import upgrade
-from app.settings import Settings, normalize_database_url
-from app.tables import metadata
+from app.data.db import sync_engine
+from app.data.migrations import upgrade
+from app.core.settings import Settings, normalize_database_url
+from app.data.tables import metadata
 from tests.utils import private_postgres
 
 _lock = threading.Lock()

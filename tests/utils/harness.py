@@ -7,10 +7,10 @@ import functools
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from app import cli
+from app.cli import main as cli
 from app.main import create_app
-from app.settings import Settings
-from app.tables import call_legs, callback_requests, events
+from app.core.settings import Settings
+from app.data.tables import call_legs, callback_requests, events
 from tests.utils import twilio as tw
 from tests.utils.twilio import parse_twiml
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from app import accounts, rates, service_numbers, states
+from app.data import accounts, rates, service_numbers
+from app.core import states
 from app.main import create_app
-from app.settings import Settings
-from app.tables import accounts as accounts_t
-from app.tables import call_legs, callback_requests, events
+from app.core.settings import Settings
+from app.data.tables import accounts as accounts_t
+from app.data.tables import call_legs, callback_requests, events
 from sandbox import Carrier, Clock, Phone, serve
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw

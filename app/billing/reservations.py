@@ -1,0 +1,119 @@
+"""Holding and spending a prepaid balance.
+
+Before leg B is dialled, what the call may cost at most is *reserved*: added
+to `accounts.reserved` with a conditional update that only succeeds while
+`balance - reserved` covers it. Concurrent callbacks of one account compete
+in the database, not in the app, so fifty of them cannot hold more than the
+balance. Each request remembers what it holds (`callback_requests.reserved`);
+a leg's cost is then taken from the balance and from the hold together, and
+what is left of the hold is released when the session ends.
+
+Updates of a request's hold are optimistic (`WHERE reserved = :seen`) and
+retried: the status callbacks of legs A and B may settle at the same moment.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.core import states
+from app.data.db import Database
+from app.data.tables import accounts, call_legs, callback_requests
+
+ATTEMPTS = 5
+
+
+class _Lost(Exception):
+    """Someone changed the request's hold between our read and our write."""
+
+
+async def _held(db: Database, request_id: int) -> int:
+    return await db.fetch_val(sa.select(callback_requests.c.reserved).where(callback_requests.c.id == request_id))
+
+
+async def _swap_hold(db: Database, request_id: int, seen: int, new: int) -> None:
+    moved = await db.fetch_val(
+        callback_requests.update()
+        .where(callback_requests.c.id == request_id, callback_requests.c.reserved == seen)
+        .values(reserved=new)
+        .returning(callback_requests.c.id)
+    )
+    if moved is None:
+        raise _Lost
+
+
+async def reserve(db: Database, *, request_id: int, account_id: int, amount: int, held: int | None = None) -> bool:
+    """Make this request hold exactly `amount`; False if the spendable balance does not cover it.
+
+    `held` is what the request held when the caller read it: if it still does, that
+    saves a read, and if not, the swap misses and the hold is read again.
+    """
+    for attempt in range(ATTEMPTS):
+        seen = held if attempt == 0 and held is not None else await _held(db, request_id)
+        try:
+            async with db.transaction():
+                await _swap_hold(db, request_id, seen, amount)
+                got = await db.fetch_val(
+                    accounts.update()
+                    .where(accounts.c.id == account_id,
+                           accounts.c.balance - (accounts.c.reserved - seen) >= amount)
+                    .values(reserved=accounts.c.reserved - seen + amount)
+                    .returning(accounts.c.id)
+                )
+                if got is None:
+                    raise _Lost  # rolls the request's side back too
+            return True
+        except _Lost:
+            if await _held(db, request_id) == seen:
+                return False  # the hold was ours to change: the balance is what fell short
+    return False
+
+
+async def spend(db: Database, *, request_id: int | None, account_id: int, cost: int, release_all: bool = False) -> None:
+    """Charge `cost` to the balance, out of this request's hold; optionally release the rest of it."""
+    for _ in range(ATTEMPTS):
+        seen = await _held(db, request_id) if request_id is not None else 0
+        freed = seen if release_all else min(cost, seen)
+        try:
+            async with db.transaction():
+                if request_id is not None and freed:
+                    await _swap_hold(db, request_id, seen, seen - freed)
+                await db.execute(
+                    accounts.update().where(accounts.c.id == account_id)
+                    .values(balance=accounts.c.balance - cost, reserved=accounts.c.reserved - freed)
+                )
+            return
+        except _Lost:
+            continue
+    raise RuntimeError(f"could not settle request {request_id}: its hold kept changing")
+
+
+async def release(db: Database, *, request_id: int, account_id: int) -> None:
+    await spend(db, request_id=request_id, account_id=account_id, cost=0, release_all=True)
+
+
+async def spendable(db: Database, *, account_id: int) -> int:
+    return await db.fetch_val(sa.select(accounts.c.balance - accounts.c.reserved).where(accounts.c.id == account_id))
+
+
+async def budget(db: Database, *, request_id: int, account_id: int) -> int:
+    """What this request could spend at most: the account's spendable balance and its own hold."""
+    return await db.fetch_val(
+        sa.select(accounts.c.balance - accounts.c.reserved + callback_requests.c.reserved)
+        .where(accounts.c.id == account_id, callback_requests.c.id == request_id)
+    )
+
+
+async def release_finished(db: Database, *, limit: int = 50) -> int:
+    """Release the holds of requests that ended without a leg still to bill (expired, refused, failed to dial)."""
+    open_legs = sa.select(call_legs.c.id).where(call_legs.c.request_id == callback_requests.c.id,
+                                                call_legs.c.ended_at.is_(None))
+    rows = await db.fetch_all(
+        sa.select(callback_requests.c.id, callback_requests.c.account_id)
+        .where(callback_requests.c.state.in_(states.TERMINAL), callback_requests.c.reserved > 0,
+               callback_requests.c.account_id.is_not(None), ~sa.exists(open_legs))
+        .limit(limit)
+    )
+    for row in rows:
+        await release(db, request_id=row["id"], account_id=row["account_id"])
+    return len(rows)

@@ -1,0 +1,278 @@
+"""Dial the callback leg of due requests, paced to the provider's calls per second.
+
+A request is claimed (queued → calling_a, in one conditional update) before its
+create call is sent, so no other instance or tick can dial it again. Outcomes:
+
+- created: the leg's sid is recorded; status callbacks take it from there;
+- refused with 5xx/429 or connection refused (the provider certainly did not
+  place it): back to queued with backoff, then failed `provider_error`;
+- other 4xx: failed `provider_error` with the provider's code;
+- no answer (timeout, or this process died mid-request): the call may exist.
+  It is left `calling_a` without a sid; its first status callback attaches
+  it, and if none comes within the grace period it fails `provider_error`.
+  Failing rather than redialling is what keeps a request from ringing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+
+from app.data import accounts, callbacks
+from app.calls import dialing, lost_callbacks, notices, pacing
+from app.billing import provider_prices, reservations
+from app.core import states, urls
+from app.data.db import utcnow
+from app.platform import Platform
+from app.providers.twilio import ProviderError, ProviderTimeout
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+HOUSEKEEPING_SECONDS = 1.0
+MAX_BATCH = 50
+MAX_SLOTS = 3  # slots a call may be given before it is sent however late
+
+
+def backoff_seconds(attempt: int) -> float:
+    return min(2.0 ** (attempt - 1), 30.0)
+
+
+async def _hold_for_leg_a(p: Platform, request) -> int | None:
+    """Reserve the callback leg's IVR time before dialling it, when the account is known: leg A's TimeLimit.
+
+    Done here rather than in the trigger's webhook so that a trigger costs one
+    write; a retry keeps the hold its first attempt took. None if the balance
+    does not cover it (the request has failed).
+    """
+    if request["account_id"] is None:
+        return await dialing.leg_a_time_limit(p, request, None)
+    account = await accounts.get_account(p.db, account_id=request["account_id"])
+    if account is not None and (request["reserved"] > 0 or await dialing.hold_for_ivr(p, request, account)):
+        return await dialing.leg_a_time_limit(p, request, account)
+    await callbacks.transition(p.db, request, states.FAILED, reason=states.INSUFFICIENT_FUNDS,
+                               detail="balance does not cover the callback leg")
+    return None
+
+
+async def requeue(p: Platform, request, detail: str) -> None:
+    """Put a claimed request back in the queue, still due, its attempt not counted."""
+    await callbacks.transition(p.db, request, states.QUEUED, detail=detail, attempts=request["attempts"] - 1)
+    p.work_ready.set()
+
+
+async def place_leg_a(p: Platform, request, *, time_limit: int | None = None, slot_us: int | None = None,
+                      late_us: int | None = pacing.LATE_US) -> bool:
+    """Dial leg A of a claimed, held request, at its provider slot when it has one.
+
+    `time_limit`: leg A's TimeLimit, what its hold and the balance behind it cover
+    (dialing.leg_a_time_limit), so the carrier ends it there whatever the app knows;
+    worked out here, before the slot, when the caller does not know it.
+
+    False if this task woke more than `late_us` after the slot (None: however late),
+    and nothing was sent: sent now, the call would bunch up with the calls of the
+    next slots and could exceed the provider's calls per second. The dispatcher
+    gives it a later slot.
+    """
+    if time_limit is None:
+        account = await accounts.get_account(p.db, account_id=request["account_id"]) \
+            if request["account_id"] is not None else None
+        time_limit = await dialing.leg_a_time_limit(p, request, account)
+    if slot_us is not None and not await pacing.wait_for(slot_us, late_us=late_us):
+        return False
+    if p.metrics is not None:
+        p.metrics.dispatch_lag.observe(max(0.0, (utcnow() - request["due_at"]).total_seconds()))
+    try:
+        sid = await p.provider.create_call(
+            to=request["leg_a_number"],
+            from_=request["leg_a_from"],
+            url=urls.leg_step(request["base_url"], request["id"], "answer"),
+            status_callback=urls.status_callback(request["base_url"], request["id"], "a"),
+            timeout=p.settings.leg_a_timeout_seconds,
+            time_limit=time_limit,
+            machine_detection=request["leg_b_number"] is not None and request["confirm_mode"] == "amd",
+        )
+    except ProviderTimeout as exc:
+        if p.metrics is not None:
+            p.metrics.provider_errors.labels("timeout").inc()
+        log.warning("request %s: %s; waiting for a status callback", request["id"], exc, extra={"callback_id": request["id"]})
+        return True
+    except ProviderError as exc:
+        if p.metrics is not None:
+            p.metrics.provider_errors.labels(str(exc.status or "unreachable")).inc()
+        detail = f"provider {exc.status or '-'} {exc.code or ''} {exc}".strip()
+        if exc.retryable and request["attempts"] < p.settings.provider_max_attempts:
+            delay = backoff_seconds(request["attempts"])
+            await callbacks.transition(p.db, request, states.QUEUED, detail=detail,
+                                       due_at=utcnow() + dt.timedelta(seconds=delay))
+        else:
+            log.warning("request %s: %s", request["id"], detail, extra={"callback_id": request["id"]})
+            await callbacks.transition(p.db, request, states.FAILED, reason=states.PROVIDER_ERROR, detail=detail)
+        return True
+    await callbacks.attach_leg_a(p.db, request_id=request["id"], sid=sid)
+    await callbacks.ensure_leg(p.db, request_id=request["id"], leg="a", sid=sid, direction="outbound-api",
+                               from_number=request["leg_a_from"], to_number=request["leg_a_number"], status="queued")
+    return True
+
+
+async def expire_and_settle(p: Platform, now: dt.datetime) -> None:
+    for request in await callbacks.expired_queued(p.db, now=now):
+        await callbacks.transition(p.db, request, states.FAILED, reason=states.EXPIRED, detail="not placed in time")
+    grace = max(p.settings.placing_grace_seconds, 3 * p.settings.provider_timeout_seconds)
+    for request in await callbacks.stale_placing(p.db, before=now - dt.timedelta(seconds=grace)):
+        await callbacks.transition(p.db, request, states.FAILED, reason=states.PROVIDER_ERROR,
+                                   detail="no answer from the provider; not redialled")
+
+
+class Dispatcher:
+    def __init__(self, platform: Platform):
+        self.p = platform
+        self.in_flight: set[asyncio.Task] = set()
+        self._housekeeping_at = 0.0
+        self._pacing_ready = False
+        self._late: list[tuple[object, int]] = []  # claimed and held, slot missed: (request, slots missed)
+        self._time_limits: dict[int, int] = {}  # leg A's TimeLimit of each held request, by id, until it is sent
+        self.lost_callbacks = lost_callbacks.LostCallbacks(platform)
+
+    async def tick(self) -> int:
+        """One pass of both loops `run` keeps: housekeeping when it is due, then dialling."""
+        if time.monotonic() >= self._housekeeping_at:
+            await self.housekeeping()
+        return await self.dial_due()
+
+    async def housekeeping(self) -> None:
+        """Expire, settle, send notices, release holds, ask the provider about lost and unpriced calls."""
+        now = utcnow()
+        await expire_and_settle(self.p, now)
+        await notices.send_outcome_notices(self.p)
+        await reservations.release_finished(self.p.db)
+        await self.lost_callbacks.run(now)
+        await provider_prices.collect(self.p, now)
+        self._housekeeping_at = time.monotonic() + HOUSEKEEPING_SECONDS
+
+    async def dial_due(self) -> int:
+        """Claim due requests, hold their IVR time, then dial each at a provider slot of its own: how many.
+
+        Calls that woke too late for their slots in an earlier pass go first: they are
+        still claimed and held, and only need new slots.
+        """
+        db, cps = self.p.db, self.p.settings.provider_cps
+        # Left in the list until they have slots: a pass that fails (the database
+        # unreachable) must not forget calls that are claimed but not yet sent.
+        late = self._late[:]
+        now = utcnow()
+        due = await callbacks.count_due(db, now=now, limit=MAX_BATCH)
+        if not due and not late:
+            return 0
+        if not self._pacing_ready:
+            await pacing.ensure(db)
+            self._pacing_ready = True
+        # Claim no more than the slots free now: more would only go back to the queue.
+        free = await pacing.free_slots(db, cps=cps, want=len(late) + due)
+        claimed = []
+        if due and free > len(late):
+            claimed = await callbacks.claim_due(db, now=now, limit=free - len(late))
+        # Holds before slots: their database time must not make a call late for its slot.
+        held = [r for r in await asyncio.gather(*(self._held(r) for r in claimed)) if r is not None]
+        ready = late + [(request, 0) for request in held]
+        slots = await pacing.take_slots(db, cps=cps, want=len(ready)) if ready else []
+        del self._late[:len(late)]  # tasks only ever append to it
+        for request, misses in ready[len(slots):]:
+            # Another dispatcher took these slots meanwhile.
+            if misses:
+                self._late.append((request, misses))
+            else:
+                self._time_limits.pop(request["id"], None)
+                await requeue(self.p, request, "no provider slot free")
+        for slot, (request, misses) in zip(slots, ready):
+            task = asyncio.create_task(self._place(request, slot, misses))
+            self.in_flight.add(task)
+            task.add_done_callback(self._done)
+        return len(slots)
+
+    async def _place(self, request, slot_us: int, misses: int) -> None:
+        # The last try is sent however late: an event loop this busy must not hold calls
+        # back for ever, and a provider queues calls over its limit rather than refusing them.
+        last = misses + 1 >= MAX_SLOTS
+        if await place_leg_a(self.p, request, time_limit=self._time_limits.get(request["id"]), slot_us=slot_us,
+                             late_us=None if last else pacing.LATE_US):
+            self._time_limits.pop(request["id"], None)
+            return
+        # Woke too late (this event loop was busy): a new slot in the next pass, without
+        # the round trip through the queue.
+        self._late.append((request, misses + 1))
+        self.p.work_ready.set()
+
+    async def _held(self, request):
+        """The request once its IVR time is held; None if it failed or went back to the queue."""
+        try:
+            time_limit = await _hold_for_leg_a(self.p, request)
+            if time_limit is None:
+                return None
+            self._time_limits[request["id"]] = time_limit
+            return request
+        except Exception:
+            log.exception("holding request %s failed", request["id"])
+            await requeue(self.p, request, "could not hold its IVR time")
+            return None
+
+    def _done(self, task: asyncio.Task) -> None:
+        self.in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("placing a call failed", exc_info=task.exception())
+
+    async def _sleep_until_work(self) -> None:
+        wait = POLL_SECONDS
+        # Calls waiting for a new slot are due now, though the queue no longer holds them.
+        next_due = utcnow() if self._late else await callbacks.next_due_at(self.p.db, now=utcnow())
+        if next_due is not None:
+            # Slots can be reserved a horizon ahead of their time, so wake that much early.
+            slot = await pacing.seconds_to_next(self.p.db) if self._pacing_ready else 0.0
+            slot -= pacing.HORIZON_US / 1_000_000
+            wait = min(wait, max((next_due - utcnow()).total_seconds(), slot, 0.005))
+        try:
+            await asyncio.wait_for(self.p.work_ready.wait(), timeout=wait)
+        except asyncio.TimeoutError:
+            pass
+
+    async def run(self) -> None:
+        # Two loops: housekeeping asks the provider about calls and may wait on it for
+        # seconds, and dialling must never queue behind that.
+        keeper = asyncio.create_task(self._forever(self._keep_house, "housekeeping"))
+        try:
+            await self._forever(self._dial, "dialling")
+        finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+
+    async def _dial(self) -> None:
+        self.p.work_ready.clear()
+        if await self.dial_due() < MAX_BATCH:
+            await self._sleep_until_work()
+
+    async def _keep_house(self) -> None:
+        await self.housekeeping()
+        await asyncio.sleep(HOUSEKEEPING_SECONDS)
+
+    @staticmethod
+    async def _forever(step, name: str) -> None:
+        while True:
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A database restart or a network blip must not end dispatching.
+                log.exception("dispatcher pass failed (%s); retrying", name)
+                await asyncio.sleep(1.0)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Let the calls being placed finish; those still waiting for a new slot go back to the queue."""
+        if self.in_flight:
+            await asyncio.wait(self.in_flight, timeout=timeout)
+        late, self._late = self._late, []
+        for request, _ in late:
+            self._time_limits.pop(request["id"], None)
+            await requeue(self.p, request, "missed its provider slot")

@@ -1,0 +1,266 @@
+"""The callback leg's IVR: what leg A hears and what each keypress does.
+
+Each step takes the request row as last read and the provider's parameters,
+moves the request through app/core/states.py, and returns TwiML from twiml/voice.py.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from app.data import accounts, callbacks, recordings
+from app.calls import dialing, leg_status
+from app.fraud import limits, lockouts
+from app.core import money, states, urls
+from app.core.phone import InvalidNumber, to_e164
+from app.platform import Platform
+from twiml import voice
+from twiml.prompts import Speaker
+
+DEFAULT_SPEAKER = Speaker()
+
+log = logging.getLogger(__name__)
+
+MAX_TRIES = 3  # PIN entries, silent prompts and bad destinations per session
+B_FAILURE_PROMPTS = {states.B_BUSY: "b_busy", states.B_NO_ANSWER: "b_no_answer", states.B_FAILED: "b_failed"}
+
+
+async def _account(p: Platform, request):
+    if request["account_id"] is None:
+        return None
+    return await accounts.get_account(p.db, account_id=request["account_id"])
+
+
+async def _speaker(p: Platform, request, account) -> Speaker:
+    language = account["language"] if account is not None else "en"
+    return Speaker(language, await recordings.urls(p.db, base_url=request["base_url"], language=language))
+
+
+async def end_session(p: Platform, request, reason: str, *, speaker: Speaker, prompt: str, detail: str | None = None) -> str:
+    """Hang up leg A: completed if a call was connected in this session, else failed with `reason`."""
+    fresh = await callbacks.get_request(p.db, request_id=request["id"])
+    if fresh["state"] not in states.TERMINAL:
+        if fresh["calls_connected"] > 0:
+            await callbacks.transition(p.db, fresh, states.COMPLETED, detail=detail)
+        else:
+            await callbacks.transition(p.db, fresh, states.FAILED, reason=reason, detail=detail)
+    return voice.goodbye(speaker=speaker, keys=(prompt,))
+
+
+async def answer(p: Platform, request, params: dict) -> str:
+    call_sid = params.get("CallSid", "")
+    if request["leg_a_sid"] is None and request["state"] == states.CALLING_A:
+        # The create call's response has not been recorded yet: this is its leg. The
+        # response may land meanwhile, so whichever wrote the sid, read it back.
+        await callbacks.attach_leg_a(p.db, request_id=request["id"], sid=call_sid)
+        request = await callbacks.get_request(p.db, request_id=request["id"])
+    if request["leg_a_sid"] != call_sid:
+        return voice.goodbye(speaker=DEFAULT_SPEAKER, keys=("session_over",))
+    if request["state"] == states.CALLING_A:
+        await callbacks.transition(p.db, request, states.A_ANSWERED)
+        request = await callbacks.get_request(p.db, request_id=request["id"])
+    if request["state"] != states.A_ANSWERED:
+        return voice.goodbye(speaker=DEFAULT_SPEAKER, keys=("session_over",))
+    account = await _account(p, request)
+    speaker = await _speaker(p, request, account)
+    if request["needs_pin"]:
+        return voice.ask_pin(action=urls.leg_step(request["base_url"], request["id"], "pin"), speaker=speaker)
+    if request["leg_b_number"] and account is not None:
+        return await _one_stage(p, request, account, params)
+    return _ask_destination(request, speaker)
+
+
+MACHINE = {"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"}
+
+
+async def _one_stage(p: Platform, request, account, params: dict) -> str:
+    """The destination is known: make sure a person answered leg A, then dial it.
+
+    Bridging leg B into leg A's voicemail would bill both legs for nothing.
+    """
+    mode = request["confirm_mode"] or "press1"
+    if mode == "amd" and params.get("AnsweredBy") in MACHINE:
+        return await end_session(p, request, states.A_NO_ANSWER, speaker=await _speaker(p, request, account),
+                                 prompt="session_over", detail=f"answered by {params['AnsweredBy']}")
+    if mode == "press1":
+        return _ask_confirmation(request, await _speaker(p, request, account))
+    return await _dial(p, request, account, request["leg_b_number"], on_refusal=_refuse_one_stage)
+
+
+def _ask_confirmation(request, speaker: Speaker, before: tuple[str, ...] = ()) -> str:
+    return voice.confirm_connect(action=urls.leg_step(request["base_url"], request["id"], "confirm"),
+                                 number=request["leg_b_number"], speaker=speaker, before=before)
+
+
+async def _refuse_one_stage(p: Platform, request, speaker: Speaker, prompt: str, reason: str) -> str:
+    return await end_session(p, request, reason, speaker=speaker, prompt=prompt)
+
+
+async def confirm_pressed(p: Platform, request, params: dict) -> str:
+    account = await _account(p, request)
+    if request["state"] != states.A_ANSWERED or account is None or not request["leg_b_number"]:
+        return voice.goodbye(speaker=await _speaker(p, request, account), keys=("session_over",))
+    if (params.get("Digits") or "").strip() == "1":
+        return await _dial(p, request, account, request["leg_b_number"], on_refusal=_refuse_one_stage)
+    speaker = await _speaker(p, request, account)
+    return await _silence(p, request, speaker, lambda: _ask_confirmation(request, speaker))
+
+
+def _ask_destination(request, speaker: Speaker, before: tuple[str, ...] = ()) -> str:
+    return voice.ask_destination(
+        action=urls.leg_step(request["base_url"], request["id"], "destination"), speaker=speaker, before=before
+    )
+
+
+async def _silence(p: Platform, request, speaker: Speaker, ask) -> str:
+    count = await callbacks.increment(p.db, request_id=request["id"], column="silent_prompts")
+    if count >= MAX_TRIES:
+        # Typically leg A went to voicemail: nobody is there to connect.
+        return await end_session(p, request, states.A_NO_ANSWER, speaker=speaker, prompt="no_input_goodbye",
+                                 detail="no input")
+    return ask()
+
+
+async def pin_entered(p: Platform, request, params: dict) -> str:
+    if request["state"] != states.A_ANSWERED:
+        return voice.goodbye(speaker=DEFAULT_SPEAKER, keys=("session_over",))
+    speaker = await _speaker(p, request, await _account(p, request))
+    if not request["needs_pin"]:
+        return _ask_destination(request, speaker)
+    digits = (params.get("Digits") or "").strip()
+    pin_action = urls.leg_step(request["base_url"], request["id"], "pin")
+    if not digits:
+        return await _silence(p, request, speaker,
+                              lambda: voice.ask_pin(action=pin_action, speaker=speaker, before=("no_pin",)))
+    # In ANI-and-PIN mode the account is already known; the PIN must be its own.
+    expected = request["account_id"]
+    # Counted before it is checked (app/fraud/lockouts.py); a caller still in its backoff is not checked at all,
+    # and hears what a wrong PIN gets, as a locked account does: a guesser learns nothing from the answer.
+    attempt = await lockouts.begin(p.db, requester=request["leg_a_number"], channel="voice", account_id=expected)
+    account = None
+    if attempt is not None and digits.isdigit() and len(digits) <= 12:
+        account = await accounts.find_account_by_pin(p.db, secret_key=p.secret_key, pin=digits)
+    refused = account is None or account["status"] != "active" or (expected is not None and account["id"] != expected)
+    if not refused and await lockouts.account_locked(p.db, account_id=account["id"], channel="voice"):
+        refused = True
+    if refused:
+        failures = await callbacks.increment(p.db, request_id=request["id"], column="pin_failures")
+        log.info("request %s: %s (%s of %s)", request["id"], "wrong PIN" if attempt else "PIN refused unchecked",
+                 failures, MAX_TRIES, extra={"callback_id": request["id"]})
+        if failures >= MAX_TRIES:
+            return await end_session(p, request, states.AUTH_FAILED, speaker=speaker, prompt="pin_locked",
+                                     detail="three wrong PINs")
+        return voice.ask_pin(action=pin_action, speaker=speaker, before=("wrong_pin",))
+    await lockouts.succeeded(p.db, attempt)
+    # The account is known only now: count its calls and join them in one step, so that
+    # parallel PIN entries cannot all take the account's last free slot.
+    async with limits.capped(p.db, limits.account_subject(account)):
+        over = await limits.account_over_concurrency(p.db, account=account, excluding=request["id"])
+        request = await callbacks.update_request(p.db, request_id=request["id"], account_id=account["id"],
+                                                 needs_pin=False)
+    if over:
+        return await end_session(p, request, states.RATE_LIMITED, speaker=await _speaker(p, request, account),
+                                 prompt="too_many_calls")
+    if not await dialing.hold_for_ivr(p, request, account):
+        return await end_session(p, request, states.INSUFFICIENT_FUNDS, speaker=await _speaker(p, request, account),
+                                 prompt="insufficient_funds")
+    return _ask_destination(request, await _speaker(p, request, account))
+
+
+async def _bad_destination(p: Platform, request, speaker: Speaker, prompt: str, reason: str) -> str:
+    count = await callbacks.increment(p.db, request_id=request["id"], column="bad_destinations")
+    if count >= MAX_TRIES:
+        return await end_session(p, request, reason, speaker=speaker, prompt="too_many_tries")
+    return _ask_destination(request, speaker, before=(prompt,))
+
+
+async def destination_entered(p: Platform, request, params: dict) -> str:
+    if request["state"] != states.A_ANSWERED or request["needs_pin"]:
+        return voice.goodbye(speaker=DEFAULT_SPEAKER, keys=("session_over",))
+    account = await _account(p, request)
+    if account is None:
+        return await end_session(p, request, states.AUTH_FAILED, speaker=DEFAULT_SPEAKER, prompt="account_unavailable")
+    speaker = await _speaker(p, request, account)
+    digits = (params.get("Digits") or "").strip()
+    if not digits:
+        return await _silence(p, request, speaker,
+                              lambda: _ask_destination(request, speaker, before=("no_destination",)))
+    try:
+        number = to_e164(digits, account["country"])
+    except InvalidNumber:
+        return await _bad_destination(p, request, speaker, "invalid_destination", states.DESTINATION_BLOCKED)
+    return await _dial(p, request, account, number, on_refusal=_bad_destination)
+
+
+async def _dial(p: Platform, request, account, number: str, *, on_refusal) -> str:
+    """Dial leg B as app/calls/dialing.py plans it, announcing the balance and the minutes."""
+    speaker = await _speaker(p, request, account)
+    plan = await dialing.plan_leg_b(p, request, account, number)
+    if isinstance(plan, dialing.Refusal):
+        if plan.reason == states.INSUFFICIENT_FUNDS:
+            return await end_session(p, request, plan.reason, speaker=speaker, prompt=plan.prompt,
+                                     detail=plan.detail)
+        return await on_refusal(p, request, speaker, plan.prompt, plan.reason)
+    if not await callbacks.transition(p.db, request, states.CALLING_B, leg_b_number=number, detail=number):
+        return voice.goodbye(speaker=speaker, keys=("session_over",))
+    return voice.connect(
+        number=number,
+        action=urls.leg_step(request["base_url"], request["id"], "dialed"),
+        status_callback=urls.status_callback(request["base_url"], request["id"], "b"),
+        caller_id=await dialing.presented_caller_id(p, request, account),
+        time_limit=plan.time_limit,
+        speaker=speaker,
+        balance=money.format_amount(plan.spendable, account["currency"]) + " " + account["currency"],
+    )
+
+
+async def dial_ended(p: Platform, request, params: dict) -> str:
+    account = await _account(p, request)
+    speaker = await _speaker(p, request, account)
+    status = params.get("DialCallStatus", "")
+    if status not in ("completed", "answered", "busy", "no-answer", "failed", "canceled"):
+        status = "failed"  # not a status the provider sends: the call did not go through
+    reason = states.LEG_B_FAILURES.get(status)
+    dial_sid = params.get("DialCallSid") or ""
+    if status in ("completed", "answered") and dial_sid.isascii() and dial_sid.isalnum() and len(dial_sid) <= 64:
+        # The second party was bridged. Its own "answered" status callback may
+        # come later than this (or never); count the call now, once either way.
+        await leg_status.note_leg_b_answered(p, request, sid=dial_sid, to=request["leg_b_number"])
+        request = await callbacks.get_request(p.db, request_id=request["id"])
+    if request["state"] in (states.CALLING_B, states.CONNECTED):
+        await callbacks.transition(p.db, request, states.A_ANSWERED, detail=f"leg B {status or 'ended'}",
+                                   last_b_reason=reason)
+    elif request["state"] != states.A_ANSWERED:
+        return voice.goodbye(speaker=speaker, keys=("session_over",))
+    before = (B_FAILURE_PROMPTS[reason],) if reason in B_FAILURE_PROMPTS else ()
+    return voice.offer_next_call(action=urls.leg_step(request["base_url"], request["id"], "next"),
+                                 speaker=speaker, before=before)
+
+
+async def _another_call(p: Platform, request, speaker: Speaker) -> str:
+    return _ask_destination(request, speaker)
+
+
+NEXT_CALL_MENU = {"1": _another_call}
+
+
+async def next_call_chosen(p: Platform, request, params: dict) -> str:
+    account = await _account(p, request)
+    speaker = await _speaker(p, request, account)
+    if request["state"] != states.A_ANSWERED:
+        return voice.goodbye(speaker=speaker, keys=("session_over",))
+    choice = NEXT_CALL_MENU.get((params.get("Digits") or "").strip())
+    if choice is None:
+        return await end_session(p, request, request["last_b_reason"] or states.CANCELED, speaker=speaker,
+                                 prompt="goodbye")
+    return await choice(p, request, speaker)
+
+
+STEPS = {
+    "answer": answer,
+    "pin": pin_entered,
+    "destination": destination_entered,
+    "confirm": confirm_pressed,
+    "dialed": dial_ended,
+    "next": next_call_chosen,
+}

@@ -1,0 +1,72 @@
+"""Outcome notices: a text to whoever asked by SMS (or web/API) when their callback failed.
+
+The request row is its own outbox: `notified_at` is claimed before the text is
+sent, so several instances never send one notice twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+
+from app.data import accounts, sms_log
+from app.core import states
+from app.data.db import utcnow
+from app.platform import Platform
+from app.providers.twilio import ProviderError, ProviderTimeout
+from app.data.tables import callback_requests as requests_t
+from twiml.prompts import text
+
+log = logging.getLogger(__name__)
+
+
+async def _claim(p: Platform, limit: int = 20):
+    return await p.db.fetch_all(
+        requests_t.update()
+        .where(requests_t.c.id.in_(
+            sa.select(requests_t.c.id)
+            .where(requests_t.c.notify_number.is_not(None), requests_t.c.notified_at.is_(None),
+                   requests_t.c.state.in_(states.TERMINAL))
+            .limit(limit)
+            .scalar_subquery()
+        ), requests_t.c.notified_at.is_(None))
+        .values(notified_at=utcnow())
+        .returning(*requests_t.c)
+    )
+
+
+def failure_text(reason: str | None, language: str) -> str:
+    why = text(f"why_{reason}", language) if reason in states.REASONS else text("why_provider_error", language)
+    return text("sms_failed", language, why=why)
+
+
+async def send_outcome_notices(p: Platform) -> int:
+    sent = 0
+    for request in await _claim(p):
+        if request["state"] != states.FAILED:
+            continue
+        account = await accounts.get_account(p.db, account_id=request["account_id"]) if request["account_id"] else None
+        body = failure_text(request["reason"], account["language"] if account is not None else "en")
+        to = request["notify_number"]
+        source = request["trigger_id"].rsplit(":", 1)[0] if request["trigger_id"].startswith("gateway:") else "provider"
+        if await sms_log.is_opted_out(p.db, number=to):
+            await sms_log.record_outbound(p.db, source=source, to_number=to, from_number=request["leg_a_from"],
+                                          body=body, status="suppressed", request_id=request["id"])
+            continue
+        if source != "provider":
+            # The gateway app sends it the next time it polls.
+            await sms_log.record_outbound(p.db, source=source, to_number=to, from_number=request["leg_a_from"],
+                                          body=body, status="queued", request_id=request["id"])
+            sent += 1
+            continue
+        try:
+            sid = await p.provider.send_sms(to=to, from_=request["leg_a_from"], body=body)
+            status = "sent"
+        except (ProviderError, ProviderTimeout) as exc:
+            log.warning("request %s: failure notice not sent: %s", request["id"], exc, extra={"callback_id": request["id"]})
+            sid, status = None, "failed"
+        await sms_log.record_outbound(p.db, source=source, to_number=to, from_number=request["leg_a_from"], body=body,
+                                      status=status, request_id=request["id"], message_id=sid)
+        sent += status == "sent"
+    return sent

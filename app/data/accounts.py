@@ -1,0 +1,223 @@
+"""Queries for accounts, their ANIs and their API tokens."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.core import security
+from app.data.db import Database, utcnow
+from app.data.tables import accounts, anis, api_tokens, balance_adjustments
+
+
+class AccountError(ValueError):
+    """A refusal the caller can show as is (duplicate login, PIN in use...)."""
+
+
+async def create_account(
+    db: Database,
+    *,
+    secret_key: str,
+    login: str,
+    password: str,
+    pin: str | None,
+    default_number: str | None = None,
+    balance: int = 0,
+    currency: str = "USD",
+    country: str = "US",
+    language: str = "en",
+) -> int:
+    if await get_account_by_login(db, login=login):
+        raise AccountError(f"login {login!r} is already taken")
+    pin_hash = security.pin_digest(secret_key, pin) if pin else None
+    if pin_hash and await db.fetch_val(sa.select(accounts.c.id).where(accounts.c.pin_hash == pin_hash)):
+        raise AccountError("that PIN is already in use; choose another")
+    password_hash = await security.hash_password_async(password)
+    return await db.execute(
+        accounts.insert().values(
+            login=login,
+            password_hash=password_hash,
+            pin_hash=pin_hash,
+            balance=balance,
+            currency=currency,
+            country=country,
+            language=language,
+            default_number=default_number,
+            created_at=utcnow(),
+        )
+    )
+
+
+async def get_account(db: Database, *, account_id: int):
+    return await db.fetch_one(accounts.select().where(accounts.c.id == account_id))
+
+
+async def get_account_by_login(db: Database, *, login: str):
+    return await db.fetch_one(accounts.select().where(accounts.c.login == login))
+
+
+async def update_account(db: Database, *, account_id: int, **values) -> None:
+    await db.execute(accounts.update().where(accounts.c.id == account_id).values(**values))
+
+
+async def find_account_by_pin(db: Database, *, secret_key: str, pin: str):
+    digest = security.pin_digest(secret_key, pin)
+    return await db.fetch_one(accounts.select().where(accounts.c.pin_hash == digest))
+
+
+async def find_account_by_ani(db: Database, *, number: str):
+    query = (
+        accounts.select()
+        .select_from(accounts.join(anis, anis.c.account_id == accounts.c.id))
+        .where(anis.c.number == number, anis.c.verified == sa.true())
+    )
+    return await db.fetch_one(query)
+
+
+async def add_ani(db: Database, *, account_id: int, number: str, verified: bool = True) -> int:
+    owner = await db.fetch_val(sa.select(anis.c.account_id).where(anis.c.number == number))
+    if owner is not None:
+        raise AccountError(f"{number} is already registered" + (" to this account" if owner == account_id else ""))
+    return await db.execute(
+        anis.insert().values(account_id=account_id, number=number, verified=verified, created_at=utcnow())
+    )
+
+
+async def list_anis(db: Database, *, account_id: int, verified_only: bool = False) -> list[str]:
+    query = sa.select(anis.c.number).where(anis.c.account_id == account_id).order_by(anis.c.id)
+    if verified_only:
+        query = query.where(anis.c.verified == sa.true())
+    rows = await db.fetch_all(query)
+    return [row[0] for row in rows]
+
+
+async def top_up(db: Database, *, account_id: int, amount: int, actor: str = "cli", note: str = "") -> int:
+    """Add `amount` (negative: a correction) and record who did it; the new balance."""
+    async with db.transaction():
+        # A conditional arithmetic update, never read-modify-write: calls in
+        # progress debit the same row at the same time.
+        balance = await db.fetch_val(
+            accounts.update().where(accounts.c.id == account_id)
+            .values(balance=accounts.c.balance + amount).returning(accounts.c.balance)
+        )
+        await db.execute(balance_adjustments.insert().values(
+            account_id=account_id, amount=amount, balance_after=balance, actor=actor[:80], note=note[:255],
+            created_at=utcnow()))
+    return balance
+
+
+async def list_adjustments(db: Database, *, account_id: int, limit: int = 50):
+    return await db.fetch_all(balance_adjustments.select().where(balance_adjustments.c.account_id == account_id)
+                              .order_by(balance_adjustments.c.id.desc()).limit(limit))
+
+
+async def create_token(db: Database, *, account_id: int, name: str = "") -> str:
+    token = security.new_api_token()
+    await db.execute(
+        api_tokens.insert().values(
+            account_id=account_id, name=name, token_hash=security.token_digest(token), created_at=utcnow()
+        )
+    )
+    return token
+
+
+async def account_for_token(db: Database, *, token: str):
+    query = (
+        accounts.select()
+        .select_from(accounts.join(api_tokens, api_tokens.c.account_id == accounts.c.id))
+        .where(api_tokens.c.token_hash == security.token_digest(token), api_tokens.c.revoked_at.is_(None))
+    )
+    return await db.fetch_one(query)
+
+
+# For the subscriber portal and the REST API ----------------------------------
+
+
+async def set_password(db: Database, *, account_id: int, password: str) -> None:
+    password_hash = await security.hash_password_async(password)
+    await db.execute(accounts.update().where(accounts.c.id == account_id).values(password_hash=password_hash))
+
+
+async def set_pin(db: Database, *, secret_key: str, account_id: int, pin: str) -> None:
+    """Change an account's PIN; PINs are unique, since in PIN mode a PIN alone names its account."""
+    pin_hash = security.pin_digest(secret_key, pin)
+    owner = await db.fetch_val(sa.select(accounts.c.id).where(accounts.c.pin_hash == pin_hash))
+    if owner == account_id:
+        return
+    if owner is not None:
+        raise AccountError("that PIN is already in use; choose another")
+    try:
+        await db.execute(accounts.update().where(accounts.c.id == account_id).values(pin_hash=pin_hash))
+    except Exception as exc:
+        # Another account took the same PIN between the check and the write.
+        if _is_unique_violation(exc):
+            raise AccountError("that PIN is already in use; choose another") from None
+        raise
+
+
+async def assign_random_pin(db: Database, *, secret_key: str, account_id: int,
+                            length: int = security.GENERATED_PIN_LENGTH, tries: int = 20) -> str:
+    """Give the account a new random PIN, unique, and return it (to be shown once).
+
+    Subscribers never choose their PIN: in PIN mode a PIN alone names its
+    account, so "that PIN is taken" would tell them another account's PIN.
+    A random one that happens to be taken is silently drawn again.
+    """
+    for _ in range(tries):
+        pin = security.random_pin(length)
+        try:
+            await set_pin(db, secret_key=secret_key, account_id=account_id, pin=pin)
+        except AccountError:
+            continue
+        return pin
+    raise AccountError("no free PIN was found")
+
+
+def _is_unique_violation(exc: Exception) -> bool:
+    return type(exc).__name__ in ("IntegrityError", "UniqueViolationError")
+
+
+async def remove_ani(db: Database, *, account_id: int, number: str) -> bool:
+    removed = await db.fetch_all(
+        anis.delete().where(anis.c.account_id == account_id, anis.c.number == number).returning(anis.c.id)
+    )
+    return bool(removed)
+
+
+async def list_tokens(db: Database, *, account_id: int):
+    return await db.fetch_all(
+        sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.created_at, api_tokens.c.last_used_at,
+                  api_tokens.c.revoked_at)
+        .where(api_tokens.c.account_id == account_id)
+        .order_by(api_tokens.c.id.desc())
+    )
+
+
+async def revoke_token(db: Database, *, account_id: int, token_id: int) -> bool:
+    revoked = await db.fetch_all(
+        api_tokens.update()
+        .where(api_tokens.c.id == token_id, api_tokens.c.account_id == account_id, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .returning(api_tokens.c.id)
+    )
+    return bool(revoked)
+
+
+async def authenticate_token(db: Database, *, token: str, touch_after_seconds: int = 60):
+    """The account of a live API token, or None; stamps the token's `last_used_at`.
+
+    The stamp is written at most once a minute per token, so a busy integrator
+    does not turn every read into a write.
+    """
+    query = (
+        sa.select(accounts, api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at.label("token_last_used_at"))
+        .select_from(accounts.join(api_tokens, api_tokens.c.account_id == accounts.c.id))
+        .where(api_tokens.c.token_hash == security.token_digest(token), api_tokens.c.revoked_at.is_(None))
+    )
+    row = await db.fetch_one(query)
+    if row is None:
+        return None
+    now = utcnow()
+    last = row["token_last_used_at"]
+    if last is None or (now - last).total_seconds() >= touch_after_seconds:
+        await db.execute(api_tokens.update().where(api_tokens.c.id == row["token_id"]).values(last_used_at=now))
+    return row

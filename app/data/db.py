@@ -1,0 +1,410 @@
+"""The database handle and the clock every query agrees on.
+
+`Database` gives the app five calls (`fetch_one`, `fetch_all`, `fetch_val`,
+`execute`, `transaction`) over SQLAlchemy Core statements. It keeps its
+connections open and lends one per statement; a statement outside a
+transaction autocommits on its own, so it costs one round trip, and
+`transaction()` pins one connection to the calling task until it commits or
+rolls back. A connection that fails to commit or roll back is thrown away, so
+the next statement gets a fresh one.
+
+How a statement reaches its connection is the one difference between the
+backends, and it is most of the cost of a statement:
+
+- PostgreSQL: asyncpg through SQLAlchemy's asyncio engine, a pool of
+  connections.
+- SQLite: the `sqlite3` module on one connection per process, used only from
+  one thread of its own, one hand-off per statement (SQLAlchemy's aiosqlite
+  adapter makes three or four per statement, and its pool a rollback per use).
+  One connection, because SQLite has one writer at a time: the process's
+  statements queue for it in order instead of polling the file's lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import datetime as dt
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from app.core.settings import Settings
+
+T = TypeVar("T")
+
+
+def utcnow() -> dt.datetime:
+    # Naive UTC: SQLite has no time zones, and both backends must compare alike.
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def storable(text: str | None, limit: int) -> str:
+    """Text as both backends can store it: PostgreSQL refuses NUL characters outright."""
+    return (text or "").replace("\x00", "")[:limit]
+
+
+def async_url(url: str) -> str:
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url[len("postgresql://") :]
+    return url
+
+
+class Record(Mapping):
+    """A result row read by column name (`row["state"]`) or, for a bare select, by position."""
+
+    __slots__ = ("_row",)
+
+    def __init__(self, row: sa.Row):
+        self._row = row
+
+    def __getitem__(self, key):
+        if isinstance(key, int):
+            return self._row[key]
+        return self._row._mapping[key]
+
+    def __iter__(self):
+        return iter(self._row._mapping)
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    def __repr__(self) -> str:
+        return f"Record({dict(self._row._mapping)!r})"
+
+
+class _Link:
+    """One open connection and the way statements reach it: `run(work)` calls
+    `work(connection)` with a synchronous SQLAlchemy connection."""
+
+    async def run(self, work: Callable[[sa.Connection], T]) -> T:
+        raise NotImplementedError
+
+    @property
+    def broken(self) -> bool:
+        raise NotImplementedError
+
+    async def invalidate(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+class _AsyncLink(_Link):
+    def __init__(self, connection: AsyncConnection):
+        self.connection = connection
+
+    async def run(self, work):
+        return await self.connection.run_sync(work)
+
+    @property
+    def broken(self) -> bool:
+        return self.connection.invalidated or self.connection.closed
+
+    async def invalidate(self) -> None:
+        await self.connection.invalidate()
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+
+class _ThreadLink(_Link):
+    def __init__(self, connection: sa.Connection, thread: concurrent.futures.Executor):
+        self.connection, self.thread = connection, thread
+
+    async def run(self, work):
+        return await asyncio.get_running_loop().run_in_executor(self.thread, work, self.connection)
+
+    @property
+    def broken(self) -> bool:
+        return self.connection.invalidated or self.connection.closed
+
+    async def invalidate(self) -> None:
+        await self.run(lambda connection: connection.invalidate())
+
+    async def close(self) -> None:
+        await self.run(lambda connection: connection.close())
+
+
+class _Open:
+    """The transaction the current task is in: its connection and how deep it is nested."""
+
+    def __init__(self, task: asyncio.Task | None, link: _Link):
+        self.task = task
+        self.link = link
+        self.depth = 0
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10, timeout: float = 15.0):
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.is_postgres = url.startswith("postgresql")
+        self.size = 1 if self.is_sqlite else pool_size + max_overflow
+        self.timeout = timeout
+        self._engine: AsyncEngine | sa.Engine | None = None
+        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
+        self._idle: list[_Link] = []
+        self._lending: asyncio.Semaphore | None = None
+        self._open: contextvars.ContextVar[_Open | None] = contextvars.ContextVar(f"db-{id(self)}", default=None)
+
+    async def connect(self) -> None:
+        if self._engine is not None:
+            return
+        # Autocommit at the driver: a lone statement is its own transaction, and
+        # `transaction()` says BEGIN itself (BEGIN IMMEDIATE on SQLite, below). The
+        # connections are kept here, not in SQLAlchemy's pool.
+        options: dict[str, Any] = dict(isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        if self.is_sqlite:
+            # Writers of other processes wait for each other instead of failing with
+            # "database is locked"; the connection is used from its thread only.
+            options["connect_args"] = {"timeout": self.timeout, "check_same_thread": False}
+            self._engine = sa.create_engine(self.url, **options)
+            event.listen(self._engine, "connect", _sqlite_pragmas)
+            self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite")
+        else:
+            self._engine = create_async_engine(async_url(self.url), **options)
+        self._lending = asyncio.Semaphore(self.size)
+
+    async def disconnect(self) -> None:
+        if self._engine is None:
+            return
+        idle, self._idle = self._idle, []
+        for link in idle:
+            try:
+                await link.close()
+            except Exception:
+                pass  # a dead connection has nothing left to close
+        if isinstance(self._engine, AsyncEngine):
+            await self._engine.dispose()
+        else:
+            self._engine.dispose()
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
+        self._engine = None
+
+    async def _new_link(self) -> _Link:
+        if self._engine is None:
+            raise RuntimeError("the database is not connected")
+        if isinstance(self._engine, AsyncEngine):
+            return _AsyncLink(await self._engine.connect())
+        connection = await asyncio.get_running_loop().run_in_executor(self._thread, self._engine.connect)
+        return _ThreadLink(connection, self._thread)
+
+    @asynccontextmanager
+    async def _borrow(self) -> AsyncIterator[_Link]:
+        if self._lending is None:
+            raise RuntimeError("the database is not connected")
+        async with asyncio.timeout(self.timeout):
+            await self._lending.acquire()
+        link = None
+        keep = True
+        try:
+            link = self._idle.pop() if self._idle else await self._new_link()
+            yield link
+        except asyncio.CancelledError:
+            # asyncpg cannot tell where a cancelled statement left its connection; the
+            # SQLite thread finishes its statement, so its connection is fine.
+            keep = isinstance(link, _ThreadLink)
+            raise
+        finally:
+            if link is not None:
+                if keep and not link.broken:
+                    self._idle.append(link)
+                else:
+                    await _close_quietly(link, invalidate=not keep)
+            self._lending.release()
+
+    # --- statements -----------------------------------------------------------------
+
+    def _current(self) -> _Open | None:
+        # A task started inside a transaction inherits the context variable, but not
+        # the right to use that connection: only the task that opened it may.
+        current = self._open.get()
+        if current is not None and current.task is asyncio.current_task():
+            return current
+        return None
+
+    async def _run(self, work: Callable[[sa.Connection], T]) -> T:
+        current = self._current()
+        if current is not None:
+            return await current.link.run(work)
+        async with self._borrow() as link:
+            return await link.run(work)
+
+    async def fetch_all(self, query, values: Mapping | None = None) -> list[Record]:
+        statement = _statement(query)
+        return await self._run(lambda c: [Record(row) for row in c.execute(statement, values).all()])
+
+    async def fetch_one(self, query, values: Mapping | None = None) -> Record | None:
+        statement = _statement(query)
+
+        def first(c: sa.Connection) -> Record | None:
+            row = c.execute(statement, values).first()
+            return None if row is None else Record(row)
+
+        return await self._run(first)
+
+    async def fetch_val(self, query, values: Mapping | None = None) -> Any:
+        statement = _statement(query)
+
+        def value(c: sa.Connection) -> Any:
+            row = c.execute(statement, values).first()
+            return None if row is None else row[0]
+
+        return await self._run(value)
+
+    async def execute(self, query, values: Mapping | None = None) -> Any:
+        """Run a statement; for an INSERT, the new row's primary key."""
+        statement = _statement(query)
+
+        def run(c: sa.Connection) -> Any:
+            result = c.execute(statement, values)
+            if result.context.isinsert and result.inserted_primary_key:
+                return result.inserted_primary_key[0]
+            return result.rowcount
+
+        return await self._run(run)
+
+    async def execute_many(self, query, values: list[Mapping]) -> None:
+        if values:
+            statement = _statement(query)
+            await self._run(lambda c: c.execute(statement, values))
+
+    # --- transactions ---------------------------------------------------------------
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        current = self._current()
+        if current is not None:
+            async with self._savepoint(current):
+                yield
+            return
+        async with self._borrow() as link:
+            # Take SQLite's write lock up front: a deferred transaction that reads and then
+            # writes can deadlock against another writer, and busy waiting cannot save it.
+            try:
+                await link.run(_sql("BEGIN IMMEDIATE" if self.is_sqlite else "BEGIN"))
+            except BaseException:
+                # Cancelled (or failed) while BEGIN waited for the write lock. SQLite's thread
+                # still runs the BEGIN to its end, and the connection (the process's only one)
+                # would go back to the pool inside a transaction nobody owns: every later
+                # BEGIN would fail. Queue its end on that thread, right behind the BEGIN.
+                # (asyncpg: `_borrow` throws a cancelled connection away, and a failed BEGIN
+                # opened nothing.)
+                if isinstance(link, _ThreadLink):
+                    def end_orphan(connection: sa.Connection) -> None:
+                        try:
+                            if connection.connection.dbapi_connection.in_transaction:
+                                connection.exec_driver_sql("ROLLBACK")
+                        except Exception:
+                            connection.invalidate()  # state unknown: `_borrow` throws it away
+
+                    ended = asyncio.get_running_loop().run_in_executor(link.thread, end_orphan, link.connection)
+                    await asyncio.shield(ended)
+                raise
+            opened = _Open(asyncio.current_task(), link)
+            token = self._open.set(opened)
+            try:
+                yield
+            except BaseException:
+                await _finish(link, "ROLLBACK")
+                raise
+            else:
+                await _finish(link, "COMMIT", reraise=True)
+            finally:
+                self._open.reset(token)
+
+    async def lock(self, *keys: str) -> None:
+        """Hold `keys` until the current transaction ends, so that a count and the insert it
+        allows cannot interleave with another transaction's (caps that hold under races).
+
+        PostgreSQL: transaction-level advisory locks, taken in sorted order so that two
+        transactions locking overlapping keys cannot deadlock. SQLite: nothing to take,
+        `transaction()` already holds the database's one write lock (BEGIN IMMEDIATE).
+        """
+        if self._current() is None:
+            raise RuntimeError("lock() is for use inside transaction()")
+        if not self.is_postgres:
+            return
+        for key in sorted(set(keys)):
+            await self.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0))))
+
+    @asynccontextmanager
+    async def _savepoint(self, current: _Open) -> AsyncIterator[None]:
+        current.depth += 1
+        name = f"sp_{current.depth}"
+        await current.link.run(_sql(f"SAVEPOINT {name}"))
+        try:
+            yield
+        except BaseException:
+            await current.link.run(_sql(f"ROLLBACK TO SAVEPOINT {name}"))
+            raise
+        else:
+            await current.link.run(_sql(f"RELEASE SAVEPOINT {name}"))
+        finally:
+            current.depth -= 1
+
+
+def _statement(query):
+    return sa.text(query) if isinstance(query, str) else query
+
+
+def _sql(text: str) -> Callable[[sa.Connection], None]:
+    def run(connection: sa.Connection) -> None:
+        connection.exec_driver_sql(text)
+
+    return run
+
+
+async def _finish(link: _Link, verb: str, *, reraise: bool = False) -> None:
+    try:
+        await link.run(_sql(verb))
+    except BaseException:
+        # The connection is in an unknown state (dead, or mid-transaction): never lend
+        # it again, where the next user would inherit the open transaction.
+        await _close_quietly(link, invalidate=True)
+        if reraise:
+            raise
+
+
+async def _close_quietly(link: _Link, *, invalidate: bool = False) -> None:
+    try:
+        if invalidate:
+            await link.invalidate()
+        else:
+            await link.close()
+    except Exception:
+        pass  # it is being thrown away because it is broken
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL (set once on the file by the migration) with NORMAL sync is durable across
+    # process crashes; only an OS crash may drop the last commits.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_database(settings: Settings) -> Database:
+    return Database(settings.database_url)
+
+
+def sync_url(settings: Settings) -> str:
+    """The URL for synchronous tools (Alembic): psycopg 3 on PostgreSQL."""
+    if settings.database_url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + settings.database_url[len("postgresql://") :]
+    return settings.database_url
+
+
+def sync_engine(settings: Settings) -> sa.Engine:
+    return sa.create_engine(sync_url(settings))

@@ -1,0 +1,159 @@
+"""Lockouts after failed authorizations (wrong PIN, wrong password).
+
+Failures are throttled per source first: the requester, which is the caller
+ID or sender on the phone channels and `web:<client address>` (or
+`admin:<address>`) on the web, is refused after MAX_FAILURES failures in a
+sliding hour. One source therefore cannot lock an account's owner out: ten
+wrong web passwords from one address stop that address, not the owner's texts,
+calls, or logins from elsewhere.
+
+Against guessing spread over many sources, each account (or, for a login that
+does not exist, the login name) also has a limit per channel, ACCOUNT_MAX_FAILURES
+a sliding hour, ten times the per-source one: many sources together can hold
+the owner's web login shut for an hour, never their phone channels.
+
+Before that hard lock a source is slowed down: from its BACKOFF_AFTER-th
+failure of the window on, its next attempt is refused unchecked until
+BACKOFF_FIRST has passed since its latest failure, twice as long after each
+further failure, at most BACKOFF_LONGEST. The wait is read off the failure
+rows themselves (no sleeping in a handler), and a refused attempt is not
+counted, so hammering during the wait neither lengthens it nor adds to the
+account's count.
+
+A lockout ends by itself when the window has passed, or when the operator clears it.
+
+Attempts with a password or PIN are counted before it is checked (`begin`):
+the failure row is written first, then counted, so concurrent guesses each see
+the ones before them and at most the limit are ever checked (with backoff,
+usually BACKOFF_AFTER); a right one takes its row back (`succeeded`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from app.data.db import Database, utcnow
+from app.data.tables import auth_failures
+
+WINDOW = dt.timedelta(hours=1)
+MAX_FAILURES = 10  # per source (caller ID, sender, client address) a window
+ACCOUNT_MAX_FAILURES = 100  # per account (or login name) and channel a window, across all sources
+BACKOFF_AFTER = 3  # failures of a source before it must wait between attempts
+BACKOFF_FIRST = dt.timedelta(seconds=1)  # the wait after the BACKOFF_AFTER-th failure, doubled after each further one
+BACKOFF_LONGEST = dt.timedelta(minutes=1)
+
+
+def _requester(requester: str | None) -> str:
+    return (requester or "unknown")[:64]
+
+
+async def record_failure(db: Database, *, account_id: int | None, requester: str, channel: str) -> None:
+    await db.execute(
+        auth_failures.insert().values(account_id=account_id, requester=_requester(requester), channel=channel,
+                                      at=utcnow())
+    )
+
+
+async def _count(db: Database, condition) -> int:
+    since = utcnow() - WINDOW
+    return await db.fetch_val(sa.select(sa.func.count()).where(condition, auth_failures.c.at > since))
+
+
+async def account_locked(db: Database, *, account_id: int, channel: str | None = None) -> bool:
+    """Whether the account has had ACCOUNT_MAX_FAILURES failures in `channel` (all channels when None)."""
+    condition = auth_failures.c.account_id == account_id
+    if channel is not None:
+        condition = sa.and_(condition, auth_failures.c.channel == channel)
+    return await _count(db, condition) >= ACCOUNT_MAX_FAILURES
+
+
+async def requester_locked(db: Database, *, requester: str) -> bool:
+    return await _count(db, auth_failures.c.requester == _requester(requester)) >= MAX_FAILURES
+
+
+def backoff(failures: int) -> dt.timedelta:
+    """How long a source with `failures` failures in the window waits after the latest one."""
+    if failures < BACKOFF_AFTER:
+        return dt.timedelta(0)
+    return min(BACKOFF_FIRST * 2 ** min(failures - BACKOFF_AFTER, 16), BACKOFF_LONGEST)
+
+
+async def _source_refused(db: Database, requester: str, own: list[int], now: dt.datetime) -> bool:
+    """Whether the source's earlier failures lock it, or it tries again before its backoff has passed.
+
+    Every row of the source but this attempt's own counts as earlier, concurrent
+    attempts' included: a burst of guesses is no faster than guesses one by one.
+    """
+    row = await db.fetch_one(
+        sa.select(sa.func.count(), sa.func.max(auth_failures.c.at))
+        .where(auth_failures.c.requester == requester, auth_failures.c.at > now - WINDOW,
+               auth_failures.c.id.not_in(own))
+    )
+    failures, latest = row[0], row[1]
+    return failures >= MAX_FAILURES or (latest is not None and now < latest + backoff(failures))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """An attempt already counted as a failure; `succeeded` takes it back."""
+
+    ids: tuple[int, ...]
+
+
+async def begin(db: Database, *, requester: str, channel: str, account_id: int | None = None,
+                name: str | None = None) -> Attempt | None:
+    """Count an authorization attempt before checking it; None when it must be refused unchecked.
+
+    `requester` is the source (slowed down by `backoff`, locked at MAX_FAILURES); `account_id` the
+    account the attempt names, or `name` a key standing for it when there is no
+    such account (e.g. `login:<name>`), so a lockout says nothing about which
+    logins exist (both at ACCOUNT_MAX_FAILURES per channel). An attempt refused
+    here is not counted: a locked-out source hammering away does not add to the
+    account's count.
+    """
+    requester = _requester(requester)
+    now = utcnow()
+    ids = [await db.execute(auth_failures.insert().values(account_id=account_id, requester=requester,
+                                                          channel=channel, at=now))]
+    if name is not None:
+        ids.append(await db.execute(auth_failures.insert().values(account_id=None, requester=_requester(name),
+                                                                  channel=channel, at=now)))
+    # The source's rows are all counted but this attempt's own; the account's include it. Either way every
+    # row written before this attempt's is seen, so concurrent attempts cannot all pass as the first.
+    locked = await _source_refused(db, requester, ids, now)
+    if not locked and account_id is not None:
+        locked = await _count(db, sa.and_(auth_failures.c.account_id == account_id,
+                                          auth_failures.c.channel == channel)) > ACCOUNT_MAX_FAILURES
+    if not locked and name is not None:
+        locked = await _count(db, auth_failures.c.requester == _requester(name)) > ACCOUNT_MAX_FAILURES
+    if locked:
+        await db.execute(auth_failures.delete().where(auth_failures.c.id.in_(ids)))
+        return None
+    return Attempt(tuple(ids))
+
+
+async def succeeded(db: Database, attempt: Attempt) -> None:
+    await db.execute(auth_failures.delete().where(auth_failures.c.id.in_(attempt.ids)))
+
+
+async def clear(db: Database, *, account_id: int | None = None, requester: str | None = None) -> int:
+    query = auth_failures.delete()
+    if account_id is not None:
+        query = query.where(auth_failures.c.account_id == account_id)
+    if requester is not None:
+        query = query.where(auth_failures.c.requester == requester)
+    return len(await db.fetch_all(query.returning(auth_failures.c.id)))
+
+
+async def recent(db: Database):
+    """Failed authorizations of the window, by requester and account: what an operator checks."""
+    since = utcnow() - WINDOW
+    return await db.fetch_all(
+        sa.select(auth_failures.c.requester, auth_failures.c.account_id, sa.func.count().label("failures"))
+        .where(auth_failures.c.at > since)
+        .group_by(auth_failures.c.requester, auth_failures.c.account_id)
+        .order_by(sa.func.count().desc())
+    )

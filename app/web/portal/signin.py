@@ -1,0 +1,179 @@
+"""The subscriber portal: log in, Connect Two, follow the call live, history, settings.
+
+Server-rendered pages that work without JavaScript; a small script on the
+call status card follows the call with Server-Sent Events (or polling).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.data import account_history, accounts, callbacks
+from app.calls import account_requests, cancellation
+from app.web import api, live_status, sessions as web_sessions
+from app.fraud import lockouts
+from app.web.portal import history as portal_history, settings as portal_settings
+from app.core import request_origin, security
+from app.web.portal.pages import Visit, portal_page, safe_next
+
+NONCE = re.compile(r"[A-Za-z0-9_-]{8,40}")
+RECENT = 5
+
+
+def client_ip(visit: Visit) -> str:
+    return request_origin.client_address(visit.request)
+
+
+# Logging in and out ----------------------------------------------------------
+
+
+@portal_page(login=False)
+async def login_page(visit: Visit) -> Response:
+    if visit.account is not None:
+        return visit.redirect(safe_next(visit.request.query_params.get("next")))
+    return visit.render("portal/login.html", next=safe_next(visit.request.query_params.get("next")))
+
+
+@portal_page(login=False)
+async def login(visit: Visit) -> Response:
+    db = visit.p.db
+    login_name = visit.form.get("login", "").strip()[:64]
+    password = visit.form.get("password", "")[:1024]
+    target = safe_next(visit.form.get("next"))
+    account = await accounts.get_account_by_login(db, login=login_name) if login_name else None
+    # Counted before it is checked (app/fraud/lockouts.py), per address and per account; unknown logins are counted
+    # under their name, so a lockout says nothing about which logins exist.
+    attempt = await lockouts.begin(db, requester=f"web:{client_ip(visit)}", channel="web",
+                                   account_id=account["id"] if account is not None else None,
+                                   name=f"login:{login_name}" if account is None else None)
+    if attempt is None:
+        return visit.render("portal/login.html", status=429, next=target, login=login_name,
+                            error="Too many failed attempts. Try again later.")
+    if not await security.verify_password_async(account["password_hash"] if account is not None else None,
+                                                password):
+        return visit.render("portal/login.html", status=401, next=target, login=login_name,
+                            error="Wrong login or password.")
+    await lockouts.succeeded(db, attempt)
+    await web_sessions.log_in(visit.p, visit.session, account)
+    return visit.redirect(target)
+
+
+@portal_page()
+async def logout(visit: Visit) -> Response:
+    await web_sessions.log_out(visit.p, visit.session)
+    return visit.redirect("/login")
+
+
+# The dashboard and Connect Two -------------------------------------------------
+
+
+async def _dashboard(visit: Visit, *, status: int = 200, error: str | None = None, values: dict | None = None,
+                     call_id: int | None = None) -> Response:
+    p, account = visit.p, visit.account
+    current = None
+    if call_id is not None:
+        current = await account_history.get_request(p.db, account_id=account["id"], request_id=call_id)
+    if current is None:
+        current = await account_history.latest_request(p.db, account_id=account["id"])
+    call = await live_status.snapshot(p, account_id=account["id"], request_id=current["id"]) if current else None
+    recent = await account_history.list_requests(p.db, account_id=account["id"], limit=RECENT)
+    form = {"from": account["default_number"] or "", "to": ""}
+    form.update(values or {})
+    return visit.render("portal/dashboard.html", status=status, active="dashboard", call=call, recent=recent,
+                        form=form, error=error, nonce_value=uuid.uuid4().hex, live=call is not None and call["live"])
+
+
+@portal_page()
+async def dashboard(visit: Visit) -> Response:
+    raw = visit.request.query_params.get("call", "")
+    return await _dashboard(visit, call_id=int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 12 else None)
+
+
+@portal_page()
+async def connect_two(visit: Visit) -> Response:
+    p, account, form = visit.p, visit.account, visit.form
+    values = {"from": form.get("from", "").strip()[:40], "to": form.get("to", "").strip()[:40]}
+    if not values["to"]:
+        return await _dashboard(visit, status=422, error="Enter the number to call.", values=values)
+    if not values["from"] and not account["default_number"]:
+        return await _dashboard(visit, status=422, error="Enter your phone number (from is required).",
+                                values=values)
+    try:
+        leg_a = account_requests.normalize(values["from"] or account["default_number"], account)
+    except account_requests.Refused:
+        return await _dashboard(visit, status=422, error="Your phone number is not a valid phone number.",
+                                values=values)
+    try:
+        leg_b = account_requests.normalize(values["to"], account)
+    except account_requests.Refused:
+        return await _dashboard(visit, status=422, error="The number to call is not a valid phone number.",
+                                values=values)
+    # The form's one-time value makes a double-clicked submit one request, not two; the numbers are part of
+    # the key, so the same form sent again (Back) with other numbers is another request.
+    nonce = form.get("nonce", "")
+    numbers = hashlib.sha256(f"{leg_a}>{leg_b}".encode()).hexdigest()[:8]
+    trigger_id = f"{account['id']}:{nonce}:{numbers}" if NONCE.fullmatch(nonce) else uuid.uuid4().hex
+    try:
+        queued = await account_requests.request_callback(
+            p, account=account, trigger_kind="web", trigger_id=trigger_id, leg_a=leg_a, destination=leg_b,
+            base_url=p.callback_base(visit.request), requester=f"web:{account['login']}",
+            notify_number=leg_a,
+        )
+    except account_requests.Refused as refused:
+        message = refused.detail[:1].upper() + refused.detail[1:]
+        if refused.number:
+            message += f" ({refused.number})"
+        return await _dashboard(visit, status=api.refusal_status(refused.reason), error=message + ".",
+                                values=values)
+    return visit.redirect(f"/?call={queued.request_id}")
+
+
+# One call ----------------------------------------------------------------------
+
+
+async def _own_request(visit: Visit):
+    request_id = visit.request.path_params["request_id"]
+    return await account_history.get_request(visit.p.db, account_id=visit.account["id"], request_id=request_id)
+
+
+@portal_page()
+async def call_page(visit: Visit) -> Response:
+    row = await _own_request(visit)
+    if row is None:
+        return visit.error(404, "Not found", "There is no such call in your account.")
+    events = await callbacks.list_events(visit.p.db, request_id=row["id"])
+    call = await live_status.snapshot(visit.p, account_id=visit.account["id"], request_id=row["id"])
+    return visit.render("portal/call.html", active="history", call=call, events=events, live=call["live"])
+
+
+@portal_page()
+async def cancel_call(visit: Visit) -> Response:
+    row = await _own_request(visit)
+    if row is None:
+        return visit.error(404, "Not found", "There is no such call in your account.")
+    try:
+        await cancellation.cancel(visit.p, row)
+    except cancellation.NotCancelable as exc:
+        return visit.error(409, "Not canceled", f"This call cannot be canceled: {exc}.")
+    return visit.redirect(safe_next(visit.form.get("next")) if visit.form.get("next") else f"/calls/{row['id']}")
+
+
+routes = [
+    Route("/", dashboard, methods=["GET"]),
+    Route("/login", login_page, methods=["GET"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/calls", connect_two, methods=["POST"]),
+    Route("/calls/{request_id:int}", call_page, methods=["GET"]),
+    Route("/calls/{request_id:int}/cancel", cancel_call, methods=["POST"]),
+    Route("/calls/{request_id:int}/status", live_status.status_json, methods=["GET"]),
+    Route("/calls/{request_id:int}/events", live_status.events, methods=["GET"]),
+    Route("/history", portal_history.history, methods=["GET"]),
+    Route("/history.csv", portal_history.history_csv, methods=["GET"]),
+    *portal_settings.routes,
+]

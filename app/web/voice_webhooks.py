@@ -1,0 +1,87 @@
+"""Provider webhooks: the trigger, status callbacks, and the callback leg's IVR steps."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.data import callbacks, recordings, service_numbers
+from app.calls import ivr, leg_status, triggers
+from app.core.phone import InvalidNumber, to_e164
+from app.providers.signatures import signed_form
+from twiml import voice
+from twiml.prompts import Speaker
+
+log = logging.getLogger(__name__)
+
+
+def twiml_response(twiml: str) -> Response:
+    return Response(twiml, media_type="application/xml")
+
+
+async def _signed(request: Request) -> dict[str, str]:
+    p = request.app.state.platform
+    return await signed_form(request, request.app.state.validator, p.callback_base(request))
+
+
+async def voice_trigger(request: Request) -> Response:
+    params = await _signed(request)
+    p = request.app.state.platform
+    call_sid = params.get("CallSid", "")
+    if not call_sid.isascii() or not call_sid.isalnum() or len(call_sid) > 64:
+        raise HTTPException(400, "CallSid is required")
+    try:
+        number = await service_numbers.cached_number(p.db, to_e164(params.get("To"), "US"))
+    except InvalidNumber:
+        number = None
+    if number is None:
+        log.warning("trigger %s to %r: not a service number", call_sid, params.get("To"))
+    else:
+        await triggers.accept_voice_trigger(p, number=number, call_sid=call_sid, caller_raw=params.get("From"),
+                                            base_url=p.callback_base(request))
+    # Always reject, whatever the outcome: the trigger is never answered, so never billed.
+    return twiml_response(voice.reject_busy())
+
+
+MAX_ID = 2**31 - 1  # the smallest INTEGER of the two backends
+
+
+def _positive_int(text: str | None) -> int | None:
+    if text and text.isascii() and text.isdigit() and len(text) < 12 and int(text) <= MAX_ID:
+        return int(text)
+    return None
+
+
+async def status(request: Request) -> Response:
+    params = await _signed(request)
+    request_id = _positive_int(request.query_params.get("request"))
+    leg = request.query_params.get("leg")
+    if request_id is not None and leg in ("a", "b"):
+        await leg_status.record_status(request.app.state.platform, request_id=request_id, leg=leg, params=params)
+    return Response(status_code=204)
+
+
+async def leg_step(request: Request) -> Response:
+    params = await _signed(request)
+    step = ivr.STEPS.get(request.path_params["step"])
+    if step is None:
+        raise HTTPException(404, "no such step")
+    p = request.app.state.platform
+    request_id = request.path_params["request_id"]
+    row = await callbacks.get_request(p.db, request_id=request_id) if request_id <= MAX_ID else None
+    if row is None:
+        return twiml_response(voice.goodbye(speaker=Speaker(), keys=("session_over",)))
+    return twiml_response(await step(p, row, params))
+
+
+async def prompt_audio(request: Request) -> Response:
+    """An operator's recording of a prompt, fetched by the provider for <Play>."""
+    p = request.app.state.platform
+    row = await recordings.fetch(p.db, prompt=request.path_params["prompt"][:40],
+                                 language=request.path_params["language"][:8])
+    if row is None:
+        raise HTTPException(404, "no such recording")
+    return Response(row["audio"], media_type=row["content_type"], headers={"Cache-Control": "public, max-age=300"})
