@@ -180,3 +180,39 @@ def test_topups_leave_an_audit_trail_and_operators_can_be_created(run, engine):
     assert run("operator", "create", "root", "--password", "a-long-password")[0] == 1
     (operator,) = rows(engine, operators)
     assert operator["password_hash"].startswith("$argon2")
+
+
+def _commands(parser, path=()):
+    """(command words, its option strings) for every command the parser knows."""
+    import argparse
+
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, [a.option_strings[-1] for a in parser._actions
+                     if a.option_strings and not isinstance(a, argparse._HelpAction)]
+        return
+    for sub in subs:
+        for name, child in sub.choices.items():
+            yield from _commands(child, (*path, name))
+
+
+def test_the_readme_lists_every_command_and_option():
+    from pathlib import Path
+
+    from app.cli.main import build_parser
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("callback-platform ")]
+    missing = []
+    for words, options in _commands(build_parser()):
+        command = "callback-platform " + " ".join(words)
+        described = [line for line in lines if line == command or line.startswith(command + " ")]
+        if not described:
+            missing.append(command)
+            continue
+        # An option may sit on a continuation line of its command.
+        start = section.index(described[0])
+        rest = section[start:].split("\ncallback-platform ", 1)[0]
+        missing += [f"{command} {option}" for option in options if option not in rest]
+    assert missing == []
