@@ -21,7 +21,8 @@ import sqlalchemy as sa
 
 from app.data import accounts, daily_summary, operators
 from app.web.admin import calls as admin_calls, sessions as admin_sessions
-from app.web import charts, uploads, sessions as web_sessions
+from app.web import charts, uploads
+from app.web.portal import sessions as web_sessions
 from app.fraud import lockouts
 from app.data.db import utcnow
 from app.data.tables import accounts as accounts_t

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from app.data import accounts, callbacks
 from app.fraud import verifications as ani_verifications, lockouts
 from app.core import states
-from app.web import sessions as web_sessions
+from app.web.portal import sessions as web_sessions
 from app.data.tables import accounts as accounts_t
 from app.data.tables import ani_verifications as verifications_t
 from app.data.tables import anis
