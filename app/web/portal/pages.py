@@ -6,10 +6,8 @@ from dataclasses import dataclass
 
 from app.core import money
 from app.data import accounts
-from app.web.kit.pages import Page, Side, templates
+from app.web.kit.pages import Page, Side
 from app.web.portal import sessions as portal_sessions
-
-__all__ = ["Visit", "portal_page", "safe_next", "templates"]
 
 NAV = [("dashboard", "/", "Dashboard"), ("history", "/history", "History"), ("settings", "/settings", "Settings"),
        ("api", "/api/v1/docs", "API")]
