@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from app.web.admin import accounts as admin_accounts, calls as admin_calls, numbers as admin_numbers, prompts as admin_prompts, rates as admin_rates
+from app.web.admin import accounts as admin_accounts, calls as admin_calls, numbers as admin_numbers
+from app.web.admin import prompts as admin_prompts, rates as admin_rates
 from app.data import operators
 from app.web.admin.pages import ADMIN
 from app.web.kit import signin as kit_signin
