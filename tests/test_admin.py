@@ -21,7 +21,8 @@ import sqlalchemy as sa
 
 from app.data import accounts, daily_summary, operators
 from app.web.admin import calls as admin_calls, sessions as admin_sessions
-from app.web import charts, uploads, sessions as web_sessions
+from app.web import charts, uploads
+from app.web.portal import sessions as web_sessions
 from app.fraud import lockouts
 from app.data.db import utcnow
 from app.data.tables import accounts as accounts_t
@@ -38,9 +39,8 @@ from app.data.tables import (
 )
 from tests.utils import scenario as sc
 from tests.utils.harness import Platform
-from tests.utils.live import seed
+from tests.utils.web import OPERATOR, OPERATOR_PASSWORD, Browser, operator, web_platform
 
-OPERATOR, OPERATOR_PASSWORD = "root", "operator-password"
 PAGES = ["/admin", "/admin/live", "/admin/cdrs", "/admin/accounts", "/admin/accounts/1", "/admin/numbers",
          "/admin/rates", "/admin/policy", "/admin/lockouts", "/admin/cdrs.csv", "/admin/rates/export.csv"]
 SVG = "{http://www.w3.org/2000/svg}"
@@ -48,58 +48,8 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 @pytest.fixture
 def p(settings, engine):
-    with Platform(settings, engine) as platform:
-        platform.run(seed, platform.platform.db, settings.secret_key)
-        assert platform.cli("operator", "create", OPERATOR, "--password", OPERATOR_PASSWORD) == 0
+    with web_platform(settings, engine) as platform:
         yield platform
-
-
-class Browser:
-    """One browser: its own cookies, reading the CSRF token from the page it last saw."""
-
-    def __init__(self, p: Platform):
-        self.p = p
-        self.cookies = httpx.Cookies()
-        self.page = None
-
-    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
-        self.p.client.cookies = self.cookies
-        response = self.p.client.request(method, path, follow_redirects=False, **kwargs)
-        self.cookies = httpx.Cookies(self.p.client.cookies)
-        return response
-
-    def get(self, path: str, *, follow: bool = True) -> httpx.Response:
-        response = self.request("GET", path)
-        while follow and response.status_code in (302, 303):
-            response = self.request("GET", response.headers["location"])
-        if response.headers.get("content-type", "").startswith("text/html"):
-            self.page = response
-        return response
-
-    @property
-    def csrf(self) -> str:
-        return re.search(r'name="csrf" value="([^"]+)"', self.page.text).group(1)
-
-    def submit(self, path: str, fields: dict, *, csrf: str | None = None, files: dict | None = None,
-               follow: bool = True) -> httpx.Response:
-        data = {"csrf": self.csrf if csrf is None else csrf, **fields}
-        response = self.request("POST", path, data=data, files=files)
-        if follow and response.status_code == 303:
-            return self.get(response.headers["location"])
-        if response.headers.get("content-type", "").startswith("text/html"):
-            self.page = response
-        return response
-
-    def sign_in(self, login: str = OPERATOR, password: str = OPERATOR_PASSWORD, path: str = "/admin/login"):
-        self.get(path)
-        return self.submit("/admin/login", {"login": login, "password": password})
-
-
-def operator(p: Platform) -> Browser:
-    browser = Browser(p)
-    response = browser.sign_in()
-    assert response.status_code == 200 and "Sign out" in response.text, response.text
-    return browser
 
 
 def text_of(response) -> str:

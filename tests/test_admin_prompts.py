@@ -1,6 +1,6 @@
 """The admin page for recorded prompts: every prompt in every language, upload, bad uploads, delete, the media URL.
 
-Driven as a browser would, with tests/test_admin.py's Browser; what each
+Driven as a browser would, with the Browser of tests/utils/web.py; what each
 action changed is read back from the database and from the media URL.
 """
 
@@ -16,8 +16,9 @@ import sqlalchemy as sa
 from app.data import recordings
 from app.data.db import utcnow
 from app.data.tables import prompt_recordings
-from tests.test_admin import OPERATOR, OPERATOR_PASSWORD, Browser, operator, text_of
+from tests.test_admin import text_of
 from tests.utils.harness import Platform
+from tests.utils.web import Browser, operator, web_platform
 from twiml.prompts import PROMPTS, VOICE_PROMPTS, parts
 
 WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(28)
@@ -26,8 +27,7 @@ MP3 = b"\xff\xfb\x90\x64" + bytes(60)  # an MPEG audio frame, no ID3 tag
 
 @pytest.fixture
 def p(settings, engine):
-    with Platform(settings, engine) as platform:
-        assert platform.cli("operator", "create", OPERATOR, "--password", OPERATOR_PASSWORD) == 0
+    with web_platform(settings, engine, subscribers=False) as platform:
         yield platform
 
 

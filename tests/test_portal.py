@@ -19,13 +19,14 @@ import sqlalchemy as sa
 from app.data import accounts, callbacks
 from app.fraud import verifications as ani_verifications, lockouts
 from app.core import states
-from app.web import sessions as web_sessions
+from app.web.portal import sessions as web_sessions
 from app.data.tables import accounts as accounts_t
 from app.data.tables import ani_verifications as verifications_t
 from app.data.tables import anis
 from tests.utils import scenario as sc
 from tests.utils.harness import Platform
-from tests.utils.live import live_platform, seed
+from tests.utils.live import live_platform
+from tests.utils.web import Browser as Visitor, logged_in, web_platform
 
 NY = "+12125550123"
 PARIS = "+33123456789"  # no rate: not available
@@ -33,56 +34,8 @@ PARIS = "+33123456789"  # no rate: not available
 
 @pytest.fixture
 def p(settings, engine):
-    with Platform(settings, engine) as platform:
-        platform.run(seed, platform.platform.db, settings.secret_key)
+    with web_platform(settings, engine, operator=False) as platform:
         yield platform
-
-
-class Visitor:
-    """One browser: its own cookies, reading the CSRF token from the page it last saw."""
-
-    def __init__(self, p: Platform):
-        self.p = p
-        self.cookies = httpx.Cookies()
-        self.page = None
-
-    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
-        self.p.client.cookies = self.cookies
-        response = self.p.client.request(method, path, follow_redirects=False, **kwargs)
-        self.cookies = httpx.Cookies(self.p.client.cookies)
-        return response
-
-    def get(self, path: str, *, follow: bool = True) -> httpx.Response:
-        response = self.request("GET", path)
-        while follow and response.status_code in (302, 303):
-            response = self.request("GET", response.headers["location"])
-        if response.headers.get("content-type", "").startswith("text/html"):
-            self.page = response
-        return response
-
-    @property
-    def csrf(self) -> str:
-        return re.search(r'name="csrf" value="([^"]+)"', self.page.text).group(1)
-
-    def submit(self, path: str, fields: dict, *, csrf: str | None = None, follow: bool = True) -> httpx.Response:
-        data = {"csrf": self.csrf if csrf is None else csrf, **fields}
-        response = self.request("POST", path, data=data)
-        if follow and response.status_code == 303:
-            return self.get(response.headers["location"])
-        if response.headers.get("content-type", "").startswith("text/html"):
-            self.page = response
-        return response
-
-    def log_in(self, login: str, password: str) -> httpx.Response:
-        self.get("/login")
-        return self.submit("/login", {"login": login, "password": password})
-
-
-def logged_in(p: Platform, login: str = "alice") -> Visitor:
-    visitor = Visitor(p)
-    response = visitor.log_in(login, f"{login}-password")
-    assert response.status_code == 200 and "Log out" in response.text, response.text
-    return visitor
 
 
 def account_id(p: Platform, login: str) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 
 import httpx
 import pytest
@@ -18,37 +17,30 @@ from app.web import live_status
 from sandbox import serve
 from tests.utils import scenario as sc
 from tests.utils.harness import Platform
-from tests.utils.live import seed
+from tests.utils.web import Browser, web_platform
 
 NY = "+12125550123"
 
 
 @pytest.fixture
 def p(settings, engine):
-    with Platform(settings, engine) as platform:
-        platform.run(seed, platform.platform.db, settings.secret_key)
+    with web_platform(settings, engine, operator=False) as platform:
         yield platform
 
 
 def log_in(p: Platform, login: str = "alice") -> str:
     """A new browser session of `login`: its cookie."""
-    browser = p.client  # the app's own client (its event loop holds the database connections)
-    browser.cookies = httpx.Cookies()
-    page = browser.get("/login")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-    browser.post("/login", data={"csrf": csrf, "login": login, "password": f"{login}-password"},
-                 follow_redirects=False)
+    browser = Browser(p)  # on the app's own client (its event loop holds the database connections)
+    browser.log_in(login, f"{login}-password", follow=False)
     return browser.cookies["cbp_session"]
 
 
 def queue_call(p: Platform, cookie: str, leg_a: str = "") -> int:
     """A Connect Two call, left queued (the dispatcher is off): its stream stays live."""
-    browser = p.client
+    browser = Browser(p)
     browser.cookies = httpx.Cookies({"cbp_session": cookie})
-    page = browser.get("/")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-    posted = browser.post("/calls", data={"csrf": csrf, "from": leg_a, "to": "2125550123", "nonce": f"n-{cookie[-8:]}"},
-                          follow_redirects=False)
+    browser.get("/")
+    posted = browser.submit("/calls", {"from": leg_a, "to": "2125550123", "nonce": f"n-{cookie[-8:]}"}, follow=False)
     assert posted.status_code == 303, posted.text
     return int(posted.headers["location"].rsplit("=", 1)[1])
 

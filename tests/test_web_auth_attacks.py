@@ -26,44 +26,16 @@ from app.data.tables import auth_failures
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
 from tests.utils.harness import Platform
-from tests.utils.live import seed
 from tests.utils.provider import TwilioRecorder
+from tests.utils.web import OPERATOR, OPERATOR_PASSWORD, Browser, web_platform
 
-OPERATOR, OPERATOR_PASSWORD = "root", "operator-password"
 ATTACKER, OWNER = ("203.0.113.7", 40000), ("198.51.100.20", 40001)
 
 
 @pytest.fixture
 def p(settings, engine):
-    with Platform(settings, engine) as platform:
-        platform.run(seed, platform.platform.db, settings.secret_key)
-        assert platform.cli("operator", "create", OPERATOR, "--password", OPERATOR_PASSWORD) == 0
+    with web_platform(settings, engine) as platform:
         yield platform
-
-
-class Browser:
-    """One browser on the test client: its own cookies, the CSRF token of the last page."""
-
-    def __init__(self, p: Platform):
-        self.p, self.cookies, self.page = p, httpx.Cookies(), None
-
-    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
-        self.p.client.cookies = self.cookies
-        response = self.p.client.request(method, path, follow_redirects=False, **kwargs)
-        self.cookies = httpx.Cookies(self.p.client.cookies)
-        if response.headers.get("content-type", "").startswith("text/html"):
-            self.page = response
-        return response
-
-    def csrf(self) -> str:
-        return re.search(r'name="csrf" value="([^"]+)"', self.page.text).group(1)
-
-    def submit(self, path: str, fields: dict) -> httpx.Response:
-        return self.request("POST", path, data={"csrf": self.csrf(), **fields})
-
-    def log_in(self, path: str, login: str, password: str) -> httpx.Response:
-        self.request("GET", path)
-        return self.submit(path, {"login": login, "password": password})
 
 
 def account_by_pin(p: Platform, pin: str):
@@ -75,8 +47,8 @@ def account_by_pin(p: Platform, pin: str):
 
 def test_a_portal_pin_change_cannot_take_or_reveal_another_accounts_pin(p):
     alice = Browser(p)
-    assert alice.log_in("/login", "alice", "alice-password").status_code == 303
-    alice.request("GET", "/settings")
+    assert alice.log_in("alice", "alice-password", follow=False).status_code == 303
+    alice.get("/settings")
     answers = []
     for guess in (sc.BOB_PIN, "918273"):  # bob's PIN, then one nobody has: the answers must not differ
         response = alice.submit("/settings/pin", {"pin": guess, "pin_again": guess,
@@ -138,9 +110,9 @@ def test_a_40000_part_multipart_login_is_refused_before_it_is_parsed(p, path):
 @pytest.mark.parametrize("path", ["/admin/rates/import", "/admin/prompts"])
 def test_an_upload_with_thousands_of_parts_stops_at_the_first_part_too_many(p, path):
     admin = Browser(p)
-    assert admin.log_in("/admin/login", OPERATOR, OPERATOR_PASSWORD).status_code == 303
-    admin.request("GET", "/admin/rates")
-    csrf = admin.csrf()
+    assert admin.log_in(OPERATOR, OPERATOR_PASSWORD, page="/admin/login", follow=False).status_code == 303
+    admin.get("/admin/rates")
+    csrf = admin.csrf
     head = (f'--zzBOUNDARYzz\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n{csrf}\r\n').encode()
     body = CountedBody(head + many_parts(20_000), size=4096)
 
@@ -338,10 +310,10 @@ def test_rapid_wrong_passwords_from_one_address_meet_a_growing_backoff(p, monkey
 ])
 def test_a_cookie_copied_before_logging_out_opens_nothing_after(p, login_path, login, password, page, logout):
     browser = Browser(p)
-    assert browser.log_in(login_path, login, password).status_code == 303
-    assert browser.request("GET", page).status_code == 200
+    assert browser.log_in(login, password, page=login_path, follow=False).status_code == 303
+    assert browser.get(page).status_code == 200
     copied = httpx.Cookies(browser.cookies)
-    assert browser.submit(logout, {}).status_code == 303
+    assert browser.submit(logout, {}, follow=False).status_code == 303
     thief = Browser(p)
     thief.cookies = copied
     replayed = thief.request("GET", page)

@@ -21,7 +21,7 @@ from app.data import account_history, accounts, rates
 from app.calls import account_requests, cancellation
 from app.web import api_schema
 from app.core import money
-from app.web.portal.pages import templates
+from app.web.kit.pages import templates
 
 log = logging.getLogger(__name__)
 

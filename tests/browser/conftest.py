@@ -1,23 +1,37 @@
 """Browser tests: the platform as a subprocess on a free port, and Debian's Chromium driven by Playwright.
 
+The one helper every browser test uses: `launch` starts a migrated platform
+(the demo data, an operator, anything else a test adds) and serves it;
+`watch_for_problems` fails a page on any script error or request elsewhere;
+`log_in` and `sign_in` log a page in as a subscriber or an operator.
+
 Nothing is downloaded: without /usr/bin/chromium (apt install chromium) or
 the playwright package these tests are skipped with the reason.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
+from app.core.settings import Settings
+from app.data.db import make_database
+from app.data.migrations import upgrade
+from app.web.demo import seed as demo
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
+OPERATOR, OPERATOR_PASSWORD = "ops", "ops-browser-password"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
 
@@ -77,14 +91,77 @@ def serve_platform(env: dict[str, str], log_path: Path):
             server.wait()
 
 
+async def _seed_demo(settings: Settings) -> None:
+    db = make_database(settings)
+    await db.connect()
+    try:
+        await demo.seed(db, secret_key=settings.secret_key)
+    finally:
+        await db.disconnect()
+
+
+def launch(tmp_path_factory, name: str, *, demo_data: bool = True, operator: bool = False,
+           env: dict[str, str] | None = None, prepare: Callable[[str], None] | None = None):
+    """A migrated platform served by uvicorn until the generator is closed; yields its base URL.
+
+    With the demo data (`demo_data`), the operator OPERATOR (`operator`), the
+    environment changed by `env`, and `prepare(database_url)` run last.
+    """
+    workdir = tmp_path_factory.mktemp(name)
+    database_url = f"sqlite:///{workdir / (name + '.db')}"
+    env = {**_platform_env(database_url), **(env or {})}
+    # Migrations and the demo data in this process (saving two interpreter starts), the operator by the CLI.
+    settings = Settings(database_url=database_url, secret_key=env["SECRET_KEY"])
+    upgrade(settings)
+    if demo_data:
+        with ThreadPoolExecutor(1) as thread:  # away from any browser's event loop
+            thread.submit(asyncio.run, _seed_demo(settings)).result()
+    if operator:
+        _cli(env, "operator", "create", OPERATOR, "--password", OPERATOR_PASSWORD)
+    if prepare is not None:
+        prepare(database_url)
+    yield from serve_platform(env, workdir / "server.log")
+
+
 @pytest.fixture(scope="module")
 def platform_url(tmp_path_factory):
-    """A migrated, seeded platform served by uvicorn in a subprocess; yields its base URL."""
-    workdir = tmp_path_factory.mktemp("browser")
-    env = _platform_env(f"sqlite:///{workdir / 'demo.db'}")
-    _cli(env, "db", "upgrade")
-    _cli(env, "demo", "seed")
-    yield from serve_platform(env, workdir / "server.log")
+    """A migrated platform with the demo data, served by uvicorn; yields its base URL."""
+    yield from launch(tmp_path_factory, "browser")
+
+
+def watch_for_problems(page, base_url: str, *, allowed_console: str | None = None) -> list[str]:
+    """What went wrong on `page`: script errors, console errors (but those containing `allowed_console`),
+    requests anywhere but `base_url`. The test asserts the list stays empty."""
+    problems: list[str] = []
+
+    def console(message) -> None:
+        if message.type == "error" and not (allowed_console and allowed_console in message.text):
+            problems.append(f"console: {message.text}")
+
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", console)
+    page.on("request", lambda request: None if request.url.startswith(base_url)
+            else problems.append(f"request elsewhere: {request.url}"))
+    return problems
+
+
+def log_in(page, base_url: str, login: str, password: str) -> None:
+    """Log `page` in to the portal as the subscriber `login`."""
+    page.goto(base_url + "/")
+    page.get_by_label("Login").fill(login)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def sign_in(page, base_url: str, path: str = "/admin", login: str = OPERATOR, password: str = OPERATOR_PASSWORD):
+    """Open the admin page `path`, which asks for the operator's sign-in first, and sign in."""
+    from playwright.sync_api import expect
+
+    page.goto(base_url + path)
+    expect(page.get_by_role("heading", name="Operator sign-in")).to_be_visible()
+    page.get_by_label("Operator login").fill(login)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
 
 
 @pytest.fixture(scope="module")

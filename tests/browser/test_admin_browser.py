@@ -10,26 +10,19 @@ as admin-summary.png (the README's is made with SCREENSHOT_DIR=docs).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 import random
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from app.web.demo import seed as demo
-from app.data.db import make_database
-from app.data.migrations import upgrade
-from app.core.settings import Settings
 from app.data.tables import call_legs, callback_requests
-from tests.browser.conftest import _cli, _platform_env, serve_platform
+from tests.browser.conftest import OPERATOR, launch, sign_in, watch_for_problems
 
-OPERATOR, OPERATOR_PASSWORD = "ops", "ops-browser-password"
 ALICE_MOBILE = "+14155550101"  # a registered ANI of the demo's alice
 ALICE_HOME = "+14155550100"  # alice's default number: ANI callbacks ring it
 ANI_NUMBER = "+18005550001"
@@ -75,30 +68,12 @@ def seed_history(database_url: str) -> None:
     engine.dispose()
 
 
-async def seed_demo(settings: Settings) -> None:
-    db = make_database(settings)
-    await db.connect()
-    try:
-        await demo.seed(db, secret_key=settings.secret_key)
-    finally:
-        await db.disconnect()
-
-
 @pytest.fixture(scope="module")
 def admin_url(tmp_path_factory):
     """A migrated platform with the demo data, two weeks of calls and an operator, served by uvicorn."""
-    workdir = tmp_path_factory.mktemp("admin-browser")
-    database_url = f"sqlite:///{workdir / 'admin.db'}"
     # The sandbox clock at twice real time: the voice prompts wait long enough to be seen and canceled.
-    env = {**_platform_env(database_url), "SANDBOX_SPEED": "2"}
-    # Migrations and the demo data in this process (saving two interpreter starts), the operator by the CLI.
-    settings = Settings(database_url=database_url, secret_key=env["SECRET_KEY"])
-    upgrade(settings)
-    with ThreadPoolExecutor(1) as thread:  # away from the browser's event loop
-        thread.submit(asyncio.run, seed_demo(settings)).result()
-    _cli(env, "operator", "create", OPERATOR, "--password", OPERATOR_PASSWORD)
-    seed_history(database_url)
-    yield from serve_platform(env, workdir / "server.log")
+    yield from launch(tmp_path_factory, "admin-browser", operator=True, env={"SANDBOX_SPEED": "2"},
+                      prepare=seed_history)
 
 
 @pytest.fixture
@@ -106,22 +81,9 @@ def admin(page, admin_url):
     """A page signed in as the operator, failing the test on any script error or request elsewhere."""
     from playwright.sync_api import expect
 
-    problems: list[str] = []
-
-    def console(message) -> None:
-        # A form refused with 422 (the bad rates file) is logged by the browser; anything else is a problem.
-        if message.type == "error" and "status of 422" not in message.text:
-            problems.append(f"console: {message.text}")
-
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("console", console)
-    page.on("request", lambda request: None if request.url.startswith(admin_url)
-            else problems.append(f"request elsewhere: {request.url}"))
-    page.goto(admin_url + "/admin/accounts")
-    expect(page.get_by_role("heading", name="Operator sign-in")).to_be_visible()
-    page.get_by_label("Operator login").fill(OPERATOR)
-    page.get_by_label("Password").fill(OPERATOR_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    # A form refused with 422 (the bad rates file) is logged by the browser; anything else is a problem.
+    problems = watch_for_problems(page, admin_url, allowed_console="status of 422")
+    sign_in(page, admin_url, "/admin/accounts")
     expect(page.get_by_role("heading", name="Accounts", exact=True)).to_be_visible()
     yield page
     assert problems == []

@@ -9,9 +9,7 @@ import wave
 
 import pytest
 
-from tests.browser.conftest import _cli, _platform_env, serve_platform
-
-OPERATOR, OPERATOR_PASSWORD = "ops", "ops-browser-password"
+from tests.browser.conftest import launch, sign_in, watch_for_problems
 
 
 def tone(seconds: float = 0.5, rate: int = 8000) -> bytes:
@@ -28,28 +26,15 @@ def tone(seconds: float = 0.5, rate: int = 8000) -> bytes:
 @pytest.fixture(scope="module")
 def prompts_url(tmp_path_factory):
     """A migrated platform with an operator, served by uvicorn."""
-    workdir = tmp_path_factory.mktemp("prompts-browser")
-    env = _platform_env(f"sqlite:///{workdir / 'prompts.db'}")
-    _cli(env, "db", "upgrade")
-    _cli(env, "operator", "create", OPERATOR, "--password", OPERATOR_PASSWORD)
-    yield from serve_platform(env, workdir / "server.log")
+    yield from launch(tmp_path_factory, "prompts-browser", demo_data=False, operator=True)
 
 
 def test_an_operator_uploads_plays_and_deletes_a_recording(page, prompts_url):
     from playwright.sync_api import expect
 
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     # The file that is not audio is refused with 422, which the browser logs; anything else is a problem.
-    page.on("console", lambda message: problems.append(f"console: {message.text}")
-            if message.type == "error" and "status of 422" not in message.text else None)
-    page.on("request", lambda request: None if request.url.startswith(prompts_url)
-            else problems.append(f"request elsewhere: {request.url}"))
-
-    page.goto(prompts_url + "/admin/prompts")
-    page.get_by_label("Operator login").fill(OPERATOR)
-    page.get_by_label("Password").fill(OPERATOR_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    problems = watch_for_problems(page, prompts_url, allowed_console="status of 422")
+    sign_in(page, prompts_url, "/admin/prompts")
     expect(page.get_by_role("heading", name="Recorded prompts")).to_be_visible()
     expect(page.get_by_role("navigation", name="Admin").get_by_role("link", name="Prompts")).to_have_attribute(
         "aria-current", "page")

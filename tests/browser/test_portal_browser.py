@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from app.web.demo import seed as demo
+from tests.browser.conftest import log_in, watch_for_problems
 
 ALICE_HOME = "+14155550100"
 NY = "+12125550123"
@@ -39,23 +40,6 @@ def sandbox(platform_url):
             assert client.put(f"{control}/phones/{quote(number)}", json=script).status_code == 200
         assert client.put(f"{control}/clock", json={"speed": 20}).status_code == 200
     return control
-
-
-def log_in(page, platform_url: str, login: str, password: str) -> None:
-    page.goto(platform_url + "/")
-    page.get_by_label("Login").fill(login)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-
-
-def watch_for_problems(page, platform_url: str) -> list[str]:
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("console", lambda message: problems.append(f"console: {message.text}")
-            if message.type == "error" else None)
-    page.on("request", lambda request: None if request.url.startswith(platform_url)
-            else problems.append(f"request elsewhere: {request.url}"))
-    return problems
 
 
 def test_connect_two_live_to_completed_with_its_cdr_and_the_new_balance(page, platform_url, sandbox):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 
 from app.web.demo import seed as demo
+from tests.browser.conftest import watch_for_problems
 
 PIN_NUMBER = "+18005550000"
 STRANGER = "+14155550199"
@@ -28,11 +29,7 @@ def _keys(page, digits: str) -> None:
 def test_a_pin_callback_clicked_through_the_page(page, platform_url):
     from playwright.sync_api import Error, expect
 
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("console", lambda message: problems.append(f"console: {message.text}") if message.type == "error" else None)
-    page.on("request", lambda request: None if request.url.startswith(platform_url)
-            else problems.append(f"request elsewhere: {request.url}"))
+    problems = watch_for_problems(page, platform_url)
 
     page.goto(platform_url + "/demo")
     expect(page.get_by_role("heading", name="Demo softphone")).to_be_visible()

@@ -2,61 +2,32 @@
 
 Operators are rows of `operators`, apart from subscribers, with a session
 cookie of their own (app/web/admin/sessions.py). Every page needs a signed-in
-operator and every form its CSRF token (app/web/admin/pages.py). The pages do
+operator and every form its CSRF token (the web kit's page, app/web/admin/pages.py). The pages do
 what the CLI does, through the same data-layer functions.
 """
 
 from __future__ import annotations
 
-from starlette.responses import Response
 from starlette.routing import Route
 
-from app.web.admin import accounts as admin_accounts, calls as admin_calls, numbers as admin_numbers, prompts as admin_prompts, rates as admin_rates, sessions as admin_sessions
-from app.fraud import lockouts
+from app.web.admin import accounts as admin_accounts, calls as admin_calls, numbers as admin_numbers
+from app.web.admin import prompts as admin_prompts, rates as admin_rates
 from app.data import operators
-from app.core import request_origin
-from app.web.admin.pages import Desk, admin_page, safe_next
-
-MAX_PASSWORD = 1024
+from app.web.admin.pages import ADMIN
+from app.web.kit import signin as kit_signin
 
 
-def client_ip(desk: Desk) -> str:
-    return request_origin.client_address(desk.request)
+async def _nobody(login: str, db):
+    return None  # operators are looked up only once the attempt is counted, by operators.authenticate
 
 
-@admin_page(login=False)
-async def login_page(desk: Desk) -> Response:
-    target = safe_next(desk.request.query_params.get("next"))
-    if desk.operator is not None:
-        return desk.redirect(target)
-    return desk.render("admin/login.html", next=target)
-
-
-@admin_page(login=False)
-async def login(desk: Desk) -> Response:
-    db = desk.p.db
-    name = desk.form.get("login", "").strip()[:64]
-    target = safe_next(desk.form.get("next"))
-    # Counted before it is checked (app/fraud/lockouts.py): by address, and by login at the higher account-wide
-    # limit; apart from the portal's, so a subscriber's lockout never locks an operator out, nor the reverse.
-    attempt = await lockouts.begin(db, requester=f"admin:{client_ip(desk)}", channel="admin",
-                                   name=f"operator:{name}")
-    if attempt is None:
-        return desk.render("admin/login.html", status=429, next=target, login=name,
-                           error="Too many failed attempts. Try again later.")
-    operator = await operators.authenticate(db, login=name, password=desk.form.get("password", "")[:MAX_PASSWORD])
-    if operator is None:
-        return desk.render("admin/login.html", status=401, next=target, login=name,
-                           error="Wrong login or password.")
-    await lockouts.succeeded(db, attempt)
-    await admin_sessions.log_in(desk.p, desk.session, operator)
-    return desk.redirect(target)
-
-
-@admin_page()
-async def logout(desk: Desk) -> Response:
-    await admin_sessions.log_out(desk.p, desk.session)
-    return desk.redirect("/admin/login")
+# Counted by address, and by login at the higher account-wide limit; apart from the portal's, so a
+# subscriber's lockout never locks an operator out, nor the reverse.
+OPERATORS = kit_signin.UserKind(
+    channel="admin", template="admin/login.html", named=_nobody,
+    counted_as=lambda login, operator: {"name": f"operator:{login}"},
+    check=lambda db, login, password, operator: operators.authenticate(db, login=login, password=password))
+login_page, login, logout = kit_signin.handlers(ADMIN, OPERATORS)
 
 
 routes = [

@@ -13,7 +13,7 @@ from app.calls import account_requests
 from app.data import accounts
 from app.fraud import verifications as ani_verifications, lockouts
 from app.core import request_origin, security
-from app.web import sessions as web_sessions
+from app.web.portal import sessions as portal_sessions
 from app.web.portal.pages import Visit, portal_page
 from twiml.prompts import PROMPTS
 
@@ -162,7 +162,7 @@ async def change_password(visit: Visit) -> Response:
     await accounts.set_password(visit.p.db, account_id=visit.account["id"], password=new)
     await visit.reload_account()
     # Sessions carry a fingerprint of the password hash: this one is renewed, the others end.
-    await web_sessions.log_in(visit.p, visit.session, visit.account)
+    await portal_sessions.log_in(visit.p, visit.session, visit.account)
     return visit.redirect("/settings?done=password")
 
 

@@ -15,58 +15,32 @@ from starlette.routing import Route
 
 from app.data import account_history, accounts, callbacks
 from app.calls import account_requests, cancellation
-from app.web import api, live_status, sessions as web_sessions
-from app.fraud import lockouts
+from app.web import api, live_status
+from app.web.kit import signin as kit_signin
 from app.web.portal import history as portal_history, settings as portal_settings
-from app.core import request_origin, security
-from app.web.portal.pages import Visit, portal_page, safe_next
+from app.core import security
+from app.web.portal.pages import PORTAL, Visit, portal_page, safe_next
 
 NONCE = re.compile(r"[A-Za-z0-9_-]{8,40}")
 RECENT = 5
 
 
-def client_ip(visit: Visit) -> str:
-    return request_origin.client_address(visit.request)
+# Logging in and out: the web kit's sign-in (app/web/kit/signin.py), for accounts -------------------
 
 
-# Logging in and out ----------------------------------------------------------
+async def _check_password(db, login: str, password: str, account):
+    hashed = account["password_hash"] if account is not None else None
+    return account if await security.verify_password_async(hashed, password) else None
 
 
-@portal_page(login=False)
-async def login_page(visit: Visit) -> Response:
-    if visit.account is not None:
-        return visit.redirect(safe_next(visit.request.query_params.get("next")))
-    return visit.render("portal/login.html", next=safe_next(visit.request.query_params.get("next")))
-
-
-@portal_page(login=False)
-async def login(visit: Visit) -> Response:
-    db = visit.p.db
-    login_name = visit.form.get("login", "").strip()[:64]
-    password = visit.form.get("password", "")[:1024]
-    target = safe_next(visit.form.get("next"))
-    account = await accounts.get_account_by_login(db, login=login_name) if login_name else None
-    # Counted before it is checked (app/fraud/lockouts.py), per address and per account; unknown logins are counted
-    # under their name, so a lockout says nothing about which logins exist.
-    attempt = await lockouts.begin(db, requester=f"web:{client_ip(visit)}", channel="web",
-                                   account_id=account["id"] if account is not None else None,
-                                   name=f"login:{login_name}" if account is None else None)
-    if attempt is None:
-        return visit.render("portal/login.html", status=429, next=target, login=login_name,
-                            error="Too many failed attempts. Try again later.")
-    if not await security.verify_password_async(account["password_hash"] if account is not None else None,
-                                                password):
-        return visit.render("portal/login.html", status=401, next=target, login=login_name,
-                            error="Wrong login or password.")
-    await lockouts.succeeded(db, attempt)
-    await web_sessions.log_in(visit.p, visit.session, account)
-    return visit.redirect(target)
-
-
-@portal_page()
-async def logout(visit: Visit) -> Response:
-    await web_sessions.log_out(visit.p, visit.session)
-    return visit.redirect("/login")
+SUBSCRIBERS = kit_signin.UserKind(
+    channel="web", template="portal/login.html",
+    named=lambda login, db: accounts.get_account_by_login(db, login=login),
+    # Per address and per account; unknown logins are counted under their name.
+    counted_as=lambda login, account: ({"account_id": account["id"]} if account is not None
+                                       else {"name": f"login:{login}"}),
+    check=_check_password)
+login_page, login, logout = kit_signin.handlers(PORTAL, SUBSCRIBERS)
 
 
 # The dashboard and Connect Two -------------------------------------------------
