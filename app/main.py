@@ -15,6 +15,7 @@ from twilio.request_validator import RequestValidator
 
 from app.web.admin import signin as admin
 from app.web import api, sms_webhooks, voice_webhooks as webhooks
+from app.web import metrics as metrics_page
 from app.providers import embedded_sandbox as embedded_carrier
 from app.data import instance
 from app.core import metrics, request_origin
@@ -47,7 +48,7 @@ async def http_error(request: Request, exc: HTTPException):
 
 routes = [
     Route("/healthz", healthz),
-    Route("/metrics", metrics.metrics_endpoint),
+    Route("/metrics", metrics_page.metrics_endpoint),
     Route("/twilio/voice", webhooks.voice_trigger, methods=["POST"]),
     Route("/twilio/status", webhooks.status, methods=["POST"]),
     Route("/twilio/sms", sms_webhooks.twilio_sms, methods=["POST"]),

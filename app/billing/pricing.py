@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from app.core import money
+# The rate itself and its increments are core value types (the rate table reads them too).
+from app.core.tariff import Rate, parse_increment
+
+__all__ = ["Rate", "parse_increment", "billed_seconds", "leg_cost", "hold_for_leg_a", "leg_a_time_limit", "plan_call"]
 
 # Leg A keeps running around leg B: prompts before, the next-call offer after.
 # A reservation covers this much of it besides the call itself.
@@ -15,27 +17,6 @@ MIN_CALL_SECONDS = 60
 # created with a TimeLimit of at most this, so the carrier ends any session by then even
 # if the app has lost track of it (app/calls/lost_callbacks.py relies on that).
 LEG_A_MAX_SECONDS = MAX_CALL_SECONDS + IVR_ALLOWANCE_SECONDS
-
-
-@dataclass(frozen=True)
-class Rate:
-    prefix: str
-    price_per_minute: int  # micro-units
-    first_increment: int = 60
-    next_increment: int = 60
-    connection_fee: int = 0  # micro-units, charged once per answered leg
-
-
-def parse_increment(text: str) -> tuple[int, int]:
-    """'60/60', '30/6', '1/1' -> (first, next) seconds."""
-    try:
-        first, _, nxt = text.partition("/")
-        first_s, next_s = int(first), int(nxt or first)
-    except ValueError:
-        raise money.MoneyError(f"increment {text!r} is not like 60/60") from None
-    if not (1 <= first_s <= 3600 and 1 <= next_s <= 3600):
-        raise money.MoneyError("increments are 1 to 3600 seconds")
-    return first_s, next_s
 
 
 def billed_seconds(duration: int, rate: Rate) -> int:

@@ -17,13 +17,11 @@ from __future__ import annotations
 import datetime as dt
 from decimal import ROUND_CEILING, Decimal
 
-import sqlalchemy as sa
-
 from app.billing import call_records
+from app.data import leg_prices
 from app.data.db import Database
 from app.platform import Platform
 from app.providers.twilio import ProviderCall
-from app.data.tables import call_legs
 
 FIRST_CHECK_SECONDS = 60
 RETRY_SECONDS = (300, 1800, 3 * 3600, 12 * 3600)  # the wait after each try that found no price
@@ -60,38 +58,20 @@ def known_cost(call: ProviderCall) -> tuple[int, str] | None:
 async def store(db: Database, *, sid: str, cost: tuple[int, str]) -> bool:
     """Record an ended leg's cost, once; True if this call stored it."""
     micros, unit = cost
-    stored = await db.fetch_val(
-        call_legs.update()
-        .where(call_legs.c.provider_sid == sid, call_legs.c.provider_price.is_(None),
-               call_legs.c.ended_at.is_not(None))
-        .values(provider_price=micros, provider_price_unit=unit, price_check_at=None)
-        .returning(call_legs.c.id)
-    )
-    return stored is not None
+    return await leg_prices.store(db, sid=sid, micros=micros, unit=unit)
 
 
 async def _claim(db: Database, leg, now: dt.datetime) -> bool:
     """Take one try at `leg` and schedule the next (or none after the last), unless another instance took it."""
     tries = leg["price_checks"] + 1
     next_at = now + dt.timedelta(seconds=RETRY_SECONDS[tries - 1]) if tries < MAX_CHECKS else None
-    claimed = await db.fetch_val(
-        call_legs.update()
-        .where(call_legs.c.id == leg["id"], call_legs.c.price_checks == leg["price_checks"],
-               call_legs.c.price_check_at.is_not(None))
-        .values(price_checks=tries, price_check_at=next_at)
-        .returning(call_legs.c.id)
-    )
-    return claimed is not None
+    return await leg_prices.claim_check(db, leg_id=leg["id"], seen_checks=leg["price_checks"], checks=tries,
+                                        next_at=next_at)
 
 
 async def collect(p: Platform, now: dt.datetime, *, limit: int = BATCH) -> int:
     """One pass: ask the provider about the legs whose price check is due; how many got their price."""
-    due = await p.db.fetch_all(
-        sa.select(call_legs.c.id, call_legs.c.request_id, call_legs.c.provider_sid, call_legs.c.price_checks)
-        .where(call_legs.c.price_check_at <= now)
-        .order_by(call_legs.c.price_check_at)
-        .limit(limit)
-    )
+    due = await leg_prices.due_checks(p.db, now=now, limit=limit)
     claimed = [leg for leg in due if await _claim(p.db, leg, now)]
     priced = 0
     for leg, call in await call_records.fetch(p, claimed, why="its price"):

@@ -14,11 +14,8 @@ retried: the status callbacks of legs A and B may settle at the same moment.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
-from app.core import states
+from app.data import holds
 from app.data.db import Database
-from app.data.tables import accounts, call_legs, callback_requests
 
 ATTEMPTS = 5
 
@@ -28,17 +25,11 @@ class _Lost(Exception):
 
 
 async def _held(db: Database, request_id: int) -> int:
-    return await db.fetch_val(sa.select(callback_requests.c.reserved).where(callback_requests.c.id == request_id))
+    return await holds.held(db, request_id=request_id)
 
 
 async def _swap_hold(db: Database, request_id: int, seen: int, new: int) -> None:
-    moved = await db.fetch_val(
-        callback_requests.update()
-        .where(callback_requests.c.id == request_id, callback_requests.c.reserved == seen)
-        .values(reserved=new)
-        .returning(callback_requests.c.id)
-    )
-    if moved is None:
+    if not await holds.swap_request_hold(db, request_id=request_id, seen=seen, new=new):
         raise _Lost
 
 
@@ -53,14 +44,7 @@ async def reserve(db: Database, *, request_id: int, account_id: int, amount: int
         try:
             async with db.transaction():
                 await _swap_hold(db, request_id, seen, amount)
-                got = await db.fetch_val(
-                    accounts.update()
-                    .where(accounts.c.id == account_id,
-                           accounts.c.balance - (accounts.c.reserved - seen) >= amount)
-                    .values(reserved=accounts.c.reserved - seen + amount)
-                    .returning(accounts.c.id)
-                )
-                if got is None:
+                if not await holds.move_account_hold(db, account_id=account_id, seen=seen, amount=amount):
                     raise _Lost  # rolls the request's side back too
             return True
         except _Lost:
@@ -78,10 +62,7 @@ async def spend(db: Database, *, request_id: int | None, account_id: int, cost: 
             async with db.transaction():
                 if request_id is not None and freed:
                     await _swap_hold(db, request_id, seen, seen - freed)
-                await db.execute(
-                    accounts.update().where(accounts.c.id == account_id)
-                    .values(balance=accounts.c.balance - cost, reserved=accounts.c.reserved - freed)
-                )
+                await holds.charge(db, account_id=account_id, cost=cost, freed=freed)
             return
         except _Lost:
             continue
@@ -93,27 +74,17 @@ async def release(db: Database, *, request_id: int, account_id: int) -> None:
 
 
 async def spendable(db: Database, *, account_id: int) -> int:
-    return await db.fetch_val(sa.select(accounts.c.balance - accounts.c.reserved).where(accounts.c.id == account_id))
+    return await holds.spendable(db, account_id=account_id)
 
 
 async def budget(db: Database, *, request_id: int, account_id: int) -> int:
     """What this request could spend at most: the account's spendable balance and its own hold."""
-    return await db.fetch_val(
-        sa.select(accounts.c.balance - accounts.c.reserved + callback_requests.c.reserved)
-        .where(accounts.c.id == account_id, callback_requests.c.id == request_id)
-    )
+    return await holds.budget(db, request_id=request_id, account_id=account_id)
 
 
 async def release_finished(db: Database, *, limit: int = 50) -> int:
     """Release the holds of requests that ended without a leg still to bill (expired, refused, failed to dial)."""
-    open_legs = sa.select(call_legs.c.id).where(call_legs.c.request_id == callback_requests.c.id,
-                                                call_legs.c.ended_at.is_(None))
-    rows = await db.fetch_all(
-        sa.select(callback_requests.c.id, callback_requests.c.account_id)
-        .where(callback_requests.c.state.in_(states.TERMINAL), callback_requests.c.reserved > 0,
-               callback_requests.c.account_id.is_not(None), ~sa.exists(open_legs))
-        .limit(limit)
-    )
+    rows = await holds.finished_holding(db, limit=limit)
     for row in rows:
         await release(db, request_id=row["id"], account_id=row["account_id"])
     return len(rows)

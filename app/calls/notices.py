@@ -8,32 +8,19 @@ from __future__ import annotations
 
 import logging
 
-import sqlalchemy as sa
-
 from app.data import accounts, sms_log
+from app.data import notices as outbox
 from app.core import states
 from app.data.db import utcnow
 from app.platform import Platform
 from app.providers.twilio import ProviderError, ProviderTimeout
-from app.data.tables import callback_requests as requests_t
 from twiml.prompts import text
 
 log = logging.getLogger(__name__)
 
 
 async def _claim(p: Platform, limit: int = 20):
-    return await p.db.fetch_all(
-        requests_t.update()
-        .where(requests_t.c.id.in_(
-            sa.select(requests_t.c.id)
-            .where(requests_t.c.notify_number.is_not(None), requests_t.c.notified_at.is_(None),
-                   requests_t.c.state.in_(states.TERMINAL))
-            .limit(limit)
-            .scalar_subquery()
-        ), requests_t.c.notified_at.is_(None))
-        .values(notified_at=utcnow())
-        .returning(*requests_t.c)
-    )
+    return await outbox.claim_unsent(p.db, now=utcnow(), limit=limit)
 
 
 def failure_text(reason: str | None, language: str) -> str:

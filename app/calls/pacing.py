@@ -14,11 +14,8 @@ import asyncio
 import math
 import time
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-
+from app.data import pacing as slot_rows
 from app.data.db import Database
-from app.data.tables import provider_pacing
 
 NAME = "calls"
 # Slots are reserved at most this far ahead: a claimed request waits no longer than
@@ -43,9 +40,7 @@ def step_us(cps: float) -> int:
 
 
 async def ensure(db: Database) -> None:
-    dialect = postgresql if db.is_postgres else sqlite
-    await db.execute(dialect.insert(provider_pacing).values(name=NAME, next_slot_us=0)
-                     .on_conflict_do_nothing(index_elements=["name"]))
+    await slot_rows.ensure(db, name=NAME)
 
 
 def plan(next_slot: int, now: int, *, step: int, want: int, horizon: int = HORIZON_US) -> list[int]:
@@ -62,7 +57,7 @@ def plan(next_slot: int, now: int, *, step: int, want: int, horizon: int = HORIZ
 
 async def free_slots(db: Database, *, cps: float, want: int) -> int:
     """How many of `want` slots could be taken now, without taking them."""
-    seen = await db.fetch_val(sa.select(provider_pacing.c.next_slot_us).where(provider_pacing.c.name == NAME))
+    seen = await slot_rows.next_slot(db, name=NAME)
     return 0 if seen is None else len(plan(seen, now_us(), step=step_us(cps), want=want))
 
 
@@ -70,21 +65,14 @@ async def take_slots(db: Database, *, cps: float, want: int) -> list[int]:
     """Reserve up to `want` slots; their times. Another dispatcher racing for the
     same slots makes the swap miss, and this one reads again."""
     step = step_us(cps)
-    column = provider_pacing.c.next_slot_us
     for _ in range(MAX_TRIES):
-        seen = await db.fetch_val(sa.select(column).where(provider_pacing.c.name == NAME))
+        seen = await slot_rows.next_slot(db, name=NAME)
         if seen is None:
             return []
         slots = plan(seen, now_us(), step=step, want=want)
         if not slots:
             return []
-        swapped = await db.fetch_val(
-            provider_pacing.update()
-            .where(provider_pacing.c.name == NAME, column == seen)
-            .values(next_slot_us=slots[-1] + step)
-            .returning(column)
-        )
-        if swapped is not None:
+        if await slot_rows.swap_next_slot(db, name=NAME, seen=seen, new=slots[-1] + step):
             return slots
     return []
 
@@ -98,5 +86,5 @@ async def wait_for(slot_us: int, *, late_us: int | None = LATE_US) -> bool:
 
 
 async def seconds_to_next(db: Database) -> float:
-    nxt = await db.fetch_val(sa.select(provider_pacing.c.next_slot_us).where(provider_pacing.c.name == NAME))
+    nxt = await slot_rows.next_slot(db, name=NAME)
     return max(0.0, ((nxt or 0) - now_us()) / 1_000_000)

@@ -189,7 +189,7 @@ async def handle_text(p: Platform, incoming: IncomingText) -> Reply | None:
     sender = _sender_number(incoming.sender)
     inbound_row = await sms_log.record_inbound(p.db, source=incoming.source, message_id=incoming.message_id,
                                                from_number=sender or incoming.sender, to_number=incoming.to,
-                                               body=incoming.body)
+                                               body=cmd.redact(incoming.body))
     if inbound_row is None:
         log.info("text from %s: duplicate delivery ignored", incoming.source)
         return None

@@ -1,20 +1,16 @@
 """Prometheus metrics: webhooks by route and status, their latency, dispatch lag,
-provider errors, and (counted at scrape time, across every instance) callbacks
-by state and reason and the depth of the queue."""
+provider errors, and (counted at scrape time, across every instance, by
+app/web/metrics.py) callbacks by state and reason and the depth of the queue."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-import sqlalchemy as sa
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
 
-from app.core import security, states
-from app.data.db import utcnow
-from app.data.tables import callback_requests
+from app.core import security
 from app.core.timed_cache import TimedCache
 
 # The database counts are remembered this long: a scrape (or a flood of them) costs at most
@@ -75,28 +71,3 @@ def authorized(request: Request, token: str | None) -> bool:
         return True
     scheme, _, offered = request.headers.get("authorization", "").partition(" ")
     return scheme.lower() == "bearer" and security.same_secret(token, offered.strip())
-
-
-async def _database_counts(db) -> tuple[list, int]:
-    rows = await db.fetch_all(
-        sa.select(callback_requests.c.state, callback_requests.c.reason, sa.func.count())
-        .group_by(callback_requests.c.state, callback_requests.c.reason)
-    )
-    due = await db.fetch_val(sa.select(sa.func.count()).where(
-        callback_requests.c.state == states.QUEUED, callback_requests.c.due_at <= utcnow()))
-    return [(r[0], r[1], r[2]) for r in rows], due
-
-
-async def metrics_endpoint(request: Request) -> Response:
-    p = request.app.state.platform
-    if not authorized(request, p.settings.metrics_token):
-        return PlainTextResponse("send the metrics token as 'Authorization: Bearer <token>'", status_code=401,
-                                 headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
-    metrics: Metrics = request.app.state.metrics
-    async with metrics.counting:
-        rows, due = await metrics.counts.get("counts", lambda: _database_counts(p.db))
-    metrics.requests.clear()
-    for state, reason, count in rows:
-        metrics.requests.labels(state, reason or "").set(count)
-    metrics.queue_depth.set(due)
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

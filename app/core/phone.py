@@ -56,3 +56,16 @@ def usable_caller_id(raw: str | None) -> str | None:
         return to_e164(text)
     except InvalidNumber:
         return None
+
+
+def nanp_region(number: str) -> str | None:
+    """The country of a North American Numbering Plan number (E.164, '+' optional): 'US', 'JM'...;
+    None for a number outside the plan or of no known country. The area code tells them apart."""
+    digits = number.lstrip("+")
+    if not digits.startswith("1"):
+        return None
+    try:
+        parsed = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.region_code_for_number(parsed) or None

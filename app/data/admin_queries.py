@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from app.data import account_history
-from app.fraud import lockouts
+from app.data import account_history, auth_failures
 from app.core import states
 from app.data.db import Database
 from app.data.tables import accounts, call_legs, rates
@@ -43,7 +42,7 @@ async def account_logins(db: Database, *, account_ids) -> dict[int, str]:
 
 async def account_failures(db: Database, *, account_id: int) -> int:
     """Failed PINs and passwords of the account in the lockout window."""
-    return sum(row["failures"] for row in await lockouts.recent(db) if row["account_id"] == account_id)
+    return sum(row["failures"] for row in await auth_failures.recent(db) if row["account_id"] == account_id)
 
 
 # Rates -----------------------------------------------------------------------

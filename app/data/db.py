@@ -1,18 +1,21 @@
 """The database handle and the clock every query agrees on.
 
 `Database` gives the app five calls (`fetch_one`, `fetch_all`, `fetch_val`,
-`execute`, `transaction`) over SQLAlchemy Core statements. It keeps its
-connections open and lends one per statement; a statement outside a
-transaction autocommits on its own, so it costs one round trip, and
-`transaction()` pins one connection to the calling task until it commits or
-rolls back. A connection that fails to commit or roll back is thrown away, so
-the next statement gets a fresh one.
+`execute`, `transaction`) over SQLAlchemy Core statements. It lends one
+connection per statement; a statement outside a transaction autocommits on its
+own, so it costs one round trip, and `transaction()` pins one connection to the
+calling task until it commits or rolls back. A connection that fails to commit
+or roll back, or whose task is cancelled mid-statement, is invalidated, so the
+next statement gets a fresh one.
 
 How a statement reaches its connection is the one difference between the
 backends, and it is most of the cost of a statement:
 
-- PostgreSQL: asyncpg through SQLAlchemy's asyncio engine, a pool of
-  connections.
+- PostgreSQL: asyncpg through SQLAlchemy's asyncio engine and its connection
+  pool, pre-pinged on checkout (a connection a restart killed while idle is
+  replaced, not handed out). Autocommit at the driver and no reset on return:
+  `transaction()` says BEGIN and COMMIT/ROLLBACK itself, so a connection goes
+  back to the pool outside any transaction, or is invalidated.
 - SQLite: the `sqlite3` module on one connection per process, used only from
   one thread of its own, one hand-off per statement (SQLAlchemy's aiosqlite
   adapter makes three or four per statement, and its pool a rollback per use).
@@ -147,41 +150,46 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.is_postgres = url.startswith("postgresql")
+        self.pool_size, self.max_overflow = pool_size, max_overflow
         self.size = 1 if self.is_sqlite else pool_size + max_overflow
         self.timeout = timeout
         self._engine: AsyncEngine | sa.Engine | None = None
+        # SQLite: the process's one connection, its thread, and the turn to use it.
         self._thread: concurrent.futures.ThreadPoolExecutor | None = None
-        self._idle: list[_Link] = []
-        self._lending: asyncio.Semaphore | None = None
+        self._link: _ThreadLink | None = None
+        self._turn: asyncio.Semaphore | None = None
         self._open: contextvars.ContextVar[_Open | None] = contextvars.ContextVar(f"db-{id(self)}", default=None)
 
     async def connect(self) -> None:
         if self._engine is not None:
             return
         # Autocommit at the driver: a lone statement is its own transaction, and
-        # `transaction()` says BEGIN itself (BEGIN IMMEDIATE on SQLite, below). The
-        # connections are kept here, not in SQLAlchemy's pool.
-        options: dict[str, Any] = dict(isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        # `transaction()` says BEGIN itself (BEGIN IMMEDIATE on SQLite, below).
         if self.is_sqlite:
             # Writers of other processes wait for each other instead of failing with
-            # "database is locked"; the connection is used from its thread only.
-            options["connect_args"] = {"timeout": self.timeout, "check_same_thread": False}
-            self._engine = sa.create_engine(self.url, **options)
+            # "database is locked"; the connection is used from its thread only, and
+            # kept here (one connection: no pool to keep it in).
+            self._engine = sa.create_engine(
+                self.url, isolation_level="AUTOCOMMIT", poolclass=NullPool,
+                connect_args={"timeout": self.timeout, "check_same_thread": False})
             event.listen(self._engine, "connect", _sqlite_pragmas)
             self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite")
+            self._turn = asyncio.Semaphore(1)
         else:
-            self._engine = create_async_engine(async_url(self.url), **options)
-        self._lending = asyncio.Semaphore(self.size)
+            # No reset on return: under autocommit a rollback there would only cost a
+            # round trip, and a connection that may still be inside a transaction is
+            # invalidated by `_borrow` or `_finish`, never returned.
+            self._engine = create_async_engine(
+                async_url(self.url), isolation_level="AUTOCOMMIT", pool_size=self.pool_size,
+                max_overflow=self.max_overflow, pool_timeout=self.timeout, pool_pre_ping=True,
+                pool_reset_on_return=None)
 
     async def disconnect(self) -> None:
         if self._engine is None:
             return
-        idle, self._idle = self._idle, []
-        for link in idle:
-            try:
-                await link.close()
-            except Exception:
-                pass  # a dead connection has nothing left to close
+        link, self._link = self._link, None
+        if link is not None:
+            await _close_quietly(link)
         if isinstance(self._engine, AsyncEngine):
             await self._engine.dispose()
         else:
@@ -190,38 +198,49 @@ class Database:
             self._thread.shutdown(wait=True)
             self._thread = None
         self._engine = None
-
-    async def _new_link(self) -> _Link:
-        if self._engine is None:
-            raise RuntimeError("the database is not connected")
-        if isinstance(self._engine, AsyncEngine):
-            return _AsyncLink(await self._engine.connect())
-        connection = await asyncio.get_running_loop().run_in_executor(self._thread, self._engine.connect)
-        return _ThreadLink(connection, self._thread)
+        self._turn = None
 
     @asynccontextmanager
     async def _borrow(self) -> AsyncIterator[_Link]:
-        if self._lending is None:
+        if self._engine is None:
             raise RuntimeError("the database is not connected")
-        async with asyncio.timeout(self.timeout):
-            await self._lending.acquire()
-        link = None
+        if isinstance(self._engine, AsyncEngine):
+            async with self._pooled(self._engine) as link:
+                yield link
+        else:
+            async with self._sqlite() as link:
+                yield link
+
+    @asynccontextmanager
+    async def _pooled(self, engine: AsyncEngine) -> AsyncIterator[_Link]:
+        """A connection from the pool (waiting at most `timeout` for one), given back after use."""
+        link = _AsyncLink(await engine.connect())
         keep = True
         try:
-            link = self._idle.pop() if self._idle else await self._new_link()
             yield link
         except asyncio.CancelledError:
-            # asyncpg cannot tell where a cancelled statement left its connection; the
-            # SQLite thread finishes its statement, so its connection is fine.
-            keep = isinstance(link, _ThreadLink)
+            # asyncpg cannot tell where a cancelled statement left its connection.
+            keep = False
             raise
         finally:
-            if link is not None:
-                if keep and not link.broken:
-                    self._idle.append(link)
-                else:
-                    await _close_quietly(link, invalidate=not keep)
-            self._lending.release()
+            await _close_quietly(link, invalidate=not keep)
+
+    @asynccontextmanager
+    async def _sqlite(self) -> AsyncIterator[_Link]:
+        """The process's one SQLite connection, once its turn comes; reopened if it broke.
+        A cancelled task leaves it fine: the thread finishes the statement."""
+        async with asyncio.timeout(self.timeout):
+            await self._turn.acquire()
+        try:
+            if self._link is None:
+                connection = await asyncio.get_running_loop().run_in_executor(self._thread, self._engine.connect)
+                self._link = _ThreadLink(connection, self._thread)
+            yield self._link
+        finally:
+            if self._link is not None and self._link.broken:
+                link, self._link = self._link, None
+                await _close_quietly(link)
+            self._turn.release()
 
     # --- statements -----------------------------------------------------------------
 

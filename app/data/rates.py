@@ -9,9 +9,8 @@ import io
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.billing import pricing as billing
-from app.fraud import destination_risk
 from app.core import money
+from app.core.tariff import NANP_OWN_RATE_DIGITS, Rate, needs_own_rate, parse_increment
 from app.data.db import Database, utcnow
 from app.data.tables import rates
 from app.core.timed_cache import TimedCache
@@ -19,7 +18,7 @@ from app.core.timed_cache import TimedCache
 MAX_PREFIX = 16
 # Every trigger, IVR hold, destination and CDR looks a rate up. Numbers that agree
 # on as many digits as the tariff's longest prefix have one rate, so that is the key.
-_found: TimedCache[billing.Rate | None] = TimedCache()
+_found: TimedCache[Rate | None] = TimedCache()
 _longest: TimedCache[int] = TimedCache()
 
 
@@ -67,7 +66,7 @@ def parse_rates_csv(text: str) -> list[tuple[str, int, tuple[int, int], int]]:
         try:
             prefix = clean_prefix(row[0])
             price = money.parse_price(row[1] if len(row) > 1 else "")
-            increment = billing.parse_increment(row[2].strip()) if len(row) > 2 and row[2].strip() else (60, 60)
+            increment = parse_increment(row[2].strip()) if len(row) > 2 and row[2].strip() else (60, 60)
             fee = money.parse_price(row[3]) if len(row) > 3 and row[3].strip() else 0
             parsed.append((prefix, price, increment, fee))
         except (RateError, money.MoneyError) as exc:
@@ -102,7 +101,7 @@ async def list_tariffs(db: Database) -> list[str]:
     return [row[0] for row in await db.fetch_all(sa.select(rates.c.tariff).distinct().order_by(rates.c.tariff))]
 
 
-async def find_rate(db: Database, *, number: str, tariff: str = "default") -> billing.Rate | None:
+async def find_rate(db: Database, *, number: str, tariff: str = "default") -> Rate | None:
     """The rate of the longest prefix of `number` in `tariff`, as this process saw it at most a few seconds ago.
 
     None for a NANP number outside the US and Canada whose longest prefix does
@@ -111,14 +110,14 @@ async def find_rate(db: Database, *, number: str, tariff: str = "default") -> bi
     longest = await _longest.get((db.url, tariff), lambda: _longest_prefix_length(db, tariff=tariff))
     head = number.lstrip("+")[:longest]
     rate = await _found.get((db.url, tariff, head), lambda: _longest_prefix(db, number=head, tariff=tariff))
-    if rate is not None and len(rate.prefix) < destination_risk.NANP_OWN_RATE_DIGITS \
+    if rate is not None and len(rate.prefix) < NANP_OWN_RATE_DIGITS \
             and _needs_own_rate(number.lstrip("+")):
         return None
     return rate
 
 
 # Every lookup asks; the same numbers come back all day.
-_needs_own_rate = functools.lru_cache(maxsize=16_384)(destination_risk.needs_own_rate)
+_needs_own_rate = functools.lru_cache(maxsize=16_384)(needs_own_rate)
 
 
 async def _longest_prefix_length(db: Database, *, tariff: str) -> int:
@@ -126,7 +125,7 @@ async def _longest_prefix_length(db: Database, *, tariff: str) -> int:
     return longest or 0
 
 
-async def _longest_prefix(db: Database, *, number: str, tariff: str) -> billing.Rate | None:
+async def _longest_prefix(db: Database, *, number: str, tariff: str) -> Rate | None:
     digits = number.lstrip("+")
     prefixes = [digits[:n] for n in range(1, min(len(digits), MAX_PREFIX) + 1)]
     query = (
@@ -139,6 +138,6 @@ async def _longest_prefix(db: Database, *, number: str, tariff: str) -> billing.
     row = await db.fetch_one(query)
     if row is None:
         return None
-    return billing.Rate(prefix=row["prefix"], price_per_minute=row["price_per_minute"],
+    return Rate(prefix=row["prefix"], price_per_minute=row["price_per_minute"],
                         first_increment=row["first_increment"], next_increment=row["next_increment"],
                         connection_fee=row["connection_fee"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.data.db import Database, utcnow
+# MODES, the modes a service number may have, is read from here by the forms that offer them.
 from app.data.tables import MODES, service_numbers
 from app.core.timed_cache import TimedCache
 

@@ -11,7 +11,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.core import security
 from app.data.db import Database, storable, utcnow
-from app.calls.sms_commands import redact
 from app.data.tables import opt_outs, sms_gateways, sms_messages
 
 
@@ -23,14 +22,14 @@ async def record_inbound(db: Database, *, source: str, message_id: str, from_num
                          to_number: str | None, body: str) -> int | None:
     """Log an incoming text; None when this (source, message id) was seen before.
 
-    The body is stored with its PINs and passwords replaced by *** (see
-    sms_commands.redact): the log is read by operators and kept for months.
+    The body is stored as given: the caller redacts its PINs and passwords first
+    (app/calls/sms_commands.redact), since the log is read by operators and kept for months.
     """
     return await db.fetch_val(
         _insert(db, sms_messages)
         .values(direction="in", source=storable(source, 80), message_id=storable(message_id, 80),
                 from_number=storable(from_number, 32), to_number=storable(to_number, 32),
-                body=storable(redact(body), 1600),
+                body=storable(body, 1600),
                 status="received", created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["source", "message_id"])
         .returning(sms_messages.c.id)

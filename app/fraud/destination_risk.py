@@ -19,6 +19,10 @@ from __future__ import annotations
 
 import phonenumbers
 
+# The NANP own-rate rule (a Caribbean number needs a rate naming its area code) is the
+# tariff's, kept with the rates it applies to; named here too, with the other risks.
+from app.core.tariff import NANP_OWN_RATE_DIGITS, NANP_PRICED_AS_ONE, needs_own_rate  # noqa: F401
+
 _TYPE = phonenumbers.PhoneNumberType
 
 # Not here, on purpose: UAN (in most plans a business number at a geographic
@@ -64,23 +68,3 @@ def risky_range(digits: str) -> str | None:
             return digits[:length]
     return None
 
-
-# Countries sharing the North American Numbering Plan are told apart only by
-# the area code: a '1' rate priced for the US would price a Caribbean number
-# (where one-ring and revenue-share schemes terminate) as a US call. Only these
-# may be rated by '1' alone; the others need a rate naming their area code.
-NANP_PRICED_AS_ONE = frozenset({"US", "CA"})
-NANP_OWN_RATE_DIGITS = 4  # '1' and the three-digit area code, e.g. 1876
-
-
-def needs_own_rate(number: str) -> bool:
-    """Whether `number` is in a NANP country other than the US and Canada."""
-    digits = number.lstrip("+")
-    if not digits.startswith("1"):
-        return False
-    try:
-        parsed = phonenumbers.parse("+" + digits, None)
-    except phonenumbers.NumberParseException:
-        return False
-    region = phonenumbers.region_code_for_number(parsed)
-    return region is not None and region not in NANP_PRICED_AS_ONE

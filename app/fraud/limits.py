@@ -13,18 +13,12 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import sqlalchemy as sa
-
 from app.core import states
+from app.data import caps
 from app.data.db import Database, utcnow
 from app.core.settings import Settings
-from app.data.tables import callback_requests, destination_dials
 
 IN_PROGRESS = (states.QUEUED, states.CALLING_A, states.A_ANSWERED, states.CALLING_B, states.CONNECTED)
-
-
-async def _count(db: Database, query) -> int:
-    return await db.fetch_val(query)
 
 
 @asynccontextmanager
@@ -50,16 +44,14 @@ def destination_subject(number: str) -> str:
 
 async def requester_over_limit(db: Database, settings: Settings, *, requester: str) -> bool:
     since = utcnow() - dt.timedelta(seconds=settings.trigger_window_seconds)
-    count = await _count(db, sa.select(sa.func.count()).where(
-        callback_requests.c.caller_id == requester, callback_requests.c.created_at > since))
+    count = await caps.requests_from(db, requester=requester, since=since)
     return count >= settings.trigger_limit
 
 
 async def destination_over_limit(db: Database, settings: Settings, *, number: str) -> bool:
     """Whether `number` had its day's share of second-party dials (see `record_dial`)."""
     since = utcnow() - dt.timedelta(days=1)
-    count = await _count(db, sa.select(sa.func.count()).where(
-        destination_dials.c.number == number, destination_dials.c.at > since))
+    count = await caps.dials_to(db, number=number, since=since)
     return count >= settings.destination_daily_limit
 
 
@@ -68,14 +60,9 @@ async def record_dial(db: Database, *, number: str, request_id: int | None) -> N
     reports the leg: parallel sessions dialling one number must see each other."""
     now = utcnow()
     # Only the last day is ever counted; older rows of this number go as new ones come.
-    await db.execute(destination_dials.delete().where(destination_dials.c.number == number,
-                                                      destination_dials.c.at <= now - dt.timedelta(days=1)))
-    await db.execute(destination_dials.insert().values(number=number, request_id=request_id, at=now))
+    await caps.add_dial(db, number=number, request_id=request_id, at=now, forget_before=now - dt.timedelta(days=1))
 
 
 async def account_over_concurrency(db: Database, *, account, excluding: int | None = None) -> bool:
-    query = sa.select(sa.func.count()).where(
-        callback_requests.c.account_id == account["id"], callback_requests.c.state.in_(IN_PROGRESS))
-    if excluding is not None:
-        query = query.where(callback_requests.c.id != excluding)
-    return await _count(db, query) >= account["max_concurrent"]
+    count = await caps.requests_in_states(db, account_id=account["id"], states=IN_PROGRESS, excluding=excluding)
+    return count >= account["max_concurrent"]

@@ -33,12 +33,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
+from app.data import auth_failures
 from app.data.db import Database, utcnow
-from app.data.tables import auth_failures
 
-WINDOW = dt.timedelta(hours=1)
+WINDOW = auth_failures.WINDOW  # the sliding hour failures count in
 MAX_FAILURES = 10  # per source (caller ID, sender, client address) a window
 ACCOUNT_MAX_FAILURES = 100  # per account (or login name) and channel a window, across all sources
 BACKOFF_AFTER = 3  # failures of a source before it must wait between attempts
@@ -51,27 +49,19 @@ def _requester(requester: str | None) -> str:
 
 
 async def record_failure(db: Database, *, account_id: int | None, requester: str, channel: str) -> None:
-    await db.execute(
-        auth_failures.insert().values(account_id=account_id, requester=_requester(requester), channel=channel,
-                                      at=utcnow())
-    )
-
-
-async def _count(db: Database, condition) -> int:
-    since = utcnow() - WINDOW
-    return await db.fetch_val(sa.select(sa.func.count()).where(condition, auth_failures.c.at > since))
+    await auth_failures.insert(db, account_id=account_id, requester=_requester(requester), channel=channel,
+                               at=utcnow())
 
 
 async def account_locked(db: Database, *, account_id: int, channel: str | None = None) -> bool:
     """Whether the account has had ACCOUNT_MAX_FAILURES failures in `channel` (all channels when None)."""
-    condition = auth_failures.c.account_id == account_id
-    if channel is not None:
-        condition = sa.and_(condition, auth_failures.c.channel == channel)
-    return await _count(db, condition) >= ACCOUNT_MAX_FAILURES
+    count = await auth_failures.count(db, since=utcnow() - WINDOW, account_id=account_id, channel=channel)
+    return count >= ACCOUNT_MAX_FAILURES
 
 
 async def requester_locked(db: Database, *, requester: str) -> bool:
-    return await _count(db, auth_failures.c.requester == _requester(requester)) >= MAX_FAILURES
+    count = await auth_failures.count(db, since=utcnow() - WINDOW, requester=_requester(requester))
+    return count >= MAX_FAILURES
 
 
 def backoff(failures: int) -> dt.timedelta:
@@ -87,12 +77,8 @@ async def _source_refused(db: Database, requester: str, own: list[int], now: dt.
     Every row of the source but this attempt's own counts as earlier, concurrent
     attempts' included: a burst of guesses is no faster than guesses one by one.
     """
-    row = await db.fetch_one(
-        sa.select(sa.func.count(), sa.func.max(auth_failures.c.at))
-        .where(auth_failures.c.requester == requester, auth_failures.c.at > now - WINDOW,
-               auth_failures.c.id.not_in(own))
-    )
-    failures, latest = row[0], row[1]
+    failures, latest = await auth_failures.source_failures(db, requester=requester, since=now - WINDOW,
+                                                           excluding=own)
     return failures >= MAX_FAILURES or (latest is not None and now < latest + backoff(failures))
 
 
@@ -116,44 +102,33 @@ async def begin(db: Database, *, requester: str, channel: str, account_id: int |
     """
     requester = _requester(requester)
     now = utcnow()
-    ids = [await db.execute(auth_failures.insert().values(account_id=account_id, requester=requester,
-                                                          channel=channel, at=now))]
+    ids = [await auth_failures.insert(db, account_id=account_id, requester=requester, channel=channel, at=now)]
     if name is not None:
-        ids.append(await db.execute(auth_failures.insert().values(account_id=None, requester=_requester(name),
-                                                                  channel=channel, at=now)))
+        ids.append(await auth_failures.insert(db, account_id=None, requester=_requester(name), channel=channel,
+                                              at=now))
     # The source's rows are all counted but this attempt's own; the account's include it. Either way every
     # row written before this attempt's is seen, so concurrent attempts cannot all pass as the first.
     locked = await _source_refused(db, requester, ids, now)
     if not locked and account_id is not None:
-        locked = await _count(db, sa.and_(auth_failures.c.account_id == account_id,
-                                          auth_failures.c.channel == channel)) > ACCOUNT_MAX_FAILURES
+        locked = await auth_failures.count(db, since=utcnow() - WINDOW, account_id=account_id,
+                                           channel=channel) > ACCOUNT_MAX_FAILURES
     if not locked and name is not None:
-        locked = await _count(db, auth_failures.c.requester == _requester(name)) > ACCOUNT_MAX_FAILURES
+        locked = await auth_failures.count(db, since=utcnow() - WINDOW,
+                                           requester=_requester(name)) > ACCOUNT_MAX_FAILURES
     if locked:
-        await db.execute(auth_failures.delete().where(auth_failures.c.id.in_(ids)))
+        await auth_failures.delete_ids(db, ids=ids)
         return None
     return Attempt(tuple(ids))
 
 
 async def succeeded(db: Database, attempt: Attempt) -> None:
-    await db.execute(auth_failures.delete().where(auth_failures.c.id.in_(attempt.ids)))
+    await auth_failures.delete_ids(db, ids=attempt.ids)
 
 
 async def clear(db: Database, *, account_id: int | None = None, requester: str | None = None) -> int:
-    query = auth_failures.delete()
-    if account_id is not None:
-        query = query.where(auth_failures.c.account_id == account_id)
-    if requester is not None:
-        query = query.where(auth_failures.c.requester == requester)
-    return len(await db.fetch_all(query.returning(auth_failures.c.id)))
+    return await auth_failures.delete(db, account_id=account_id, requester=requester)
 
 
 async def recent(db: Database):
     """Failed authorizations of the window, by requester and account: what an operator checks."""
-    since = utcnow() - WINDOW
-    return await db.fetch_all(
-        sa.select(auth_failures.c.requester, auth_failures.c.account_id, sa.func.count().label("failures"))
-        .where(auth_failures.c.at > since)
-        .group_by(auth_failures.c.requester, auth_failures.c.account_id)
-        .order_by(sa.func.count().desc())
-    )
+    return await auth_failures.recent(db, since=utcnow() - WINDOW)

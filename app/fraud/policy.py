@@ -15,11 +15,10 @@ import functools
 from dataclasses import dataclass
 
 import phonenumbers
-import sqlalchemy as sa
 
 from app.fraud import destination_risk
-from app.data.db import Database, utcnow
-from app.data.tables import destination_rules, instance_settings
+from app.data import call_limits, destination_rules
+from app.data.db import Database
 from app.core.timed_cache import TimedCache
 
 KINDS = ("allow_country", "allow_prefix", "deny_prefix", "allow_type", "allow_range")
@@ -58,11 +57,7 @@ async def load(db: Database, *, account_id: int | None) -> tuple[Rules, Rules]:
 
 
 async def _read(db: Database, *, account_id: int | None) -> tuple[Rules, Rules]:
-    rows = await db.fetch_all(
-        destination_rules.select().where(
-            sa.or_(destination_rules.c.account_id.is_(None), destination_rules.c.account_id == account_id)
-        )
-    )
+    rows = await destination_rules.for_account(db, account_id=account_id)
     operator = _rules([row for row in rows if row["account_id"] is None])
     account = _rules([row for row in rows if row["account_id"] is not None])
     return operator, account
@@ -135,35 +130,21 @@ def clean_value(kind: str, value: str) -> str:
 
 async def add_rule(db: Database, *, kind: str, value: str, account_id: int | None = None) -> bool:
     value = clean_value(kind, value)
-    existing = await db.fetch_val(
-        sa.select(destination_rules.c.id).where(
-            destination_rules.c.kind == kind, destination_rules.c.value == value,
-            destination_rules.c.account_id.is_(None) if account_id is None
-            else destination_rules.c.account_id == account_id,
-        )
-    )
-    if existing:
+    if not await destination_rules.add(db, kind=kind, value=value, account_id=account_id):
         return False
-    await db.execute(destination_rules.insert().values(kind=kind, value=value, account_id=account_id,
-                                                        created_at=utcnow()))
     _loaded.clear()
     return True
 
 
 async def remove_rule(db: Database, *, kind: str, value: str, account_id: int | None = None) -> bool:
     value = clean_value(kind, value)
-    query = destination_rules.delete().where(
-        destination_rules.c.kind == kind, destination_rules.c.value == value,
-        destination_rules.c.account_id.is_(None) if account_id is None else destination_rules.c.account_id == account_id,
-    )
-    removed = await db.fetch_all(query.returning(destination_rules.c.id))
+    removed = await destination_rules.remove(db, kind=kind, value=value, account_id=account_id)
     _loaded.clear()
-    return bool(removed)
+    return removed
 
 
 async def list_rules(db: Database):
-    return await db.fetch_all(destination_rules.select().order_by(destination_rules.c.account_id,
-                                                                  destination_rules.c.kind, destination_rules.c.value))
+    return await destination_rules.list_all(db)
 
 
 # Operator-wide limits on a single call, kept in instance_settings.
@@ -177,14 +158,9 @@ async def operator_limits(db: Database) -> dict[str, int]:
 
 
 async def read_operator_limits(db: Database) -> dict[str, int]:
-    rows = await db.fetch_all(instance_settings.select().where(instance_settings.c.key.in_(
-        [f"policy.{name}" for name in OPERATOR_LIMITS])))
-    return {row["key"].removeprefix("policy."): int(row["value"]) for row in rows}
+    return await call_limits.read(db, names=OPERATOR_LIMITS)
 
 
 async def set_operator_limit(db: Database, *, name: str, value: int | None) -> None:
-    key = f"policy.{name}"
-    await db.execute(instance_settings.delete().where(instance_settings.c.key == key))
-    if value is not None:
-        await db.execute(instance_settings.insert().values(key=key, value=str(value)))
+    await call_limits.write(db, name=name, value=value)
     _limits.clear()

@@ -20,17 +20,14 @@ import hmac
 import logging
 import secrets
 
-import sqlalchemy as sa
-
 from app.calls import account_requests
 from app.data import accounts, rates
+from app.data import verifications as rows
 from app.fraud import limits, policy
 from app.core import security
 from app.data.db import utcnow
 from app.platform import Platform
 from app.providers.twilio import ProviderError, ProviderTimeout
-from app.data.tables import accounts as accounts_t
-from app.data.tables import ani_verifications, anis, balance_adjustments, verification_texts
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +58,13 @@ def new_code() -> str:
 
 
 async def list_pending(p: Platform, *, account_id: int):
-    return await p.db.fetch_all(
-        ani_verifications.select()
-        .where(ani_verifications.c.account_id == account_id, ani_verifications.c.expires_at > utcnow(),
-               ani_verifications.c.attempts < MAX_ATTEMPTS)
-        .order_by(ani_verifications.c.id)
-    )
+    return await rows.pending(p.db, account_id=account_id, now=utcnow(), max_attempts=MAX_ATTEMPTS)
 
 
 async def _refuse_unless_textable(p: Platform, account, number: str) -> None:
     """The checks a call to `number` would pass, before anything is texted to it."""
     db = p.db
-    owner = await db.fetch_one(sa.select(anis.c.account_id, anis.c.verified).where(anis.c.number == number))
+    owner = await rows.ani_owner(db, number=number)
     # An unverified claim (an SMS R. command) holds nothing: whoever proves the phone gets it.
     if owner is not None and owner["verified"]:
         if owner["account_id"] == account["id"]:
@@ -85,24 +77,10 @@ async def _refuse_unless_textable(p: Platform, account, number: str) -> None:
         raise VerificationError(f"codes cannot be texted to {number}")
 
 
-async def _count_since(db, *where) -> int:
-    return await db.fetch_val(sa.select(sa.func.count()).select_from(verification_texts).where(*where))
-
-
 async def _charge(db, account_id: int, price: int, note: str) -> None:
     """Take the text's price from the spendable balance, or refuse; an adjustment row says why."""
-    balance = await db.fetch_val(
-        accounts_t.update()
-        .where(accounts_t.c.id == account_id, accounts_t.c.balance - accounts_t.c.reserved >= max(price, 1))
-        .values(balance=accounts_t.c.balance - price)
-        .returning(accounts_t.c.balance)
-    )
-    if balance is None:
+    if await rows.charge(db, account_id=account_id, price=price, note=note) is None:
         raise VerificationError("your balance is too low to text a code; please top up", "balance")
-    if price:
-        await db.execute(balance_adjustments.insert().values(account_id=account_id, amount=-price,
-                                                             balance_after=balance, actor="verification",
-                                                             note=note[:255], created_at=utcnow()))
 
 
 async def start(p: Platform, *, account, number: str, code: str | None = None, channel: str = "portal",
@@ -120,9 +98,8 @@ async def start(p: Platform, *, account, number: str, code: str | None = None, c
     values = {"code_hash": _digest(p.secret_key, account_id, number, code), "attempts": 0, "sent_at": now,
               "expires_at": now + CODE_TTL}
     async with limits.capped(db, f"verification-account:{account_id}", f"verification-number:{number}"):
-        await db.execute(ani_verifications.delete().where(ani_verifications.c.expires_at <= now))
-        existing = await db.fetch_one(ani_verifications.select().where(
-            ani_verifications.c.account_id == account_id, ani_verifications.c.number == number))
+        await rows.delete_expired(db, now=now)
+        existing = await rows.find(db, account_id=account_id, number=number)
         if existing is not None and now - existing["sent_at"] < RESEND_AFTER:
             raise VerificationError("a code was just sent to that number; wait a minute before asking for another",
                                     "limited")
@@ -132,23 +109,18 @@ async def start(p: Platform, *, account, number: str, code: str | None = None, c
         pending = len(await list_pending(p, account_id=account_id))
         if existing is None and pending >= MAX_PENDING:
             raise VerificationError(f"at most {MAX_PENDING} numbers can wait for a code at once", "limited")
-        if await _count_since(db, verification_texts.c.account_id == account_id,
-                              verification_texts.c.sent_at > now - DAY) >= p.settings.verification_daily_limit:
+        if await rows.texts_since(db, account_id=account_id, since=now - DAY) >= p.settings.verification_daily_limit:
             raise VerificationError("no more codes can be texted from your account today; try again tomorrow",
                                     "limited")
-        if await _count_since(db, verification_texts.c.number == number,
-                              verification_texts.c.sent_at > now - DAY) >= p.settings.verification_number_daily_limit:
+        if await rows.texts_since(db, number=number, since=now - DAY) >= p.settings.verification_number_daily_limit:
             raise VerificationError("no more codes can be texted to that number today; try again tomorrow",
                                     "limited")
         await _charge(db, account_id, price, f"verification code to {number}")
-        text_id = await db.execute(verification_texts.insert().values(account_id=account_id, number=number,
-                                                                       channel=channel, sent_at=now))
+        text_id = await rows.add_text(db, account_id=account_id, number=number, channel=channel, sent_at=now)
         if existing is None:
-            await db.execute(ani_verifications.insert().values(account_id=account_id, number=number,
-                                                               created_at=now, sends=1, **values))
+            await rows.add(db, account_id=account_id, number=number, now=now, **values)
         else:
-            await db.execute(ani_verifications.update().where(ani_verifications.c.id == existing["id"])
-                             .values(sends=ani_verifications.c.sends + 1, **values))
+            await rows.resend(db, verification_id=existing["id"], **values)
     # Texted after the commit: no lock is held while the provider answers.
     try:
         await p.provider.send_sms(to=number, from_=sender,
@@ -156,12 +128,11 @@ async def start(p: Platform, *, account, number: str, code: str | None = None, c
     except (ProviderError, ProviderTimeout) as exc:
         log.warning("verification code to %s not sent: %s", number, exc)
         async with db.transaction():
-            await db.execute(ani_verifications.delete().where(ani_verifications.c.account_id == account_id,
-                                                              ani_verifications.c.number == number))
+            await rows.delete_for(db, account_id=account_id, number=number)
             if isinstance(exc, ProviderError):
                 # Refused by the provider, so never sent: neither counted nor paid for. A
                 # timeout may have been sent, and stays counted (and paid for).
-                await db.execute(verification_texts.delete().where(verification_texts.c.id == text_id))
+                await rows.delete_text(db, text_id=text_id)
                 if price:
                     await accounts.top_up(db, account_id=account_id, amount=price, actor="verification",
                                           note=f"refund: code to {number} not sent")
@@ -173,7 +144,7 @@ async def register_unverified(p: Platform, *, account, number: str, service_numb
     """An ANI named by the subscriber (SMS `R.<phone>`): a code goes to the phone, and the number is
     kept as an unverified caller ID, which authorizes nothing until the code comes back."""
     await start(p, account=account, number=number, channel="sms", service_number=service_number)
-    owner = await p.db.fetch_val(sa.select(anis.c.account_id).where(anis.c.number == number))
+    owner = await rows.ani_owner(p.db, number=number)
     if owner is None:
         try:
             await accounts.add_ani(p.db, account_id=account["id"], number=number, verified=False)
@@ -185,10 +156,8 @@ async def register_verified(db, *, account_id: int, number: str) -> None:
     """`number` becomes a verified ANI of the account; unverified claims of other accounts give way.
     Raises VerificationError when another account has it verified."""
     async with db.transaction():
-        await db.execute(anis.delete().where(anis.c.number == number, anis.c.verified == sa.false(),
-                                             anis.c.account_id != account_id))
-        mine = await db.fetch_val(anis.update().where(anis.c.number == number, anis.c.account_id == account_id)
-                                  .values(verified=True).returning(anis.c.id))
+        await rows.drop_others_unverified(db, number=number, account_id=account_id)
+        mine = await rows.mark_verified(db, number=number, account_id=account_id)
         if mine is None:
             try:
                 await accounts.add_ani(db, account_id=account_id, number=number, verified=True)
@@ -199,17 +168,11 @@ async def register_verified(db, *, account_id: int, number: str) -> None:
 async def confirm(p: Platform, *, account, number: str, code: str) -> None:
     """Register `number` as a verified ANI if `code` is right. Raises VerificationError."""
     account_id = account["id"]
-    row = await p.db.fetch_one(ani_verifications.select().where(
-        ani_verifications.c.account_id == account_id, ani_verifications.c.number == number))
+    row = await rows.find(p.db, account_id=account_id, number=number)
     if row is None or row["expires_at"] <= utcnow() or row["attempts"] >= MAX_ATTEMPTS:
         raise VerificationError("no code is waiting for that number; ask for a new one")
     # Count the attempt first (conditionally), so parallel guesses cannot exceed the limit.
-    counted = await p.db.fetch_val(
-        ani_verifications.update()
-        .where(ani_verifications.c.id == row["id"], ani_verifications.c.attempts < MAX_ATTEMPTS)
-        .values(attempts=ani_verifications.c.attempts + 1)
-        .returning(ani_verifications.c.attempts)
-    )
+    counted = await rows.count_try(p.db, verification_id=row["id"], max_attempts=MAX_ATTEMPTS)
     if counted is None:
         raise VerificationError("no code is waiting for that number; ask for a new one")
     expected = row["code_hash"]
@@ -218,7 +181,7 @@ async def confirm(p: Platform, *, account, number: str, code: str) -> None:
         if left <= 0:
             raise VerificationError("wrong code, and no tries left; ask for a new one")
         raise VerificationError(f"wrong code; {left} {'try' if left == 1 else 'tries'} left")
-    await p.db.execute(ani_verifications.delete().where(ani_verifications.c.id == row["id"]))
+    await rows.delete(p.db, verification_id=row["id"])
     await register_verified(p.db, account_id=account_id, number=number)
 
 
@@ -226,21 +189,13 @@ async def confirm_from_phone(p: Platform, *, number: str, code: str):
     """The code texted back from the phone itself (SMS `VERIFY <code>`): the account whose
     pending code it is gets `number` as a verified ANI; that account, or None."""
     now = utcnow()
-    rows = await p.db.fetch_all(ani_verifications.select().where(
-        ani_verifications.c.number == number, ani_verifications.c.expires_at > now,
-        ani_verifications.c.attempts < MAX_ATTEMPTS).order_by(ani_verifications.c.id))
-    for row in rows:
+    for row in await rows.pending_for_number(p.db, number=number, now=now, max_attempts=MAX_ATTEMPTS):
         # Each pending code counts the try, as in the portal: guesses stay bounded.
-        counted = await p.db.fetch_val(
-            ani_verifications.update()
-            .where(ani_verifications.c.id == row["id"], ani_verifications.c.attempts < MAX_ATTEMPTS)
-            .values(attempts=ani_verifications.c.attempts + 1)
-            .returning(ani_verifications.c.attempts)
-        )
+        counted = await rows.count_try(p.db, verification_id=row["id"], max_attempts=MAX_ATTEMPTS)
         if counted is None or not security.same_secret(
                 row["code_hash"], _digest(p.secret_key, row["account_id"], number, code.strip())):
             continue
-        await p.db.execute(ani_verifications.delete().where(ani_verifications.c.id == row["id"]))
+        await rows.delete(p.db, verification_id=row["id"])
         try:
             await register_verified(p.db, account_id=row["account_id"], number=number)
         except VerificationError:
@@ -250,5 +205,4 @@ async def confirm_from_phone(p: Platform, *, number: str, code: str):
 
 
 async def cancel(p: Platform, *, account_id: int, number: str) -> None:
-    await p.db.execute(ani_verifications.delete().where(ani_verifications.c.account_id == account_id,
-                                                        ani_verifications.c.number == number))
+    await rows.delete_for(p.db, account_id=account_id, number=number)

@@ -11,7 +11,7 @@ import datetime as dt
 from app.billing import pricing as billing
 from app.core import money, security
 from app.core.phone import InvalidNumber, to_e164
-from app.data.tables import MODES
+from app.data.service_numbers import MODES
 from twiml.prompts import PROMPTS
 
 CONFIRM_MODES = ("none", "press1", "amd")

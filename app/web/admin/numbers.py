@@ -7,7 +7,7 @@ from starlette.responses import Response
 from app.data import accounts, admin_queries, service_numbers
 from app.web.admin import forms as forms
 from app.web.admin.pages import Desk, admin_page
-from app.data.tables import MODES
+from app.data.service_numbers import MODES
 
 DONE = {"added": "The number was added.", "mode": "The number's mode was changed.",
         "caller_id": "The caller ID setting was saved.", "removed": "The number was removed."}

@@ -21,11 +21,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from app.data import accounts, callbacks, service_numbers
+from app.data import accounts, callbacks, request_lookup, service_numbers
 from app.web.demo import seed as demo
 from app.core import states
 from app.core.money import format_amount
-from app.data.tables import callback_requests
 
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parents[3] / "templates"))
 
@@ -225,8 +224,7 @@ async def state(request: Request, carrier) -> JSONResponse:
     if trigger.direction != "inbound":
         raise BadInput(404, "unknown_call", "that call is not a trigger")
     p = request.app.state.platform
-    row = await p.db.fetch_one(callback_requests.select().where(
-        callback_requests.c.trigger_kind == "voice", callback_requests.c.trigger_id == trigger.sid))
+    row = await request_lookup.by_trigger(p.db, kind="voice", trigger_id=trigger.sid)
     legs, account, leg_a = [], None, None
     if row is not None:
         legs = await callbacks.list_legs(p.db, request_id=row["id"])

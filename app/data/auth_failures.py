@@ -1,0 +1,71 @@
+"""Queries for failed authorizations (wrong PINs and passwords): the rows app/fraud/lockouts.py counts.
+
+Every count is over the rows since a given time; WINDOW, the sliding hour the
+lockouts count over, is kept here because operators' views count over it too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from app.data.db import Database, utcnow
+from app.data.tables import auth_failures
+
+WINDOW = dt.timedelta(hours=1)
+
+
+async def insert(db: Database, *, account_id: int | None, requester: str, channel: str, at: dt.datetime) -> int:
+    """One failure row; its id."""
+    return await db.execute(auth_failures.insert().values(account_id=account_id, requester=requester,
+                                                          channel=channel, at=at))
+
+
+async def count(db: Database, *, since: dt.datetime, account_id: int | None = None, channel: str | None = None,
+                requester: str | None = None) -> int:
+    """Failures after `since`, of the account (in `channel` when given) and/or of the requester."""
+    query = sa.select(sa.func.count()).where(auth_failures.c.at > since)
+    if account_id is not None:
+        query = query.where(auth_failures.c.account_id == account_id)
+    if channel is not None:
+        query = query.where(auth_failures.c.channel == channel)
+    if requester is not None:
+        query = query.where(auth_failures.c.requester == requester)
+    return await db.fetch_val(query)
+
+
+async def source_failures(db: Database, *, requester: str, since: dt.datetime,
+                          excluding: list[int]) -> tuple[int, dt.datetime | None]:
+    """(how many, the latest) failures of `requester` after `since`, but for the rows `excluding`."""
+    row = await db.fetch_one(
+        sa.select(sa.func.count(), sa.func.max(auth_failures.c.at))
+        .where(auth_failures.c.requester == requester, auth_failures.c.at > since,
+               auth_failures.c.id.not_in(excluding))
+    )
+    return row[0], row[1]
+
+
+async def delete_ids(db: Database, *, ids) -> None:
+    await db.execute(auth_failures.delete().where(auth_failures.c.id.in_(list(ids))))
+
+
+async def delete(db: Database, *, account_id: int | None = None, requester: str | None = None) -> int:
+    """Delete the account's and/or the requester's failures (all of them when neither is given); how many."""
+    query = auth_failures.delete()
+    if account_id is not None:
+        query = query.where(auth_failures.c.account_id == account_id)
+    if requester is not None:
+        query = query.where(auth_failures.c.requester == requester)
+    return len(await db.fetch_all(query.returning(auth_failures.c.id)))
+
+
+async def recent(db: Database, *, since: dt.datetime | None = None):
+    """Failures after `since` (the last WINDOW by default), by requester and account, most first."""
+    since = utcnow() - WINDOW if since is None else since
+    return await db.fetch_all(
+        sa.select(auth_failures.c.requester, auth_failures.c.account_id, sa.func.count().label("failures"))
+        .where(auth_failures.c.at > since)
+        .group_by(auth_failures.c.requester, auth_failures.c.account_id)
+        .order_by(sa.func.count().desc())
+    )

@@ -1,0 +1,71 @@
+"""Queries for prepaid holds: what a request holds (`callback_requests.reserved`) and what an account
+holds in all (`accounts.reserved`). app/billing/reservations.py decides with them.
+
+The updates are conditional, so that concurrent callbacks compete in the database:
+each returns whether it took effect.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.core import states
+from app.data.db import Database
+from app.data.tables import accounts, call_legs, callback_requests
+
+
+async def held(db: Database, *, request_id: int) -> int:
+    """What the request holds."""
+    return await db.fetch_val(sa.select(callback_requests.c.reserved).where(callback_requests.c.id == request_id))
+
+
+async def swap_request_hold(db: Database, *, request_id: int, seen: int, new: int) -> bool:
+    """Make the request hold `new`, if it still holds `seen`."""
+    moved = await db.fetch_val(
+        callback_requests.update()
+        .where(callback_requests.c.id == request_id, callback_requests.c.reserved == seen)
+        .values(reserved=new)
+        .returning(callback_requests.c.id)
+    )
+    return moved is not None
+
+
+async def move_account_hold(db: Database, *, account_id: int, seen: int, amount: int) -> bool:
+    """Replace `seen` by `amount` in the account's holds, if its balance covers them."""
+    got = await db.fetch_val(
+        accounts.update()
+        .where(accounts.c.id == account_id, accounts.c.balance - (accounts.c.reserved - seen) >= amount)
+        .values(reserved=accounts.c.reserved - seen + amount)
+        .returning(accounts.c.id)
+    )
+    return got is not None
+
+
+async def charge(db: Database, *, account_id: int, cost: int, freed: int) -> None:
+    """Take `cost` from the balance and `freed` from the account's holds."""
+    await db.execute(accounts.update().where(accounts.c.id == account_id)
+                     .values(balance=accounts.c.balance - cost, reserved=accounts.c.reserved - freed))
+
+
+async def spendable(db: Database, *, account_id: int) -> int:
+    return await db.fetch_val(sa.select(accounts.c.balance - accounts.c.reserved).where(accounts.c.id == account_id))
+
+
+async def budget(db: Database, *, request_id: int, account_id: int) -> int:
+    """The account's spendable balance and the request's own hold."""
+    return await db.fetch_val(
+        sa.select(accounts.c.balance - accounts.c.reserved + callback_requests.c.reserved)
+        .where(accounts.c.id == account_id, callback_requests.c.id == request_id)
+    )
+
+
+async def finished_holding(db: Database, *, limit: int):
+    """(id, account_id) of ended requests that still hold money and have no leg still to bill."""
+    open_legs = sa.select(call_legs.c.id).where(call_legs.c.request_id == callback_requests.c.id,
+                                                call_legs.c.ended_at.is_(None))
+    return await db.fetch_all(
+        sa.select(callback_requests.c.id, callback_requests.c.account_id)
+        .where(callback_requests.c.state.in_(states.TERMINAL), callback_requests.c.reserved > 0,
+               callback_requests.c.account_id.is_not(None), ~sa.exists(open_legs))
+        .limit(limit)
+    )
