@@ -53,9 +53,9 @@ async def spendable(db: Database, *, account_id: int) -> int:
 
 async def budget(db: Database, *, request_id: int, account_id: int) -> int:
     """The account's spendable balance and the request's own hold."""
+    own_hold = sa.select(callback_requests.c.reserved).where(callback_requests.c.id == request_id).scalar_subquery()
     return await db.fetch_val(
-        sa.select(accounts.c.balance - accounts.c.reserved + callback_requests.c.reserved)
-        .where(accounts.c.id == account_id, callback_requests.c.id == request_id)
+        sa.select(accounts.c.balance - accounts.c.reserved + own_hold).where(accounts.c.id == account_id)
     )
 
 
