@@ -22,8 +22,7 @@ import secrets
 
 import sqlalchemy as sa
 
-from app.calls import account_requests
-from app.data import accounts, rates
+from app.data import accounts, rates, service_numbers
 from app.fraud import limits, policy
 from app.core import security
 from app.data.db import utcnow
@@ -111,7 +110,7 @@ async def start(p: Platform, *, account, number: str, code: str | None = None, c
     account_id = account["id"]
     db = p.db
     await _refuse_unless_textable(p, account, number)
-    sender = await account_requests.caller_id_for(p, service_number)
+    sender = await service_numbers.caller_id_for(db, service_number)
     if sender is None:
         raise VerificationError("codes cannot be texted right now; please try later", "unavailable")
     code = code or new_code()
