@@ -50,6 +50,11 @@ from app.platform import Platform
 
 log = logging.getLogger(__name__)
 
+# Every reason `admit` refuses with, so each channel can be checked to answer them all
+# (account_requests.normalize adds "invalid_number" for a number that is not one).
+REASONS = (states.AUTH_FAILED, states.DESTINATION_BLOCKED, states.INSUFFICIENT_FUNDS, "unavailable",
+           states.RATE_LIMITED)
+
 
 @dataclass(frozen=True)
 class Ask:
