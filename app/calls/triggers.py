@@ -1,19 +1,20 @@
 """Voice triggers: who may ask for a callback on a service number, and who is called back.
 
 Each mode of PRODUCT.md section 3 is one small function from (the number, the
-caller) to a decision; `accept_voice_trigger` writes the outcome to the outbox.
+caller) to a decision: who is called back, for which account, whether a PIN
+follows. What is checked then is the admission every channel goes through
+(app/calls/admission.py).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from app.data import accounts, callbacks, rates
-from app.fraud import limits, lockouts, policy
+from app.calls import admission
+from app.data import accounts
 from app.core import states
-from app.data.db import storable, utcnow
+from app.data.db import storable
 from app.core.phone import usable_caller_id
 from app.platform import Platform
 
@@ -81,81 +82,33 @@ MODES = {
 }
 
 
-async def decide(p: Platform, number, caller_raw: str | None) -> tuple[Decision, str | None]:
-    """(decision, failure reason) for a call from `caller_raw` to service `number`."""
-    if await limits.requester_over_limit(p.db, p.settings, requester=storable(caller_raw, 32)):
-        return Decision(refusal="too many triggers from this caller"), states.RATE_LIMITED
-    caller = usable_caller_id(caller_raw)
-    decision = await MODES[number["mode"]](p, number, caller)
-    if not decision.accepted:
-        return decision, states.AUTH_FAILED
-    if decision.needs_pin and await lockouts.requester_locked(p.db, requester=decision.leg_a_number):
-        return Decision(refusal="locked out after too many wrong PINs"), states.AUTH_FAILED
-    account = decision.account
-    if account is not None and account["status"] != "active":
-        return Decision(refusal="account is blocked"), states.AUTH_FAILED
-    # The callback leg is a call the operator pays for too: the same policy applies.
-    why = await policy.check(p.db, account_id=account["id"] if account is not None else None,
-                             number=decision.leg_a_number)
-    tariff = account["callback_tariff"] if account is not None else "default"
-    if why or await rates.find_rate(p.db, number=decision.leg_a_number, tariff=tariff) is None:
-        return Decision(refusal=f"callback number {decision.leg_a_number}: {why or 'no rate'}"), \
-            states.DESTINATION_BLOCKED
-    if account is not None and account["balance"] - account["reserved"] <= 0:
-        return Decision(refusal="balance exhausted"), states.INSUFFICIENT_FUNDS
-    # The caps (per requester, per account) are counted again where the row is written.
-    return decision, None
-
-
-async def _over_caps(p: Platform, decision: Decision, requester: str) -> tuple[Decision, str | None]:
-    """Inside `limits.capped`: the caps that parallel triggers would otherwise all pass."""
-    if await limits.requester_over_limit(p.db, p.settings, requester=requester):
-        return Decision(refusal="too many triggers from this caller"), states.RATE_LIMITED
-    if decision.account is not None and await limits.account_over_concurrency(p.db, account=decision.account):
-        return Decision(refusal="too many callbacks in progress"), states.RATE_LIMITED
-    return decision, None
-
-
-async def _refuse(p: Platform, number, call_sid: str, decision: Decision, reason: str, *, now, common: dict) -> None:
-    log.info("trigger %s on %s refused: %s", call_sid, number["number"], decision.refusal,
-             extra={"call_sid": call_sid, "reason": reason})
-    await callbacks.create_request(
-        p.db, state=states.FAILED, reason=reason, detail=decision.refusal, due_at=now, expires_at=now, **common
-    )
-    return None
+async def _ask(p: Platform, number, call_sid: str, caller_raw: str | None, base_url: str):
+    """The Ask a call from `caller_raw` to service `number` makes, or why its mode refuses it."""
+    requester = storable(caller_raw, 32)
+    fields = dict(channel="voice", trigger_id=call_sid, requester=requester, service_number=number["number"],
+                  mode=number["mode"], base_url=base_url)
+    # The flood guard comes first: a caller ringing in a loop costs one count, not the lookups.
+    refused = await admission.requester_over_limit(p, requester)
+    if refused is None:
+        decision = await MODES[number["mode"]](p, number, usable_caller_id(caller_raw))
+        if decision.accepted:
+            return admission.Ask(account=decision.account, leg_a=decision.leg_a_number, destination=None,
+                                 needs_pin=decision.needs_pin, **fields), None
+        refused = admission.Refused(states.AUTH_FAILED, decision.refusal)
+    return admission.Ask(account=None, leg_a="", destination=None, **fields), refused
 
 
 async def accept_voice_trigger(p: Platform, *, number, call_sid: str, caller_raw: str | None, base_url: str) -> int | None:
-    """Write the outbox row for one trigger call; return its id (None if a duplicate)."""
-    decision, reason = await decide(p, number, caller_raw)
-    requester = storable(caller_raw, 32)
-    now = utcnow()
-    common = dict(
-        trigger_kind="voice", trigger_id=call_sid, service_number=number["number"], mode=number["mode"],
-        caller_id=requester, base_url=base_url,
-    )
-    if reason:
-        return await _refuse(p, number, call_sid, decision, reason, now=now, common=common)
-    subjects = [limits.requester_subject(requester)]
-    if decision.account is not None:
-        subjects.append(limits.account_subject(decision.account))
-    async with limits.capped(p.db, *subjects):
-        refused, reason = await _over_caps(p, decision, requester)
-        if reason:
-            return await _refuse(p, number, call_sid, refused, reason, now=now, common=common)
-        request_id, created = await callbacks.create_request(
-            p.db,
-            state=states.QUEUED,
-            account_id=decision.account["id"] if decision.account is not None else None,
-            needs_pin=decision.needs_pin,
-            leg_a_number=decision.leg_a_number,
-            leg_a_from=number["number"],
-            due_at=now + dt.timedelta(seconds=p.settings.dispatch_delay_seconds),
-            expires_at=now + dt.timedelta(seconds=p.settings.request_ttl_seconds),
-            **common,
-        )
-    if not created:
+    """Admit one trigger call (app/calls/admission.py); return its request's id (None if refused or a duplicate).
+
+    A refused trigger is kept as a failed row: the caller hears the same busy signal either way.
+    """
+    ask, refused = await _ask(p, number, call_sid, caller_raw, base_url)
+    if refused:
+        await admission.refuse(p, ask, refused, keep=True)
         return None
-    log.info("trigger %s on %s queued", call_sid, number["number"], extra={"callback_id": request_id})
-    p.wake_dispatcher()
-    return request_id
+    outcome = await admission.admit(p, ask, keep_refusals=True)
+    if isinstance(outcome, admission.Refused) or not outcome.created:
+        return None
+    log.info("trigger %s on %s queued", call_sid, number["number"], extra={"callback_id": outcome.request_id})
+    return outcome.request_id

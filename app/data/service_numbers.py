@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.core.phone import InvalidNumber, to_e164
 from app.data.db import Database, utcnow
 # MODES, the modes a service number may have, is read from here by the forms that offer them.
 from app.data.tables import MODES, service_numbers
@@ -82,3 +83,17 @@ async def remove_number(db: Database, *, number_id: int) -> bool:
                                  .returning(service_numbers.c.id))
     _by_number.clear()
     return bool(removed)
+
+
+async def caller_id_for(db: Database, to: str | None) -> str | None:
+    """The number a callback or a text comes from: the one the subscriber used (`to`, if it is
+    a service number), else the first shared (not DID) service number; None when there is none."""
+    if to:
+        try:
+            row = await get_number(db, number=to_e164(to, "US"))
+        except InvalidNumber:
+            row = None
+        if row is not None:
+            return row["number"]
+    shared = [row for row in await list_numbers(db) if row["mode"] != "did"]
+    return shared[0]["number"] if shared else None

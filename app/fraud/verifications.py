@@ -20,8 +20,7 @@ import hmac
 import logging
 import secrets
 
-from app.calls import account_requests
-from app.data import accounts, rates
+from app.data import accounts, rates, service_numbers
 from app.data import verifications as rows
 from app.fraud import limits, policy
 from app.core import security
@@ -89,7 +88,7 @@ async def start(p: Platform, *, account, number: str, code: str | None = None, c
     account_id = account["id"]
     db = p.db
     await _refuse_unless_textable(p, account, number)
-    sender = await account_requests.caller_id_for(p, service_number)
+    sender = await service_numbers.caller_id_for(db, service_number)
     if sender is None:
         raise VerificationError("codes cannot be texted right now; please try later", "unavailable")
     code = code or new_code()

@@ -1,0 +1,197 @@
+"""Admission: whether a trigger becomes a queued callback, the same checks for every channel.
+
+Every way to ask for a callback (a call to a service number in any mode, a
+text, the portal's Connect Two, the REST API and so the Callback Dialer) first
+works out, its own way, who asks and for which account, then hands an `Ask` to
+`admit`, which checks, in this order:
+
+1. the account's status (when the account is known);
+2. lockouts: a caller whose PIN is still to be typed (`Ask.needs_pin`) must not
+   be locked out after wrong PINs; channels that authorize with a secret before
+   asking (texts, web logins) count theirs as they authorize;
+3. the destination, leg A then leg B: the account's destination policy, then a
+   rate for the number (leg A at the callback tariff, leg B at the call tariff);
+4. the balance: something left to spend once holds are taken off;
+5. a number for the callback to come from (`Ask.service_number`);
+6. the trigger limit per requester (`per_requester`);
+7. the account's concurrency cap.
+
+Steps 6 and 7 are counted, and the row written, inside one `limits.capped(...)`
+transaction holding the requester's and the account's locks: thirty requests
+at once must not all see the same free slots.
+
+The one outcome is `Admitted` or `Refused`; each channel turns it into its own
+answer (a rejected call, a text, a 4xx JSON body, a form message).
+
+Where channels differ on purpose, the difference is a parameter, not a copy:
+
+- `per_requester=False` (the API): integrators are trusted; their volume is
+  bounded by the account's concurrency cap, not counted per requester.
+- `Ask.account is None` (a voice trigger in PIN mode): there is no account
+  until the PIN is typed, so the status, the balance and the concurrency cap
+  are checked at PIN entry (app/calls/ivr.py), and leg A is checked against
+  the operator's policy at the default tariff.
+- `keep_refusals=True` (voice): a refused trigger is kept as a failed row,
+  the operator's log of calls that got no callback; a row refused by a cap is
+  written inside the capped transaction, so the next trigger counts it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from app.core import states
+from app.data import callbacks, rates
+from app.data.db import storable, utcnow
+from app.fraud import limits, lockouts, policy
+from app.platform import Platform
+
+log = logging.getLogger(__name__)
+
+# Every reason `admit` refuses with, so each channel can be checked to answer them all
+# (account_requests.normalize adds "invalid_number" for a number that is not one).
+REASONS = (states.AUTH_FAILED, states.DESTINATION_BLOCKED, states.INSUFFICIENT_FUNDS, "unavailable",
+           states.RATE_LIMITED)
+
+
+@dataclass(frozen=True)
+class Ask:
+    """A channel's request for a callback, its numbers E.164 already."""
+
+    channel: str  # the trigger kind: voice, sms, web, api
+    trigger_id: str  # with the channel, the idempotency key: the same trigger twice is one request
+    requester: str  # who asked, as limits count it: caller ID, sender, web:<login>, api:<login>
+    account: object | None  # the account row; None only for a voice trigger whose PIN is still to come
+    leg_a: str
+    destination: str | None
+    service_number: str | None  # the number the callback comes from; None: there is none to use
+    mode: str  # the service number's mode for voice, else the channel
+    base_url: str
+    needs_pin: bool = False
+    notify_number: str | None = None
+
+
+@dataclass(frozen=True)
+class Admitted:
+    request_id: int
+    created: bool  # False: this trigger (idempotency key) was seen before
+    leg_a: str
+    destination: str | None
+
+
+class Refused(Exception):
+    """Why a request was not queued: `reason` from app/core/states.py (or invalid_number,
+    unavailable), a `detail` safe to show whoever asked, the `number` refused if one was,
+    and `note`, the operator's fuller account (a voice trigger's failed row)."""
+
+    def __init__(self, reason: str, detail: str, number: str | None = None, note: str | None = None):
+        super().__init__(detail)
+        self.reason, self.detail, self.number = reason, detail, number
+        self.note = note or detail
+
+    def __repr__(self) -> str:
+        return f"Refused({self.reason!r}, {self.note!r})"
+
+
+async def requester_over_limit(p: Platform, requester: str) -> Refused | None:
+    """Step 6, also usable before a channel identifies its caller (voice: a caller ringing in a
+    loop costs one count, not the lookups); only the count inside `admit` is exact."""
+    if await limits.requester_over_limit(p.db, p.settings, requester=storable(requester, 32)):
+        return Refused(states.RATE_LIMITED, "too many requests; wait a few minutes",
+                       note="too many triggers from this caller")
+    return None
+
+
+async def _destination(p: Platform, account, number: str, tariff: str, leg: str) -> Refused | None:
+    # The callback leg is a call the operator pays for too: the same policy applies to both legs.
+    why = await policy.check(p.db, account_id=account["id"] if account is not None else None, number=number)
+    if why or await rates.find_rate(p.db, number=number, tariff=tariff) is None:
+        return Refused(states.DESTINATION_BLOCKED, "calls to that number are not available", number,
+                       note=f"{leg} {number}: {why or 'no rate'}")
+    return None
+
+
+async def _checks(p: Platform, ask: Ask) -> Refused | None:
+    """Steps 1 to 5: what can be refused without a lock."""
+    account = ask.account
+    if account is not None and account["status"] != "active":
+        return Refused(states.AUTH_FAILED, "account is blocked")
+    if ask.needs_pin and await lockouts.requester_locked(p.db, requester=ask.leg_a):
+        return Refused(states.AUTH_FAILED, "locked out after too many wrong PINs")
+    legs = [(ask.leg_a, account["callback_tariff"] if account is not None else "default", "callback number")]
+    if ask.destination is not None:
+        legs.append((ask.destination, account["tariff"], "destination"))
+    for number, tariff, leg in legs:
+        refused = await _destination(p, account, number, tariff, leg)
+        if refused:
+            return refused
+    if account is not None and account["balance"] - account["reserved"] <= 0:
+        return Refused(states.INSUFFICIENT_FUNDS, "balance too low", note="balance exhausted")
+    if ask.service_number is None:
+        return Refused("unavailable", "no service number to call from")
+    return None
+
+
+async def _caps(p: Platform, ask: Ask, requester: str, *, per_requester: bool) -> Refused | None:
+    """Steps 6 and 7, inside `limits.capped`: the caps that parallel triggers would otherwise all pass."""
+    if per_requester:
+        refused = await requester_over_limit(p, requester)
+        if refused:
+            return refused
+    if ask.account is not None and await limits.account_over_concurrency(p.db, account=ask.account):
+        return Refused(states.RATE_LIMITED, "too many callbacks in progress")
+    return None
+
+
+async def refuse(p: Platform, ask: Ask, refused: Refused, *, keep: bool) -> Refused:
+    """The refusal as the outcome; with `keep` (voice) also as a failed row, the operator's log."""
+    if keep:
+        log.info("trigger %s on %s refused: %s", ask.trigger_id, ask.service_number, refused.note,
+                 extra={"call_sid": ask.trigger_id, "reason": refused.reason})
+        now = utcnow()
+        await callbacks.create_request(
+            p.db, state=states.FAILED, reason=refused.reason, detail=refused.note, due_at=now, expires_at=now,
+            trigger_kind=ask.channel, trigger_id=storable(ask.trigger_id, 64), service_number=ask.service_number,
+            mode=ask.mode, caller_id=storable(ask.requester, 32), base_url=ask.base_url,
+        )
+    return refused
+
+
+async def admit(p: Platform, ask: Ask, *, per_requester: bool = True, keep_refusals: bool = False) -> Admitted | Refused:
+    """Check `ask` in the order of this module's docstring and queue it: Admitted, or the first Refused."""
+    refused = await _checks(p, ask)
+    if refused:
+        return await refuse(p, ask, refused, keep=keep_refusals)
+    requester = storable(ask.requester, 32)
+    account = ask.account
+    subjects = [limits.requester_subject(requester) if per_requester else "",
+                limits.account_subject(account) if account is not None else ""]
+    now = utcnow()
+    async with limits.capped(p.db, *subjects):
+        refused = await _caps(p, ask, requester, per_requester=per_requester)
+        if refused:
+            return await refuse(p, ask, refused, keep=keep_refusals)
+        request_id, created = await callbacks.create_request(
+            p.db,
+            state=states.QUEUED,
+            trigger_kind=ask.channel,
+            trigger_id=storable(ask.trigger_id, 64),
+            service_number=ask.service_number,
+            mode=ask.mode,
+            caller_id=requester,
+            account_id=account["id"] if account is not None else None,
+            needs_pin=ask.needs_pin,
+            leg_a_number=ask.leg_a,
+            leg_a_from=ask.service_number,
+            leg_b_number=ask.destination,
+            confirm_mode=account["confirm_mode"] if account is not None and ask.destination else None,
+            notify_number=ask.notify_number,
+            base_url=ask.base_url,
+            due_at=now + dt.timedelta(seconds=p.settings.dispatch_delay_seconds),
+            expires_at=now + dt.timedelta(seconds=p.settings.request_ttl_seconds),
+        )
+    if created:
+        p.wake_dispatcher()
+    return Admitted(request_id=request_id, created=created, leg_a=ask.leg_a, destination=ask.destination)
