@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from app.billing import call_records
 from app.data.db import Database
 from app.platform import Platform
-from app.providers.twilio import ProviderCall
+from app.providers.interface import ProviderCall
 from app.data.tables import call_legs
 
 FIRST_CHECK_SECONDS = 60

@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from app.data import accounts, callbacks, rates, service_numbers
+from app.calls import machine
+from app.data import accounts, rates, service_numbers
 from app.fraud import limits, policy
 from app.core import states
 from app.data.db import storable, utcnow
@@ -107,7 +108,7 @@ async def request_callback(
             raise Refused(states.RATE_LIMITED, "too many requests; wait a few minutes")
         if await limits.account_over_concurrency(p.db, account=account):
             raise Refused(states.RATE_LIMITED, "too many callbacks in progress")
-        request_id, created = await callbacks.create_request(
+        request_id, created = await machine.accept(
             p.db,
             trigger_kind=trigger_kind,
             trigger_id=storable(trigger_id, 64),
@@ -121,7 +122,6 @@ async def request_callback(
             leg_b_number=destination,
             confirm_mode=account["confirm_mode"] if destination else None,
             notify_number=notify_number,
-            state=states.QUEUED,
             base_url=base_url,
             due_at=now + dt.timedelta(seconds=p.settings.dispatch_delay_seconds),
             expires_at=now + dt.timedelta(seconds=p.settings.request_ttl_seconds),

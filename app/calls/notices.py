@@ -14,7 +14,7 @@ from app.data import accounts, sms_log
 from app.core import states
 from app.data.db import utcnow
 from app.platform import Platform
-from app.providers.twilio import ProviderError, ProviderTimeout
+from app.providers.interface import ProviderError, ProviderTimeout
 from app.data.tables import callback_requests as requests_t
 from twiml.prompts import text
 

@@ -10,7 +10,8 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from app.data import accounts, callbacks, rates
+from app.calls import machine
+from app.data import accounts, rates
 from app.fraud import limits, lockouts, policy
 from app.core import states
 from app.data.db import storable, utcnow
@@ -119,9 +120,7 @@ async def _over_caps(p: Platform, decision: Decision, requester: str) -> tuple[D
 async def _refuse(p: Platform, number, call_sid: str, decision: Decision, reason: str, *, now, common: dict) -> None:
     log.info("trigger %s on %s refused: %s", call_sid, number["number"], decision.refusal,
              extra={"call_sid": call_sid, "reason": reason})
-    await callbacks.create_request(
-        p.db, state=states.FAILED, reason=reason, detail=decision.refusal, due_at=now, expires_at=now, **common
-    )
+    await machine.refuse(p.db, reason=reason, detail=decision.refusal, due_at=now, expires_at=now, **common)
     return None
 
 
@@ -143,9 +142,8 @@ async def accept_voice_trigger(p: Platform, *, number, call_sid: str, caller_raw
         refused, reason = await _over_caps(p, decision, requester)
         if reason:
             return await _refuse(p, number, call_sid, refused, reason, now=now, common=common)
-        request_id, created = await callbacks.create_request(
+        request_id, created = await machine.accept(
             p.db,
-            state=states.QUEUED,
             account_id=decision.account["id"] if decision.account is not None else None,
             needs_pin=decision.needs_pin,
             leg_a_number=decision.leg_a_number,

@@ -28,7 +28,7 @@ from app.fraud import limits, policy
 from app.core import security
 from app.data.db import utcnow
 from app.platform import Platform
-from app.providers.twilio import ProviderError, ProviderTimeout
+from app.providers.interface import ProviderError, ProviderTimeout
 from app.data.tables import accounts as accounts_t
 from app.data.tables import ani_verifications, anis, balance_adjustments, verification_texts
 
