@@ -24,7 +24,9 @@ from app.web.demo import softphone
 from app.data.db import make_database
 from app.calls.dispatcher import Dispatcher
 from app.platform import Platform
-from app.providers.twilio import Credentials, TwilioProvider
+from app.providers import credentials as provider_credentials
+from app.providers.interface import Credentials
+from app.providers.twilio import TwilioProvider
 from app.core.settings import Settings, check, load_settings
 
 log = logging.getLogger(__name__)
@@ -74,12 +76,12 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
         secret_key = await instance.resolve_secret_key(db, settings)
         stack = contextlib.AsyncExitStack()
         if carrier is not None:
-            token = instance.sandbox_auth_token(secret_key)
+            token = provider_credentials.sandbox_auth_token(secret_key)
             api_base = await stack.enter_async_context(embedded_carrier.running(carrier, token))
             credentials = Credentials(embedded_carrier.SANDBOX_ACCOUNT_SID, token, api_base)
             log.info("no TWILIO_ACCOUNT_SID: calls go to the sandbox carrier at %s", api_base)
         else:
-            credentials = instance.twilio_credentials(settings)
+            credentials = provider_credentials.twilio_credentials(settings)
         provider = TwilioProvider(credentials, timeout=settings.provider_timeout_seconds)
         platform = Platform(settings=settings, db=db, secret_key=secret_key, credentials=credentials,
                             provider=provider, metrics=measured, listen_url=listen_url)

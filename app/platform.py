@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from app.core import request_origin
 from app.data.db import Database
 from app.core.metrics import Metrics
-from app.providers.twilio import Credentials, TwilioProvider
+from app.providers.interface import Credentials, Provider
 from app.core.settings import Settings
 
 
@@ -18,7 +18,7 @@ class Platform:
     db: Database
     secret_key: str
     credentials: Credentials
-    provider: TwilioProvider
+    provider: Provider  # app/providers/interface.py; main.py picks the adapter
     metrics: "Metrics | None" = None
     # The address `callback-platform serve` bound (http://127.0.0.1:8000), when it is known.
     listen_url: str | None = None

@@ -21,6 +21,7 @@ from app.billing import provider_prices
 from app.core import states
 from app.data.db import utcnow
 from app.main import create_app
+from app.providers import twilio_events
 from app.providers.twilio import ProviderError
 from app.data.tables import call_legs
 from sandbox import CallPricing, Carrier, Clock, Phone, serve
@@ -74,8 +75,8 @@ async def ended_leg(platform, sid: str, *, status: str = "completed", duration: 
     """A second-party leg ended as its final status callback reports it: the CDR, and its price schedule."""
     request_id, _ = await callbacks.create_request(platform.db, trigger_kind="api", trigger_id=sid,
                                                    state=states.CONNECTED, leg_b_number=NY)
-    await leg_status.record_status(platform, request_id=request_id, leg="b", params={
-        "CallSid": sid, "CallStatus": status, "CallDuration": str(duration), "To": NY, "SequenceNumber": "3"})
+    await leg_status.record_status(platform, request_id=request_id, leg="b", event=twilio_events.leg_status({
+        "CallSid": sid, "CallStatus": status, "CallDuration": str(duration), "To": NY, "SequenceNumber": "3"}))
 
 
 def leg_row(engine, sid: str):

@@ -18,7 +18,8 @@ import re
 import httpx
 import pytest
 
-from app.data import accounts, instance, sms_log
+from app.data import accounts, sms_log
+from app.providers import credentials
 from app.web.demo import seed as demo
 from app.core import request_origin
 from app.cli.main import main as cli_main
@@ -125,7 +126,7 @@ async def test_sms_gateway_cannot_choose_the_callback_host(live):
 
 
 def _sandbox_signed(app, url: str, params: dict) -> dict:
-    token = instance.sandbox_auth_token(app.state.platform.secret_key)
+    token = credentials.sandbox_auth_token(app.state.platform.secret_key)
     return {**FORGED, "X-Twilio-Signature": tw.sign(url, params, token=token)}
 
 
@@ -226,7 +227,7 @@ def test_account_sid_without_auth_token_refuses_to_start(settings, tmp_path):
     with pytest.raises(SystemExit, match="TWILIO_AUTH_TOKEN"):
         load_settings({"TWILIO_ACCOUNT_SID": tw.ACCOUNT_SID, "PUBLIC_BASE_URL": PUBLIC}, env_file=tmp_path / "none")
     with pytest.raises(SystemExit, match="TWILIO_AUTH_TOKEN"):
-        instance.twilio_credentials(settings.with_(twilio_auth_token=None))
+        credentials.twilio_credentials(settings.with_(twilio_auth_token=None))
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import asyncio
 import logging
 
 from app.platform import Platform
-from app.providers.twilio import ProviderCall, ProviderError, ProviderTimeout, error_kind
+from app.providers.interface import ProviderCall, ProviderError, ProviderTimeout, error_kind
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from app.billing import call_records
 from app.data import leg_prices
 from app.data.db import Database
 from app.platform import Platform
-from app.providers.twilio import ProviderCall
+from app.providers.interface import ProviderCall
 
 FIRST_CHECK_SECONDS = 60
 RETRY_SECONDS = (300, 1800, 3 * 3600, 12 * 3600)  # the wait after each try that found no price

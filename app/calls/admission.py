@@ -43,7 +43,8 @@ import logging
 from dataclasses import dataclass
 
 from app.core import states
-from app.data import callbacks, rates
+from app.calls import machine
+from app.data import rates
 from app.data.db import storable, utcnow
 from app.fraud import limits, lockouts, policy
 from app.platform import Platform
@@ -151,8 +152,8 @@ async def refuse(p: Platform, ask: Ask, refused: Refused, *, keep: bool) -> Refu
         log.info("trigger %s on %s refused: %s", ask.trigger_id, ask.service_number, refused.note,
                  extra={"call_sid": ask.trigger_id, "reason": refused.reason})
         now = utcnow()
-        await callbacks.create_request(
-            p.db, state=states.FAILED, reason=refused.reason, detail=refused.note, due_at=now, expires_at=now,
+        await machine.refuse(
+            p.db, reason=refused.reason, detail=refused.note, due_at=now, expires_at=now,
             trigger_kind=ask.channel, trigger_id=storable(ask.trigger_id, 64), service_number=ask.service_number,
             mode=ask.mode, caller_id=storable(ask.requester, 32), base_url=ask.base_url,
         )
@@ -173,9 +174,8 @@ async def admit(p: Platform, ask: Ask, *, per_requester: bool = True, keep_refus
         refused = await _caps(p, ask, requester, per_requester=per_requester)
         if refused:
             return await refuse(p, ask, refused, keep=keep_refusals)
-        request_id, created = await callbacks.create_request(
+        request_id, created = await machine.accept(
             p.db,
-            state=states.QUEUED,
             trigger_kind=ask.channel,
             trigger_id=storable(ask.trigger_id, 64),
             service_number=ask.service_number,

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 
+from app.calls import machine
 from app.data import callbacks
 from app.core import states
 from app.data.db import utcnow
 from app.platform import Platform
-from app.providers.twilio import ProviderError, ProviderTimeout
+from app.providers.interface import ProviderError, ProviderTimeout
 
 log = logging.getLogger(__name__)
 
-CANCELABLE = frozenset({states.QUEUED, states.CALLING_A, states.A_ANSWERED, states.CALLING_B, states.CONNECTED})
+CANCELABLE = machine.TABLE[machine.CANCELED].sources
 
 
 class NotCancelable(Exception):
@@ -33,8 +34,8 @@ async def cancel(p: Platform, request, *, by: str = "the subscriber"):
         if request["state"] not in CANCELABLE:
             raise NotCancelable(request["state"])
         # Whoever canceled it knows: no "your callback failed" text afterwards.
-        moved = await callbacks.transition(p.db, request, states.FAILED, reason=states.CANCELED,
-                                           detail=f"canceled by {by}", notified_at=utcnow())
+        moved = await machine.move(p.db, request, machine.CANCELED, states.FAILED, reason=states.CANCELED,
+                                   detail=f"canceled by {by}", notified_at=utcnow())
         fresh = await callbacks.get_request(p.db, request_id=request["id"])
         if moved:
             if fresh["leg_a_sid"]:

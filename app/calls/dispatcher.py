@@ -21,12 +21,12 @@ import logging
 import time
 
 from app.data import accounts, callbacks
-from app.calls import dialing, lost_callbacks, notices, pacing
+from app.calls import dialing, lost_callbacks, machine, notices, pacing
 from app.billing import provider_prices, reservations
 from app.core import states, urls
 from app.data.db import utcnow
 from app.platform import Platform
-from app.providers.twilio import ProviderError, ProviderTimeout
+from app.providers.interface import ProviderError, ProviderTimeout
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,15 @@ async def _hold_for_leg_a(p: Platform, request) -> int | None:
     account = await accounts.get_account(p.db, account_id=request["account_id"])
     if account is not None and (request["reserved"] > 0 or await dialing.hold_for_ivr(p, request, account)):
         return await dialing.leg_a_time_limit(p, request, account)
-    await callbacks.transition(p.db, request, states.FAILED, reason=states.INSUFFICIENT_FUNDS,
-                               detail="balance does not cover the callback leg")
+    await machine.move(p.db, request, machine.NOT_PLACED, states.FAILED, reason=states.INSUFFICIENT_FUNDS,
+                       detail="balance does not cover the callback leg")
     return None
 
 
 async def requeue(p: Platform, request, detail: str) -> None:
     """Put a claimed request back in the queue, still due, its attempt not counted."""
-    await callbacks.transition(p.db, request, states.QUEUED, detail=detail, attempts=request["attempts"] - 1)
+    await machine.move(p.db, request, machine.NOT_PLACED, states.QUEUED, detail=detail,
+                       attempts=request["attempts"] - 1)
     p.work_ready.set()
 
 
@@ -105,13 +106,14 @@ async def place_leg_a(p: Platform, request, *, time_limit: int | None = None, sl
         detail = f"provider {exc.status or '-'} {exc.code or ''} {exc}".strip()
         if exc.retryable and request["attempts"] < p.settings.provider_max_attempts:
             delay = backoff_seconds(request["attempts"])
-            await callbacks.transition(p.db, request, states.QUEUED, detail=detail,
-                                       due_at=utcnow() + dt.timedelta(seconds=delay))
+            await machine.move(p.db, request, machine.NOT_PLACED, states.QUEUED, detail=detail,
+                               due_at=utcnow() + dt.timedelta(seconds=delay))
         else:
             log.warning("request %s: %s", request["id"], detail, extra={"callback_id": request["id"]})
-            await callbacks.transition(p.db, request, states.FAILED, reason=states.PROVIDER_ERROR, detail=detail)
+            await machine.move(p.db, request, machine.NOT_PLACED, states.FAILED, reason=states.PROVIDER_ERROR,
+                               detail=detail)
         return True
-    await callbacks.attach_leg_a(p.db, request_id=request["id"], sid=sid)
+    await machine.placed(p.db, request_id=request["id"], sid=sid)
     await callbacks.ensure_leg(p.db, request_id=request["id"], leg="a", sid=sid, direction="outbound-api",
                                from_number=request["leg_a_from"], to_number=request["leg_a_number"], status="queued")
     return True
@@ -119,11 +121,12 @@ async def place_leg_a(p: Platform, request, *, time_limit: int | None = None, sl
 
 async def expire_and_settle(p: Platform, now: dt.datetime) -> None:
     for request in await callbacks.expired_queued(p.db, now=now):
-        await callbacks.transition(p.db, request, states.FAILED, reason=states.EXPIRED, detail="not placed in time")
+        await machine.move(p.db, request, machine.EXPIRED, states.FAILED, reason=states.EXPIRED,
+                           detail="not placed in time")
     grace = max(p.settings.placing_grace_seconds, 3 * p.settings.provider_timeout_seconds)
     for request in await callbacks.stale_placing(p.db, before=now - dt.timedelta(seconds=grace)):
-        await callbacks.transition(p.db, request, states.FAILED, reason=states.PROVIDER_ERROR,
-                                   detail="no answer from the provider; not redialled")
+        await machine.move(p.db, request, machine.NOT_PLACED, states.FAILED, reason=states.PROVIDER_ERROR,
+                           detail="no answer from the provider; not redialled")
 
 
 class Dispatcher:
@@ -173,7 +176,7 @@ class Dispatcher:
         free = await pacing.free_slots(db, cps=cps, want=len(late) + due)
         claimed = []
         if due and free > len(late):
-            claimed = await callbacks.claim_due(db, now=now, limit=free - len(late))
+            claimed = await machine.claim(db, now=now, limit=free - len(late))
         # Holds before slots: their database time must not make a call late for its slot.
         held = [r for r in await asyncio.gather(*(self._held(r) for r in claimed)) if r is not None]
         ready = late + [(request, 0) for request in held]

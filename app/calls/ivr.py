@@ -1,7 +1,8 @@
 """The callback leg's IVR: what leg A hears and what each keypress does.
 
-Each step takes the request row as last read and the provider's parameters,
-moves the request through app/core/states.py, and returns TwiML from twiml/voice.py.
+Each step takes the request row as last read and the provider's event
+(app/providers/events.py), moves the request through app/calls/machine.py, and
+returns TwiML from twiml/voice.py.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 import logging
 
 from app.data import accounts, callbacks, recordings
-from app.calls import dialing, leg_status
+from app.calls import dialing, leg_status, machine
 from app.fraud import limits, lockouts
 from app.core import money, states, urls
 from app.core.phone import InvalidNumber, to_e164
 from app.platform import Platform
+from app.providers.events import CallAnswered, DialResult, GatherResult
 from twiml import voice
 from twiml.prompts import Speaker
 
@@ -36,28 +38,21 @@ async def _speaker(p: Platform, request, account) -> Speaker:
     return Speaker(language, await recordings.urls(p.db, base_url=request["base_url"], language=language))
 
 
-async def end_session(p: Platform, request, reason: str, *, speaker: Speaker, prompt: str, detail: str | None = None) -> str:
+async def end_session(p: Platform, request, reason: str, *, speaker: Speaker, prompt: str, detail: str | None = None,
+                      event: str = machine.HUNG_UP) -> str:
     """Hang up leg A: completed if a call was connected in this session, else failed with `reason`."""
     fresh = await callbacks.get_request(p.db, request_id=request["id"])
-    if fresh["state"] not in states.TERMINAL:
-        if fresh["calls_connected"] > 0:
-            await callbacks.transition(p.db, fresh, states.COMPLETED, detail=detail)
-        else:
-            await callbacks.transition(p.db, fresh, states.FAILED, reason=reason, detail=detail)
+    await machine.end_session(p.db, fresh, event, reason=reason, detail=detail)
     return voice.goodbye(speaker=speaker, keys=(prompt,))
 
 
-async def answer(p: Platform, request, params: dict) -> str:
-    call_sid = params.get("CallSid", "")
-    if request["leg_a_sid"] is None and request["state"] == states.CALLING_A:
-        # The create call's response has not been recorded yet: this is its leg. The
-        # response may land meanwhile, so whichever wrote the sid, read it back.
-        await callbacks.attach_leg_a(p.db, request_id=request["id"], sid=call_sid)
-        request = await callbacks.get_request(p.db, request_id=request["id"])
-    if request["leg_a_sid"] != call_sid:
+async def answer(p: Platform, request, event: CallAnswered) -> str:
+    # The create call's response may not have been recorded yet: then this is its leg.
+    request = await machine.adopt_leg_a(p.db, request, event.call_id)
+    if request["leg_a_sid"] != event.call_id:
         return voice.goodbye(speaker=DEFAULT_SPEAKER, keys=("session_over",))
     if request["state"] == states.CALLING_A:
-        await callbacks.transition(p.db, request, states.A_ANSWERED)
+        await machine.move(p.db, request, machine.LEG_A_ANSWERED, states.A_ANSWERED)
         request = await callbacks.get_request(p.db, request_id=request["id"])
     if request["state"] != states.A_ANSWERED:
         return voice.goodbye(speaker=DEFAULT_SPEAKER, keys=("session_over",))
@@ -66,22 +61,19 @@ async def answer(p: Platform, request, params: dict) -> str:
     if request["needs_pin"]:
         return voice.ask_pin(action=urls.leg_step(request["base_url"], request["id"], "pin"), speaker=speaker)
     if request["leg_b_number"] and account is not None:
-        return await _one_stage(p, request, account, params)
+        return await _one_stage(p, request, account, event)
     return _ask_destination(request, speaker)
 
 
-MACHINE = {"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"}
-
-
-async def _one_stage(p: Platform, request, account, params: dict) -> str:
+async def _one_stage(p: Platform, request, account, event: CallAnswered) -> str:
     """The destination is known: make sure a person answered leg A, then dial it.
 
     Bridging leg B into leg A's voicemail would bill both legs for nothing.
     """
     mode = request["confirm_mode"] or "press1"
-    if mode == "amd" and params.get("AnsweredBy") in MACHINE:
+    if mode == "amd" and event.by_machine:
         return await end_session(p, request, states.A_NO_ANSWER, speaker=await _speaker(p, request, account),
-                                 prompt="session_over", detail=f"answered by {params['AnsweredBy']}")
+                                 prompt="session_over", detail=f"answered by {event.answered_by}")
     if mode == "press1":
         return _ask_confirmation(request, await _speaker(p, request, account))
     return await _dial(p, request, account, request["leg_b_number"], on_refusal=_refuse_one_stage)
@@ -96,11 +88,11 @@ async def _refuse_one_stage(p: Platform, request, speaker: Speaker, prompt: str,
     return await end_session(p, request, reason, speaker=speaker, prompt=prompt)
 
 
-async def confirm_pressed(p: Platform, request, params: dict) -> str:
+async def confirm_pressed(p: Platform, request, event: GatherResult) -> str:
     account = await _account(p, request)
     if request["state"] != states.A_ANSWERED or account is None or not request["leg_b_number"]:
         return voice.goodbye(speaker=await _speaker(p, request, account), keys=("session_over",))
-    if (params.get("Digits") or "").strip() == "1":
+    if event.digits == "1":
         return await _dial(p, request, account, request["leg_b_number"], on_refusal=_refuse_one_stage)
     speaker = await _speaker(p, request, account)
     return await _silence(p, request, speaker, lambda: _ask_confirmation(request, speaker))
@@ -121,13 +113,13 @@ async def _silence(p: Platform, request, speaker: Speaker, ask) -> str:
     return ask()
 
 
-async def pin_entered(p: Platform, request, params: dict) -> str:
+async def pin_entered(p: Platform, request, event: GatherResult) -> str:
     if request["state"] != states.A_ANSWERED:
         return voice.goodbye(speaker=DEFAULT_SPEAKER, keys=("session_over",))
     speaker = await _speaker(p, request, await _account(p, request))
     if not request["needs_pin"]:
         return _ask_destination(request, speaker)
-    digits = (params.get("Digits") or "").strip()
+    digits = event.digits
     pin_action = urls.leg_step(request["base_url"], request["id"], "pin")
     if not digits:
         return await _silence(p, request, speaker,
@@ -149,7 +141,7 @@ async def pin_entered(p: Platform, request, params: dict) -> str:
                  failures, MAX_TRIES, extra={"callback_id": request["id"]})
         if failures >= MAX_TRIES:
             return await end_session(p, request, states.AUTH_FAILED, speaker=speaker, prompt="pin_locked",
-                                     detail="three wrong PINs")
+                                     detail="three wrong PINs", event=machine.PIN_REFUSED)
         return voice.ask_pin(action=pin_action, speaker=speaker, before=("wrong_pin",))
     await lockouts.succeeded(p.db, attempt)
     # The account is known only now: count its calls and join them in one step, so that
@@ -174,14 +166,14 @@ async def _bad_destination(p: Platform, request, speaker: Speaker, prompt: str, 
     return _ask_destination(request, speaker, before=(prompt,))
 
 
-async def destination_entered(p: Platform, request, params: dict) -> str:
+async def destination_entered(p: Platform, request, event: GatherResult) -> str:
     if request["state"] != states.A_ANSWERED or request["needs_pin"]:
         return voice.goodbye(speaker=DEFAULT_SPEAKER, keys=("session_over",))
     account = await _account(p, request)
     if account is None:
         return await end_session(p, request, states.AUTH_FAILED, speaker=DEFAULT_SPEAKER, prompt="account_unavailable")
     speaker = await _speaker(p, request, account)
-    digits = (params.get("Digits") or "").strip()
+    digits = event.digits
     if not digits:
         return await _silence(p, request, speaker,
                               lambda: _ask_destination(request, speaker, before=("no_destination",)))
@@ -201,7 +193,8 @@ async def _dial(p: Platform, request, account, number: str, *, on_refusal) -> st
             return await end_session(p, request, plan.reason, speaker=speaker, prompt=plan.prompt,
                                      detail=plan.detail)
         return await on_refusal(p, request, speaker, plan.prompt, plan.reason)
-    if not await callbacks.transition(p.db, request, states.CALLING_B, leg_b_number=number, detail=number):
+    if not await machine.move(p.db, request, machine.LEG_B_DIALLED, states.CALLING_B, leg_b_number=number,
+                              detail=number):
         return voice.goodbye(speaker=speaker, keys=("session_over",))
     return voice.connect(
         number=number,
@@ -214,22 +207,22 @@ async def _dial(p: Platform, request, account, number: str, *, on_refusal) -> st
     )
 
 
-async def dial_ended(p: Platform, request, params: dict) -> str:
+async def dial_ended(p: Platform, request, event: DialResult) -> str:
     account = await _account(p, request)
     speaker = await _speaker(p, request, account)
-    status = params.get("DialCallStatus", "")
+    status = event.status
     if status not in ("completed", "answered", "busy", "no-answer", "failed", "canceled"):
         status = "failed"  # not a status the provider sends: the call did not go through
     reason = states.LEG_B_FAILURES.get(status)
-    dial_sid = params.get("DialCallSid") or ""
+    dial_sid = event.dialled_call_id
     if status in ("completed", "answered") and dial_sid.isascii() and dial_sid.isalnum() and len(dial_sid) <= 64:
         # The second party was bridged. Its own "answered" status callback may
         # come later than this (or never); count the call now, once either way.
         await leg_status.note_leg_b_answered(p, request, sid=dial_sid, to=request["leg_b_number"])
         request = await callbacks.get_request(p.db, request_id=request["id"])
     if request["state"] in (states.CALLING_B, states.CONNECTED):
-        await callbacks.transition(p.db, request, states.A_ANSWERED, detail=f"leg B {status or 'ended'}",
-                                   last_b_reason=reason)
+        await machine.move(p.db, request, machine.LEG_B_ENDED, states.A_ANSWERED, detail=f"leg B {status or 'ended'}",
+                           last_b_reason=reason)
     elif request["state"] != states.A_ANSWERED:
         return voice.goodbye(speaker=speaker, keys=("session_over",))
     before = (B_FAILURE_PROMPTS[reason],) if reason in B_FAILURE_PROMPTS else ()
@@ -244,12 +237,12 @@ async def _another_call(p: Platform, request, speaker: Speaker) -> str:
 NEXT_CALL_MENU = {"1": _another_call}
 
 
-async def next_call_chosen(p: Platform, request, params: dict) -> str:
+async def next_call_chosen(p: Platform, request, event: GatherResult) -> str:
     account = await _account(p, request)
     speaker = await _speaker(p, request, account)
     if request["state"] != states.A_ANSWERED:
         return voice.goodbye(speaker=speaker, keys=("session_over",))
-    choice = NEXT_CALL_MENU.get((params.get("Digits") or "").strip())
+    choice = NEXT_CALL_MENU.get(event.digits)
     if choice is None:
         return await end_session(p, request, request["last_b_reason"] or states.CANCELED, speaker=speaker,
                                  prompt="goodbye")

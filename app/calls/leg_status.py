@@ -1,21 +1,24 @@
-"""Status callbacks: leg progress, CDRs, and what a leg's end does to its request.
+"""Status callbacks (LegStatus events): leg progress, CDRs, and what a leg's end does to its request.
 
 A leg's end may also come from the provider's call record instead of its final
-status callback, when that callback was lost (app/calls/lost_callbacks.py): it takes
-the same path, so it settles the request exactly as the callback would have.
+status callback, when that callback was lost (app/calls/lost_callbacks.py): the
+same LegStatus event, built from the record, takes the same path, so it settles
+the request exactly as the callback would have.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 
+from app.calls import machine
 from app.data import accounts, callbacks, rates
 from app.billing import pricing as billing, provider_prices, reservations
 from app.core import states
 from app.data.db import storable, utcnow
 from app.platform import Platform
-from app.providers.twilio import ProviderCall
+from app.providers.events import FROM_RECORD_SEQUENCE, LegStatus
 
 log = logging.getLogger(__name__)
 
@@ -24,17 +27,14 @@ FINAL = {"completed", "busy", "no-answer", "failed", "canceled"}
 
 KNOWN_STATUSES = {"queued", "initiated", "ringing", "in-progress", "answered"} | FINAL
 MAX_SECONDS = 7 * 24 * 3600  # no call lasts longer; a larger duration is not the provider's
-# The SequenceNumber given to a leg's end read from the provider's record: no callback can
-# come after a call has ended, so a late real one (an "in-progress" delayed) must not overwrite it.
-PROVIDER_RECORD_SEQUENCE = 2**31 - 1
+PROVIDER_RECORD_SEQUENCE = FROM_RECORD_SEQUENCE  # the sequence of a leg's end read from the provider's record
 
 
-def _int(value, default: int | None = None, *, most: int = 2**31 - 1) -> int | None:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return default
-    return number if 0 <= number <= most else default
+def _duration(event: LegStatus) -> int:
+    """The seconds a leg lasted: only a completed leg lasted, and never longer than any call may."""
+    if event.status != "completed" or event.duration is None or event.duration > MAX_SECONDS:
+        return 0
+    return event.duration
 
 
 async def _write_cdr(p: Platform, request, *, sid: str, leg: str, number: str | None, status: str,
@@ -75,37 +75,35 @@ async def _retry_or_fail_leg_a(p: Platform, request, status: str) -> None:
     delay = account["retry_delay_seconds"] if account is not None else 60
     legs_tried = sum(1 for leg in await callbacks.list_legs(p.db, request_id=request["id"]) if leg["leg"] == "a")
     if status != "canceled" and legs_tried <= retries and utcnow() + dt.timedelta(seconds=delay) < request["expires_at"]:
-        moved = await callbacks.transition(
-            p.db, request, states.QUEUED, detail=f"leg A {status}; retry {legs_tried} of {retries}",
+        moved = await machine.move(
+            p.db, request, machine.LEG_A_ENDED, states.QUEUED,
+            detail=f"leg A {status}; retry {legs_tried} of {retries}",
             leg_a_sid=None, due_at=utcnow() + dt.timedelta(seconds=delay),
         )
         if moved:
             p.wake_dispatcher()
         return
-    await callbacks.transition(p.db, request, states.FAILED, reason=reason, detail=f"leg A {status}")
+    await machine.move(p.db, request, machine.LEG_A_ENDED, states.FAILED, reason=reason, detail=f"leg A {status}")
 
 
-async def _leg_a(p: Platform, request, params: dict, status: str, sequence: int | None,
-                 ended_at: dt.datetime | None) -> None:
-    sid = params["CallSid"]
+async def _leg_a(p: Platform, request, event: LegStatus) -> None:
+    sid, status = event.call_id, event.status
     known = await callbacks.get_leg(p.db, sid=sid)
     if known is None:
-        if request["leg_a_sid"] is None and request["state"] == states.CALLING_A:
-            await callbacks.attach_leg_a(p.db, request_id=request["id"], sid=sid)
-            request = await callbacks.get_request(p.db, request_id=request["id"])
+        # The create call's response may not have been recorded yet: then this is its leg.
+        request = await machine.adopt_leg_a(p.db, request, sid)
         if request["leg_a_sid"] != sid:
             log.warning("request %s: status for a leg A %s that is not its own", request["id"], sid, extra={"callback_id": request["id"]})
             return
         await callbacks.ensure_leg(p.db, request_id=request["id"], leg="a", sid=sid, direction="outbound-api",
-                                   from_number=params.get("From"), to_number=request["leg_a_number"], status=status)
-    await callbacks.update_leg(p.db, sid=sid, sequence=sequence, status=status)
+                                   from_number=event.caller, to_number=request["leg_a_number"], status=status)
+    await callbacks.update_leg(p.db, sid=sid, sequence=event.sequence, status=status)
     if status == "in-progress":
         await callbacks.finish_answer_once(p.db, sid=sid)
     if status not in FINAL:
         return
-    duration = _int(params.get("CallDuration"), 0, most=MAX_SECONDS) if status == "completed" else 0
-    await _write_cdr(p, request, sid=sid, leg="a", number=request["leg_a_number"], status=status, duration=duration,
-                     ended_at=ended_at)
+    await _write_cdr(p, request, sid=sid, leg="a", number=request["leg_a_number"], status=status,
+                     duration=_duration(event), ended_at=event.ended_at)
     if request["leg_a_sid"] != sid:
         return  # the end of an earlier attempt
     # A repeated final callback is acted on too: if the process that took the first one died after the CDR
@@ -119,40 +117,26 @@ async def _leg_a(p: Platform, request, params: dict, status: str, sequence: int 
 
 
 async def _end_session(p: Platform, request) -> None:
-    """Leg A hung up: the session is over, whatever step it was at.
-
-    The Dial action of a bridged call races this callback (both come as leg A
-    ends) and may move the request between our read and our write, so re-read
-    and try again until it is no longer live.
-    """
-    for _ in range(5):
-        if request["state"] not in states.LIVE:
-            return
-        if request["calls_connected"] > 0:
-            moved = await callbacks.transition(p.db, request, states.COMPLETED, detail="leg A ended")
-        else:
-            moved = await callbacks.transition(p.db, request, states.FAILED,
-                                               reason=request["last_b_reason"] or states.CANCELED,
-                                               detail="leg A hung up before a call was connected")
-        if moved:
-            return
-        request = await callbacks.get_request(p.db, request_id=request["id"])
+    """Leg A hung up: the session is over, whatever step it was at (the machine retries lost races)."""
+    if request["state"] not in states.LIVE:
+        return
+    await machine.end_session(p.db, request, machine.LEG_A_ENDED,
+                              reason=lambda row: row["last_b_reason"] or states.CANCELED,
+                              detail="leg A hung up before a call was connected", completed_detail="leg A ended")
 
 
-async def _leg_b(p: Platform, request, params: dict, status: str, sequence: int | None,
-                 ended_at: dt.datetime | None) -> None:
-    sid = params["CallSid"]
+async def _leg_b(p: Platform, request, event: LegStatus) -> None:
+    sid, status = event.call_id, event.status
     await callbacks.ensure_leg(p.db, request_id=request["id"], leg="b", sid=sid, direction="outbound-dial",
-                               from_number=params.get("From"), to_number=params.get("To") or request["leg_b_number"],
+                               from_number=event.caller, to_number=event.called or request["leg_b_number"],
                                status=status)
-    await callbacks.update_leg(p.db, sid=sid, sequence=sequence, status=status)
+    await callbacks.update_leg(p.db, sid=sid, sequence=event.sequence, status=status)
     if status == "in-progress":
-        await note_leg_b_answered(p, request, sid=sid, to=params.get("To"))
+        await note_leg_b_answered(p, request, sid=sid, to=event.called)
     if status in FINAL:
         leg = await callbacks.get_leg(p.db, sid=sid)
-        duration = _int(params.get("CallDuration"), 0, most=MAX_SECONDS) if status == "completed" else 0
-        await _write_cdr(p, request, sid=sid, leg="b", number=leg["to_number"], status=status, duration=duration,
-                         ended_at=ended_at)
+        await _write_cdr(p, request, sid=sid, leg="b", number=leg["to_number"], status=status,
+                         duration=_duration(event), ended_at=event.ended_at)
 
 
 async def note_leg_b_answered(p: Platform, request, *, sid: str, to: str | None) -> None:
@@ -167,25 +151,23 @@ async def note_leg_b_answered(p: Platform, request, *, sid: str, to: str | None)
     if await callbacks.finish_answer_once(p.db, sid=sid):
         await callbacks.increment(p.db, request_id=request["id"], column="calls_connected")
         if request["state"] == states.CALLING_B:
-            await callbacks.transition(p.db, request, states.CONNECTED, detail=to)
+            await machine.move(p.db, request, machine.LEG_B_ANSWERED, states.CONNECTED, detail=to)
 
 
-async def record_status(p: Platform, *, request_id: int, leg: str, params: dict,
-                        ended_at: dt.datetime | None = None) -> None:
-    """Apply one status callback of leg `leg` ("a" or "b"); `ended_at`: when a final one happened, if not now."""
+async def record_status(p: Platform, *, request_id: int, leg: str, event: LegStatus) -> None:
+    """Apply one status report of leg `leg` ("a" or "b"): a status callback, or a lost one's stand-in."""
     request = await callbacks.get_request(p.db, request_id=request_id)
-    sid = params.get("CallSid") or ""
-    status = (params.get("CallStatus") or "").lower()
+    sid = event.call_id
     # Signed, so from the provider; still, nothing that cannot be a call's sid or
     # status is stored (and the numbers are cut to what a number can be).
-    if request is None or not (sid.isascii() and sid.isalnum() and len(sid) <= 64) or status not in KNOWN_STATUSES:
+    well_formed = sid.isascii() and sid.isalnum() and len(sid) <= 64 and event.status in KNOWN_STATUSES
+    if request is None or not well_formed:
         return
-    params = dict(params, From=storable(params.get("From"), 32), To=storable(params.get("To"), 32))
-    sequence = _int(params.get("SequenceNumber"))
+    event = dataclasses.replace(event, caller=storable(event.caller, 32), called=storable(event.called, 32))
     if leg == "a":
-        await _leg_a(p, request, params, status, sequence, ended_at)
+        await _leg_a(p, request, event)
     elif leg == "b":
-        await _leg_b(p, request, params, status, sequence, ended_at)
+        await _leg_b(p, request, event)
 
 
 async def act_on_recorded_end(p: Platform, *, request_id: int, leg) -> None:
@@ -194,21 +176,9 @@ async def act_on_recorded_end(p: Platform, *, request_id: int, leg) -> None:
     For a request left live by a process that died after writing that CDR and
     before acting on it: the same path as the repeat of its final callback.
     """
-    params = {"CallSid": leg["provider_sid"], "CallStatus": leg["status"],
-              "CallDuration": str(leg["duration_seconds"] or 0), "SequenceNumber": str(PROVIDER_RECORD_SEQUENCE)}
-    await record_status(p, request_id=request_id, leg="a", params=params)
-
-
-async def record_end_from_provider(p: Platform, *, request_id: int, leg: str, call: ProviderCall,
-                                   from_number: str | None, to_number: str | None) -> None:
-    """Settle a leg from the provider's record of its end, as its lost final status callback would have."""
-    if call.status not in FINAL:
-        return
-    params = {"CallSid": call.sid, "CallStatus": call.status, "CallDuration": str(call.duration or 0),
-              "From": from_number or "", "To": to_number or "", "SequenceNumber": str(PROVIDER_RECORD_SEQUENCE)}
-    # The provider's clock may run ahead of ours (the sandbox's does, on purpose): never a future end.
-    ended_at = min(call.end_time, utcnow()) if call.end_time else None
-    await record_status(p, request_id=request_id, leg=leg, params=params, ended_at=ended_at)
+    event = LegStatus(call_id=leg["provider_sid"], status=leg["status"], duration=leg["duration_seconds"] or 0,
+                      sequence=PROVIDER_RECORD_SEQUENCE)
+    await record_status(p, request_id=request_id, leg="a", event=event)
 
 
 async def settle_from_known(p: Platform, *, leg, why: str) -> None:
@@ -239,15 +209,5 @@ async def settle_from_known(p: Platform, *, leg, why: str) -> None:
                      duration=duration, ended_at=last_seen)
     if leg["leg"] != "a" or request["leg_a_sid"] != leg["provider_sid"]:
         return  # a second party, or an earlier attempt's leg A: the session goes on without it
-    for _ in range(5):
-        if request["state"] in states.TERMINAL:
-            break
-        if request["calls_connected"] > 0 and request["state"] in states.LIVE:
-            moved = await callbacks.transition(p.db, request, states.COMPLETED, detail=why)
-        else:
-            moved = await callbacks.transition(p.db, request, states.FAILED, reason=states.PROVIDER_ERROR,
-                                               detail=why)
-        if moved:
-            break
-        request = await callbacks.get_request(p.db, request_id=request["id"])
+    await machine.end_session(p.db, request, machine.SETTLED, reason=states.PROVIDER_ERROR, detail=why)
     await _release_if_over(p, request["id"])

@@ -38,17 +38,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-import sqlalchemy as sa
-
 from app.billing import pricing as billing, provider_prices
 from app.billing import call_records
 from app.calls import leg_status
-from app.data import callbacks
-from app.core import states
+from app.data import callbacks, open_legs
 from app.data.db import Database, utcnow
 from app.platform import Platform
-from app.providers.twilio import ProviderCall, ProviderError, ProviderTimeout, error_kind, is_not_found
-from app.data.tables import call_legs, callback_requests
+from app.providers.events import leg_status_from_record
+from app.providers.interface import ProviderCall, ProviderError, ProviderTimeout, error_kind, is_not_found
 
 log = logging.getLogger(__name__)
 
@@ -63,61 +60,19 @@ OVERDUE_MARGIN_SECONDS = 15 * 60
 
 async def _record_unrecorded_legs_a(db: Database, *, quiet_before: dt.datetime, limit: int) -> None:
     """Write the missing row of a placed leg A, as its first status callback would have, so it can be checked."""
-    recorded = sa.select(call_legs.c.id).where(call_legs.c.provider_sid == callback_requests.c.leg_a_sid)
-    rows = await db.fetch_all(
-        sa.select(callback_requests.c.id, callback_requests.c.leg_a_sid, callback_requests.c.leg_a_from,
-                  callback_requests.c.leg_a_number)
-        .where(callback_requests.c.state.in_(states.LIVE | {states.CALLING_A}),
-               callback_requests.c.leg_a_sid.is_not(None), callback_requests.c.updated_at < quiet_before,
-               ~sa.exists(recorded))
-        .limit(limit)
-    )
-    for row in rows:
+    for row in await open_legs.placed_legs_a_without_row(db, quiet_before=quiet_before, limit=limit):
         await callbacks.ensure_leg(db, request_id=row["id"], leg="a", sid=row["leg_a_sid"], direction="outbound-api",
                                    from_number=row["leg_a_from"], to_number=row["leg_a_number"], status="queued")
-
-
-async def _requests_to_check(db: Database, *, quiet_before: dt.datetime, checked_before: dt.datetime,
-                             limit: int) -> list[int]:
-    """Requests with an open leg, no change since `quiet_before`, and not asked about since `checked_before`."""
-    rows = await db.fetch_all(
-        sa.select(call_legs.c.request_id, sa.func.min(callback_requests.c.updated_at).label("quiet_since"))
-        .select_from(call_legs.join(callback_requests, callback_requests.c.id == call_legs.c.request_id))
-        .where(call_legs.c.ended_at.is_(None), callback_requests.c.updated_at < quiet_before,
-               sa.or_(call_legs.c.status_checked_at.is_(None), call_legs.c.status_checked_at < checked_before))
-        .group_by(call_legs.c.request_id)
-        .order_by("quiet_since")
-        .limit(limit)
-    )
-    return [row["request_id"] for row in rows]
-
-
-async def _claim(db: Database, leg, now: dt.datetime) -> bool:
-    """Mark `leg` as looked at now, unless another instance just did."""
-    seen = leg["status_checked_at"]
-    unchanged = call_legs.c.status_checked_at.is_(None) if seen is None else call_legs.c.status_checked_at == seen
-    claimed = await db.fetch_val(
-        call_legs.update().where(call_legs.c.id == leg["id"], unchanged)
-        .values(status_checked_at=now).returning(call_legs.c.id)
-    )
-    return claimed is not None
 
 
 async def resume_ended_legs_a(p: Platform, now: dt.datetime, *, quiet_before: dt.datetime,
                               checked_before: dt.datetime, limit: int = BATCH) -> tuple[int, int]:
     """Move on the requests still live although their leg A's end is recorded: (found, moved on)."""
-    legs = await p.db.fetch_all(
-        sa.select(call_legs, callback_requests.c.id.label("live_request_id"),
-                  callback_requests.c.state.label("request_state"))
-        .select_from(callback_requests.join(call_legs, call_legs.c.provider_sid == callback_requests.c.leg_a_sid))
-        .where(callback_requests.c.state.in_(states.LIVE | {states.CALLING_A}), call_legs.c.ended_at.is_not(None),
-               callback_requests.c.updated_at < quiet_before,
-               sa.or_(call_legs.c.status_checked_at.is_(None), call_legs.c.status_checked_at < checked_before))
-        .limit(limit)
-    )
+    legs = await open_legs.live_after_leg_a_ended(p.db, quiet_before=quiet_before, checked_before=checked_before,
+                                                  limit=limit)
     resumed = 0
     for leg in legs:
-        if await _claim(p.db, leg, now):
+        if await open_legs.claim_check(p.db, leg, now):
             log.warning("request %s: leg A %s ended %s but the request was left %s; moving it on",
                         leg["live_request_id"], leg["provider_sid"], leg["status"], leg["request_state"],
                         extra={"callback_id": leg["live_request_id"]})
@@ -133,13 +88,10 @@ async def check_open_legs(p: Platform, now: dt.datetime, *, quiet_before: dt.dat
     Returns (requests looked at, legs settled or moved on).
     """
     await _record_unrecorded_legs_a(p.db, quiet_before=quiet_before, limit=limit)
-    request_ids = await _requests_to_check(p.db, quiet_before=quiet_before, checked_before=checked_before,
-                                           limit=limit)
-    legs = [] if not request_ids else await p.db.fetch_all(
-        call_legs.select().where(call_legs.c.request_id.in_(request_ids), call_legs.c.ended_at.is_(None))
-        .order_by(call_legs.c.request_id, call_legs.c.leg.desc(), call_legs.c.id)  # per request: b before a
-    )
-    claimed = [leg for leg in legs if await _claim(p.db, leg, now)]
+    request_ids = await open_legs.quiet_requests_with_open_legs(p.db, quiet_before=quiet_before,
+                                                                checked_before=checked_before, limit=limit)
+    legs = await open_legs.open_legs(p.db, request_ids=request_ids)  # per request: b before a
+    claimed = [leg for leg in legs if await open_legs.claim_check(p.db, leg, now)]
     settled = 0
     overdue_before = now - dt.timedelta(seconds=longest_leg_seconds(p))
     for leg, answer in await call_records.lookup(p, claimed, why="an open leg"):
@@ -150,8 +102,8 @@ async def check_open_legs(p: Platform, now: dt.datetime, *, quiet_before: dt.dat
         log.info("request %s: leg %s %s ended %s at the provider, its final status callback never came",
                  leg["request_id"], leg["leg"], leg["provider_sid"], answer.status,
                  extra={"callback_id": leg["request_id"]})
-        await leg_status.record_end_from_provider(p, request_id=leg["request_id"], leg=leg["leg"], call=answer,
-                                                  from_number=leg["from_number"], to_number=leg["to_number"])
+        event = leg_status_from_record(answer, caller=leg["from_number"], called=leg["to_number"], now=utcnow())
+        await leg_status.record_status(p, request_id=leg["request_id"], leg=leg["leg"], event=event)
         if (cost := provider_prices.known_cost(answer)) is not None:
             await provider_prices.store(p.db, sid=leg["provider_sid"], cost=cost)  # saves asking again for it
         settled += 1

@@ -13,7 +13,7 @@ from app.data import notices as outbox
 from app.core import states
 from app.data.db import utcnow
 from app.platform import Platform
-from app.providers.twilio import ProviderError, ProviderTimeout
+from app.providers.interface import ProviderError, ProviderTimeout
 from twiml.prompts import text
 
 log = logging.getLogger(__name__)

@@ -16,6 +16,7 @@ from app.core import money, security, states
 from app.calls import sms_commands as cmd
 from app.core.phone import InvalidNumber, to_e164, usable_caller_id
 from app.platform import Platform
+from app.providers.events import IncomingText
 from twiml.prompts import text
 
 log = logging.getLogger(__name__)
@@ -26,16 +27,6 @@ class Reply:
     to: str
     body: str
     deliver: bool  # False when the recipient opted out: logged, never sent
-
-
-@dataclass(frozen=True)
-class IncomingText:
-    source: str  # "twilio" or "gateway:<name>"
-    message_id: str
-    sender: str
-    to: str | None
-    body: str
-    base_url: str
 
 
 def _sender_number(raw: str) -> str | None:

@@ -1,8 +1,10 @@
 """Queries for the outbox (callback requests), their events and their call legs.
 
-State changes go through `transition`, a conditional update on the state the
-caller last saw, with its event row in the same transaction: two webhooks
-racing on one request cannot both move it.
+The state column is written here only, by `create_request`, `transition` and
+`claim_due`, and these are called only by app/calls/machine.py, which decides
+which moves an event may make. `transition` is a conditional update on the
+state the caller last saw, with its event row in the same transaction: two
+webhooks racing on one request cannot both move it.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from app.fraud import limits, policy
 from app.core import security
 from app.data.db import utcnow
 from app.platform import Platform
-from app.providers.twilio import ProviderError, ProviderTimeout
+from app.providers.interface import ProviderError, ProviderTimeout
 
 log = logging.getLogger(__name__)
 

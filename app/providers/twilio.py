@@ -1,4 +1,4 @@
-"""The voice/SMS provider behind one small interface: create, fetch and end a call, send an SMS.
+"""The Twilio adapter of app/providers/interface.py: create, fetch and end a call, send an SMS.
 
 Twilio and the sandbox carrier are reached the same way, through the twilio
 SDK's async REST client with its base URL set from TWILIO_API_BASE.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import aiohttp
@@ -16,69 +15,22 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
+from app.providers.interface import Credentials, ProviderCall, ProviderError, ProviderTimeout, error_kind
+
+__all__ = ["Credentials", "ProviderCall", "ProviderError", "ProviderTimeout", "TwilioProvider", "error_kind",
+           "is_not_found", "provider_call"]
+
 # Status callback events asked for on every leg we create.
 LEG_EVENTS = ["initiated", "ringing", "answered", "completed"]
 
 
-class ProviderError(Exception):
-    """The provider refused or failed a request.
-
-    `retryable` is True only when the request certainly did not take effect
-    (5xx, 429): retrying then cannot place a call twice.
-    """
-
-    def __init__(self, message: str, *, code: int | None = None, status: int | None = None, retryable: bool):
-        super().__init__(message)
-        self.code = code
-        self.status = status
-        self.retryable = retryable
-
-
-class ProviderTimeout(Exception):
-    """No answer from the provider: the request may or may not have taken effect."""
-
-
 def is_not_found(exc: BaseException) -> bool:
-    """The provider says it has no such resource: HTTP 404 with Twilio's error 20404.
+    """Twilio says it has no such resource: HTTP 404 with its error 20404.
 
     The error code is required too: a 404 without it may be a wrong API base
     or a proxy, which says nothing about the call.
     """
     return isinstance(exc, ProviderError) and exc.status == 404 and exc.code == 20404
-
-
-def error_kind(exc: Exception) -> str:
-    """The `kind` label of the provider-errors metric: the HTTP status, or what went wrong without one."""
-    if isinstance(exc, ProviderTimeout):
-        return "timeout"
-    if isinstance(exc, ProviderError):
-        return str(exc.status or "unreachable")
-    return "other"
-
-
-@dataclass(frozen=True)
-class Credentials:
-    account_sid: str
-    auth_token: str
-    api_base: str
-
-
-@dataclass(frozen=True)
-class ProviderCall:
-    """One call as the provider's record shows it (a fetch of the Call resource).
-
-    `price` is the provider's figure as given: Twilio states a charge as a
-    negative amount ("-0.01500") and fills it in some time after the call has
-    ended, so it is None until then. Times are naive UTC, like the database's.
-    """
-
-    sid: str
-    status: str
-    duration: int | None  # seconds, once ended
-    price: Decimal | None
-    price_unit: str | None  # ISO 4217, upper case
-    start_time: dt.datetime | None
-    end_time: dt.datetime | None
 
 
 def _price(value) -> Decimal | None:
@@ -120,7 +72,7 @@ def provider_call(call) -> ProviderCall:
                         start_time=_utc(call.start_time), end_time=_utc(call.end_time))
 
 
-class TwilioProvider:
+class TwilioProvider:  # implements interface.Provider
     def __init__(self, credentials: Credentials, *, timeout: float = 10.0):
         self.credentials = credentials
         self.timeout = timeout
@@ -135,7 +87,9 @@ class TwilioProvider:
             raise ProviderTimeout(f"no answer from the provider within {self.timeout:g} s") from None
         except TwilioRestException as exc:
             retryable = exc.status >= 500 or exc.status == 429 or exc.code == 20429
-            raise ProviderError(exc.msg or str(exc), code=exc.code, status=exc.status, retryable=retryable) from None
+            error = ProviderError(exc.msg or str(exc), code=exc.code, status=exc.status, retryable=retryable)
+            error.not_found = is_not_found(error)
+            raise error from None
         except (aiohttp.ClientConnectionError, ConnectionError, OSError) as exc:
             # Refused or reset before a response: the request did not take effect.
             raise ProviderError(f"provider unreachable: {exc}", retryable=True) from None

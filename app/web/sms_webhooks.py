@@ -20,6 +20,8 @@ from starlette.responses import JSONResponse, Response
 
 from app.calls import texts as sms
 from app.data import sms_log
+from app.providers import twilio_events
+from app.providers.events import IncomingText
 from app.providers.signatures import MAX_BODY, read_form, signed_form
 from twiml import messaging
 
@@ -34,14 +36,12 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 async def twilio_sms(request: Request) -> Response:
     p = request.app.state.platform
-    params = await signed_form(request, request.app.state.validator, p.callback_base(request))
-    sid = params.get("MessageSid") or params.get("SmsSid") or ""
+    form = await signed_form(request, request.app.state.validator, p.callback_base(request))
+    text = twilio_events.incoming_text(form, base_url=p.callback_base(request), max_length=MAX_TEXT)
+    sid = text.message_id
     if not sid.isascii() or not sid.isalnum() or len(sid) > 64:
         raise HTTPException(400, "MessageSid is required")
-    reply = await sms.handle_text(p, sms.IncomingText(
-        source="twilio", message_id=sid, sender=params.get("From", ""), to=params.get("To"),
-        body=params.get("Body", "")[:MAX_TEXT], base_url=p.callback_base(request),
-    ))
+    reply = await sms.handle_text(p, text)
     return Response(messaging.reply(reply.body if reply and reply.deliver else None), media_type="application/xml")
 
 
@@ -179,7 +179,7 @@ async def gateway(request: Request) -> Response:
         return _error(422, "invalid_request", "'from' is required")
     if len(body) > MAX_TEXT:
         return _error(413, "too_large", f"text longer than {MAX_TEXT} characters")
-    reply = await sms.handle_text(p, sms.IncomingText(
+    reply = await sms.handle_text(p, IncomingText(
         source=source, message_id=_message_id(fields, p.secret_key), sender=sender,
         to=fields.get("to") or fields.get("sent_to"),
         body=body, base_url=p.callback_base(request),

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from app.data import callbacks, recordings, service_numbers
 from app.calls import ivr, leg_status, triggers
 from app.core.phone import InvalidNumber, to_e164
+from app.providers import twilio_events
 from app.providers.signatures import signed_form
 from twiml import voice
 from twiml.prompts import Speaker
@@ -28,19 +29,19 @@ async def _signed(request: Request) -> dict[str, str]:
 
 
 async def voice_trigger(request: Request) -> Response:
-    params = await _signed(request)
+    call = twilio_events.incoming_call(await _signed(request))
     p = request.app.state.platform
-    call_sid = params.get("CallSid", "")
+    call_sid = call.call_id
     if not call_sid.isascii() or not call_sid.isalnum() or len(call_sid) > 64:
         raise HTTPException(400, "CallSid is required")
     try:
-        number = await service_numbers.cached_number(p.db, to_e164(params.get("To"), "US"))
+        number = await service_numbers.cached_number(p.db, to_e164(call.called, "US"))
     except InvalidNumber:
         number = None
     if number is None:
-        log.warning("trigger %s to %r: not a service number", call_sid, params.get("To"))
+        log.warning("trigger %s to %r: not a service number", call_sid, call.called)
     else:
-        await triggers.accept_voice_trigger(p, number=number, call_sid=call_sid, caller_raw=params.get("From"),
+        await triggers.accept_voice_trigger(p, number=number, call_sid=call_sid, caller_raw=call.caller,
                                             base_url=p.callback_base(request))
     # Always reject, whatever the outcome: the trigger is never answered, so never billed.
     return twiml_response(voice.reject_busy())
@@ -56,25 +57,31 @@ def _positive_int(text: str | None) -> int | None:
 
 
 async def status(request: Request) -> Response:
-    params = await _signed(request)
+    event = twilio_events.leg_status(await _signed(request))
     request_id = _positive_int(request.query_params.get("request"))
     leg = request.query_params.get("leg")
     if request_id is not None and leg in ("a", "b"):
-        await leg_status.record_status(request.app.state.platform, request_id=request_id, leg=leg, params=params)
+        await leg_status.record_status(request.app.state.platform, request_id=request_id, leg=leg, event=event)
     return Response(status_code=204)
 
 
+# What each IVR step's webhook reports; the other steps report a gather's keys.
+STEP_EVENTS = {"answer": twilio_events.call_answered, "dialed": twilio_events.dial_result}
+
+
 async def leg_step(request: Request) -> Response:
-    params = await _signed(request)
-    step = ivr.STEPS.get(request.path_params["step"])
+    form = await _signed(request)
+    name = request.path_params["step"]
+    step = ivr.STEPS.get(name)
     if step is None:
         raise HTTPException(404, "no such step")
+    event = STEP_EVENTS.get(name, twilio_events.gather_result)(form)
     p = request.app.state.platform
     request_id = request.path_params["request_id"]
     row = await callbacks.get_request(p.db, request_id=request_id) if request_id <= MAX_ID else None
     if row is None:
         return twiml_response(voice.goodbye(speaker=Speaker(), keys=("session_over",)))
-    return twiml_response(await step(p, row, params))
+    return twiml_response(await step(p, row, event))
 
 
 async def prompt_audio(request: Request) -> Response:
