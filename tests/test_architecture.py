@@ -2,7 +2,7 @@
 
 The rules themselves are import-linter contracts in pyproject.toml; this runs
 `lint-imports` on them as a developer would, so a broken contract fails
-`make test`. On top of them: no import cycle anywhere in sandbox/ or twiml/.
+`make test`. On top of them: no import cycle anywhere in the project.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CYCLE_FREE = ("sandbox", "twiml")
+CYCLE_FREE = ("app", "sandbox", "twiml", "dialer", "bench")
 
 
 def lint_imports(*args: str) -> subprocess.CompletedProcess:
