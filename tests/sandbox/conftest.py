@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from sandbox import Carrier, Clock, serve
-from tests.sandbox.support import ACCOUNT_SID, AUTH_TOKEN, SERVICE_NUMBER, SPEC_PATH, Platform, Spec
+from tests.sandbox.support import ACCOUNT_SID, AUTH_TOKEN, SERVICE_NUMBER, SPEC_PATH, StubPlatform, Spec
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +33,7 @@ async def sandbox_url(carrier):
 
 @pytest.fixture
 async def platform(carrier):
-    platform = Platform(AUTH_TOKEN)
+    platform = StubPlatform(AUTH_TOKEN)
     async with serve(platform.app) as url:
         platform.base_url = url
         carrier.voice_url = url + "/voice"

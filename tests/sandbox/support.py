@@ -104,7 +104,7 @@ class Spec:
             assert data["code"] == code
 
 
-class Platform:
+class StubPlatform:
     """A stand-in application: checks X-Twilio-Signature, records requests, answers per path."""
 
     def __init__(self, auth_token: str) -> None:

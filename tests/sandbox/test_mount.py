@@ -10,7 +10,7 @@ from starlette.routing import Mount, Route
 from twilio.rest import Client
 
 from sandbox import Carrier, Clock, Phone, serve
-from tests.sandbox.support import ACCOUNT_SID, AUTH_TOKEN, SERVICE_NUMBER, SUBSCRIBER, Platform
+from tests.sandbox.support import ACCOUNT_SID, AUTH_TOKEN, SERVICE_NUMBER, SUBSCRIBER, StubPlatform
 
 
 async def test_mounted_under_a_prefix(spec):
@@ -75,7 +75,7 @@ async def test_api_keys_authenticate_like_twilio(sandbox_url, carrier):
 
 
 async def test_webhooks_delivered_in_process_through_an_asgi_transport():
-    platform = Platform(AUTH_TOKEN)
+    platform = StubPlatform(AUTH_TOKEN)
     platform.on("/voice", "<Response><Say>No sockets needed</Say></Response>")
     transport = httpx.ASGITransport(app=platform.app)
     async with httpx.AsyncClient(transport=transport) as http:

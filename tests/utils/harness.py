@@ -17,7 +17,7 @@ from tests.utils.twilio import parse_twiml
 BASE = "http://testserver"
 
 
-class Platform:
+class PlatformUnderTest:
     def __init__(self, settings: Settings, engine: sa.Engine):
         self.settings = settings
         self.engine = engine

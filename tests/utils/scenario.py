@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.utils import twilio as tw
-from tests.utils.harness import Platform
+from tests.utils.harness import PlatformUnderTest
 
 ALICE_PIN = "482193"
 BOB_PIN = "735102"
@@ -19,7 +19,7 @@ ALICE_DID = "+18005550004"
 UK_DESTINATION = "+442071234567"
 
 
-def seed(p: Platform) -> None:
+def seed(p: PlatformUnderTest) -> None:
     ok = [
         p.cli("account", "create", "alice", "--password", "alice-password", "--pin", ALICE_PIN,
               "--default-number", ALICE_HOME, "--balance", "10.00"),
@@ -40,7 +40,7 @@ def seed(p: Platform) -> None:
 class Session:
     """One trigger and the callback leg that follows it, seen from the provider."""
 
-    def __init__(self, p: Platform, *, caller: str, service_number: str):
+    def __init__(self, p: PlatformUnderTest, *, caller: str, service_number: str):
         self.p = p
         self.caller = caller
         self.service_number = service_number

@@ -14,7 +14,7 @@ import re
 
 import httpx
 
-from tests.utils.harness import Platform
+from tests.utils.harness import PlatformUnderTest
 from tests.utils.live import seed
 
 OPERATOR, OPERATOR_PASSWORD = "root", "operator-password"
@@ -23,7 +23,7 @@ OPERATOR, OPERATOR_PASSWORD = "root", "operator-password"
 @contextlib.contextmanager
 def web_platform(settings, engine, *, subscribers: bool = True, operator: bool = True):
     """The platform with the demo subscribers (`subscribers`) and the operator OPERATOR (`operator`)."""
-    with Platform(settings, engine) as platform:
+    with PlatformUnderTest(settings, engine) as platform:
         if subscribers:
             platform.run(seed, platform.platform.db, settings.secret_key)
         if operator:
@@ -34,7 +34,7 @@ def web_platform(settings, engine, *, subscribers: bool = True, operator: bool =
 class Browser:
     """One browser: its own cookies, reading the CSRF token from the page it last saw."""
 
-    def __init__(self, p: Platform):
+    def __init__(self, p: PlatformUnderTest):
         self.p = p
         self.cookies = httpx.Cookies()
         self.page = None
@@ -82,7 +82,7 @@ class Browser:
             self.page = response
 
 
-def logged_in(p: Platform, login: str = "alice") -> Browser:
+def logged_in(p: PlatformUnderTest, login: str = "alice") -> Browser:
     """A browser logged in to the portal as the demo subscriber `login`."""
     visitor = Browser(p)
     response = visitor.log_in(login, f"{login}-password")
@@ -90,7 +90,7 @@ def logged_in(p: Platform, login: str = "alice") -> Browser:
     return visitor
 
 
-def operator(p: Platform) -> Browser:
+def operator(p: PlatformUnderTest) -> Browser:
     """A browser signed in to the admin pages as OPERATOR."""
     browser = Browser(p)
     response = browser.sign_in()

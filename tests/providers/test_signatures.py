@@ -6,14 +6,14 @@ import pytest
 
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
-from tests.utils.harness import BASE, Platform
+from tests.utils.harness import BASE, PlatformUnderTest
 
 ROUTES = ["/twilio/voice", "/twilio/status?request=1&leg=a", "/legs/1/answer", "/legs/1/pin"]
 
 
 @pytest.fixture
 def p(settings, engine):
-    with Platform(settings, engine) as platform:
+    with PlatformUnderTest(settings, engine) as platform:
         sc.seed(platform)
         yield platform
 
@@ -66,7 +66,7 @@ def test_signature_for_another_url_is_refused(p, signed_url):
 def test_public_base_url_is_what_the_provider_signed(settings, engine):
     """Behind a TLS-terminating proxy the app sees http://internal; the provider signed the public URL."""
     proxied = settings.with_(public_base_url="https://callback.example.com")
-    with Platform(proxied, engine) as p:
+    with PlatformUnderTest(proxied, engine) as p:
         sc.seed(p)
         params = trigger_params()
         internal = p.post("/twilio/voice", params)  # signed for http://testserver/...

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from app.data.tables import accounts, service_numbers
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
-from tests.utils.harness import Platform
+from tests.utils.harness import PlatformUnderTest
 from tests.utils.provider import TwilioRecorder
 from twiml.prompts import PROMPTS, SAY_LANGUAGE, SAY_VOICE
 
@@ -19,7 +19,7 @@ LANGUAGES = {"en": ("en-US", "Polly.Joanna", "Welcome"), "es": ("es-ES", "Polly.
 @pytest.fixture
 def p(settings, engine):
     recorder = TwilioRecorder()
-    with Platform(settings, engine) as platform, recorder.cassette("calls_create.yaml"):
+    with PlatformUnderTest(settings, engine) as platform, recorder.cassette("calls_create.yaml"):
         sc.seed(platform)
         yield platform
 
@@ -105,7 +105,7 @@ def test_a_recorded_prompt_is_played_instead_of_said(p, engine, tmp_path):
 )
 def test_caller_id_presentation(settings, engine, account_mode, number_mode, withheld, expected):
     recorder = TwilioRecorder()
-    with Platform(settings.with_(withheld_caller_id=withheld), engine) as p, recorder.cassette("calls_create.yaml"):
+    with PlatformUnderTest(settings.with_(withheld_caller_id=withheld), engine) as p, recorder.cassette("calls_create.yaml"):
         sc.seed(p)
         set_account(engine, "alice", caller_id_mode=account_mode)
         with engine.begin() as c:
@@ -124,7 +124,7 @@ def test_a_callback_number_that_is_not_the_subscribers_is_never_presented(settin
     with engine.begin() as c:
         c.execute(accounts.update().values(caller_id_mode="subscriber"))
     recorder = TwilioRecorder()
-    with Platform(settings, engine) as p, recorder.cassette("calls_create.yaml"):
+    with PlatformUnderTest(settings, engine) as p, recorder.cassette("calls_create.yaml"):
         sc.seed(p)
         set_account(engine, "alice", caller_id_mode="subscriber", confirm_mode="none")
         response = p.post("/twilio/sms", tw.sms_params(From=sc.ALICE_MOBILE, To=sc.PIN_NUMBER,

@@ -14,7 +14,7 @@ from app.core import security, states
 from app.data.tables import anis, auth_failures, sms_messages
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
-from tests.utils.harness import BASE, Platform
+from tests.utils.harness import BASE, PlatformUnderTest
 from tests.utils.provider import TwilioRecorder
 
 SERVICE = sc.PIN_NUMBER
@@ -23,19 +23,19 @@ NOT_AUTHORIZED = "Not authorized. Send HELP for help."
 
 @pytest.fixture
 def p(settings, engine):
-    with Platform(settings, engine) as platform:
+    with PlatformUnderTest(settings, engine) as platform:
         sc.seed(platform)
         yield platform
 
 
-def text(p: Platform, sender: str, body: str, *, sid: str | None = None, to: str = SERVICE) -> list[str]:
+def text(p: PlatformUnderTest, sender: str, body: str, *, sid: str | None = None, to: str = SERVICE) -> list[str]:
     response = p.post("/twilio/sms", tw.sms_params(From=sender, To=to, Body=body, MessageSid=sid))
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/xml")
     return tw.parse_messages(response.text)
 
 
-def only_request(p: Platform):
+def only_request(p: PlatformUnderTest):
     (row,) = p.requests()
     return row
 
@@ -78,7 +78,7 @@ def test_login_and_password(p):
 
 def test_register_an_ani_with_login_and_password(p, engine):
     # Sent from the phone being registered: the text itself proves it (another number
-    # needs its code first: tests/test_verification_texts.py).
+    # needs its code first: tests/fraud/test_verification_texts.py).
     (reply,) = text(p, "+14155550177", "u.alice p.alice-password r.4155550177")
     assert reply == "+14155550177 is now registered to your account."
     with engine.connect() as c:
@@ -318,14 +318,14 @@ def test_failure_notice_is_queued_for_the_gateway_to_poll(p, gateway_secret):
     assert again["payload"]["messages"] == []
 
 
-async def _fail(p: Platform, request_id: int):
+async def _fail(p: PlatformUnderTest, request_id: int):
     from app.data import callbacks
 
     row = await callbacks.get_request(p.platform.db, request_id=request_id)
     await callbacks.transition(p.platform.db, row, states.FAILED, reason=states.A_BUSY)
 
 
-async def _send_notices(p: Platform):
+async def _send_notices(p: PlatformUnderTest):
     from app.calls import notices
 
     return await notices.send_outcome_notices(p.platform)

@@ -20,13 +20,13 @@ from app.calls.dispatcher import Dispatcher
 from app.data.tables import accounts
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
-from tests.utils.harness import Platform
+from tests.utils.harness import PlatformUnderTest
 from tests.utils.provider import TwilioRecorder
 
 
 @pytest.fixture
 def p(settings, engine):
-    with Platform(settings, engine) as platform:
+    with PlatformUnderTest(settings, engine) as platform:
         sc.seed(platform)
         allow_many_calls(engine)
         yield platform
@@ -38,13 +38,13 @@ def allow_many_calls(engine):
         c.execute(accounts.update().values(max_concurrent=50))
 
 
-def new_request(p: Platform) -> sc.Session:
+def new_request(p: PlatformUnderTest) -> sc.Session:
     s = sc.Session(p, caller=sc.ALICE_MOBILE, service_number=sc.ANI_NUMBER)
     s.trigger()
     return s
 
 
-async def make_due(p: Platform, request_id: int):
+async def make_due(p: PlatformUnderTest, request_id: int):
     await callbacks.update_request(p.platform.db, request_id=request_id, due_at=utcnow())
 
 
@@ -106,7 +106,7 @@ def test_a_leg_a_without_a_known_account_gets_the_longest_time_limit(p):
 
 
 def test_retries_are_bounded_then_provider_error(settings, engine):
-    with Platform(settings.with_(provider_max_attempts=2), engine) as p:
+    with PlatformUnderTest(settings.with_(provider_max_attempts=2), engine) as p:
         sc.seed(p)
         s = new_request(p)
         with TwilioRecorder().cassette("calls_errors.yaml"):
@@ -150,7 +150,7 @@ def test_a_timed_out_create_is_not_redialled_and_fails_after_the_grace(settings,
     port = asyncio.run(_free_port())
     configured = settings.with_(twilio_api_base=f"http://127.0.0.1:{port}", provider_timeout_seconds=0.3,
                                 placing_grace_seconds=0)
-    with Platform(configured, engine) as p:
+    with PlatformUnderTest(configured, engine) as p:
         sc.seed(p)
         assert p.run(_start_on, silent, port)
         s = new_request(p)
@@ -170,7 +170,7 @@ def test_a_timed_out_create_that_did_place_the_call_is_adopted(settings, engine)
     silent = SilentProvider()
     port = asyncio.run(_free_port())
     configured = settings.with_(twilio_api_base=f"http://127.0.0.1:{port}", provider_timeout_seconds=0.3)
-    with Platform(configured, engine) as p:
+    with PlatformUnderTest(configured, engine) as p:
         sc.seed(p)
         p.run(_start_on, silent, port)
         s = new_request(p)
@@ -199,7 +199,7 @@ async def _start_on(silent: SilentProvider, port: int) -> bool:
 
 def test_connection_refused_is_retried(settings, engine):
     port = asyncio.run(_free_port())
-    with Platform(settings.with_(twilio_api_base=f"http://127.0.0.1:{port}"), engine) as p:
+    with PlatformUnderTest(settings.with_(twilio_api_base=f"http://127.0.0.1:{port}"), engine) as p:
         sc.seed(p)
         s = new_request(p)
         p.dispatch()
@@ -215,24 +215,24 @@ def test_a_request_not_placed_in_time_expires(p):
     assert (s.row["state"], s.row["reason"]) == (states.FAILED, states.EXPIRED)
 
 
-async def _expire_now(p: Platform, request_id: int):
+async def _expire_now(p: PlatformUnderTest, request_id: int):
     past = utcnow() - dt.timedelta(seconds=1)
     await callbacks.update_request(p.platform.db, request_id=request_id, expires_at=past, due_at=past)
 
 
 def test_requests_pending_at_shutdown_are_dialled_after_restart(settings, engine):
-    with Platform(settings, engine) as first:
+    with PlatformUnderTest(settings, engine) as first:
         sc.seed(first)
         s = new_request(first)
     assert s.row["state"] == states.QUEUED
-    with Platform(settings, engine) as second, TwilioRecorder().cassette("calls_create.yaml") as cassette:
+    with PlatformUnderTest(settings, engine) as second, TwilioRecorder().cassette("calls_create.yaml") as cassette:
         assert second.dispatch() == 1
         assert cassette.play_count == 1
     assert s.row["state"] == states.CALLING_A and s.row["leg_a_sid"]
 
 
 def test_two_dispatchers_racing_dial_each_request_once(settings, engine):
-    with Platform(settings.with_(provider_cps=10_000), engine) as p:
+    with PlatformUnderTest(settings.with_(provider_cps=10_000), engine) as p:
         sc.seed(p)
         allow_many_calls(engine)
         for _ in range(5):
@@ -252,7 +252,7 @@ def test_two_dispatchers_racing_dial_each_request_once(settings, engine):
 
 
 def test_the_dispatcher_paces_calls_to_the_provider_cps(settings, engine):
-    with Platform(settings.with_(provider_cps=2), engine) as p:
+    with PlatformUnderTest(settings.with_(provider_cps=2), engine) as p:
         sc.seed(p)
         allow_many_calls(engine)
         for _ in range(5):
@@ -266,7 +266,7 @@ def test_the_dispatcher_paces_calls_to_the_provider_cps(settings, engine):
 
 def test_the_limit_holds_for_every_dispatcher_together(settings, engine):
     """Several workers or instances share the provider's calls per second through the database."""
-    with Platform(settings.with_(provider_cps=2), engine) as p:
+    with PlatformUnderTest(settings.with_(provider_cps=2), engine) as p:
         sc.seed(p)
         allow_many_calls(engine)
         for _ in range(5):
@@ -329,7 +329,7 @@ def test_a_call_that_misses_slot_after_slot_is_sent_at_its_last_one_however_late
 
 
 def test_calls_waiting_for_a_new_slot_at_shutdown_go_back_to_the_queue(settings, engine):
-    with Platform(settings, engine) as first:
+    with PlatformUnderTest(settings, engine) as first:
         sc.seed(first)
         s = new_request(first)
         dispatcher = first.app.state.dispatcher
@@ -376,7 +376,7 @@ def _alice_reserved(engine) -> int:
 def test_a_request_its_dispatcher_left_behind_ends_with_a_reason_and_gives_its_hold_back(settings, engine, left):
     """Claimed and held by a dispatcher that died before sending it, or back in the queue with its hold
     until it expired: either way it ends, with a reason, and the account gets its balance and slot back."""
-    with Platform(settings, engine) as first:
+    with PlatformUnderTest(settings, engine) as first:
         sc.seed(first)
         s = new_request(first)
 
@@ -396,7 +396,7 @@ def test_a_request_its_dispatcher_left_behind_ends_with_a_reason_and_gives_its_h
     assert s.row["state"] == expected[0]
 
     restarted = settings.with_(placing_grace_seconds=0, provider_timeout_seconds=0.05)
-    with Platform(restarted, engine) as second, TwilioRecorder().cassette("calls_create.yaml") as cassette:
+    with PlatformUnderTest(restarted, engine) as second, TwilioRecorder().cassette("calls_create.yaml") as cassette:
         second.run(asyncio.sleep, 0.2)  # past the grace for an unanswered create
         second.dispatch()
         assert cassette.play_count == 0  # never dialled now: it may have been placed, or it is too late

@@ -11,14 +11,14 @@ from app.data.db import utcnow
 from app.data.tables import accounts
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
-from tests.utils.harness import Platform
+from tests.utils.harness import PlatformUnderTest
 from tests.utils.provider import TwilioRecorder
 from tests.utils.twilio import spoken
 
 
 @pytest.fixture
 def p(settings, engine):
-    with Platform(settings, engine) as platform:
+    with PlatformUnderTest(settings, engine) as platform:
         sc.seed(platform)
         yield platform
 
@@ -30,7 +30,7 @@ def provider():
         yield recorder
 
 
-def balance(p: Platform, login: str) -> int:
+def balance(p: PlatformUnderTest, login: str) -> int:
     return p.scalar(sa.select(accounts.c.balance).where(accounts.c.login == login))
 
 
@@ -293,7 +293,7 @@ def test_leg_a_busy_is_retried_then_fails(p, provider):
     assert [leg["status"] for leg in p.legs(s.request_id)] == ["busy", "busy"]
 
 
-async def _make_due(p: Platform, request_id: int):
+async def _make_due(p: PlatformUnderTest, request_id: int):
     from app.data import callbacks
     from app.data.db import utcnow
 
@@ -412,7 +412,7 @@ def test_a_locked_account_refuses_even_its_right_pin(p, provider):
 
 def test_leg_a_can_go_unbilled_when_nobody_was_connected(settings, engine):
     recorder = TwilioRecorder()
-    with Platform(settings.with_(bill_leg_a_without_b=False), engine) as p, recorder.cassette("calls_create.yaml"):
+    with PlatformUnderTest(settings.with_(bill_leg_a_without_b=False), engine) as p, recorder.cassette("calls_create.yaml"):
         sc.seed(p)
         s = sc.Session(p, caller=sc.ALICE_MOBILE, service_number=sc.ANI_NUMBER)
         s.trigger()

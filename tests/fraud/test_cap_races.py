@@ -21,7 +21,7 @@ from app.data.tables import accounts as accounts_t
 from app.data.tables import callback_requests, destination_dials
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
-from tests.utils.harness import BASE, Platform
+from tests.utils.harness import BASE, PlatformUnderTest
 from tests.utils.live import seed
 
 NY = "+12125550123"
@@ -30,21 +30,21 @@ IN_PROGRESS = (states.QUEUED, states.CALLING_A, states.A_ANSWERED, states.CALLIN
 
 @pytest.fixture
 def p(settings, engine):
-    with Platform(settings.with_(trigger_limit=5, destination_daily_limit=3), engine) as platform:
+    with PlatformUnderTest(settings.with_(trigger_limit=5, destination_daily_limit=3), engine) as platform:
         platform.run(seed, platform.platform.db, settings.secret_key)
         yield platform
 
 
-def account_id(p: Platform, login: str) -> int:
+def account_id(p: PlatformUnderTest, login: str) -> int:
     return p.scalar(sa.select(accounts_t.c.id).where(accounts_t.c.login == login))
 
 
-def set_account(p: Platform, login: str, **values) -> None:
+def set_account(p: PlatformUnderTest, login: str, **values) -> None:
     with p.engine.begin() as c:
         c.execute(accounts_t.update().where(accounts_t.c.login == login).values(**values))
 
 
-def burst(p: Platform, send, count: int) -> list[httpx.Response]:
+def burst(p: PlatformUnderTest, send, count: int) -> list[httpx.Response]:
     """`send(client, i)` for i in range(count), all at once, in the app's event loop."""
 
     async def all_at_once():
@@ -59,7 +59,7 @@ def signed_post(client: httpx.AsyncClient, path: str, params: dict[str, str]):
     return client.post(path, data=params, headers={"X-Twilio-Signature": tw.sign(BASE + path, params)})
 
 
-def in_progress(p: Platform, login: str) -> int:
+def in_progress(p: PlatformUnderTest, login: str) -> int:
     return p.scalar(sa.select(sa.func.count()).select_from(callback_requests).where(
         callback_requests.c.account_id == account_id(p, login), callback_requests.c.state.in_(IN_PROGRESS)))
 
@@ -109,7 +109,7 @@ def test_parallel_voice_triggers_get_exactly_the_accounts_slots(p):
     assert {row["reason"] for row in rows if row["state"] == states.FAILED} == {states.RATE_LIMITED}
 
 
-def _answered_sessions(p: Platform, count: int, *, needs_pin: bool = False) -> list[dict]:
+def _answered_sessions(p: PlatformUnderTest, count: int, *, needs_pin: bool = False) -> list[dict]:
     """`count` callbacks whose leg A is answered, the IVR waiting for a destination (alice's),
     or for a PIN (nobody's yet; each on its own line, since PINs typed at once on one line meet its backoff)."""
     alice = None if needs_pin else account_id(p, "alice")

@@ -25,7 +25,7 @@ from app.main import create_app
 from app.data.tables import accounts as accounts_t
 from app.data.tables import api_tokens, callback_requests
 from tests.utils import scenario as sc
-from tests.utils.harness import Platform
+from tests.utils.harness import PlatformUnderTest
 from tests.utils.live import seed
 
 try:
@@ -39,16 +39,16 @@ PARIS = "+33123456789"  # no rate for France in the test data: not available
 
 @pytest.fixture
 def p(settings, engine):
-    with Platform(settings, engine) as platform:
+    with PlatformUnderTest(settings, engine) as platform:
         platform.run(seed, platform.platform.db, settings.secret_key)
         yield platform
 
 
-def account_id(p: Platform, login: str) -> int:
+def account_id(p: PlatformUnderTest, login: str) -> int:
     return p.scalar(sa.select(accounts_t.c.id).where(accounts_t.c.login == login))
 
 
-def token_for(p: Platform, login: str, name: str = "") -> str:
+def token_for(p: PlatformUnderTest, login: str, name: str = "") -> str:
     return p.run(accounts.create_token, p.platform.db, account_id=account_id(p, login), name=name)
 
 

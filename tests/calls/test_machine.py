@@ -108,7 +108,7 @@ async def test_a_session_end_is_completed_once_a_call_was_connected(db):
 
 def test_only_the_machine_and_the_data_layer_write_a_request_state():
     """The state column is written by app/data/callbacks.py's queries, which only the machine calls."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     found = subprocess.run(
         ["grep", "-rlE", r"callbacks\.(transition|create_request|claim_due)\(|values\(state=", "app"],
         cwd=root, capture_output=True, text=True,

@@ -15,7 +15,7 @@ from app.providers.signatures import MAX_BODY
 from app.data.tables import sms_messages
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
-from tests.utils.harness import BASE, Platform
+from tests.utils.harness import BASE, PlatformUnderTest
 
 CHUNK = 16 * 1024
 CHUNKS = 20_000  # 320 MB if it were all read
@@ -23,7 +23,7 @@ CHUNKS = 20_000  # 320 MB if it were all read
 
 @pytest.fixture
 def p(settings, engine):
-    with Platform(settings, engine) as platform:
+    with PlatformUnderTest(settings, engine) as platform:
         sc.seed(platform)
         yield platform
 
@@ -34,7 +34,7 @@ def gateway_secret(p, capsys):
     return capsys.readouterr().out.strip().rsplit(" ", 1)[-1]
 
 
-def stored_texts(p: Platform) -> int:
+def stored_texts(p: PlatformUnderTest) -> int:
     return p.scalar(sa.select(sa.func.count()).select_from(sms_messages))
 
 
@@ -124,7 +124,7 @@ def test_a_wrong_secret_gets_403_and_writes_no_row(p, gateway_secret, where):
 # Credentials in texts are never stored ------------------------------------------------
 
 
-def database_text(p: Platform) -> str:
+def database_text(p: PlatformUnderTest) -> str:
     """Every value in every table, as one string to search."""
     from app.data.tables import metadata
 

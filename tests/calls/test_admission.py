@@ -17,7 +17,7 @@ from app.core import states
 from app.data import accounts
 from app.fraud import lockouts, policy
 from tests.utils import scenario as sc
-from tests.utils.harness import BASE, Platform
+from tests.utils.harness import BASE, PlatformUnderTest
 from tests.utils.live import seed
 
 NY = "+12125550123"
@@ -27,12 +27,12 @@ PREMIUM = "+19005551234"  # refused by the destination policy
 
 @pytest.fixture
 def p(settings, engine):
-    with Platform(settings.with_(trigger_limit=2), engine) as platform:
+    with PlatformUnderTest(settings.with_(trigger_limit=2), engine) as platform:
         platform.run(seed, platform.platform.db, settings.secret_key)
         yield platform
 
 
-def alice(p: Platform, **values):
+def alice(p: PlatformUnderTest, **values):
     """Alice's account row, after `values` are written to it."""
     db = p.platform.db
     row = p.run(accounts.get_account_by_login, db, login="alice")
@@ -45,7 +45,7 @@ def alice(p: Platform, **values):
 counter = iter(range(10**6))
 
 
-def ask(p: Platform, channel: str = "web", **fields) -> admission.Ask:
+def ask(p: PlatformUnderTest, channel: str = "web", **fields) -> admission.Ask:
     values = dict(channel=channel, trigger_id=f"t{next(counter)}", requester=f"{channel}:alice",
                   account=alice(p), leg_a=sc.ALICE_HOME, destination=NY, service_number=sc.PIN_NUMBER,
                   mode=channel, base_url=BASE)
@@ -53,7 +53,7 @@ def ask(p: Platform, channel: str = "web", **fields) -> admission.Ask:
     return admission.Ask(**values)
 
 
-def admit(p: Platform, an_ask: admission.Ask, **options):
+def admit(p: PlatformUnderTest, an_ask: admission.Ask, **options):
     return p.run(admission.admit, p.platform, an_ask, **options)
 
 

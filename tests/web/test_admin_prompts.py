@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from app.data import recordings
 from app.data.db import utcnow
 from app.data.tables import prompt_recordings
-from tests.test_admin import text_of
-from tests.utils.harness import Platform
+from tests.web.test_admin import text_of
+from tests.utils.harness import PlatformUnderTest
 from tests.utils.web import Browser, operator, web_platform
 from twiml.prompts import PROMPTS, VOICE_PROMPTS, parts
 
@@ -31,7 +31,7 @@ def p(settings, engine):
         yield platform
 
 
-def stored(p: Platform) -> dict:
+def stored(p: PlatformUnderTest) -> dict:
     with p.engine.connect() as c:
         rows = c.execute(sa.select(prompt_recordings)).mappings().all()
     return {(row["prompt"], row["language"]): row for row in rows}

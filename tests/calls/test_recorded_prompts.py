@@ -14,7 +14,7 @@ import pytest
 from app.data.tables import accounts
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
-from tests.utils.harness import Platform
+from tests.utils.harness import PlatformUnderTest
 from tests.utils.provider import TwilioRecorder
 from twiml import voice
 from twiml.prompts import PROMPTS, SAY_LANGUAGE, SAY_VOICE, VOICE_PROMPTS, Speaker, parts, recordable, text
@@ -27,7 +27,7 @@ BASE = "http://testserver/media/prompts"
 @pytest.fixture
 def p(settings, engine):
     recorder = TwilioRecorder()
-    with Platform(settings, engine) as platform, recorder.cassette("calls_create.yaml"):
+    with PlatformUnderTest(settings, engine) as platform, recorder.cassette("calls_create.yaml"):
         sc.seed(platform)
         yield platform
 
@@ -37,7 +37,7 @@ def set_account(engine, login: str, **values):
         c.execute(accounts.update().where(accounts.c.login == login).values(**values))
 
 
-def record(p: Platform, tmp_path, name: str, language: str, audio: bytes = WAV) -> None:
+def record(p: PlatformUnderTest, tmp_path, name: str, language: str, audio: bytes = WAV) -> None:
     path = tmp_path / f"{name}-{language}.{'mp3' if audio.startswith(b'ID3') else 'wav'}"
     path.write_bytes(audio)
     assert p.cli("prompt", "record", name, str(path), "--language", language) == 0
@@ -55,7 +55,7 @@ def heard(verbs) -> list[tuple]:
     return out
 
 
-def to_the_dial(p: Platform) -> list:
+def to_the_dial(p: PlatformUnderTest) -> list:
     """Alice rings the ANI-and-PIN number, types her PIN and a US number: the TwiML that announces and dials.
 
     Then she hangs up, so the next call of the test is not one too many at once.

@@ -25,7 +25,7 @@ from app.data.tables import accounts as accounts_t
 from app.data.tables import auth_failures
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
-from tests.utils.harness import Platform
+from tests.utils.harness import PlatformUnderTest
 from tests.utils.provider import TwilioRecorder
 from tests.utils.web import OPERATOR, OPERATOR_PASSWORD, Browser, web_platform
 
@@ -38,7 +38,7 @@ def p(settings, engine):
         yield platform
 
 
-def account_by_pin(p: Platform, pin: str):
+def account_by_pin(p: PlatformUnderTest, pin: str):
     return p.run(accounts.find_account_by_pin, p.platform.db, secret_key=p.platform.secret_key, pin=pin)
 
 
@@ -86,7 +86,7 @@ class CountedBody:
             yield chunk
 
 
-def asgi_client(p: Platform, client=ATTACKER, cookies=None) -> httpx.AsyncClient:
+def asgi_client(p: PlatformUnderTest, client=ATTACKER, cookies=None) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=p.app, client=client), base_url="http://testserver",
                              cookies=cookies)
 

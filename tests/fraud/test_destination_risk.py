@@ -10,7 +10,7 @@ from app.data import accounts
 from app.data.tables import accounts as accounts_t
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
-from tests.utils.harness import Platform
+from tests.utils.harness import PlatformUnderTest
 from tests.utils.live import seed
 
 NY = "+12125550123"
@@ -33,7 +33,7 @@ HIGH_RISK = {
 
 @pytest.fixture
 def p(settings, engine):
-    with Platform(settings, engine) as platform:
+    with PlatformUnderTest(settings, engine) as platform:
         platform.run(seed, platform.platform.db, settings.secret_key)
         for prefix in ("7", "8", "97"):
             assert platform.cli("rate", "add", prefix, "0.10") == 0
@@ -47,7 +47,7 @@ def alice(p):
     return {"Authorization": f"Bearer {token}"}
 
 
-def call(p: Platform, headers, to: str):
+def call(p: PlatformUnderTest, headers, to: str):
     return p.client.post("/api/v1/callbacks", json={"to": to}, headers=headers)
 
 

@@ -20,10 +20,10 @@ from app.fraud import policy
 from app.core import states
 from app.data.tables import accounts as accounts_t
 from app.data.tables import anis, balance_adjustments, verification_texts
-from tests.test_portal import logged_in, text_of
+from tests.web.test_portal import logged_in, text_of
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
-from tests.utils.harness import BASE, Platform
+from tests.utils.harness import BASE, PlatformUnderTest
 from tests.utils.live import seed
 
 NEW = "+14155550142"
@@ -33,7 +33,7 @@ UK = "+442071234567"  # has a rate in the test data
 
 @pytest.fixture
 def p(settings, engine):
-    with Platform(settings, engine) as platform:
+    with PlatformUnderTest(settings, engine) as platform:
         platform.run(seed, platform.platform.db, settings.secret_key)
         yield platform
 
@@ -55,19 +55,19 @@ def code_in(sent) -> str:
     return re.search(r"\b(\d{6})\b", sent[-1][2]).group(1)
 
 
-def sms(p: Platform, sender: str, body: str) -> str:
+def sms(p: PlatformUnderTest, sender: str, body: str) -> str:
     response = p.post("/twilio/sms", tw.sms_params(From=sender, To=sc.PIN_NUMBER, Body=body))
     assert response.status_code == 200, response.text
     (reply,) = tw.parse_messages(response.text)
     return reply
 
 
-def ani_row(p: Platform, number: str):
+def ani_row(p: PlatformUnderTest, number: str):
     with p.engine.connect() as c:
         return c.execute(sa.select(anis).where(anis.c.number == number)).mappings().one_or_none()
 
 
-def set_alice(p: Platform, **values) -> None:
+def set_alice(p: PlatformUnderTest, **values) -> None:
     with p.engine.begin() as c:
         c.execute(accounts_t.update().where(accounts_t.c.login == "alice").values(**values))
 

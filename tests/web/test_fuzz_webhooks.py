@@ -3,7 +3,7 @@
 Whatever a client sends to a provider-facing route, the answer is a 4xx unless the provider
 signed it; whatever the provider signs (random keys, unicode, huge values, fields missing or
 duplicated, odd content types), the answer is never a 5xx, and the app keeps working after.
-The SMS command parser has its properties in tests/test_sms_commands.py (any text gives a
+The SMS command parser has its properties in tests/calls/test_sms_commands.py (any text gives a
 command, every valid form round-trips); here it is driven through the webhooks instead.
 
 No value is bounded to what a provider would send: ids and counters go beyond 64 bits,
@@ -26,11 +26,11 @@ from starlette.testclient import TestClient
 from app.data import sms_log
 from app.core import states
 from app.core.phone import InvalidNumber, to_e164, usable_caller_id
-from tests.test_replays_and_forgeries import snapshot
+from tests.providers.test_replays_and_forgeries import snapshot
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
 from tests.utils.databases import database_url_for, isolated_postgres_url
-from tests.utils.harness import BASE, Platform
+from tests.utils.harness import BASE, PlatformUnderTest
 from tests.utils.provider import TwilioRecorder
 
 __all__ = ["isolated_postgres_url"]
@@ -49,7 +49,7 @@ def database_url(request, tmp_path) -> str:
 
 
 class Fuzzed:
-    def __init__(self, p: Platform, gateway_secret: str, request_id: int, leg_a_sid: str):
+    def __init__(self, p: PlatformUnderTest, gateway_secret: str, request_id: int, leg_a_sid: str):
         self.p, self.gateway_secret, self.request_id, self.leg_a_sid = p, gateway_secret, request_id, leg_a_sid
 
     def post(self, path: str, *, data=None, content=None, headers=None):
@@ -69,7 +69,7 @@ class Fuzzed:
 @pytest.fixture
 def fz(settings, engine):
     """The app with a 500 answered as a 500 (not raised into the test), seeded, one callback placed."""
-    platform = Platform(settings, engine)
+    platform = PlatformUnderTest(settings, engine)
     platform.client = TestClient(platform.app, base_url=BASE, raise_server_exceptions=False)
     with platform as p:
         sc.seed(p)
@@ -131,7 +131,7 @@ def provider_forms(draw, base: dict[str, str], call_sid):
     return params
 
 
-def signed_post(p: Platform, path: str, params: dict[str, str]):
+def signed_post(p: PlatformUnderTest, path: str, params: dict[str, str]):
     return p.client.post(path, data=params, headers={"X-Twilio-Signature": tw.sign(BASE + path, params)})
 
 

@@ -24,7 +24,7 @@ from app.data.tables import accounts as accounts_t
 from app.data.tables import ani_verifications as verifications_t
 from app.data.tables import anis
 from tests.utils import scenario as sc
-from tests.utils.harness import Platform
+from tests.utils.harness import PlatformUnderTest
 from tests.utils.live import live_platform
 from tests.utils.web import Browser as Visitor, logged_in, web_platform
 
@@ -38,7 +38,7 @@ def p(settings, engine):
         yield platform
 
 
-def account_id(p: Platform, login: str) -> int:
+def account_id(p: PlatformUnderTest, login: str) -> int:
     return p.scalar(sa.select(accounts_t.c.id).where(accounts_t.c.login == login))
 
 
@@ -250,7 +250,7 @@ def test_the_event_stream_sends_the_status_and_ends_when_the_call_is_over(p):
 # History ----------------------------------------------------------------------------------
 
 
-def add_history(p: Platform, count: int) -> list[int]:
+def add_history(p: PlatformUnderTest, count: int) -> list[int]:
     """`count` completed web callbacks of alice's, each with two billed legs."""
     ids = []
     now = dt.datetime(2026, 11, 26, 12, 0)

@@ -28,7 +28,7 @@ from app.core.settings import Settings, load_settings
 from app.data.tables import auth_failures, callback_requests
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
-from tests.utils.harness import BASE, Platform
+from tests.utils.harness import BASE, PlatformUnderTest
 from tests.utils.provider import TwilioRecorder
 from sandbox import serve
 
@@ -184,7 +184,7 @@ PUBLIC = "https://callback.example.com"
 @pytest.fixture
 def open_p(settings, engine):
     """A platform with Twilio credentials, every Host accepted: the forged one reaches the handlers."""
-    with Platform(settings.with_(public_base_url=PUBLIC, allowed_hosts=("*",)), engine) as platform:
+    with PlatformUnderTest(settings.with_(public_base_url=PUBLIC, allowed_hosts=("*",)), engine) as platform:
         sc.seed(platform)
         yield platform
 
@@ -232,7 +232,7 @@ def test_account_sid_without_auth_token_refuses_to_start(settings, tmp_path):
 
 @pytest.fixture
 def p(settings, engine):
-    with Platform(settings, engine) as platform:
+    with PlatformUnderTest(settings, engine) as platform:
         sc.seed(platform)
         yield platform
 
@@ -253,7 +253,7 @@ def test_a_foreign_host_gets_400(p, path):
 
 
 def test_an_overlong_host_gets_400_and_reaches_no_column(settings, engine):
-    with Platform(settings.with_(allowed_hosts=("*",)), engine) as p:
+    with PlatformUnderTest(settings.with_(allowed_hosts=("*",)), engine) as p:
         sc.seed(p)
         token = p.run(accounts.create_token, p.platform.db,
                       account_id=p.run(accounts.get_account_by_login, p.platform.db, login="alice")["id"])
@@ -265,7 +265,7 @@ def test_an_overlong_host_gets_400_and_reaches_no_column(settings, engine):
 
 def test_default_hosts_are_public_base_urls_loopback_and_the_bound_address(settings, engine):
     configured = settings.with_(public_base_url="https://cb.example.com:8443", allowed_hosts=None)
-    with Platform(configured, engine) as p:
+    with PlatformUnderTest(configured, engine) as p:
         for host in ("cb.example.com", "cb.example.com:8443", "localhost:8000", "127.0.0.1", "[::1]:8000"):
             assert p.client.get("/healthz", headers={"Host": host}).status_code == 200, host
         for host in ("testserver", EVIL, "cb.example.com.evil.example", "[::2]", ""):
@@ -371,7 +371,7 @@ async def test_a_non_ascii_sandbox_rest_password_is_401():
 
 
 def test_metrics_token(settings, engine):
-    with Platform(settings.with_(metrics_token="scrape-token"), engine) as p:
+    with PlatformUnderTest(settings.with_(metrics_token="scrape-token"), engine) as p:
         assert p.client.get("/metrics").status_code == 401
         assert p.client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert p.client.get("/metrics", headers=[(b"Authorization", b"Bearer " + NON_ASCII)]).status_code == 401

@@ -19,7 +19,7 @@ from app.data import daily_summary
 from app.data.db import utcnow
 from app.data.tables import accounts, call_legs, callback_requests
 from tests.utils import scenario as sc
-from tests.utils.harness import Platform
+from tests.utils.harness import PlatformUnderTest
 from tests.utils.live import seed
 
 OPERATOR, PASSWORD = "root", "operator-password"
@@ -27,7 +27,7 @@ OPERATOR, PASSWORD = "root", "operator-password"
 
 @pytest.fixture
 def p(settings, engine):
-    with Platform(settings, engine) as platform:
+    with PlatformUnderTest(settings, engine) as platform:
         platform.run(seed, platform.platform.db, settings.secret_key)
         assert platform.cli("operator", "create", OPERATOR, "--password", PASSWORD) == 0
         with engine.begin() as c:
@@ -35,7 +35,7 @@ def p(settings, engine):
         yield platform
 
 
-def add_call(p: Platform, login: str | None, at: dt.datetime, *legs: dict) -> int:
+def add_call(p: PlatformUnderTest, login: str | None, at: dt.datetime, *legs: dict) -> int:
     """A finished callback and its legs: each dict gives cost (minor units) and what is known of the carrier's price."""
     with p.engine.begin() as c:
         owner = c.execute(sa.select(accounts.c.id).where(accounts.c.login == login)).scalar() if login else None

@@ -38,7 +38,7 @@ from app.data.tables import (
     service_numbers,
 )
 from tests.utils import scenario as sc
-from tests.utils.harness import Platform
+from tests.utils.harness import PlatformUnderTest
 from tests.utils.web import OPERATOR, OPERATOR_PASSWORD, Browser, operator, web_platform
 
 PAGES = ["/admin", "/admin/live", "/admin/cdrs", "/admin/accounts", "/admin/accounts/1", "/admin/numbers",
@@ -57,12 +57,12 @@ def text_of(response) -> str:
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)))
 
 
-def account(p: Platform, login: str):
+def account(p: PlatformUnderTest, login: str):
     with p.engine.connect() as c:
         return c.execute(sa.select(accounts_t).where(accounts_t.c.login == login)).mappings().one_or_none()
 
 
-def rows(p: Platform, table, *where):
+def rows(p: PlatformUnderTest, table, *where):
     with p.engine.connect() as c:
         return c.execute(sa.select(table).where(*where).order_by(table.c[table.primary_key.columns.keys()[0]])
                          ).mappings().all()
@@ -398,7 +398,7 @@ def test_service_numbers_added_changed_and_removed(p):
 # Rates and policy -------------------------------------------------------------------------------
 
 
-def tariff_rates(p: Platform, tariff: str = "default") -> dict:
+def tariff_rates(p: PlatformUnderTest, tariff: str = "default") -> dict:
     return {row["prefix"]: (row["price_per_minute"], row["first_increment"], row["next_increment"],
                             row["connection_fee"]) for row in rows(p, rates, rates.c.tariff == tariff)}
 
@@ -521,7 +521,7 @@ def test_destination_policy_rules_and_limits(p):
 # Live callbacks, CDRs, the summary ---------------------------------------------------------------------
 
 
-def add_request(p: Platform, *, login: str | None, state: str, reason: str | None = None, created_at=None,
+def add_request(p: PlatformUnderTest, *, login: str | None, state: str, reason: str | None = None, created_at=None,
                 leg_b: str | None = None, legs: list[dict] = ()) -> int:
     created = created_at or utcnow().replace(microsecond=0)
     owner = account(p, login)["id"] if login else None
@@ -539,7 +539,7 @@ def add_request(p: Platform, *, login: str | None, state: str, reason: str | Non
     return request_id
 
 
-def seed_history(p: Platform) -> dict:
+def seed_history(p: PlatformUnderTest) -> dict:
     today = utcnow().replace(hour=10, minute=0, second=0, microsecond=0)
     yesterday = today - dt.timedelta(days=1)
     ended = {"status": "completed", "ended_at": today, "answered_at": today}

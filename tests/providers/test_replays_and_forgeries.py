@@ -5,7 +5,7 @@ late; each must act exactly once (1,000 triggers delivered 2,100 times make 1,00
 Forgeries: every single alteration of a signed request (a parameter changed, removed or added;
 the URL's path, query, host, port or scheme) is refused with 403 and writes nothing, on every
 provider-facing route; behind a TLS-terminating proxy the public URL is what is checked.
-(tests/test_signatures.py has the first cases of each; these go through all of them.)
+(tests/providers/test_signatures.py has the first cases of each; these go through all of them.)
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from tests.utils import live
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
 from tests.utils.databases import database_url_for, isolated_postgres_url
-from tests.utils.harness import BASE, Platform
+from tests.utils.harness import BASE, PlatformUnderTest
 from tests.utils.provider import TwilioRecorder
 
 IN_PROCESS = "http://platform.test"
@@ -165,7 +165,7 @@ async def test_texts_delivered_twice_or_more_act_once(settings, engine):
 
 @pytest.fixture
 def p(settings, engine):
-    with Platform(settings, engine) as platform:
+    with PlatformUnderTest(settings, engine) as platform:
         sc.seed(platform)
         yield platform
 
@@ -177,7 +177,7 @@ def provider():
         yield recorder
 
 
-def placed_session(p: Platform) -> sc.Session:
+def placed_session(p: PlatformUnderTest) -> sc.Session:
     s = sc.Session(p, caller=sc.ALICE_MOBILE, service_number=sc.ANI_NUMBER)
     s.trigger()
     assert p.dispatch() == 1 and s.row["leg_a_sid"]
@@ -312,7 +312,7 @@ def leg_params(s: sc.Session, **extra) -> dict[str, str]:
                            CallStatus="in-progress", Direction="outbound-api", **extra)
 
 
-def prepare(p: Platform, route: str) -> tuple[str, dict[str, str]]:
+def prepare(p: PlatformUnderTest, route: str) -> tuple[str, dict[str, str]]:
     """A request on `route` that would act if it were genuine: the session is brought to its step."""
     if route == "voice":
         return "/twilio/voice", tw.voice_params(From=sc.STRANGER, To=sc.PIN_NUMBER)
@@ -384,7 +384,7 @@ INTERNAL = "http://internal:8000"
 @pytest.fixture
 def proxied(settings, engine):
     """The app behind a TLS-terminating proxy: it sees http://internal:8000, the provider signs https://public.example."""
-    platform = Platform(settings.with_(public_base_url=PUBLIC, allowed_hosts=("internal",)), engine)
+    platform = PlatformUnderTest(settings.with_(public_base_url=PUBLIC, allowed_hosts=("internal",)), engine)
     platform.client = TestClient(platform.app, base_url=INTERNAL)
     with platform:
         sc.seed(platform)

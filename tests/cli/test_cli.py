@@ -201,7 +201,7 @@ def test_the_readme_lists_every_command_and_option():
 
     from app.cli.main import build_parser
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
     lines = [line for line in section.splitlines() if line.startswith("callback-platform ")]
     missing = []

@@ -16,7 +16,7 @@ import pytest
 from app.web import live_status
 from sandbox import serve
 from tests.utils import scenario as sc
-from tests.utils.harness import Platform
+from tests.utils.harness import PlatformUnderTest
 from tests.utils.web import Browser, web_platform
 
 NY = "+12125550123"
@@ -28,14 +28,14 @@ def p(settings, engine):
         yield platform
 
 
-def log_in(p: Platform, login: str = "alice") -> str:
+def log_in(p: PlatformUnderTest, login: str = "alice") -> str:
     """A new browser session of `login`: its cookie."""
     browser = Browser(p)  # on the app's own client (its event loop holds the database connections)
     browser.log_in(login, f"{login}-password", follow=False)
     return browser.cookies["cbp_session"]
 
 
-def queue_call(p: Platform, cookie: str, leg_a: str = "") -> int:
+def queue_call(p: PlatformUnderTest, cookie: str, leg_a: str = "") -> int:
     """A Connect Two call, left queued (the dispatcher is off): its stream stays live."""
     browser = Browser(p)
     browser.cookies = httpx.Cookies({"cbp_session": cookie})
@@ -76,7 +76,7 @@ class Browsers:
         self.open.clear()
 
 
-async def _with_server(p: Platform, body):
+async def _with_server(p: PlatformUnderTest, body):
     async with serve(p.app) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
             browsers = Browsers(client)

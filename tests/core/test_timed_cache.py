@@ -12,7 +12,7 @@ from app.data import rates, service_numbers
 from app.data.tables import destination_rules
 from app.data.tables import rates as rates_t
 from app.core.timed_cache import TimedCache
-from tests.utils.harness import Platform
+from tests.utils.harness import PlatformUnderTest
 
 UK = "+442071234567"
 
@@ -61,7 +61,7 @@ def p(settings, engine, monkeypatch):
     clock = Clock()
     for cache in (policy._loaded, rates._found, rates._longest, service_numbers._by_number):
         monkeypatch.setattr(cache, "clock", clock)
-    with Platform(settings, engine) as platform:
+    with PlatformUnderTest(settings, engine) as platform:
         platform.clock = clock
         yield platform
 
