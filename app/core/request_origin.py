@@ -7,10 +7,19 @@ callbacks to a server of the sender's choosing), so the base of every callback
 URL is configuration (PUBLIC_BASE_URL), the address `serve` bound, or the
 socket the request arrived on (the ASGI scope's "server", which the client
 cannot change).
+
+The client's address, which lockouts and backoff key on, is the platform's own
+reading of the socket peer and X-Forwarded-For (`client_address`): the list is
+walked from the right, past the proxies the operator trusts by address
+(FORWARDED_ALLOW_IPS) and then past FORWARDED_TRUSTED_HOPS more whose
+addresses are not known (a PaaS router); the first entry not passed is the
+client. Entries to its left were written by the client and are never read.
 """
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import re
 from urllib.parse import urlsplit
 
@@ -96,9 +105,92 @@ class TrustedHostMiddleware:
         return await self.app(scope, receive, send)
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def trusted_networks(raw: str) -> tuple[Network, ...]:
+    """FORWARDED_ALLOW_IPS, comma-separated addresses or networks (`10.0.0.0/8`), parsed; ValueError
+    names an entry that is neither. `*` is not among them: a proxy trusted whatever its address lets
+    every client write its own address (settings.check refuses it)."""
+    networks = []
+    for entry in (item.strip() for item in raw.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            raise ValueError("*")
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(entry) from None
+    return tuple(networks)
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(raw: str) -> tuple[Network, ...]:
+    return trusted_networks(raw)
+
+
+def _address(entry: str) -> Address | None:
+    """An X-Forwarded-For entry (or the peer) as an address: `192.0.2.1`, `192.0.2.1:443`, `[2001:db8::1]:443`."""
+    entry = entry.strip()
+    if entry.startswith("["):
+        entry = entry[1:entry.find("]")] if "]" in entry else entry
+    elif entry.count(":") == 1:
+        entry = entry.split(":", 1)[0]
+    try:
+        address = ipaddress.ip_address(entry)
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
+
+
+def _forwarded_for(scope) -> list[str]:
+    entries: list[str] = []
+    for name, value in scope.get("headers") or ():
+        if name == b"x-forwarded-for":
+            entries += [item.strip() for item in value.decode("latin-1").split(",")]
+    return entries
+
+
+def original_client(peer: str | None, forwarded_for: list[str], networks: tuple[Network, ...], hops: int) -> str:
+    """The client's address in the chain X-Forwarded-For + [peer], read from the right.
+
+    Each step to the left passes a proxy: one whose address is in `networks`,
+    or, once those run out, one of the `hops` proxies believed by count. The
+    first entry not passed is the client (the leftmost if every one is passed).
+    """
+    if not peer:
+        return "unknown"
+    chain = [*forwarded_for, peer]
+    index = len(chain) - 1
+    left = hops
+    while index > 0:
+        address = _address(chain[index])
+        if address is not None and any(address in network for network in networks):
+            index -= 1
+        elif left > 0 and (address is not None or index == len(chain) - 1):
+            left -= 1
+            index -= 1
+        else:
+            break
+    found = chain[index]
+    address = _address(found)
+    if address is not None:
+        return str(address)
+    # The peer may be no IP address (a Unix socket, a test client's name): it is still who sent the request.
+    return found if index == len(chain) - 1 and CLIENT_ADDRESS.fullmatch(found) else "unknown"
+
+
 def client_address(request) -> str:
-    """The client's address, or "unknown": behind a trusted proxy uvicorn takes it from
-    X-Forwarded-For, so it is checked to look like an address before it is stored or keyed on."""
-    client = request.client
-    host = client.host if client is not None else None
-    return host if host and CLIENT_ADDRESS.fullmatch(host) else "unknown"
+    """The client's address, or "unknown", for the lockouts to key on: the socket peer, or where
+    trusted proxies say the request came from (FORWARDED_ALLOW_IPS, FORWARDED_TRUSTED_HOPS)."""
+    client = request.scope.get("client")
+    peer = str(client[0]) if client else None
+    platform = getattr(request.app.state, "platform", None)
+    if platform is None:
+        return original_client(peer, [], (), 0)
+    settings = platform.settings
+    return original_client(peer, _forwarded_for(request.scope), _networks(settings.forwarded_allow_ips),
+                           settings.forwarded_trusted_hops)

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from app.core import request_origin
+
 DEFAULT_DATABASE_URL = "sqlite:///./callback.db"
 TWILIO_API_BASE = "https://api.twilio.com"
 
@@ -91,8 +93,11 @@ class Settings:
     allowed_hosts: tuple[str, ...] | None = None
     # When set, GET /metrics needs it as a bearer token.
     metrics_token: str | None = None
-    # Proxies whose X-Forwarded-For/-Proto uvicorn believes (`serve`).
+    # The client address lockouts key on (app/core/request_origin.py): X-Forwarded-For is read from
+    # the right past these proxies (addresses or networks, comma-separated; `*` is refused)...
     forwarded_allow_ips: str = "127.0.0.1"
+    # ...and then past this many more whose addresses are not known (a PaaS router: Heroku 1).
+    forwarded_trusted_hops: int = 0
 
     @property
     def uses_sandbox(self) -> bool:
@@ -120,6 +125,19 @@ def check(settings: Settings) -> Settings:
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
             raise SystemExit(f"PUBLIC_BASE_URL must be an http(s) URL such as https://callback.example.com, "
                              f"got {settings.public_base_url!r}")
+    try:
+        request_origin.trusted_networks(settings.forwarded_allow_ips)
+    except ValueError as exc:
+        if str(exc) == "*":
+            # Every hop trusted: X-Forwarded-For's leftmost entry, which the client writes, would be its address,
+            # and a new one per guess would slip past the per-address lockout.
+            raise SystemExit("FORWARDED_ALLOW_IPS=* would believe any X-Forwarded-For, which the client writes: "
+                             "list your proxies' addresses or networks (FORWARDED_ALLOW_IPS=10.0.0.0/8), or set "
+                             "FORWARDED_TRUSTED_HOPS to the number of proxies in front of the app (Heroku: 1)") \
+                from None
+        raise SystemExit(f"FORWARDED_ALLOW_IPS must list IP addresses or networks (10.0.0.0/8), got {exc}") from None
+    if settings.forwarded_trusted_hops < 0:
+        raise SystemExit("FORWARDED_TRUSTED_HOPS is the number of proxies in front of the app: 0 or more")
     return settings
 
 
@@ -161,4 +179,5 @@ def load_settings(environ: dict | None = None, env_file: str | Path | None = ".e
         allowed_hosts=_hosts(env.get("ALLOWED_HOSTS")),
         metrics_token=env.get("METRICS_TOKEN") or None,
         forwarded_allow_ips=(env.get("FORWARDED_ALLOW_IPS") or "127.0.0.1").strip(),
+        forwarded_trusted_hops=_int(env, "FORWARDED_TRUSTED_HOPS", 0),
     ))

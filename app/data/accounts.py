@@ -110,13 +110,26 @@ async def list_adjustments(db: Database, *, account_id: int, limit: int = 50):
                               .order_by(balance_adjustments.c.id.desc()).limit(limit))
 
 
-async def create_token(db: Database, *, account_id: int, name: str = "") -> str:
+# Live (unrevoked) API tokens a subscriber may hold; the operator's CLI is not held to it.
+MAX_LIVE_TOKENS = 10
+
+
+async def create_token(db: Database, *, account_id: int, name: str = "", limit: int | None = None) -> str:
+    """A new API token (returned once; stored hashed). With `limit`, refused (AccountError) when the
+    account already has that many live tokens: the count and the insert are one transaction, locked."""
     token = security.new_api_token()
-    await db.execute(
-        api_tokens.insert().values(
-            account_id=account_id, name=name, token_hash=security.token_digest(token), created_at=utcnow()
+    async with db.transaction():
+        if limit is not None:
+            await db.lock(f"api-tokens:{account_id}")
+            live = await db.fetch_val(sa.select(sa.func.count()).select_from(api_tokens).where(
+                api_tokens.c.account_id == account_id, api_tokens.c.revoked_at.is_(None)))
+            if live >= limit:
+                raise AccountError(f"you have {live} API tokens, the most an account may have: revoke one first")
+        await db.execute(
+            api_tokens.insert().values(
+                account_id=account_id, name=name, token_hash=security.token_digest(token), created_at=utcnow()
+            )
         )
-    )
     return token
 
 
@@ -202,11 +215,24 @@ async def revoke_token(db: Database, *, account_id: int, token_id: int) -> bool:
     return bool(revoked)
 
 
+async def revoke_all_tokens(db: Database, *, account_id: int) -> int:
+    """Revoke every live token of the account (its password changed); how many were."""
+    revoked = await db.fetch_all(
+        api_tokens.update()
+        .where(api_tokens.c.account_id == account_id, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .returning(api_tokens.c.id)
+    )
+    return len(revoked)
+
+
 async def authenticate_token(db: Database, *, token: str, touch_after_seconds: int = 60):
     """The account of a live API token, or None; stamps the token's `last_used_at`.
 
-    The stamp is written at most once a minute per token, so a busy integrator
-    does not turn every read into a write.
+    The account is returned whatever its status, for the caller to refuse one
+    that is not active; a refused use is not stamped. The stamp is written at
+    most once a minute per token, so a busy integrator does not turn every read
+    into a write.
     """
     query = (
         sa.select(accounts, api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at.label("token_last_used_at"))
@@ -214,8 +240,8 @@ async def authenticate_token(db: Database, *, token: str, touch_after_seconds: i
         .where(api_tokens.c.token_hash == security.token_digest(token), api_tokens.c.revoked_at.is_(None))
     )
     row = await db.fetch_one(query)
-    if row is None:
-        return None
+    if row is None or row["status"] != "active":
+        return row
     now = utcnow()
     last = row["token_last_used_at"]
     if last is None or (now - last).total_seconds() >= touch_after_seconds:

@@ -69,6 +69,10 @@ async def authenticate(request: Request):
     if account is None:
         raise ApiError(401, "invalid_token", "that token is unknown or revoked",
                        {"WWW-Authenticate": REALM + ', error="invalid_token"'})
+    if account["status"] != "active":
+        # A blocked account's tokens open nothing, reads included, until the operator unblocks it
+        # (the refusal a blocked account's new callback always met).
+        raise ApiError(403, "auth_failed", "this account is blocked; ask the operator")
     return account
 
 

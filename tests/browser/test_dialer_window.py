@@ -55,7 +55,8 @@ def token(platform_url) -> str:
     with httpx.Client(base_url=platform_url, timeout=10, follow_redirects=True) as client:
         csrf = lambda page: re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
         page = client.post("/login", data={"csrf": csrf(client.get("/login")), "login": "alice", "password": ALICE[1]})
-        page = client.post("/settings/tokens", data={"csrf": csrf(client.get("/settings")), "name": "desktop dialer"})
+        page = client.post("/settings/tokens", data={"csrf": csrf(client.get("/settings")), "name": "desktop dialer",
+                                                     "current_password": ALICE[1]})
         control = platform_url + "/sandbox/_sandbox"
         client.put(f"{control}/phones/{quote(ALICE_HOME)}", json={"keys": ["1", None], "answer_after": 2.0})
         client.put(f"{control}/phones/{quote(NY)}", json={"answer_after": 2.0, "talk_seconds": 20.0})

@@ -284,8 +284,101 @@ def test_allowed_hosts_setting(tmp_path):
     assert request_origin.host_allowed(EVIL, ("*",))
 
 
+# Client addresses: the platform's own reading of the socket peer and X-Forwarded-For, which lockouts key on.
+
+ROUTER = ("10.1.2.3", 5000)  # a PaaS router: an address the operator does not know
+ATTACKER_IP, OWNER_IP = "203.0.113.7", "192.0.2.44"
+
+
+@contextlib.contextmanager
+def proxied_platform(settings, engine, **changes):
+    with PlatformUnderTest(settings.with_(**changes), engine) as platform:
+        sc.seed(platform)
+        yield platform
+
+
+def _sign_in(p, peer, forwarded_for: list[str] | None, password: str) -> int:
+    """One portal sign-in as alice from the socket peer `peer`, with these X-Forwarded-For headers."""
+    headers = [("X-Forwarded-For", value) for value in forwarded_for or []]
+
+    async def go():
+        transport = httpx.ASGITransport(app=p.app, client=peer)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            page = await client.get("/login")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+            response = await client.post("/login", data={"csrf": csrf, "login": "alice", "password": password},
+                                         headers=headers)
+            return response.status_code
+
+    return p.run(go)
+
+
+def _sources(p) -> list[str]:
+    with p.engine.connect() as c:
+        return [row.requester for row in c.execute(auth_failures.select().order_by(auth_failures.c.id))]
+
+
+def test_forged_forwarded_for_entries_do_not_change_the_source_a_lockout_keys_on(settings, engine, lockout_clock):
+    """Behind a router (Heroku: one hop) each guess forges a new leftmost entry; the router's own entry decides."""
+    from app.fraud import lockouts
+
+    with proxied_platform(settings, engine, forwarded_trusted_hops=1) as p:
+        statuses = []
+        for n in range(lockouts.MAX_FAILURES + 2):
+            lockout_clock.wait_out_backoff()
+            forged = f"198.51.100.{n}, 127.0.0.1"  # written by the attacker; the router appends the real address
+            statuses.append(_sign_in(p, ROUTER, [f"{forged}, {ATTACKER_IP}"], f"guess-{n}"))
+        assert statuses == [401] * lockouts.MAX_FAILURES + [429, 429]
+        assert set(_sources(p)) == {f"web:{ATTACKER_IP}"}
+        # The attacker's lockout is the attacker's: the owner, through the same router, signs in.
+        assert _sign_in(p, ROUTER, [OWNER_IP], "alice-password") == 303
+
+
+def test_without_trusted_hops_a_router_does_not_lock_every_visitor_out(settings, engine, lockout_clock):
+    """The router's address, trusted by network, is passed: visitors are not all one source."""
+    from app.fraud import lockouts
+
+    with proxied_platform(settings, engine, forwarded_allow_ips="10.0.0.0/8") as p:
+        for n in range(lockouts.MAX_FAILURES + 1):
+            lockout_clock.wait_out_backoff()
+            _sign_in(p, ROUTER, [f"198.51.100.{n}", ATTACKER_IP], f"guess-{n}")
+        assert set(_sources(p)) == {f"web:{ATTACKER_IP}"}
+        assert _sign_in(p, ROUTER, [OWNER_IP], "alice-password") == 303
+
+
+@pytest.mark.parametrize("changes, peer, forwarded_for, source", [
+    # Proxies trusted by address are passed, right to left; the first other entry is the client.
+    ({"forwarded_allow_ips": "10.0.0.0/8, 192.168.0.0/16"}, ("10.0.0.5", 1), ["1.2.3.4, 203.0.113.9, 192.168.1.1"],
+     "203.0.113.9"),
+    # Several X-Forwarded-For headers are one list, in order.
+    ({"forwarded_allow_ips": "10.0.0.0/8"}, ("10.0.0.5", 1), ["1.2.3.4", "203.0.113.9"], "203.0.113.9"),
+    # Two hops whose addresses are unknown (a CDN, then a router): the entry two places from the right.
+    ({"forwarded_trusted_hops": 2}, ("10.9.9.9", 1), ["6.6.6.6, 203.0.113.9, 172.16.0.1"], "203.0.113.9"),
+    # A local proxy trusted by address in front of a router believed by count.
+    ({"forwarded_trusted_hops": 1}, ("127.0.0.1", 1), ["6.6.6.6, 203.0.113.9, 172.16.0.1"], "203.0.113.9"),
+    # Fewer entries than hops: the leftmost a proxy wrote; ports and IPv6 brackets are not part of the address.
+    ({"forwarded_trusted_hops": 3}, ("10.9.9.9", 1), ["203.0.113.9:4431"], "203.0.113.9"),
+    ({"forwarded_allow_ips": "::1"}, ("::1", 1), ["[2001:DB8::1]:443"], "2001:db8::1"),
+    # From a trusted proxy, an entry that is no address keys nothing of the client's choosing.
+    ({}, ("127.0.0.1", 1), ["<script>" + "x" * 500], "unknown"),
+])
+def test_trusted_proxies_and_hops_pick_the_entry_they_appended(settings, engine, changes, peer, forwarded_for,
+                                                               source):
+    with proxied_platform(settings, engine, **changes) as p:
+        assert _sign_in(p, peer, forwarded_for, "wrong") == 401
+        assert _sources(p) == [f"web:{source}"]
+
+
+@pytest.mark.parametrize("peer", [("203.0.113.7", 1), ("10.1.2.3", 1)])
+def test_an_untrusted_peers_forwarded_for_is_ignored(settings, engine, peer):
+    """By default only loopback is a proxy: anyone else's X-Forwarded-For, loopback named in it or not, is theirs."""
+    with proxied_platform(settings, engine) as p:
+        assert _sign_in(p, peer, ["127.0.0.1, 198.51.100.1"], "wrong") == 401
+        assert _sources(p) == [f"web:{peer[0]}"]
+
+
 async def test_forwarded_for_from_a_trusted_proxy_is_checked_before_it_is_stored(live):
-    """uvicorn takes the client address from X-Forwarded-For when loopback forwards it (FORWARDED_ALLOW_IPS)."""
+    """On a real socket, loopback forwarding junk: it is checked to be an address before it is stored."""
     app, client, url = live
     page = await client.get("/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
@@ -295,6 +388,20 @@ async def test_forwarded_for_from_a_trusted_proxy_is_checked_before_it_is_stored
     assert response.status_code in (200, 401, 422)
     requesters = {row["requester"] for row in await app.state.platform.db.fetch_all(auth_failures.select())}
     assert "web:unknown" in requesters and not any("script" in r for r in requesters)
+
+
+@pytest.mark.parametrize("value", ["*", "10.0.0.1, *", "not-an-address"])
+def test_forwarded_allow_ips_star_refuses_to_start(tmp_path, value):
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "FORWARDED_ALLOW_IPS": value}
+    with pytest.raises(SystemExit) as refused:
+        load_settings(env, env_file=None)
+    assert "FORWARDED_ALLOW_IPS" in str(refused.value)
+    if "*" in value:
+        assert "FORWARDED_TRUSTED_HOPS" in str(refused.value) and "list your proxies" in str(refused.value)
+    with pytest.raises(SystemExit):
+        create_app(Settings(database_url=env["DATABASE_URL"], forwarded_allow_ips=value))
+    with pytest.raises(SystemExit):
+        load_settings({**env, "FORWARDED_ALLOW_IPS": "127.0.0.1", "FORWARDED_TRUSTED_HOPS": "-1"}, env_file=None)
 
 
 # Constant-time compares fed what compare_digest cannot take: a non-ASCII str.
@@ -399,17 +506,47 @@ def test_metrics_counts_are_cached_between_scrapes(p):
 # `serve`: the bound address and the trusted proxies come from it and the settings.
 
 
-def test_serve_passes_the_bound_address_and_forwarded_allow_ips(monkeypatch, tmp_path):
+def test_serve_passes_the_bound_address_and_leaves_client_addresses_to_the_platform(monkeypatch, tmp_path):
     import uvicorn
 
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda target, **kwargs: calls.append((target, kwargs)))
-    settings = load_settings({"DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "FORWARDED_ALLOW_IPS": "10.0.0.1"},
-                             env_file=None)
+    settings = load_settings({"DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "FORWARDED_ALLOW_IPS": "10.0.0.1",
+                              "FORWARDED_TRUSTED_HOPS": "1"}, env_file=None)
+    assert (settings.forwarded_allow_ips, settings.forwarded_trusted_hops) == ("10.0.0.1", 1)
     assert cli_main(["serve", "--host", "0.0.0.0", "--port", "8123"], settings=settings) == 0
     (target, kwargs), = calls
     assert target.state.listen_url == "http://127.0.0.1:8123"
-    assert kwargs["forwarded_allow_ips"] == "10.0.0.1" and kwargs["proxy_headers"] is True
-    assert load_settings({}, env_file=None).forwarded_allow_ips == "127.0.0.1"
+    # uvicorn does not rewrite the client (its rule takes the leftmost entry once `*` is trusted): one rule, ours.
+    assert kwargs["proxy_headers"] is False and "forwarded_allow_ips" not in kwargs
+    defaults = load_settings({}, env_file=None)
+    assert (defaults.forwarded_allow_ips, defaults.forwarded_trusted_hops) == ("127.0.0.1", 0)
     assert request_origin.http_base("::", 8000) == "http://[::1]:8000"
     assert request_origin.http_base("192.0.2.7", 80) == "http://192.0.2.7"
+
+
+def test_served_by_uvicorn_the_forged_leftmost_entry_is_not_the_client(settings, engine, monkeypatch):
+    """The app as `serve` hands it to uvicorn (its middleware included): the router's entry is the client."""
+    import uvicorn
+
+    import app.main
+
+    with proxied_platform(settings, engine, forwarded_trusted_hops=1) as p:
+        calls = []
+        monkeypatch.setattr(uvicorn, "run", lambda target, **kwargs: calls.append((target, kwargs)))
+        monkeypatch.setattr(app.main, "create_app", lambda *args, **kwargs: p.app)
+        assert cli_main(["serve"], settings=p.settings) == 0
+        (target, kwargs), = calls
+        config = uvicorn.Config(target, **{**kwargs, "log_config": None})
+        config.load()
+
+        async def go():
+            transport = httpx.ASGITransport(app=config.loaded_app, client=ROUTER)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                page = await client.get("/login")
+                csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+                await client.post("/login", data={"csrf": csrf, "login": "alice", "password": "wrong"},
+                                  headers={"X-Forwarded-For": f"198.51.100.1, {ATTACKER_IP}"})
+
+        p.run(go)
+        assert _sources(p) == [f"web:{ATTACKER_IP}"]

@@ -69,11 +69,11 @@ def cmd_serve(settings: Settings, args) -> str:
         target = create_app(settings, listen_url=http_base(args.host, args.port))
     else:
         target = "app.main:app"
-    # The proxies whose X-Forwarded-For/-Proto are believed come from the settings (uvicorn
-    # would otherwise read its own environment variable); callback URLs never use them.
-    uvicorn.run(target, host=args.host, port=args.port, proxy_headers=True,
-                forwarded_allow_ips=settings.forwarded_allow_ips, http="httptools", workers=args.workers,
-                log_config=logs.config())
+    # uvicorn leaves the client address as the socket's peer: the platform reads X-Forwarded-For
+    # itself, by one rule (request_origin.client_address: FORWARDED_ALLOW_IPS, FORWARDED_TRUSTED_HOPS),
+    # and uvicorn's own (the leftmost entry, which the client writes, once `*` is trusted) never applies.
+    uvicorn.run(target, host=args.host, port=args.port, proxy_headers=False, http="httptools",
+                workers=args.workers, log_config=logs.config())
     return ""
 
 

@@ -24,7 +24,8 @@ DONE = {
     "ani_sent": "A code was texted to the number. Type it below to add the number.",
     "ani_added": "The number is now one of your caller IDs.",
     "ani_removed": "The number was removed.",
-    "password": "Your password was changed.",
+    "password": "Your password was changed, and your API tokens were revoked: programs using them are refused "
+                "from now on. Create new ones below.",
     "token_revoked": "The token was revoked; programs using it are refused from now on.",
 }
 MIN_PASSWORD = 8
@@ -46,7 +47,7 @@ async def _page(visit: Visit, *, status: int = 200, errors: dict | None = None, 
         anis=await accounts.list_anis(p.db, account_id=account["id"]),
         pending=await ani_verifications.list_pending(p, account_id=account["id"]),
         tokens=await accounts.list_tokens(p.db, account_id=account["id"]),
-        languages=languages(account["language"]),
+        languages=languages(account["language"]), max_tokens=accounts.MAX_LIVE_TOKENS,
     )
 
 
@@ -159,7 +160,11 @@ async def change_password(visit: Visit) -> Response:
         problem = await _password_checked(visit)
     if problem is not None:
         return await _page(visit, status=422, errors={"password": problem})
-    await accounts.set_password(visit.p.db, account_id=visit.account["id"], password=new)
+    db = visit.p.db
+    async with db.transaction():
+        await accounts.set_password(db, account_id=visit.account["id"], password=new)
+        # A token taken while the old password was known must not outlive it.
+        await accounts.revoke_all_tokens(db, account_id=visit.account["id"])
     await visit.reload_account()
     # Sessions carry a fingerprint of the password hash: this one is renewed, the others end.
     await portal_sessions.log_in(visit.p, visit.session, visit.account)
@@ -171,7 +176,16 @@ async def create_token(visit: Visit) -> Response:
     name = " ".join(visit.form.get("name", "").split())
     if len(name) > 64 or not name.isprintable():
         return await _page(visit, status=422, errors={"tokens": "A token name is up to 64 characters."})
-    token = await accounts.create_token(visit.p.db, account_id=visit.account["id"], name=name)
+    # A token outlives the session: the session alone (a stolen cookie) must not be enough to make one.
+    problem = await _password_checked(visit)
+    if problem is not None:
+        return await _page(visit, status=422, errors={"tokens": problem}, values={"token_name": name})
+    try:
+        token = await accounts.create_token(visit.p.db, account_id=visit.account["id"], name=name,
+                                            limit=accounts.MAX_LIVE_TOKENS)
+    except accounts.AccountError as exc:
+        return await _page(visit, status=422, errors={"tokens": str(exc)[:1].upper() + str(exc)[1:] + "."},
+                           values={"token_name": name})
     # Shown once, in this response only: it is stored hashed.
     return await _page(visit, new_token=token)
 
