@@ -147,12 +147,13 @@ IDEMPOTENCY_KEY = {
 }
 LOCATION = {"Location": {"description": "the callback's URL", "schema": {"type": "string"}}}
 
-UNAUTHORIZED = _error("no token, or a revoked or unknown one")
+UNAUTHORIZED = _error("no token, or a revoked or unknown one (changing the password revokes an account's tokens)")
+BLOCKED = _error("`auth_failed`: the token's account is blocked")
 NOT_FOUND = _error("no such callback in this account")
 
 
 def _operation(operation_id: str, summary: str, responses: dict, **extra) -> dict:
-    responses = {"401": UNAUTHORIZED, **responses}
+    responses = {"401": UNAUTHORIZED, "403": BLOCKED, **responses}
     return {"operationId": operation_id, "summary": summary, "responses": responses, **extra}
 
 
