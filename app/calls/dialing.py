@@ -85,7 +85,8 @@ async def presented_caller_id(p: Platform, request, account) -> str | None:
     """What leg B sees calling: per number if set, else per account.
 
     `subscriber` shows the subscriber's own number only when it is theirs for
-    sure (a verified ANI or the default number the operator set); `withheld`
+    sure (a verified ANI, or the default number if the operator set it;
+    never one the subscriber typed in the portal); `withheld`
     only where the provider takes one (WITHHELD_CALLER_ID). Otherwise, and by
     default, the service number, which the provider always accepts.
     """
@@ -93,9 +94,7 @@ async def presented_caller_id(p: Platform, request, account) -> str | None:
         if request["service_number"] else None
     mode = (number["caller_id_mode"] if number is not None else None) or account["caller_id_mode"]
     if mode == "subscriber":
-        own = set(await accounts.list_anis(p.db, account_id=account["id"], verified_only=True))
-        own.add(account["default_number"])
-        if request["leg_a_number"] in own:
+        if request["leg_a_number"] in await accounts.own_numbers(p.db, account=account):
             return request["leg_a_number"]
     if mode == "withheld" and p.settings.withheld_caller_id:
         return p.settings.withheld_caller_id

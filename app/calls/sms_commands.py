@@ -186,7 +186,7 @@ REDACTED = "***"
 
 
 def redact(text: str | None) -> str | None:
-    """The text with every PIN and password replaced by ***, for storing and logging.
+    """The text with every PIN, password and VERIFY code replaced by ***, for storing and logging.
 
     It reads the text as the parser does (NFKC, the same separators, invisible
     characters dropped), so a secret the parser would accept is found however it
@@ -196,6 +196,9 @@ def redact(text: str | None) -> str | None:
     if not text:
         return text
     tokens = _clean(text[:MAX_SMS]).split()
+    if tokens and _word(tokens[0]) == _VERIFY and len(tokens) > 1:
+        # 'VERIFY <code>': whatever follows the keyword may be the code.
+        return " ".join([tokens[0]] + [REDACTED] * (len(tokens) - 1))
     out, found, hide_next = [], False, False
     for token in tokens:
         if hide_next:

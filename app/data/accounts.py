@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from app.core import security
 from app.data.db import Database, utcnow
@@ -42,6 +43,7 @@ async def create_account(
             country=country,
             language=language,
             default_number=default_number,
+            default_number_trusted=default_number is not None,
             created_at=utcnow(),
         )
     )
@@ -56,6 +58,10 @@ async def get_account_by_login(db: Database, *, login: str):
 
 
 async def update_account(db: Database, *, account_id: int, **values) -> None:
+    """A default number set here is the operator's, hence trusted, unless the caller says otherwise
+    (`default_number_trusted=False`: the portal, where the subscriber types any number)."""
+    if "default_number" in values:
+        values.setdefault("default_number_trusted", values["default_number"] is not None)
     await db.execute(accounts.update().where(accounts.c.id == account_id).values(**values))
 
 
@@ -74,12 +80,29 @@ async def find_account_by_ani(db: Database, *, number: str):
 
 
 async def add_ani(db: Database, *, account_id: int, number: str, verified: bool = True) -> int:
-    owner = await db.fetch_val(sa.select(anis.c.account_id).where(anis.c.number == number))
-    if owner is not None:
+    """The new caller ID's id; AccountError when the number is registered already (to any account).
+
+    One insert that skips a taken number (ON CONFLICT DO NOTHING on the unique anis.number), so
+    two accounts registering the same number at once get one row and one AccountError, never an
+    IntegrityError.
+    """
+    dialect = postgresql if db.is_postgres else sqlite
+    insert = dialect.insert(anis).values(account_id=account_id, number=number, verified=verified,
+                                         created_at=utcnow()).on_conflict_do_nothing(index_elements=["number"])
+    ani_id = await db.fetch_val(insert.returning(anis.c.id))
+    if ani_id is None:
+        owner = await db.fetch_val(sa.select(anis.c.account_id).where(anis.c.number == number))
         raise AccountError(f"{number} is already registered" + (" to this account" if owner == account_id else ""))
-    return await db.execute(
-        anis.insert().values(account_id=account_id, number=number, verified=verified, created_at=utcnow())
-    )
+    return ani_id
+
+
+async def own_numbers(db: Database, *, account) -> set[str]:
+    """The numbers the platform may text on the account's behalf or show as its caller ID: its
+    verified caller IDs, and its default number when the operator set it."""
+    own = set(await list_anis(db, account_id=account["id"], verified_only=True))
+    if account["default_number"] and account["default_number_trusted"]:
+        own.add(account["default_number"])
+    return own
 
 
 async def list_anis(db: Database, *, account_id: int, verified_only: bool = False) -> list[str]:

@@ -41,6 +41,9 @@ accounts = sa.Table(
     sa.Column("country", sa.String(2), nullable=False, server_default="US"),
     sa.Column("language", sa.String(8), nullable=False, server_default="en"),
     sa.Column("default_number", sa.String(20)),
+    # Set by the operator (CLI, admin pages), not typed by the subscriber in the portal: only then is
+    # the default number the subscriber's own for texts and the caller ID (unless a verified ANI).
+    sa.Column("default_number_trusted", sa.Boolean, nullable=False, server_default=sa.text("false")),
     # Rate tables: `tariff` prices the second party (leg B), `callback_tariff` the callback leg.
     sa.Column("tariff", sa.String(32), nullable=False, server_default="default"),
     sa.Column("callback_tariff", sa.String(32), nullable=False, server_default="default"),

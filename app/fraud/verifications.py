@@ -10,6 +10,10 @@ account must have money, and each code is a row of `verification_texts`,
 which removing the pending code or the caller ID does not delete, counted
 against a daily cap per account and per number (taken under a lock, so that
 parallel requests cannot all pass it).
+
+Whose a number is never shows: a number another account has verified gets the
+answer a sent code gets (counted and charged the same, within the same caps),
+but no text.
 """
 
 from __future__ import annotations
@@ -61,19 +65,20 @@ async def list_pending(p: Platform, *, account_id: int):
 
 
 async def _refuse_unless_textable(p: Platform, account, number: str) -> None:
-    """The checks a call to `number` would pass, before anything is texted to it."""
+    """The checks a call to `number` would pass, before anything is texted to it. They are about the
+    number alone, asked before whose it is: the answer is the same whether or not it is anyone's."""
     db = p.db
-    owner = await rows.ani_owner(db, number=number)
-    # An unverified claim (an SMS R. command) holds nothing: whoever proves the phone gets it.
-    if owner is not None and owner["verified"]:
-        if owner["account_id"] == account["id"]:
-            raise VerificationError(f"{number} is already one of your caller IDs")
-        # Same words as any other refusal: whose number it is stays private.
-        raise VerificationError(f"{number} cannot be registered")
     why = await policy.check(db, account_id=account["id"], number=number)
     if why or await rates.find_rate(db, number=number, tariff=account["callback_tariff"]) is None:
         log.info("verification code to %s refused: %s", number, why or "no rate")
         raise VerificationError(f"codes cannot be texted to {number}")
+
+
+async def _taken(db, account, number: str) -> bool:
+    """Whether another account has `number` as a verified caller ID. An unverified claim (an SMS
+    R. command) holds nothing: whoever proves the phone gets it."""
+    owner = await rows.ani_owner(db, number=number)
+    return owner is not None and owner["verified"] and owner["account_id"] != account["id"]
 
 
 async def _charge(db, account_id: int, price: int, note: str) -> None:
@@ -87,6 +92,8 @@ async def start(p: Platform, *, account, number: str, code: str | None = None, c
     """Text a code to `number` and keep it pending. Raises VerificationError."""
     account_id = account["id"]
     db = p.db
+    if number in await accounts.list_anis(db, account_id=account_id, verified_only=True):
+        raise VerificationError(f"{number} is already one of your caller IDs")
     await _refuse_unless_textable(p, account, number)
     sender = await service_numbers.caller_id_for(db, service_number)
     if sender is None:
@@ -120,6 +127,13 @@ async def start(p: Platform, *, account, number: str, code: str | None = None, c
             await rows.add(db, account_id=account_id, number=number, now=now, **values)
         else:
             await rows.resend(db, verification_id=existing["id"], **values)
+        # Another account's verified caller ID: everything above happened (counted, charged, a
+        # code pending that nobody will ever receive), only the text is not sent, so the
+        # subscriber sees what any sent code shows and learns nothing of whose the number is.
+        taken = await _taken(db, account, number)
+    if taken:
+        log.info("verification code to %s not sent: another account's caller ID", number)
+        return
     # Texted after the commit: no lock is held while the provider answers.
     try:
         await p.provider.send_sms(to=number, from_=sender,

@@ -18,6 +18,7 @@ from app.calls.sms_commands import (
     OptOut,
     Rate,
     Register,
+    Verify,
     parse,
 )
 
@@ -511,6 +512,22 @@ def test_whatever_the_parser_takes_for_a_secret_is_redacted(text):
     ("password hunter2", "password ***"),
     ("CALL +442071234567", "CALL +442071234567"),
     ("Pink Floyd, please", "Pink Floyd, please"),
+    ("VERIFY 482193", "VERIFY ***"),
+    ("verify,482193", "verify ***"),
+    ("Verify! \uff14\uff18\uff12\uff11\uff19\uff13", "Verify! ***"),
+    ("VERIFY 482 193", "VERIFY *** ***"),
+    ("VERIFY", "VERIFY"),
 ])
 def test_redact(text, stored):
     assert sms_commands.redact(text) == stored
+
+
+@settings(max_examples=200)
+@given(st.text(" \t\n,#;", max_size=2), st.sampled_from(["VERIFY", "verify", "Verify!", "VERIFY:", "\uff36ERIFY"]),
+       SEPARATORS, st.text("0123456789\uff10\uff11\uff19", min_size=6, max_size=6), st.text(" ,;\n", max_size=2))
+def test_a_verify_code_the_parser_takes_is_redacted(before, keyword, gap, code, after):
+    text = before + keyword + gap + code + after
+    command = parse(text)
+    if isinstance(command, Verify):
+        redacted = sms_commands.redact(text)
+        assert command.code not in redacted and code not in redacted, redacted

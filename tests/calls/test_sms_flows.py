@@ -338,3 +338,42 @@ def test_gateway_cli_lists_and_removes(p, gateway_secret, capsys):
     assert p.cli("gateway", "remove", "office-phone") == 0
     response = p.client.post("/sms/gateway", json={"from": sc.ALICE_MOBILE, "text": "BAL", "secret": gateway_secret})
     assert response.status_code == 403
+
+
+def test_a_verify_code_is_not_stored_in_clear(p, engine):
+    (reply,) = text(p, sc.STRANGER, "VERIFY 583920")
+    assert reply == "That code is not right, or no code is waiting for this phone."
+    (reply,) = text(p, sc.STRANGER, "verify,583921")
+    with engine.connect() as c:
+        bodies = c.execute(sa.select(sms_messages.c.body).where(sms_messages.c.direction == "in")
+                           .order_by(sms_messages.c.id)).scalars().all()
+    assert bodies == ["VERIFY ***", "verify ***"]
+
+
+def test_two_accounts_registering_one_number_at_once_get_an_answer_each(p, engine):
+    """Alice and bob text `R.<phone>` from the same phone at the same moment, for ten phones: each
+    phone becomes one account's caller ID, and the other account gets a refusal, never a 500."""
+    phones = [f"+1415555030{i}" for i in range(10)]
+
+    async def race():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=p.app), base_url=BASE) as client:
+            async def send(login, phone):
+                params = tw.sms_params(From=phone, To=SERVICE, Body=f"U.{login} P.{login}-password R.{phone}")
+                return await client.post("/twilio/sms", data=params,
+                                         headers={"X-Twilio-Signature": tw.sign(BASE + "/twilio/sms", params)})
+
+            return await asyncio.gather(*(send(login, phone) for phone in phones for login in ("alice", "bob")))
+
+    responses = p.run(race)
+    assert [r.status_code for r in responses] == [200] * 20, [r.text for r in responses if r.status_code != 200]
+    replies = [tw.parse_messages(r.text)[0] for r in responses]
+    for i, phone in enumerate(phones):
+        pair = replies[2 * i: 2 * i + 2]
+        registered = f"{phone} is now registered to your account."
+        assert pair.count(registered) == 1, pair
+        # The other: refused by the registration, or, once the phone is the first account's, by the login.
+        assert {r for r in pair if r != registered} <= {"That number cannot be registered. Send HELP for help.",
+                                                        NOT_AUTHORIZED}, pair
+    with engine.connect() as c:
+        rows = c.execute(sa.select(anis.c.number, anis.c.verified).where(anis.c.number.in_(phones))).all()
+    assert sorted(rows) == [(phone, True) for phone in phones]

@@ -45,7 +45,7 @@ def texts(p, monkeypatch):
 
     async def send_sms(*, to, from_, body):
         sent.append((to, from_, body))
-        return "SM" + "0" * 32
+        return f"SM{len(sent):032d}"
 
     monkeypatch.setattr(p.platform.provider, "send_sms", send_sms)
     return sent
@@ -239,3 +239,114 @@ def test_a_failed_api_callback_texts_only_a_number_of_the_subscribers(p, texts):
 
     assert p.run(fail_and_notify) == 1
     assert [to for to, _, _ in texts] == [sc.ALICE_MOBILE]
+
+
+# Whose a number is never shows -----------------------------------------------------------------
+
+FREE = "+14155550143"  # nobody's
+
+
+def bobs(p: PlatformUnderTest, number: str) -> None:
+    bob_id = p.scalar(sa.select(accounts_t.c.id).where(accounts_t.c.login == "bob"))
+    p.run(accounts.add_ani, p.platform.db, account_id=bob_id, number=number)
+
+
+def test_asking_a_code_for_another_accounts_caller_id_answers_as_a_sent_code_but_texts_nothing(p, texts):
+    """Probing numbers in the portal: bob's caller ID gets the answer any number gets, no text goes
+    to it, and the probe is counted (and charged) against the same daily caps."""
+    bobs(p, NEW)
+    set_alice(p, balance=100)
+    p.platform.settings = p.platform.settings.with_(verification_text_price=2)
+    alice = logged_in(p)
+    alice.get("/settings")
+    free, taken = (alice.submit("/settings/anis", {"number": n}) for n in (FREE, NEW))
+    assert free.status_code == taken.status_code == 200
+    assert "A code was texted to the number" in text_of(free) and "A code was texted to the number" in text_of(taken)
+    assert "cannot be registered" not in text_of(taken)
+    page = text_of(alice.get("/settings"))
+    assert FREE in page and NEW in page  # both wait for a code alike
+    assert [to for to, _, _ in texts] == [FREE]  # nothing is texted to bob's phone
+    with p.engine.connect() as c:
+        assert c.execute(sa.select(accounts_t.c.balance).where(accounts_t.c.login == "alice")).scalar() == 96
+        assert c.execute(sa.select(sa.func.count()).select_from(verification_texts)).scalar() == 2
+    # A wrong code reads the same for both; bob keeps his number.
+    for number in (FREE, NEW):
+        wrong = alice.submit("/settings/anis/verify", {"number": number, "code": "000000"})
+        assert wrong.status_code == 422 and "Wrong code; 4 tries left." in text_of(wrong)
+    assert ani_row(p, NEW)["account_id"] != ani_row(p, sc.ALICE_MOBILE)["account_id"]
+    # Probes stop at the number's daily cap, as codes do.
+    for _ in range(5):
+        alice.submit("/settings/anis/remove", {"number": NEW})
+        last = alice.submit("/settings/anis", {"number": NEW})
+    assert last.status_code == 422 and "No more codes can be texted to that number today" in text_of(last)
+    assert p.scalar(sa.select(sa.func.count()).select_from(verification_texts).where(
+        verification_texts.c.number == NEW)) == p.platform.settings.verification_number_daily_limit
+
+
+def test_a_policy_refusal_is_the_same_for_another_accounts_caller_id(p, texts):
+    bobs(p, PREMIUM)
+    alice = logged_in(p)
+    alice.get("/settings")
+    refused = alice.submit("/settings/anis", {"number": PREMIUM})
+    assert refused.status_code == 422 and f"Codes cannot be texted to {PREMIUM}." in text_of(refused)
+    assert "cannot be registered" not in text_of(refused) and texts == []
+
+
+def test_sms_registration_of_another_accounts_caller_id_answers_as_a_sent_code(p, texts):
+    bobs(p, NEW)
+    assert sms(p, sc.STRANGER, f"U.alice P.alice-password R.{NEW}") == \
+        sms(p, sc.STRANGER, f"U.alice P.alice-password R.{FREE}").replace(FREE, NEW)
+    assert [to for to, _, _ in texts] == [FREE]
+    assert ani_row(p, NEW)["verified"] is True and ani_row(p, FREE)["verified"] is False
+    assert sms(p, sc.STRANGER, f"U.alice P.alice-password R.{PREMIUM}") == \
+        "That number cannot be registered. Send HELP for help."
+
+
+# A default number typed in the portal is not the subscriber's ------------------------------------------
+
+
+def fail_all_and_notify(p: PlatformUnderTest) -> int:
+    from app.data import callbacks
+    from app.calls import notices
+
+    async def run():
+        for row in p.requests():
+            row = await callbacks.get_request(p.platform.db, request_id=row["id"])
+            await callbacks.transition(p.platform.db, row, states.FAILED, reason=states.A_NO_ANSWER)
+        return await notices.send_outcome_notices(p.platform)
+
+    return p.run(run)
+
+
+def test_no_failure_notice_to_a_default_number_typed_in_the_portal(p, texts):
+    """Alice sets a stranger's number as her default and has it called (Connect Two with the
+    default, and the API without `from`): no failure notice is texted to it."""
+    from tests.web.test_portal import connect_two
+
+    alice = logged_in(p)
+    alice.get("/settings")
+    saved = alice.submit("/settings/profile", {"default_number": NEW, "language": "en"})
+    assert "Your settings were saved." in saved.text
+    assert connect_two(alice).status_code in (200, 303)
+    alice_id = p.scalar(sa.select(accounts_t.c.id).where(accounts_t.c.login == "alice"))
+    token = p.run(accounts.create_token, p.platform.db, account_id=alice_id, name="notices")
+    api = p.client.post("/api/v1/callbacks", json={"to": "+12125550123"}, headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 201, api.text
+    assert [r["leg_a_number"] for r in p.requests()] == [NEW, NEW]
+    fail_all_and_notify(p)
+    assert texts == []
+
+
+def test_failure_notices_go_to_the_operators_default_number_and_a_verified_default(p, texts):
+    alice = logged_in(p)
+    assert connect_two_from_default(alice).status_code in (200, 303)  # sc.ALICE_HOME, set by the operator
+    alice.get("/settings")
+    alice.submit("/settings/profile", {"default_number": sc.ALICE_MOBILE, "language": "en"})  # a verified ANI
+    assert connect_two_from_default(alice).status_code in (200, 303)
+    fail_all_and_notify(p)
+    assert sorted(to for to, _, _ in texts) == sorted([sc.ALICE_HOME, sc.ALICE_MOBILE])
+
+
+def connect_two_from_default(visitor):
+    from tests.web.test_portal import connect_two
+    return connect_two(visitor)

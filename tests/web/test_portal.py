@@ -326,6 +326,40 @@ def test_default_number_and_language(p):
     assert p.run(accounts.get_account, p.platform.db, account_id=account_id(p, "alice"))["default_number"] is None
 
 
+
+def test_a_default_number_typed_in_the_portal_is_never_presented_as_caller_id(settings, engine):
+    """With the subscriber's number shown to leg B, a default number typed in the portal (not
+    proven hers) must not be: leg B sees the service number. The operator's default number, kept
+    when the profile is saved again, and a verified caller ID made the default are shown."""
+    from tests.utils.provider import TwilioRecorder
+
+    stranger = "+14155550188"
+    recorder = TwilioRecorder()
+    with PlatformUnderTest(settings, engine) as p, recorder.cassette("calls_create.yaml"):
+        sc.seed(p)
+        with engine.begin() as c:
+            c.execute(accounts_t.update().where(accounts_t.c.login == "alice").values(
+                caller_id_mode="subscriber", max_concurrent=10, balance=1_000_000))  # four callbacks at once
+        alice = logged_in(p)
+
+        def presented_after(default_number: str) -> tuple[str, str]:
+            alice.get("/settings")
+            saved = alice.submit("/settings/profile", {"default_number": default_number, "language": "en"})
+            assert "Your settings were saved." in saved.text
+            s = sc.Session(p, caller=sc.ALICE_MOBILE, service_number=sc.ANI_NUMBER)
+            s.trigger()
+            p.dispatch()
+            s.step("answer")
+            dial = next(v for v in s.step("destination", Digits="2125550123") if v.name == "Dial")
+            return s.row["leg_a_number"], dial.attrs["callerId"]
+
+        assert presented_after(sc.ALICE_HOME) == (sc.ALICE_HOME, sc.ALICE_HOME)  # the operator's, saved again
+        assert presented_after(stranger) == (stranger, sc.ANI_NUMBER)
+        assert presented_after(sc.ALICE_HOME) == (sc.ALICE_HOME, sc.ANI_NUMBER)  # typed now: no longer proven
+        assert p.cli("account", "add-ani", "alice", "+14155550189") == 0
+        assert presented_after("+14155550189") == ("+14155550189", "+14155550189")  # a verified caller ID
+
+
 @pytest.fixture
 def texts(p, monkeypatch):
     sent = []
@@ -385,14 +419,19 @@ def test_caller_id_codes_expire_run_out_of_tries_and_are_not_resent_at_once(p, t
     assert p.run(accounts.find_account_by_ani, p.platform.db, number="+14155550142") is None
 
 
-def test_a_number_registered_elsewhere_cannot_be_added(p, texts):
+def test_a_number_registered_elsewhere_cannot_be_added_and_is_not_told(p, texts):
     alice = logged_in(p)
     alice.get("/settings")
-    for number, message in ((sc.BOB_MOBILE, "cannot be registered"), (sc.ALICE_MOBILE, "already one of your"),
-                            ("12", "not a valid phone number")):
+    for number, message in ((sc.ALICE_MOBILE, "already one of your"), ("12", "not a valid phone number")):
         response = alice.submit("/settings/anis", {"number": number})
         assert response.status_code == 422 and message in response.text
+    # Bob's caller ID: the answer any number gets (whose it is stays private), but no text to bob's phone.
+    bobs = alice.submit("/settings/anis", {"number": sc.BOB_MOBILE})
+    assert bobs.status_code == 200 and "A code was texted to the number." in bobs.text
     assert texts == []
+    wrong = alice.submit("/settings/anis/verify", {"number": sc.BOB_MOBILE, "code": "000000"})
+    assert wrong.status_code == 422 and "Wrong code" in wrong.text
+    assert p.run(accounts.find_account_by_ani, p.platform.db, number=sc.BOB_MOBILE)["login"] == "bob"
 
 
 def test_a_new_pin_is_drawn_by_the_platform_and_shown_once(p):

@@ -70,8 +70,12 @@ async def save_profile(visit: Visit) -> Response:
         except account_requests.Refused:
             return await _page(visit, status=422, errors={"profile": "The default number is not a valid phone number."},
                                values={"default_number": raw})
+    # A number typed here proves nothing: the platform texts it or shows it as caller ID only if it
+    # is a verified caller ID (accounts.own_numbers). The operator's number stays trusted if unchanged.
+    trusted = default_number is not None and default_number == account["default_number"] \
+        and account["default_number_trusted"]
     await accounts.update_account(visit.p.db, account_id=account["id"], default_number=default_number,
-                                  language=language)
+                                  default_number_trusted=trusted, language=language)
     return visit.redirect("/settings?done=profile")
 
 
