@@ -21,6 +21,7 @@ from app.data import instance
 from app.core import metrics, request_origin
 from app.web.portal import signin as portal
 from app.web.demo import softphone
+from app.web.loopback import LoopbackOnly
 from app.data.db import make_database
 from app.calls.dispatcher import Dispatcher
 from app.platform import Platform
@@ -104,7 +105,9 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
 
     app_routes = list(routes)
     if carrier is not None:
-        app_routes += [*softphone.routes, Mount("/sandbox", app=carrier.app)]
+        # The sandbox's control API (verification codes, texting as any subscriber) and the demo
+        # have no sign-in: loopback clients only, whatever address `serve` listens on.
+        app_routes += [*softphone.routes, Mount("/sandbox", app=LoopbackOnly(carrier.app))]
     app = Starlette(routes=app_routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
     app.state.carrier = carrier
     app.state.listen_url = listen_url

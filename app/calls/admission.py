@@ -43,9 +43,10 @@ import logging
 from dataclasses import dataclass
 
 from app.core import states
+from app.core.keys import stored_key
 from app.calls import machine
 from app.data import rates
-from app.data.db import storable, utcnow
+from app.data.db import utcnow
 from app.fraud import limits, lockouts, policy
 from app.platform import Platform
 
@@ -96,10 +97,13 @@ class Refused(Exception):
         return f"Refused({self.reason!r}, {self.note!r})"
 
 
+TRIGGER_ID_LENGTH, REQUESTER_LENGTH = 64, 32  # callback_requests.trigger_id, .caller_id
+
+
 async def requester_over_limit(p: Platform, requester: str) -> Refused | None:
     """Step 6, also usable before a channel identifies its caller (voice: a caller ringing in a
     loop costs one count, not the lookups); only the count inside `admit` is exact."""
-    if await limits.requester_over_limit(p.db, p.settings, requester=storable(requester, 32)):
+    if await limits.requester_over_limit(p.db, p.settings, requester=stored_key(requester, REQUESTER_LENGTH)):
         return Refused(states.RATE_LIMITED, "too many requests; wait a few minutes",
                        note="too many triggers from this caller")
     return None
@@ -154,8 +158,9 @@ async def refuse(p: Platform, ask: Ask, refused: Refused, *, keep: bool) -> Refu
         now = utcnow()
         await machine.refuse(
             p.db, reason=refused.reason, detail=refused.note, due_at=now, expires_at=now,
-            trigger_kind=ask.channel, trigger_id=storable(ask.trigger_id, 64), service_number=ask.service_number,
-            mode=ask.mode, caller_id=storable(ask.requester, 32), base_url=ask.base_url,
+            trigger_kind=ask.channel, trigger_id=stored_key(ask.trigger_id, TRIGGER_ID_LENGTH),
+            service_number=ask.service_number, mode=ask.mode, caller_id=stored_key(ask.requester, REQUESTER_LENGTH),
+            base_url=ask.base_url,
         )
     return refused
 
@@ -165,7 +170,7 @@ async def admit(p: Platform, ask: Ask, *, per_requester: bool = True, keep_refus
     refused = await _checks(p, ask)
     if refused:
         return await refuse(p, ask, refused, keep=keep_refusals)
-    requester = storable(ask.requester, 32)
+    requester = stored_key(ask.requester, REQUESTER_LENGTH)
     account = ask.account
     subjects = [limits.requester_subject(requester) if per_requester else "",
                 limits.account_subject(account) if account is not None else ""]
@@ -177,7 +182,7 @@ async def admit(p: Platform, ask: Ask, *, per_requester: bool = True, keep_refus
         request_id, created = await machine.accept(
             p.db,
             trigger_kind=ask.channel,
-            trigger_id=storable(ask.trigger_id, 64),
+            trigger_id=stored_key(ask.trigger_id, TRIGGER_ID_LENGTH),
             service_number=ask.service_number,
             mode=ask.mode,
             caller_id=requester,

@@ -36,7 +36,11 @@ async def send_outcome_notices(p: Platform) -> int:
         account = await accounts.get_account(p.db, account_id=request["account_id"]) if request["account_id"] else None
         body = failure_text(request["reason"], account["language"] if account is not None else "en")
         to = request["notify_number"]
-        source = request["trigger_id"].rsplit(":", 1)[0] if request["trigger_id"].startswith("gateway:") else "provider"
+        # A text that came in through a gateway app is answered through that gateway; anything else by the provider.
+        came_in = None
+        if request["trigger_kind"] == "sms":
+            came_in = await outbox.trigger_source(p.db, request_id=request["id"])
+        source = came_in if came_in is not None and came_in.startswith("gateway:") else "provider"
         if await sms_log.is_opted_out(p.db, number=to):
             await sms_log.record_outbound(p.db, source=source, to_number=to, from_number=request["leg_a_from"],
                                           body=body, status="suppressed", request_id=request["id"])

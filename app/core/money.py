@@ -6,12 +6,20 @@ ever held in a float.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import (Clamped, Context, Decimal, DecimalException, DivisionByZero, Inexact, InvalidOperation, Overflow,
+                     Rounded, Subnormal, Underflow)
 
 MICROS = 1_000_000
 # ISO 4217 minor-unit exponents that differ from 2.
 _EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3}
 MAX_AMOUNT = Decimal("1000000000")
+MAX_TEXT = 64  # longer than any amount anyone types
+# Exponents beyond these are no amount or price at all (a price has at most 6 decimals, an amount at most 3):
+# refused before any arithmetic, which would otherwise overflow (decimal.Overflow) or underflow to zero.
+_MIN_EXPONENT, _MAX_ADJUSTED = -30, 12
+# Every decimal condition an operation could raise is trapped here and becomes a MoneyError.
+_CONTEXT = Context(prec=50, traps=[InvalidOperation, DivisionByZero, Overflow, Underflow, Subnormal, Inexact, Rounded,
+                                   Clamped])
 
 
 class MoneyError(ValueError):
@@ -23,20 +31,32 @@ def exponent(currency: str) -> int:
 
 
 def _decimal(text: str) -> Decimal:
+    raw = str(text).strip()
     try:
-        value = Decimal(str(text).strip())
-    except InvalidOperation:
+        if len(raw) > MAX_TEXT:
+            raise MoneyError
+        value = _CONTEXT.create_decimal(raw)
+        if (not value.is_finite() or value.as_tuple().exponent < _MIN_EXPONENT
+                or (value and value.adjusted() > _MAX_ADJUSTED) or _CONTEXT.abs(value) > MAX_AMOUNT):
+            raise MoneyError
+    except (MoneyError, DecimalException):
         raise MoneyError(f"{text!r} is not an amount") from None
-    if not value.is_finite() or abs(value) > MAX_AMOUNT:
-        raise MoneyError(f"{text!r} is not an amount")
     return value
+
+
+def _scaled(value: Decimal, places: int, text: str) -> Decimal | None:
+    """`value` times 10**places if that is a whole number, else None."""
+    try:
+        scaled = _CONTEXT.scaleb(value, places)
+        return scaled if scaled == _CONTEXT.to_integral_value(scaled) else None
+    except DecimalException:
+        raise MoneyError(f"{text!r} is not an amount") from None
 
 
 def parse_amount(text: str, currency: str) -> int:
     """'10.50' USD -> 1050 minor units. Refuses more decimals than the currency has."""
-    value = _decimal(text)
-    minor = value.scaleb(exponent(currency))
-    if minor != minor.to_integral_value():
+    minor = _scaled(_decimal(text), exponent(currency), text)
+    if minor is None:
         raise MoneyError(f"{text!r} has more decimals than {currency} allows")
     return int(minor)
 
@@ -46,8 +66,8 @@ def parse_price(text: str) -> int:
     value = _decimal(text)
     if value < 0:
         raise MoneyError("a price cannot be negative")
-    micros = value.scaleb(6)
-    if micros != micros.to_integral_value():
+    micros = _scaled(value, 6, text)
+    if micros is None:
         raise MoneyError(f"{text!r} has more than 6 decimals")
     return int(micros)
 

@@ -9,6 +9,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from twilio.request_validator import RequestValidator
 
+from app.core.numbers import ascii_int
+
 MAX_BODY = 64 * 1024
 MAX_FIELDS = 200
 
@@ -25,7 +27,7 @@ async def read_form(request: Request) -> dict[str, str]:
     if content_type != "application/x-www-form-urlencoded":
         raise HTTPException(415, "expected a form-encoded body")
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY:
+    if (ascii_int(declared) or 0) > MAX_BODY:
         raise HTTPException(413, "body too large")
     body = b""
     async for chunk in request.stream():

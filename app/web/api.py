@@ -21,6 +21,7 @@ from app.data import account_history, accounts, rates
 from app.calls import account_requests, cancellation
 from app.web import api_schema
 from app.core import money
+from app.core.numbers import ascii_int
 from app.web.kit.pages import templates
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ async def json_object(request: Request) -> dict:
     if content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
+    if (ascii_int(declared) or 0) > MAX_BODY:
         raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY} bytes")
     raw = b""
     async for chunk in request.stream():

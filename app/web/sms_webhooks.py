@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.calls import texts as sms
+from app.core.keys import stored_key
 from app.data import sms_log
 from app.providers import twilio_events
 from app.providers.events import IncomingText
@@ -135,7 +136,7 @@ def _outside_secret(request: Request) -> str:
 def _message_id(fields: dict[str, str], key: str) -> str:
     for name in ("message_id", "messageId", "id", "uuid"):
         if fields.get(name):
-            return fields[name][:80]
+            return stored_key(fields[name], 80)  # a longer id is a digest of it, never cut short
     # No id from the gateway: the same sender, text and send time is the same text.
     # Keyed: the id is stored, and a plain hash of a text holding a 6-digit PIN
     # gives the PIN back to anyone who tries the million of them.

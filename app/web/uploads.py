@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
+from app.core.numbers import ascii_int
+
 MAX_BODY = 2 * 1024 * 1024
 MAX_PARTS = 50  # an upload form has a handful of fields and one file
 MAX_FILES = 1
@@ -40,7 +42,7 @@ def is_multipart(request: Request) -> bool:
 async def bounded_stream(request: Request, limit: int) -> AsyncIterator[bytes]:
     """The request body chunk by chunk; 413 as soon as it is (or says it will be) over `limit`."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if (ascii_int(declared) or 0) > limit:
         raise HTTPException(413, "body too large")
     seen = 0
     async for chunk in request.stream():

@@ -79,6 +79,16 @@ def test_topup_adds_and_refuses_nonsense(run, engine):
     assert rows(engine, accounts)[0]["balance"] == 325
 
 
+@pytest.mark.parametrize("amount", ["1E+999999999", "1E-999999999", "9E+9999999999999", "0.5E+99999999999"])
+def test_an_absurd_exponent_is_refused_with_a_message(run, engine, amount):
+    run("account", "create", "alice", "--password", "pass-word", "--balance", "1")
+    code, _, err = run("account", "topup", "alice", amount)
+    assert code == 1 and "not an amount" in err and "Traceback" not in err
+    code, _, err = run("rate", "add", "44", amount)
+    assert code == 1 and "not an amount" in err and "Traceback" not in err
+    assert rows(engine, accounts)[0]["balance"] == 100 and rows(engine, rates) == []
+
+
 def test_did_numbers_belong_to_an_account(run, engine):
     run("account", "create", "alice", "--password", "pass-word")
     assert run("number", "add", "+18005550004", "--mode", "did", "--account", "alice")[0] == 0

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from app.data import accounts, admin_queries
 from app.fraud import lockouts
 from app.core import money, security
+from app.core.numbers import ascii_int
 from app.web.admin import forms as forms
 from app.web.admin.pages import Desk, admin_page
 
@@ -32,7 +33,7 @@ PIN_TRIES = 20
 
 
 def _page_number(raw: str) -> int:
-    return int(raw) if raw.isdigit() and len(raw) < 6 and int(raw) > 0 else 1
+    return ascii_int(raw, max_digits=5) or 1
 
 
 # The list, and a new account ---------------------------------------------------
@@ -225,9 +226,10 @@ async def clear_lockout(desk: Desk) -> Response:
     requester = desk.form.get("requester", "")
     raw_account = desk.field("account_id", 12)
     if raw_account:
-        if not raw_account.isdigit() or not 0 < int(raw_account) <= admin_queries.MAX_ID:
+        account_id = ascii_int(raw_account)
+        if account_id is None or not 0 < account_id <= admin_queries.MAX_ID:
             return await _lockouts(desk, status=422, error="No such account.")
-        await lockouts.clear(desk.p.db, account_id=int(raw_account))
+        await lockouts.clear(desk.p.db, account_id=account_id)
     elif requester and len(requester) <= 64:
         await lockouts.clear(desk.p.db, requester=requester)
     else:

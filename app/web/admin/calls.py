@@ -12,6 +12,7 @@ from app.data import account_history, admin_queries, daily_summary
 from app.calls import cancellation
 from app.web import charts
 from app.core import money, states
+from app.core.numbers import ascii_int
 from app.web.admin import forms as forms
 from app.web.admin.pages import Desk, admin_page
 from app.data.db import utcnow
@@ -46,7 +47,7 @@ async def _live_views(desk: Desk) -> list[dict]:
 async def live_page(desk: Desk) -> Response:
     canceled = desk.query("canceled", 12)
     return desk.render("admin/live.html", active="live", calls=await _live_views(desk),
-                       canceled=int(canceled) if canceled.isdigit() else None, poll_seconds=LIVE_POLL_SECONDS,
+                       canceled=ascii_int(canceled), poll_seconds=LIVE_POLL_SECONDS,
                        error=None)
 
 
@@ -95,7 +96,8 @@ def _cdr_filter(desk: Desk) -> tuple[admin_queries.CdrFilter, dict, str | None]:
 
 
 def _cursor(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and len(raw) < 12 and account_history.valid_id(int(raw)) else None
+    value = ascii_int(raw, max_digits=11)
+    return value if value is not None and account_history.valid_id(value) else None
 
 
 @admin_page()

@@ -11,6 +11,7 @@ import datetime as dt
 from app.billing import pricing as billing
 from app.core import money, security
 from app.core.phone import InvalidNumber, to_e164
+from app.core.numbers import ascii_int
 from app.data.service_numbers import MODES
 from twiml.prompts import PROMPTS
 
@@ -115,9 +116,10 @@ def choice(raw: str, options, what: str) -> str:
 
 def whole_number(raw: str, low: int, high: int, what: str) -> int:
     value = raw.strip()
-    if not value.isdigit() or not value.isascii() or len(value) > 9 or not low <= int(value) <= high:
+    number = ascii_int(value, max_digits=9)
+    if number is None or not low <= number <= high:
         raise FormError(f"{what} is a whole number from {low} to {high}.")
-    return int(value)
+    return number
 
 
 def day(raw: str, what: str) -> dt.date | None:

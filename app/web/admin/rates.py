@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from app.data import accounts, admin_queries, rates
 from app.core import money
+from app.core.numbers import ascii_int
 from app.fraud import policy
 from app.web.admin import forms as forms
 from app.web.admin.pages import Desk, admin_page
@@ -25,7 +26,7 @@ KIND_TEXT = {"allow_country": "only these countries", "allow_prefix": "only numb
 def _done(desk: Desk) -> str | None:
     count = desk.query("count", 9)
     message = DONE.get(desk.query("done"))
-    return message.format(count=int(count) if count.isdigit() else "The") if message else None
+    return message.format(count=ascii_int(count) if ascii_int(count) is not None else "The") if message else None
 
 
 def _tariff(raw: str) -> str:
@@ -48,7 +49,7 @@ async def _rates(desk: Desk, *, tariff: str | None = None, status: int = 200, er
         errors["filter"] = "Filter by the digits a prefix starts with."
         prefix = ""
     raw_page = desk.query("page", 6)
-    page = int(raw_page) if raw_page.isdigit() and int(raw_page) > 0 else 1
+    page = ascii_int(raw_page) or 1
     rows = await admin_queries.rate_page(db, tariff=tariff, prefix=prefix, offset=(page - 1) * PAGE_SIZE,
                                          limit=PAGE_SIZE)
     form = {"tariff": tariff, "prefix": "", "price": "", "increment": "60/60", "connection_fee": "0"}
@@ -174,7 +175,9 @@ async def add_rule(desk: Desk) -> Response:
 @admin_page()
 async def remove_rule(desk: Desk) -> Response:
     raw_account = desk.field("account_id", 12)
-    account_id = int(raw_account) if raw_account.isdigit() and 0 < int(raw_account) <= admin_queries.MAX_ID else None
+    account_id = ascii_int(raw_account)
+    if account_id is not None and not 0 < account_id <= admin_queries.MAX_ID:
+        account_id = None
     try:
         removed = await policy.remove_rule(desk.p.db, kind=desk.field("kind", 16), value=desk.field("value", 32),
                                            account_id=account_id)

@@ -23,6 +23,7 @@ from starlette.templating import Jinja2Templates
 
 from app.data import accounts, callbacks, request_lookup, service_numbers
 from app.web.demo import seed as demo
+from app.web.loopback import loopback_only
 from app.core import states
 from app.core.money import format_amount
 
@@ -410,10 +411,11 @@ def _calls_over(trigger, legs, leg_a, leg_b) -> bool:
     return all(call is None or call.ended for call in calls) and all(leg["ended_at"] is not None for leg in legs)
 
 
+# No sign-in: a demo on this machine only (app/web/loopback.py).
 routes = [
-    Route("/demo", page, methods=["GET"], name="softphone"),
-    Route("/demo/ring", ring, methods=["POST"]),
-    Route("/demo/state", state, methods=["GET"]),
-    Route("/demo/keys", keys, methods=["POST"]),
-    Route("/demo/hangup", hangup, methods=["POST"]),
+    Route("/demo", loopback_only(page), methods=["GET"], name="softphone"),
+    Route("/demo/ring", loopback_only(ring), methods=["POST"]),
+    Route("/demo/state", loopback_only(state), methods=["GET"]),
+    Route("/demo/keys", loopback_only(keys), methods=["POST"]),
+    Route("/demo/hangup", loopback_only(hangup), methods=["POST"]),
 ]
