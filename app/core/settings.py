@@ -75,6 +75,8 @@ class Settings:
     dispatcher_enabled: bool = True
     sandbox_cps: float = 5.0
     # Abuse limits: triggers per requester per window, second-party calls per number per day.
+    # Shortest PIN the operator accepts (PRODUCT.md: 4 to 12 digits, default 6); drawn PINs are never shorter.
+    pin_min_length: int = 6
     trigger_limit: int = 10
     trigger_window_seconds: int = 600
     destination_daily_limit: int = 50
@@ -136,6 +138,8 @@ def check(settings: Settings) -> Settings:
                              "FORWARDED_TRUSTED_HOPS to the number of proxies in front of the app (Heroku: 1)") \
                 from None
         raise SystemExit(f"FORWARDED_ALLOW_IPS must list IP addresses or networks (10.0.0.0/8), got {exc}") from None
+    if not 4 <= settings.pin_min_length <= 12:
+        raise SystemExit(f"PIN_MIN_LENGTH is 4 to 12 digits, got {settings.pin_min_length}")
     if settings.forwarded_trusted_hops < 0:
         raise SystemExit("FORWARDED_TRUSTED_HOPS is the number of proxies in front of the app: 0 or more")
     return settings
@@ -167,6 +171,7 @@ def load_settings(environ: dict | None = None, env_file: str | Path | None = ".e
         leg_a_timeout_seconds=_int(env, "LEG_A_TIMEOUT_SECONDS", 30),
         dispatcher_enabled=(env.get("DISPATCHER", "on").lower() not in ("off", "0", "false", "no")),
         sandbox_cps=_float(env, "SANDBOX_CPS", 5.0),
+        pin_min_length=_int(env, "PIN_MIN_LENGTH", 6),
         trigger_limit=_int(env, "TRIGGER_LIMIT", 10),
         trigger_window_seconds=_int(env, "TRIGGER_WINDOW_SECONDS", 600),
         destination_daily_limit=_int(env, "DESTINATION_DAILY_LIMIT", 50),

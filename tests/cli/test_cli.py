@@ -226,3 +226,22 @@ def test_the_readme_lists_every_command_and_option():
         rest = section[start:].split("\ncallback-platform ", 1)[0]
         missing += [f"{command} {option}" for option in options if option not in rest]
     assert missing == []
+
+
+def test_the_operator_sets_the_shortest_pin(run, engine, settings):
+    """PIN_MIN_LENGTH (PRODUCT.md: the operator sets the minimum): shorter PINs are refused, at the CLI too."""
+    from app.cli import main as cli
+
+    longer = settings.with_(pin_min_length=8)
+    assert cli.main(["account", "create", "carol", "--password", "pass-word", "--pin", "481516"], settings=longer) == 1
+    assert cli.main(["account", "create", "carol", "--password", "pass-word", "--pin", "48151623"],
+                    settings=longer) == 0
+
+
+def test_pin_min_length_is_four_to_twelve():
+    from app.core.settings import load_settings
+
+    assert load_settings({"PIN_MIN_LENGTH": "8"}, env_file=None).pin_min_length == 8
+    for wrong in ("3", "13"):
+        with pytest.raises(SystemExit, match="PIN_MIN_LENGTH"):
+            load_settings({"PIN_MIN_LENGTH": wrong}, env_file=None)

@@ -293,6 +293,18 @@ def test_reset_the_pin_typed_or_generated(p):
     assert pin not in admin.get(path).text  # shown once
 
 
+def test_the_operators_shortest_pin_holds_on_the_admin_pages(settings, engine):
+    with web_platform(settings.with_(pin_min_length=8), engine) as p:
+        admin = operator(p)
+        alice = account(p, "alice")
+        path = f"/admin/accounts/{alice['id']}"
+        admin.get(path)
+        refused = admin.submit(path + "/pin", {"pin": "246813"})
+        assert refused.status_code == 422 and "at least 8 digits" in refused.text
+        generated = admin.submit(path + "/pin", {"generate": "1"})
+        assert len(re.search(r'id="new-pin">(\d+)<', generated.text).group(1)) == 8
+
+
 def test_anis_are_added_verified_and_removed(p):
     admin = operator(p)
     alice = account(p, "alice")

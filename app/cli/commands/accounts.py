@@ -18,7 +18,7 @@ async def cmd_account_create(settings: Settings, args, db) -> str:
         raise CommandError("a login is 1 to 64 printable characters without spaces")
     if len(args.password) < 8:
         raise CommandError("a password has at least 8 characters")
-    if args.pin is not None and (problem := security.pin_problem(args.pin)):
+    if args.pin is not None and (problem := security.pin_problem(args.pin, settings.pin_min_length)):
         raise CommandError(problem)
     default_number = parse_number(args.default_number, country) if args.default_number else None
     currency = args.currency.upper()

@@ -7,7 +7,6 @@ otherwise.
 
 from __future__ import annotations
 
-import secrets
 
 from starlette.responses import Response
 
@@ -59,7 +58,8 @@ async def create_account(desk: Desk) -> Response:
     values = {name: desk.field(name, 64) for name in
               ("login", "pin", "default_number", "balance", "currency", "country", "language")}
     try:
-        fields = forms.new_account({**values, "password": desk.form.get("password", "")})
+        fields = forms.new_account({**values, "password": desk.form.get("password", "")},
+                                   pin_min_length=desk.p.settings.pin_min_length)
         account_id = await accounts.create_account(desk.p.db, secret_key=desk.p.secret_key, **fields)
     except (forms.FormError, accounts.AccountError) as exc:
         return await _list(desk, status=422, error=_sentence(exc), values=values)
@@ -147,7 +147,7 @@ async def top_up(desk: Desk, account) -> Response:
 
 async def _generated_pin(desk: Desk, account) -> str:
     for _ in range(PIN_TRIES):
-        pin = f"{secrets.randbelow(10 ** security.DEFAULT_MIN_PIN_LENGTH):0{security.DEFAULT_MIN_PIN_LENGTH}d}"
+        pin = security.random_pin(desk.p.settings.pin_min_length)
         try:
             await accounts.set_pin(desk.p.db, secret_key=desk.p.secret_key, account_id=account["id"], pin=pin)
             return pin
@@ -163,7 +163,7 @@ async def reset_pin(desk: Desk, account) -> Response:
             pin = await _generated_pin(desk, account)
             # Shown once, in this response only: it is stored as a keyed hash.
             return await _detail(desk, await accounts.get_account(desk.p.db, account_id=account["id"]), new_pin=pin)
-        pin = forms.pin(desk.field("pin", 40))
+        pin = forms.pin(desk.field("pin", 40), desk.p.settings.pin_min_length)
         await accounts.set_pin(desk.p.db, secret_key=desk.p.secret_key, account_id=account["id"], pin=pin)
     except (forms.FormError, accounts.AccountError) as exc:
         return await _detail(desk, account, status=422, errors={"pin": _sentence(exc)})

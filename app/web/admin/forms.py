@@ -39,8 +39,8 @@ def password(raw: str) -> str:
     return raw
 
 
-def pin(raw: str) -> str:
-    problem = security.pin_problem(raw)
+def pin(raw: str, min_length: int = security.DEFAULT_MIN_PIN_LENGTH) -> str:
+    problem = security.pin_problem(raw, min_length)
     if problem:
         raise FormError(problem[:1].upper() + problem[1:] + ".")
     return raw
@@ -145,7 +145,7 @@ def number_mode(raw: str) -> str:
 # Whole forms ---------------------------------------------------------------
 
 
-def new_account(form: dict[str, str]) -> dict:
+def new_account(form: dict[str, str], *, pin_min_length: int = security.DEFAULT_MIN_PIN_LENGTH) -> dict:
     """The keyword arguments of `accounts.create_account` (less the secret key), as `account create` checks them."""
     region = country(form.get("country", "") or "US")
     code = currency(form.get("currency", "") or "USD")
@@ -154,7 +154,7 @@ def new_account(form: dict[str, str]) -> dict:
     return {
         "login": login_name(form.get("login", "").strip()),
         "password": password(form.get("password", "")),
-        "pin": pin(raw_pin) if raw_pin else None,
+        "pin": pin(raw_pin, pin_min_length) if raw_pin else None,
         "default_number": phone_number(raw_default, region, "The default number") if raw_default else None,
         "balance": amount(form.get("balance", "").strip() or "0", code, "The balance"),
         "currency": code,

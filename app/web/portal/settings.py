@@ -144,8 +144,9 @@ async def change_pin(visit: Visit) -> Response:
     if problem is not None:
         return await _page(visit, status=422, errors={"pin": problem})
     try:
-        pin = await accounts.assign_random_pin(visit.p.db, secret_key=visit.p.secret_key,
-                                               account_id=visit.account["id"])
+        pin = await accounts.assign_random_pin(
+            visit.p.db, secret_key=visit.p.secret_key, account_id=visit.account["id"],
+            length=max(security.GENERATED_PIN_LENGTH, visit.p.settings.pin_min_length))
     except accounts.AccountError:
         return await _page(visit, status=503, errors={"pin": "No new PIN could be made just now. Try again."})
     # Shown once, in this response only: it is stored as a keyed hash.
