@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import gc
 import itertools
 import logging
 import os
@@ -269,6 +270,14 @@ class Rig:
     async def __aenter__(self) -> Self:
         # The carrier's HTTP client would log every webhook it sends.
         logging.getLogger("httpx").setLevel(logging.WARNING)
+        # The carrier runs in this test process, whose heap is large after the rest of the
+        # suite: a full garbage collection there can stall its event loop past the jitter
+        # window and hand a run of queued create-calls one timestamp (a burst that the app
+        # never sent). Frozen objects are not scanned again; the apps under test are
+        # processes of their own and keep their collector as deployed.
+        gc.collect()
+        gc.freeze()
+        self._stack.callback(gc.unfreeze)
         await self._stack.__aenter__()
         self._stack.push_async_callback(self.carrier.aclose)
         self.carrier_url = await self._stack.enter_async_context(serve(self.creates))
