@@ -271,6 +271,20 @@ class Dispatcher:
                 log.exception("dispatcher pass failed (%s); retrying", name)
                 await asyncio.sleep(1.0)
 
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Let the calls being placed finish, giving those that woke late new slots until each is sent.
+
+        For a caller that must see a pass's calls sent (the tests, on a loaded machine
+        where a task can wake past its slot): a call's last slot is sent however late,
+        so this ends. Due requests that come in meanwhile are dialled too.
+        """
+        deadline = time.monotonic() + timeout
+        while (self.in_flight or self._late) and time.monotonic() < deadline:
+            if self.in_flight:
+                await asyncio.wait(self.in_flight, timeout=max(0.0, deadline - time.monotonic()))
+            if self._late and not await self.dial_due():
+                await asyncio.sleep(0.01)  # the next slot lies beyond the horizon
+
     async def drain(self, timeout: float = 5.0) -> None:
         """Let the calls being placed finish; those still waiting for a new slot go back to the queue."""
         if self.in_flight:

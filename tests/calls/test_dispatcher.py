@@ -307,6 +307,26 @@ def test_a_call_that_wakes_too_late_for_its_slot_gets_a_new_one_instead_of_being
     assert row["state"] == states.CALLING_A and row["attempts"] == 1 and row["leg_a_sid"]
 
 
+def test_settle_gives_a_call_that_woke_late_new_slots_until_it_is_sent(p):
+    """What the tests' dispatch pass relies on when the machine is loaded: no call is left behind."""
+    s = new_request(p)
+    dispatcher = p.app.state.dispatcher
+
+    async def wake_late_then_settle():
+        [request] = await callbacks.claim_due(p.platform.db, now=utcnow(), limit=1)
+        assert await dispatcher._held(request) is request
+        await dispatcher._place(request, pacing.now_us() - 2 * pacing.LATE_US, misses=0)
+        assert cassette.play_count == 0 and dispatcher._late
+        await dispatcher.settle()
+        assert dispatcher._late == [] and not dispatcher.in_flight
+
+    with TwilioRecorder().cassette("calls_create.yaml") as cassette:
+        p.run(wake_late_then_settle)
+        assert cassette.play_count == 1
+    row = s.row
+    assert row["state"] == states.CALLING_A and row["attempts"] == 1 and row["leg_a_sid"]
+
+
 def test_a_call_that_misses_slot_after_slot_is_sent_at_its_last_one_however_late(p):
     """An event loop that busy must not hold the call back for ever."""
     s = new_request(p)

@@ -61,7 +61,7 @@ class PlatformUnderTest:
 
         async def tick_and_wait():
             count = await dispatcher.tick()
-            await dispatcher.drain()
+            await dispatcher.settle()
             return count
 
         return self.run(tick_and_wait)

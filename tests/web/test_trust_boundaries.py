@@ -73,7 +73,7 @@ async def _dispatched_leg_a(app):
     """Dispatch the queued request; the carrier's record of the callback leg it was asked to place."""
     dispatcher = app.state.dispatcher
     assert await dispatcher.tick() == 1
-    await dispatcher.drain()
+    await dispatcher.settle()
     (row,) = await _rows(app)
     return app.state.carrier.calls[row["leg_a_sid"]]
 
