@@ -60,7 +60,10 @@
   function call(method, path, body) {
     var options = {method: method, mode: "cors", credentials: "omit", cache: "no-store"};
     if (body) { options.headers = {"Content-Type": "application/json"}; options.body = JSON.stringify(body); }
-    return fetch(api + path, options).then(function (response) {
+    // A refused origin gets no CORS headers, so the browser shows the script a network error, not the answer.
+    return fetch(api + path, options).catch(function () {
+      throw new Error("The call service cannot be reached from this page.");
+    }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (!response.ok) {
           var message = (data.error && data.error.message) || "Something went wrong; please try again.";
