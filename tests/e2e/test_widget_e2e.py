@@ -51,9 +51,39 @@ async def test_a_visitor_is_called_and_put_through_to_the_destination_billed_to_
     (leg_a,) = live.calls_to(VISITOR)
     assert "Press 1 to be connected" in " ".join(" ".join(g[1]) for g in leg_a.heard("gather"))
     assert ("dial", DESTINATION) in leg_a.heard("dial")
+    # The visitor is not the account's owner: no balance said, no other call offered, hung up at the end.
+    heard = " ".join(entry[1] for entry in leg_a.heard("say"))
+    assert "Connecting your call." in heard and "balance" not in heard.lower()
+    assert "another call" not in heard + " ".join(" ".join(g[1]) for g in leg_a.heard("gather"))
     legs = live.legs(row["id"])
     assert sorted(leg["leg"] for leg in legs) == ["a", "b"]
     assert {leg["to_number"] for leg in legs} == {VISITOR, DESTINATION}
     cost = sum(leg["cost"] for leg in legs)
     assert cost > 0 and before - live.balance("alice") == cost
     assert live.balance("bob") == 500  # nobody else pays
+
+
+async def test_a_busy_destination_ends_the_visitors_session_with_no_other_call_offered(live):
+    """Proof-of-work this time; the destination is busy and the visitor keeps pressing 1: nothing else is dialled."""
+    from app.fraud import widget_guard
+
+    alice = await accounts.get_account_by_login(live.db, login="alice")
+    await widgets.add_widget(live.db, public_key="pow-widget-key", name="Shop", account_id=alice["id"],
+                             destination=DESTINATION, allowed_origins=SITE, verification="pow", pow_bits=6)
+    live.carrier.phones.set(VISITOR, keys=["1", "1", "1"])
+    live.carrier.phones.set(DESTINATION, answer="busy")
+    api = f"{live.platform_url}/widget/pow-widget-key"
+    async with httpx.AsyncClient(headers={"Origin": SITE}) as browser:
+        pow_ = (await browser.get(api + "/challenge")).json()["pow"]
+        started = await browser.post(api + "/visits", json={
+            "number": VISITOR, "challenge": pow_["challenge"], "solution": widget_guard.solve(pow_["challenge"],
+                                                                                              pow_["bits"])})
+        assert started.json()["status"] == "queued", started.text
+        row = await live.finished("widget:1", timeout=30)
+        status = await browser.get(f"{api}/visits/{started.json()['token']}")
+    assert status.json() == {"status": "failed"}
+    assert (row["state"], row["reason"]) == (states.FAILED, states.B_BUSY)
+    (leg_a,) = live.calls_to(VISITOR)
+    assert leg_a.heard("dial") == [("dial", DESTINATION)]
+    heard = " ".join(entry[1] for entry in leg_a.heard("say"))
+    assert "The number you called is busy." in heard and "another call" not in heard
