@@ -99,6 +99,11 @@ async def submit(p: Platform, widget, *, raw_number: str, client_ip: str, base_u
     except (ProviderError, ProviderTimeout) as exc:
         log.warning("widget %s: code to %s not sent: %s", widget["id"], number, exc)
         await rows.settle_visit(p.db, visit_id=visit["id"], outcome="failed")
+        price = max(0, p.settings.verification_text_price)
+        if isinstance(exc, ProviderError) and price:
+            # Refused by the provider, so never sent: not paid for (a timeout may have been sent).
+            await accounts.top_up(p.db, account_id=widget["account_id"], amount=price, actor="verification",
+                                  note=f"refund: widget code to {number} not sent")
         raise WidgetError("unavailable", "the code could not be texted to that number; please try later") from None
     return token, "code_sent"
 

@@ -14,7 +14,8 @@ every callback it starts rings a stranger's phone at the operator's cost. So:
   bulk sender that per submission.
 - A texted code is six digits, kept as a keyed hash, valid for ten minutes and five tries, one per visit;
   codes texted to one number by every widget are capped per day (VERIFICATION_NUMBER_DAILY_LIMIT, as the
-  caller-ID codes of app/fraud/verifications.py are).
+  caller-ID codes of app/fraud/verifications.py are), never go to a number that texted STOP, and are
+  charged to the widget's account at VERIFICATION_TEXT_PRICE.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import re
 import secrets
 
 from app.core import security
+from app.data import sms_log, verifications
 from app.data import widgets as rows
 from app.data.db import utcnow
 from app.fraud import limits
@@ -42,7 +44,8 @@ SOLUTION = re.compile(r"\d{1,20}")
 
 
 class GuardRefusal(Exception):
-    """`reason`: rate_limited, pow_invalid or code_invalid; `message`: safe to show the visitor."""
+    """`reason`: rate_limited, pow_invalid, code_invalid, not_textable or unavailable; `message`: safe to show
+    the visitor."""
 
     def __init__(self, reason: str, message: str):
         super().__init__(message)
@@ -130,6 +133,12 @@ async def open_visit(p: Platform, widget, *, number: str, client_ip: str, with_c
         if with_code and await rows.visits_to(p.db, number=number, since=now - NUMBER_WINDOW, texted=True) \
                 >= p.settings.verification_number_daily_limit:
             raise GuardRefusal("rate_limited", "no more codes can be texted to that number today")
+        if with_code and await sms_log.is_opted_out(p.db, number=number):
+            raise GuardRefusal("not_textable", "that number asked us not to text it (it may text START to us)")
+        price = max(0, p.settings.verification_text_price)
+        if with_code and await verifications.charge(p.db, account_id=widget["account_id"], price=price,
+                                                    note=f"widget code to {number}") is None:
+            raise GuardRefusal("unavailable", "codes cannot be texted right now")
         await rows.add_visit(p.db, widget_id=widget["id"], token_hash=digest, number=number, client_ip=client_ip,
                              code_hash=_code_digest(p.secret_key, digest, code) if code else None,
                              code_expires_at=now + CODE_TTL if code else None)

@@ -40,7 +40,7 @@ METHODS = ("GET", "POST")
 # A refusal's HTTP status. The account's own trouble (blocked, out of money) is not the visitor's business:
 # they see the widget as unavailable.
 STATUS = {"invalid_number": 422, "destination_blocked": 403, "rate_limited": 429, "pow_invalid": 403,
-          "code_invalid": 422, "not_found": 404, "unavailable": 503}
+          "code_invalid": 422, "not_textable": 422, "not_found": 404, "unavailable": 503}
 UNAVAILABLE = ("auth_failed", "insufficient_funds")
 
 

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.core import states
-from app.data import widgets
+from app.data import sms_log, widgets
 from app.data.tables import accounts as accounts_t
 from app.data.tables import callback_requests, widget_visits
 from app.data.tables import widgets as widgets_t
@@ -288,6 +288,32 @@ def test_blocked_premium_and_invalid_visitor_numbers_are_refused_before_any_text
         assert response.status_code == status, (number, response.text)
         assert response.json()["error"]["code"] == reason
     assert texts == [] and visits(p) == 0 and requests_of(p) == []
+    # A number that texted STOP is sent no code.
+    p.run(sms_log.opt_out, p.platform.db, number=VISITOR)
+    response = submit(p, widget)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "not_textable"
+    assert texts == [] and requests_of(p) == []
+
+
+def test_codes_are_charged_at_the_verification_price_and_refunded_when_the_provider_refuses(p, monkeypatch):
+    from app.providers.interface import ProviderError
+
+    p.platform.settings = p.platform.settings.with_(verification_text_price=5)
+    widget = make_widget(p, verification="code")
+    before = p.scalar(sa.select(accounts_t.c.balance).where(accounts_t.c.login == "alice"))
+    sent = []
+
+    async def send_sms(*, to, from_, body):
+        sent.append(body)
+        if len(sent) == 2:
+            raise ProviderError("unsubscribed recipient", code=21610, status=400, retryable=False)
+        return "SM" + "0" * 32
+
+    monkeypatch.setattr(p.platform.provider, "send_sms", send_sms)
+    assert submit(p, widget).status_code == 201
+    refused = submit(p, widget, "+14155550178")
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "unavailable"
+    assert p.scalar(sa.select(accounts_t.c.balance).where(accounts_t.c.login == "alice")) == before - 5
 
 
 def test_huge_and_odd_bodies_get_clear_errors_and_write_nothing(p):
