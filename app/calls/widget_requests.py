@@ -51,7 +51,11 @@ def uses_pow(widget) -> bool:
     return widget["verification"] in ("pow", "both")
 
 
-def _refused(refused: admission.Refused) -> WidgetError:
+def _refused(refused: admission.Refused, widget) -> WidgetError:
+    if refused.number is not None and refused.number == widget["destination"]:
+        # The widget's own destination is refused (policy, no rate): nothing the visitor can mend.
+        log.warning("widget %s: its destination %s is refused: %s", widget["id"], refused.number, refused.note)
+        return WidgetError("unavailable", "calls cannot be placed right now; please try later")
     return WidgetError(refused.reason, refused.detail)
 
 
@@ -84,7 +88,7 @@ async def submit(p: Platform, widget, *, raw_number: str, client_ip: str, base_u
                                                           base_url=base_url))
         if refused:
             log.info("widget %s: %s refused: %s", widget["id"], number, refused.note)
-            raise _refused(refused)
+            raise _refused(refused, widget)
         token, code = await widget_guard.open_visit(p, widget, number=number, client_ip=client_ip,
                                                     with_code=uses_code(widget))
     except widget_guard.GuardRefusal as exc:
@@ -131,7 +135,7 @@ async def _queue(p: Platform, widget, account, visit, base_url: str) -> str:
     outcome = await admission.admit(p, ask)
     if isinstance(outcome, admission.Refused):
         await rows.settle_visit(p.db, visit_id=visit["id"], outcome="failed")
-        raise _refused(outcome)
+        raise _refused(outcome, widget)
     await rows.settle_visit(p.db, visit_id=visit["id"], outcome="queued", request_id=outcome.request_id)
     return "queued"
 

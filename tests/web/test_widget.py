@@ -288,6 +288,11 @@ def test_blocked_premium_and_invalid_visitor_numbers_are_refused_before_any_text
         assert response.status_code == status, (number, response.text)
         assert response.json()["error"]["code"] == reason
     assert texts == [] and visits(p) == 0 and requests_of(p) == []
+    # The widget's own destination refused is no fault of the visitor's: the widget is unavailable.
+    blocked = make_widget(p, verification="code", destination=PREMIUM)
+    response = submit(p, blocked)
+    assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable"
+    assert PREMIUM not in response.text
     # A number that texted STOP is sent no code.
     p.run(sms_log.opt_out, p.platform.db, number=VISITOR)
     response = submit(p, widget)
