@@ -71,6 +71,12 @@ async def add_visit(db: Database, *, widget_id: int, token_hash: str, number: st
         code_expires_at=code_expires_at, created_at=utcnow()))
 
 
+async def forget_visits(db: Database, *, widget_id: int, before: dt.datetime) -> None:
+    """Drop the widget's visits older than `before`: past every limit's window, and their status long told."""
+    await db.execute(widget_visits.delete().where(widget_visits.c.widget_id == widget_id,
+                                                  widget_visits.c.created_at < before))
+
+
 async def find_visit(db: Database, *, widget_id: int, token_hash: str):
     """The visit with its callback request's state (None until there is one)."""
     return await db.fetch_one(

@@ -38,6 +38,7 @@ CODE_TTL = dt.timedelta(minutes=10)
 CODE_TRIES = 5
 IP_WINDOW = dt.timedelta(hours=1)
 NUMBER_WINDOW = dt.timedelta(days=1)
+KEEP_VISITS = dt.timedelta(days=2)  # longer than any window the limits count over
 MIN_BITS, MAX_BITS = 1, 28
 CHALLENGE = re.compile(r"(\d{1,10})\.(\d{1,12})\.(\d{1,2})\.([0-9a-f]{32})\.([0-9a-f]{32})")
 SOLUTION = re.compile(r"\d{1,20}")
@@ -124,6 +125,7 @@ async def open_visit(p: Platform, widget, *, number: str, client_ip: str, with_c
     code = f"{secrets.randbelow(1_000_000):06d}" if with_code else None
     subjects = [f"widget-ip:{widget['id']}:{client_ip}", f"widget-number:{number}"]
     async with limits.capped(p.db, *subjects):
+        await rows.forget_visits(p.db, widget_id=widget["id"], before=now - KEEP_VISITS)
         if await rows.visits_from(p.db, widget_id=widget["id"], client_ip=client_ip,
                                   since=now - IP_WINDOW) >= widget["ip_hourly_limit"]:
             raise GuardRefusal("rate_limited", "too many requests from your network; try again later")

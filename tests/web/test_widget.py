@@ -393,3 +393,15 @@ def test_a_blocked_or_broke_account_makes_the_widget_unavailable_without_saying_
         assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable"
         assert "balance" not in response.text and "blocked" not in response.text
     assert texts == [] and visits(p) == 0
+
+
+def test_visits_older_than_every_window_are_forgotten(p):
+    widget = make_widget(p, ip_hourly_limit=1)
+    with p.engine.begin() as c:
+        c.execute(widget_visits.insert().values(widget_id=widget["id"], token_hash="0" * 64, number=VISITOR,
+                                                client_ip="testclient", outcome="queued",
+                                                created_at=dt.datetime.utcnow() - dt.timedelta(days=3)))
+    assert submit(p, widget, **solved(p, widget)).status_code == 201  # the old visit counts for nothing
+    assert p.scalar(sa.select(sa.func.count()).select_from(widget_visits)
+                    .where(widget_visits.c.token_hash == "0" * 64)) == 0
+    assert submit(p, widget, "+14155550178", **solved(p, widget)).status_code == 429  # the new one does
