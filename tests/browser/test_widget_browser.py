@@ -1,5 +1,6 @@
 """The website widget in Chromium, embedded on a page of another origin (a second local server, another port).
 
+The operator creates the widget on the admin pages and copies its snippet, which the shop's page embeds.
 The visitor types their number into the widget's form on the shop's page; the script fetches a
 proof-of-work challenge from the platform, solves it, posts the number (a CORS preflight, then the POST)
 and polls the status until the call is queued. The same script on a page whose origin the widget does not
@@ -19,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.data.tables import accounts, callback_requests, widgets
-from tests.browser.conftest import _free_port, launch
+from tests.browser.conftest import _free_port, launch, sign_in
 
 VISITOR = "+14155550177"
 DESTINATION = "+12125550123"
@@ -29,9 +30,7 @@ header{{border-bottom:2px solid #c9bda4;margin-bottom:20px}}h1{{margin:0 0 8px}}
 main{{display:flex;gap:40px;align-items:flex-start}}article{{max-width:300px}}</style></head>
 <body><header><h1>Acme Garden Supplies</h1></header><main><article><h2>Questions about an order?</h2>
 <p>Leave your number and one of our gardeners calls you straight back, free of charge.</p></article>
-<div id="call-us"></div></main>
-<script src="{platform}/widget.js" data-key="{key}" data-target="call-us" data-title="Talk to a gardener" async></script>
-</body></html>"""
+<div id="call-us">{widget}</div></main></body></html>"""
 
 
 class Site:
@@ -76,13 +75,11 @@ def platform(tmp_path_factory, site):
             alice = c.execute(sa.select(accounts.c.id).where(accounts.c.login == "alice")).scalar_one()
             common = dict(account_id=alice, destination=DESTINATION, verification="pow", pow_bits=10,
                           created_at=sa.func.now())
-            c.execute(widgets.insert().values(public_key="shop-widget-key", name="Shop", allowed_origins=site.url,
-                                              **common))
             c.execute(widgets.insert().values(public_key="other-widget-key", name="Elsewhere",
                                               allowed_origins="https://elsewhere.example", **common))
         engine.dispose()
 
-    for url in launch(tmp_path_factory, "widget", prepare=add_widgets):
+    for url in launch(tmp_path_factory, "widget", operator=True, prepare=add_widgets):
         yield url, tmp_path_factory.getbasetemp() / "widget0" / "widget.db"
 
 
@@ -98,8 +95,29 @@ def test_the_widget_on_another_sites_page_queues_the_call_and_is_refused_elsewhe
     from playwright.sync_api import expect
 
     platform_url, database = platform
-    site.pages["/"] = PAGE.format(platform=platform_url, key="shop-widget-key")
-    site.pages["/not-allowed"] = PAGE.format(platform=platform_url, key="other-widget-key")
+    admin = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    try:
+        desk = admin.new_page()
+        desk.set_default_timeout(20_000)
+        sign_in(desk, platform_url, "/admin/widgets")
+        desk.get_by_label("Name").fill("Shop")
+        desk.get_by_label("Account (pays for the calls)").fill("alice")
+        desk.get_by_label("Destination (the number visitors are put through to)").fill("212 555 0123")
+        desk.get_by_label("Allowed origins (one a line)").fill(site.url)
+        desk.get_by_label("Visitors prove themselves by").select_option("pow")
+        desk.get_by_label("Proof-of-work difficulty (bits)").fill("10")
+        desk.get_by_role("button", name="Create widget").click()
+        expect(desk.get_by_role("status").first).to_have_text(re.compile("copy its snippet"))
+        desk.get_by_role("button", name="Copy snippet").click()
+        expect(desk.locator("#copied")).to_have_text("Copied.")
+        snippet = desk.evaluate("navigator.clipboard.readText()")
+    finally:
+        admin.close()
+    assert snippet.startswith(f'<script src="{platform_url}/widget.js" data-key="') and snippet.endswith("</script>")
+    key = re.search(r'data-key="([^"]+)"', snippet).group(1)
+    # The snippet as copied, with a heading of the shop's choosing; the form appears where it is.
+    site.pages["/"] = PAGE.format(widget=snippet.replace(" async>", ' data-title="Talk to a gardener" async>'))
+    site.pages["/not-allowed"] = PAGE.format(widget=snippet.replace(key, "other-widget-key"))
     context = browser.new_context(viewport={"width": 760, "height": 470})
     page = context.new_page()
     page.set_default_timeout(20_000)
@@ -122,7 +140,7 @@ def test_the_widget_on_another_sites_page_queues_the_call_and_is_refused_elsewhe
         (row,) = widget_requests(database)
         assert (row["leg_a_number"], row["leg_b_number"], row["confirm_mode"]) == (VISITOR, DESTINATION, "press1")
         # JSON across origins: the browser preflighted it (tests/web/test_widget.py checks the answers).
-        assert ("POST", f"{platform_url}/widget/shop-widget-key/visits") in cross_origin
+        assert ("POST", f"{platform_url}/widget/{key}/visits") in cross_origin
         assert context.cookies(platform_url) == []
         if os.environ.get("SCREENSHOT_DIR"):
             expect(page.get_by_role("status")).to_have_text(re.compile("Call queued|Calling you"))
