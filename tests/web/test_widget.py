@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import json
 import re
 
@@ -220,7 +221,7 @@ def test_forged_replayed_expired_and_unsolved_proofs_of_work_are_refused(p):
                                         now=dt.datetime.utcnow() - dt.timedelta(minutes=6))
     refused({"challenge": past["challenge"], "solution": widget_guard.solve(past["challenge"], 8)}, "expired")
     unsolved = next(str(n) for n in range(1000) if widget_guard.leading_zero_bits(
-        __import__("hashlib").sha256(f"{fresh['challenge']}:{n}".encode()).digest()) < 8)
+        hashlib.sha256(f"{fresh['challenge']}:{n}".encode()).digest()) < 8)
     refused({"challenge": fresh["challenge"], "solution": unsolved}, "not solved")
     refused({}, "malformed")
     refused({"challenge": "1.2.3", "solution": "x"}, "malformed")
