@@ -32,6 +32,7 @@ PROMPTS: dict[str, dict[str, str]] = {
         "destination_blocked": "Calls to that number are not available.",
         "insufficient_funds": "Your balance is too low to make this call. Goodbye.",
         "connecting": "Your balance is {balance}. You can talk for up to {minutes} minutes. Connecting your call.",
+        "connecting_now": "Connecting your call.",
         "destination_limit": "You have reached today's limit of calls to that number.",
         "too_many_calls": "You have too many calls in progress. Please try again later. Goodbye.",
         "b_busy": "The number you called is busy.",
@@ -90,6 +91,7 @@ PROMPTS: dict[str, dict[str, str]] = {
         "destination_blocked": "Las llamadas a ese número no están disponibles.",
         "insufficient_funds": "Su saldo es insuficiente para esta llamada. Adiós.",
         "connecting": "Su saldo es de {balance}. Puede hablar hasta {minutes} minutos. Conectando su llamada.",
+        "connecting_now": "Conectando su llamada.",
         "destination_limit": "Ha alcanzado el límite de llamadas de hoy a ese número.",
         "too_many_calls": "Tiene demasiadas llamadas en curso. Inténtelo más tarde. Adiós.",
         "b_busy": "El número al que llama está ocupado.",
@@ -148,6 +150,7 @@ PROMPTS: dict[str, dict[str, str]] = {
         "insufficient_funds": "Votre solde est insuffisant pour cet appel. Au revoir.",
         "connecting": "Votre solde est de {balance}. Vous pouvez parler jusqu'à {minutes} minutes. "
         "Nous vous mettons en relation.",
+        "connecting_now": "Nous vous mettons en relation.",
         "destination_limit": "Vous avez atteint la limite d'appels du jour vers ce numéro.",
         "too_many_calls": "Vous avez trop d'appels en cours. Veuillez réessayer plus tard. Au revoir.",
         "b_busy": "Le numéro que vous appelez est occupé.",

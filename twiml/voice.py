@@ -66,10 +66,15 @@ def ask_destination(*, action: str, speaker: Speaker, before: tuple[str, ...] = 
 
 def connect(
     *, number: str, action: str, status_callback: str, caller_id: str | None, time_limit: int, speaker: Speaker,
-    balance: str,
+    balance: str | None,
 ) -> str:
+    """Dial `number`, announcing the balance and the minutes; `balance=None` (a caller who is not the
+    account's owner, such as a website widget's visitor) only says the call is being connected."""
     response = VoiceResponse()
-    _say(response, speaker, "connecting", balance=balance, minutes=max(1, time_limit // 60))
+    if balance is None:
+        _say(response, speaker, "connecting_now")
+    else:
+        _say(response, speaker, "connecting", balance=balance, minutes=max(1, time_limit // 60))
     # hangupOnStar: the subscriber presses * to end leg B and get the next-call offer.
     dial = response.dial(action=action, method="POST", timeout=LEG_B_RING_TIMEOUT, time_limit=time_limit,
                          hangup_on_star=True, caller_id=caller_id)

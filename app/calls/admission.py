@@ -34,6 +34,11 @@ Where channels differ on purpose, the difference is a parameter, not a copy:
 - `keep_refusals=True` (voice): a refused trigger is kept as a failed row,
   the operator's log of calls that got no callback; a row refused by a cap is
   written inside the capped transaction, so the next trigger counts it.
+- `Ask.confirm_mode` (the website widget): how leg A confirms before leg B,
+  instead of the account's setting; a widget always asks for press-1, since
+  its visitor is a stranger whose voicemail must never be bridged.
+- `precheck` (the website widget): steps 1 to 5 alone, before a channel spends
+  anything (a texted code) on a request that would be refused anyway.
 """
 
 from __future__ import annotations
@@ -73,6 +78,7 @@ class Ask:
     base_url: str
     needs_pin: bool = False
     notify_number: str | None = None
+    confirm_mode: str | None = None  # instead of the account's (none, press1, amd); see the module's docstring
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,11 @@ async def _checks(p: Platform, ask: Ask) -> Refused | None:
     return None
 
 
+async def precheck(p: Platform, ask: Ask) -> Refused | None:
+    """Steps 1 to 5 without queueing anything: a channel asks before it spends on the request."""
+    return await _checks(p, ask)
+
+
 async def _caps(p: Platform, ask: Ask, requester: str, *, per_requester: bool) -> Refused | None:
     """Steps 6 and 7, inside `limits.capped`: the caps that parallel triggers would otherwise all pass."""
     if per_requester:
@@ -191,7 +202,8 @@ async def admit(p: Platform, ask: Ask, *, per_requester: bool = True, keep_refus
             leg_a_number=ask.leg_a,
             leg_a_from=ask.service_number,
             leg_b_number=ask.destination,
-            confirm_mode=account["confirm_mode"] if account is not None and ask.destination else None,
+            confirm_mode=(ask.confirm_mode or account["confirm_mode"]) if account is not None and ask.destination
+            else None,
             notify_number=ask.notify_number,
             base_url=ask.base_url,
             due_at=now + dt.timedelta(seconds=p.settings.dispatch_delay_seconds),

@@ -203,8 +203,16 @@ async def _dial(p: Platform, request, account, number: str, *, on_refusal) -> st
         caller_id=await dialing.presented_caller_id(p, request, account),
         time_limit=plan.time_limit,
         speaker=speaker,
-        balance=money.format_amount(plan.spendable, account["currency"]) + " " + account["currency"],
+        balance=None if for_visitor(request)
+        else money.format_amount(plan.spendable, account["currency"]) + " " + account["currency"],
     )
+
+
+def for_visitor(request) -> bool:
+    """A website widget's request: leg A is a visitor, not the account's owner. They hear neither the
+    account's balance nor the offer of another call (which would let them dial anywhere on its money):
+    the session ends when the widget's destination hangs up."""
+    return request["mode"] == "widget"
 
 
 async def dial_ended(p: Platform, request, event: DialResult) -> str:
@@ -226,6 +234,11 @@ async def dial_ended(p: Platform, request, event: DialResult) -> str:
     elif request["state"] != states.A_ANSWERED:
         return voice.goodbye(speaker=speaker, keys=("session_over",))
     before = (B_FAILURE_PROMPTS[reason],) if reason in B_FAILURE_PROMPTS else ()
+    if for_visitor(request):
+        fresh = await callbacks.get_request(p.db, request_id=request["id"])
+        await machine.end_session(p.db, fresh, machine.HUNG_UP, reason=reason or states.CANCELED,
+                                  detail="the widget's destination hung up")
+        return voice.goodbye(speaker=speaker, keys=(*before, "goodbye"))
     return voice.offer_next_call(action=urls.leg_step(request["base_url"], request["id"], "next"),
                                  speaker=speaker, before=before)
 
@@ -242,7 +255,7 @@ async def next_call_chosen(p: Platform, request, event: GatherResult) -> str:
     speaker = await _speaker(p, request, account)
     if request["state"] != states.A_ANSWERED:
         return voice.goodbye(speaker=speaker, keys=("session_over",))
-    choice = NEXT_CALL_MENU.get(event.digits)
+    choice = NEXT_CALL_MENU.get(event.digits) if not for_visitor(request) else None
     if choice is None:
         return await end_session(p, request, request["last_b_reason"] or states.CANCELED, speaker=speaker,
                                  prompt="goodbye")

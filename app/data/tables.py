@@ -382,3 +382,56 @@ provider_pacing = sa.Table(
     sa.Column("name", sa.String(16), primary_key=True),
     sa.Column("next_slot_us", sa.BigInteger, nullable=False),
 )
+
+
+# Click-to-call widgets embedded on operators' websites: a visitor types their number, the platform
+# calls it and connects the widget's fixed destination, billed to the widget's account.
+widgets = sa.Table(
+    "widgets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    # What the embed snippet carries (data-key): public, it authorizes nothing by itself.
+    sa.Column("public_key", sa.String(32), nullable=False, unique=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("destination", sa.String(20), nullable=False),
+    # The web origins (scheme://host[:port]) whose pages may use the widget, one a line.
+    sa.Column("allowed_origins", sa.Text, nullable=False, server_default=""),
+    sa.Column("ip_hourly_limit", sa.Integer, nullable=False, server_default="5"),
+    sa.Column("number_daily_limit", sa.Integer, nullable=False, server_default="3"),
+    # How a visitor proves to be one before the call: a code texted to them, a proof-of-work, or both.
+    sa.Column("verification", sa.String(8), nullable=False, server_default="code"),
+    sa.Column("pow_bits", sa.Integer, nullable=False, server_default="16"),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.text("true")),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.CheckConstraint("verification in ('code', 'pow', 'both')", name="verification"),
+)
+
+# One visitor's submission of a widget's form: counted for the per-IP and per-number limits, holding the
+# texted code until it is typed, then the callback request it became. The visitor holds a random token
+# (its digest is here) that shows the status and nothing else.
+widget_visits = sa.Table(
+    "widget_visits",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("widget_id", sa.Integer, sa.ForeignKey("widgets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("number", sa.String(20), nullable=False),
+    sa.Column("client_ip", sa.String(64), nullable=False),
+    sa.Column("code_hash", sa.String(64)),  # HMAC of the texted code keyed with the secret key
+    sa.Column("code_tries", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("code_expires_at", sa.DateTime),
+    sa.Column("outcome", sa.String(16)),  # NULL while a code is awaited; queued or failed
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("callback_requests.id", ondelete="SET NULL")),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index("ix_widget_visits_widget_id_client_ip_created_at", "widget_id", "client_ip", "created_at"),
+    sa.Index("ix_widget_visits_number_created_at", "number", "created_at"),
+)
+
+# Proof-of-work challenges already redeemed, until they expire: each is good for one submission.
+widget_pow_spent = sa.Table(
+    "widget_pow_spent",
+    metadata,
+    sa.Column("nonce", sa.String(32), primary_key=True),
+    sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
+)

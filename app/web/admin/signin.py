@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from app.web.admin import accounts as admin_accounts, calls as admin_calls, numbers as admin_numbers
-from app.web.admin import prompts as admin_prompts, rates as admin_rates
+from app.web.admin import prompts as admin_prompts, rates as admin_rates, widgets as admin_widgets
 from app.data import operators
 from app.web.admin.pages import ADMIN
 from app.web.kit import signin as kit_signin
@@ -68,4 +68,9 @@ routes = [
     Route("/admin/prompts", admin_prompts.prompt_list, methods=["GET"]),
     Route("/admin/prompts", admin_prompts.upload, methods=["POST"]),
     Route("/admin/prompts/remove", admin_prompts.remove, methods=["POST"]),
+    Route("/admin/widgets", admin_widgets.widget_list, methods=["GET"]),
+    Route("/admin/widgets", admin_widgets.create_widget, methods=["POST"]),
+    Route("/admin/widgets/{widget_id:int}", admin_widgets.widget_page, methods=["GET"]),
+    Route("/admin/widgets/{widget_id:int}", admin_widgets.save_widget, methods=["POST"]),
+    Route("/admin/widgets/{widget_id:int}/enabled", admin_widgets.set_enabled, methods=["POST"]),
 ]
