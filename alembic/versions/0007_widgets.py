@@ -1,6 +1,6 @@
 """widgets, widget_visits, widget_pow_spent: the click-to-call website widget
 
-Revision ID: 0007_widgets
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-04
 """
@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0007_widgets'
+revision = '0007'
 down_revision = '0006'
 branch_labels = None
 depends_on = None
