@@ -204,7 +204,18 @@ async def _dial(p: Platform, request, account, number: str, *, on_refusal) -> st
         time_limit=plan.time_limit,
         speaker=speaker,
         balance=money.format_amount(plan.spendable, account["currency"]) + " " + account["currency"],
+        recording=_recording(request) if account["record_calls"] else None,
     )
+
+
+def _recording(request) -> voice.Recording:
+    return voice.Recording(status_callback=urls.recording_callback(request["base_url"], request["id"]),
+                           whisper=urls.leg_step(request["base_url"], request["id"], "whisper"))
+
+
+async def whisper(p: Platform, request, event: GatherResult) -> str:
+    """Leg B of a recorded call answered: it hears so before it is bridged to leg A."""
+    return voice.whisper(speaker=await _speaker(p, request, await _account(p, request)))
 
 
 async def dial_ended(p: Platform, request, event: DialResult) -> str:
@@ -256,4 +267,5 @@ STEPS = {
     "confirm": confirm_pressed,
     "dialed": dial_ended,
     "next": next_call_chosen,
+    "whisper": whisper,
 }
