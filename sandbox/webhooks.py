@@ -38,7 +38,7 @@ class WebhookError(Exception):
 @dataclass
 class Delivery:
     at: datetime
-    kind: str  # voice | voice-fallback | gather | dial-action | redirect | whisper | status | sms | message-status
+    kind: str  # voice | voice-fallback | gather | dial-action | redirect | whisper | status | recording-status | sms | message-status
     method: str
     url: str
     params: dict
