@@ -1,0 +1,54 @@
+"""The call-recording opt-in: off by default, set by the subscriber (portal), the operator (admin
+pages) and the CLI; the portal lists recordings only to their owner."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.data.tables import accounts as accounts_t
+from tests.utils.web import logged_in, operator, web_platform
+
+
+def recording_on(engine, login: str) -> bool:
+    with engine.connect() as c:
+        return c.execute(sa.select(accounts_t.c.record_calls).where(accounts_t.c.login == login)).scalar_one()
+
+
+def account_id(engine, login: str) -> int:
+    with engine.connect() as c:
+        return c.execute(sa.select(accounts_t.c.id).where(accounts_t.c.login == login)).scalar_one()
+
+
+def test_the_opt_in_from_the_portal_the_admin_pages_and_the_cli(settings, engine):
+    with web_platform(settings, engine) as p:
+        assert recording_on(engine, "alice") is False  # off unless asked for
+
+        alice = logged_in(p)
+        page = alice.get("/settings")
+        assert 'name="record_calls"' in page.text and "checked" not in page.text.split('name="record_calls"')[1][:60]
+        saved = alice.submit("/settings/profile", {"default_number": "", "language": "en", "record_calls": "on"})
+        assert "Your settings were saved." in saved.text and recording_on(engine, "alice") is True
+        assert "Your calls to the second party are recorded" in alice.get("/recordings").text
+        alice.submit("/settings/profile", {"default_number": "", "language": "en"})  # the box unticked
+        assert recording_on(engine, "alice") is False
+        assert "Call recording is off" in alice.get("/recordings").text
+
+        admin = operator(p)
+        path = f"/admin/accounts/{account_id(engine, 'alice')}"
+        admin.get(path)
+        form = {"default_number": "", "language": "en", "confirm_mode": "press1", "caller_id_mode": "service",
+                "tariff": "default", "callback_tariff": "default", "max_concurrent": "3", "retry_attempts": "1",
+                "max_call_minutes": "", "max_call_cost": ""}
+        assert admin.submit(path + "/settings", {**form, "record_calls": "on"}).status_code == 200
+        assert recording_on(engine, "alice") is True
+        admin.get(path)
+        assert admin.submit(path + "/settings", form).status_code == 200  # a form without the field keeps it
+        assert recording_on(engine, "alice") is True
+        admin.get(path)
+        refused = admin.submit(path + "/settings", {**form, "record_calls": "maybe"})
+        assert refused.status_code == 422 and "Call recording is one of off, on" in refused.text
+        assert admin.submit(path + "/settings", {**form, "record_calls": "off"}).status_code == 200
+        assert recording_on(engine, "alice") is False
+
+        assert p.cli("account", "set", "bob", "--record-calls", "on") == 0 and recording_on(engine, "bob") is True
+        assert p.cli("account", "set", "bob", "--record-calls", "off") == 0 and recording_on(engine, "bob") is False
