@@ -45,10 +45,13 @@ async def status_reported(p: Platform, *, request_id: int, event: RecordingStatu
         log.warning("recording %s: not of request %s's callback leg", event.recording_id, request_id,
                     extra={"callback_id": request_id})
         return False
+    # Kept for the record only (never fetched): stored when it fits its column and is plain text.
+    url = event.url if event.url and len(event.url) <= 255 and event.url.isascii() and event.url.isprintable() \
+        else None
     await call_recordings.record(p.db, sid=event.recording_id, account_id=request["account_id"],
                                  request_id=request_id, call_sid=event.call_id,
                                  destination=request["leg_b_number"], status=event.status,
-                                 duration=event.duration, channels=event.channels, url=event.url)
+                                 duration=event.duration, channels=event.channels, url=url)
     log.info("request %s: recording %s %s", request_id, event.recording_id, event.status,
              extra={"callback_id": request_id})
     return True
