@@ -52,3 +52,35 @@ def test_the_opt_in_from_the_portal_the_admin_pages_and_the_cli(settings, engine
 
         assert p.cli("account", "set", "bob", "--record-calls", "on") == 0 and recording_on(engine, "bob") is True
         assert p.cli("account", "set", "bob", "--record-calls", "off") == 0 and recording_on(engine, "bob") is False
+
+
+def test_the_portal_answers_a_provider_failure_with_a_page_not_a_500(settings, engine, monkeypatch):
+    from app.calls import call_recordings
+    from app.providers.events import RecordingStatus
+    from app.providers.interface import ProviderError, ProviderTimeout
+    from tests.utils import scenario as sc
+    from tests.utils.provider import TwilioRecorder
+
+    with web_platform(settings, engine, operator=False) as p, TwilioRecorder().cassette("calls_create.yaml"):
+        s = sc.Session(p, caller=sc.ALICE_MOBILE, service_number=sc.ANI_NUMBER)
+        s.trigger()
+        assert p.dispatch() == 1
+        event = RecordingStatus(recording_id="RE" + "1" * 32, call_id=s.row["leg_a_sid"], status="completed",
+                                duration=9, channels=2)
+        assert p.run(call_recordings.status_reported, p.platform, request_id=s.request_id, event=event)
+        with engine.connect() as c:
+            from app.data.tables import call_recordings as recordings_t
+            recording_id = c.execute(sa.select(recordings_t.c.id)).scalar_one()
+        failures = iter([ProviderError("down", status=503, retryable=True), ProviderTimeout("slow"),
+                         ProviderError("gone", code=20404, status=404, retryable=False, not_found=True)])
+
+        async def failing(sid, *, audio_format="mp3"):
+            raise next(failures)
+
+        monkeypatch.setattr(p.platform.provider, "fetch_recording_media", failing)
+        alice = logged_in(p)
+        assert "9 s" in alice.get("/recordings").text
+        for status in (502, 502, 404):
+            answer = alice.get(f"/recordings/{recording_id}.mp3")
+            assert answer.status_code == status and answer.headers["content-type"].startswith("text/html")
+            assert "Traceback" not in answer.text
