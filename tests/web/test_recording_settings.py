@@ -84,3 +84,15 @@ def test_the_portal_answers_a_provider_failure_with_a_page_not_a_500(settings, e
             answer = alice.get(f"/recordings/{recording_id}.mp3")
             assert answer.status_code == status and answer.headers["content-type"].startswith("text/html")
             assert "Traceback" not in answer.text
+
+
+def test_the_retention_period_is_a_number_of_days():
+    import pytest
+
+    from app.core.settings import load_settings
+
+    assert load_settings({}, env_file=None).recording_retention_days == 30
+    assert load_settings({"RECORDING_RETENTION_DAYS": "90"}, env_file=None).recording_retention_days == 90
+    for wrong in ("0", "-5", "a month"):
+        with pytest.raises(SystemExit, match="RECORDING_RETENTION_DAYS"):
+            load_settings({"RECORDING_RETENTION_DAYS": wrong}, env_file=None)
