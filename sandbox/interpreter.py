@@ -9,6 +9,7 @@ party hears and presses goes into `call.transcript`:
     ("press", "*")                   ("time-limit", seconds)
     ("redirect", url)                ("hangup",)            ("reject", reason)
     ("message", to, body)            ("error", code, message)
+    ("recording", recording_sid)     (a <Dial record> began recording this call)
 
 `prompts` is a tuple of the texts (or URLs) the Gather played.
 """
