@@ -143,7 +143,8 @@ def check(settings: Settings) -> Settings:
     if not 4 <= settings.pin_min_length <= 12:
         raise SystemExit(f"PIN_MIN_LENGTH is 4 to 12 digits, got {settings.pin_min_length}")
     if settings.recording_retention_days < 1:
-        raise SystemExit(f"RECORDING_RETENTION_DAYS is a number of days, 1 or more, got {settings.recording_retention_days}")
+        raise SystemExit(f"RECORDING_RETENTION_DAYS is a number of days, 1 or more, "
+                         f"got {settings.recording_retention_days}")
     if settings.forwarded_trusted_hops < 0:
         raise SystemExit("FORWARDED_TRUSTED_HOPS is the number of proxies in front of the app: 0 or more")
     return settings

@@ -83,8 +83,8 @@ def test_recording_callbacks_are_idempotent_in_parallel_and_never_go_back(p):
         row = c.execute(sa.select(recordings_t)).mappings().one()
     assert (row["request_id"], row["status"]) == (s.request_id, "completed")
     # A status outside Twilio's vocabulary, or an id that is not one, is not stored.
-    for bad in (RecordingStatus(sid, event.call_id, "deleted-by-attacker"), RecordingStatus("", event.call_id, "completed"),
-                RecordingStatus("RE/../x", event.call_id, "completed")):
+    for bad in (RecordingStatus(sid, event.call_id, "deleted-by-attacker"),
+                RecordingStatus("", event.call_id, "completed"), RecordingStatus("RE/../x", event.call_id, "completed")):
         assert p.run(call_recordings.status_reported, p.platform, request_id=s.request_id, event=bad) is False
 
 
@@ -105,7 +105,8 @@ def test_retention_keeps_what_the_provider_did_not_delete(p, monkeypatch):
 
     monkeypatch.setattr(p.platform.provider, "delete_recording", delete_recording)
     days = p.platform.settings.recording_retention_days
-    assert p.run(call_recordings.purge_expired, p.platform, utcnow() + dt.timedelta(days=days) - dt.timedelta(hours=1)) == 0
+    almost = utcnow() + dt.timedelta(days=days) - dt.timedelta(hours=1)
+    assert p.run(call_recordings.purge_expired, p.platform, almost) == 0
     assert asked == []  # none past the period yet
     assert p.run(call_recordings.purge_expired, p.platform, utcnow() + dt.timedelta(days=days, hours=1)) == 2
     assert sorted(asked) == sorted(outcomes)

@@ -8,9 +8,9 @@ at the carrier and here once past the retention period.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 import wave
-import io
 
 import httpx
 import pytest
@@ -85,7 +85,8 @@ async def test_an_opted_in_call_is_announced_recorded_listed_played_and_deleted_
     # The provider's retry of the same callback leaves one row (idempotent on RecordingSid).
     last = posted[-1]
     async with httpx.AsyncClient() as client:
-        again = await client.post(last.url, data=last.params, headers={"X-Twilio-Signature": tw.sign(last.url, last.params)})
+        again = await client.post(last.url, data=last.params,
+                                  headers={"X-Twilio-Signature": tw.sign(last.url, last.params)})
     assert again.status_code == 204 and len(recordings(live)) == 1
 
     alice = await portal(live, "alice", "alice-password")
@@ -118,8 +119,9 @@ async def test_an_opted_in_call_is_announced_recorded_listed_played_and_deleted_
                                                                             minutes=1)
         assert await call_recordings.purge_expired(p, later) == 1
         assert made.sid not in live.carrier.recordings and recordings(live) == []
-        resource = await alice.get(f"{p.credentials.api_base}/2010-04-01/Accounts/{tw.ACCOUNT_SID}/Recordings/{made.sid}.json",
-                             auth=(tw.ACCOUNT_SID, tw.AUTH_TOKEN))
+        resource = await alice.get(
+            f"{p.credentials.api_base}/2010-04-01/Accounts/{tw.ACCOUNT_SID}/Recordings/{made.sid}.json",
+            auth=(tw.ACCOUNT_SID, tw.AUTH_TOKEN))
         assert resource.status_code == 404 and resource.json()["code"] == 20404
         assert (await alice.get(f"/recordings/{stored['id']}.mp3")).status_code == 404
     finally:
@@ -151,7 +153,8 @@ async def test_recording_callbacks_must_be_signed_and_of_the_requests_own_leg(li
               "RecordingUrl": "https://attacker.example/steal"}
     client = httpx.AsyncClient()
     unsigned = await client.post(url, data=forged)
-    wrong = await client.post(url, data=forged, headers={"X-Twilio-Signature": tw.sign(url, forged, token="not-the-token")})
+    wrong = await client.post(url, data=forged,
+                              headers={"X-Twilio-Signature": tw.sign(url, forged, token="not-the-token")})
     # Signed for another request's URL: the signature covers the query, so it does not carry over.
     moved = await client.post(url + "0", data=forged, headers={"X-Twilio-Signature": tw.sign(url, forged)})
     assert (unsigned.status_code, wrong.status_code, moved.status_code) == (403, 403, 403)

@@ -73,7 +73,8 @@ async def test_a_dual_recording_is_reported_fetched_played_and_deleted(carrier, 
     body = fetched.json()
     assert (body["sid"], body["call_sid"], body["status"], body["channels"], body["source"]) == \
         (recording.sid, parent, "completed", 2, "DialVerb")
-    assert body["duration"] == completed["RecordingDuration"] and body["uri"] == f"{rest_root}/Recordings/{recording.sid}.json"
+    assert body["duration"] == completed["RecordingDuration"]
+    assert body["uri"] == f"{rest_root}/Recordings/{recording.sid}.json"
 
     wav = await api.get(f"{rest_root}/Recordings/{recording.sid}.wav")
     assert wav.status_code == 200 and wav.headers["content-type"].startswith("audio/")
