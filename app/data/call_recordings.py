@@ -42,6 +42,12 @@ async def list_for_account(db: Database, *, account_id: int, limit: int = 100):
                               .order_by(call_recordings.c.id.desc()).limit(limit))
 
 
+async def list_for_request(db: Database, *, account_id: int, request_id: int):
+    return await db.fetch_all(call_recordings.select().where(call_recordings.c.account_id == account_id,
+                                                             call_recordings.c.request_id == request_id)
+                              .order_by(call_recordings.c.id))
+
+
 async def get_for_account(db: Database, *, account_id: int, recording_id: int):
     """The recording if it is this account's; None for another account's, as for one that does not exist."""
     return await db.fetch_one(call_recordings.select().where(call_recordings.c.id == recording_id,

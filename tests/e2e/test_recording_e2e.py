@@ -94,13 +94,15 @@ async def test_an_opted_in_call_is_announced_recorded_listed_played_and_deleted_
     try:
         listing = await alice.get("/recordings")
         assert listing.status_code == 200 and f'/recordings/{stored["id"]}.mp3' in listing.text and NY in listing.text
+        call_page = await alice.get(f"/calls/{row['id']}")
+        assert f'/recordings/{stored["id"]}.mp3' in call_page.text  # the call's own page shows it too
         mp3 = await alice.get(f"/recordings/{stored['id']}.mp3")
         assert mp3.status_code == 200 and mp3.headers["content-type"] == "audio/mpeg" and mp3.content[:2] == b"\xff\xfb"
         wav = await alice.get(f"/recordings/{stored['id']}.wav")
         assert wav.status_code == 200 and wav.headers["content-type"] == "audio/wav"
         with wave.open(io.BytesIO(wav.content)) as audio:
             assert audio.getnchannels() == 2 and audio.getnframes() > 0
-        for answer in (listing, mp3, wav):
+        for answer in (listing, call_page, mp3, wav):
             assert tw.AUTH_TOKEN not in answer.text and made.sid not in answer.text  # nothing of the provider's
         # Another account: not listed, not played (the same 404 as a recording that does not exist).
         assert f'/recordings/{stored["id"]}' not in (await bob.get("/recordings")).text
