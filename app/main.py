@@ -54,6 +54,7 @@ routes = [
     Route("/metrics", metrics_page.metrics_endpoint),
     Route("/twilio/voice", webhooks.voice_trigger, methods=["POST"]),
     Route("/twilio/status", webhooks.status, methods=["POST"]),
+    Route("/twilio/recording", webhooks.recording, methods=["POST"]),
     Route("/twilio/sms", sms_webhooks.twilio_sms, methods=["POST"]),
     Route("/sms/gateway", sms_webhooks.gateway, methods=["GET", "POST"]),
     Route("/legs/{request_id:int}/{step}", webhooks.leg_step, methods=["POST"]),

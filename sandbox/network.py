@@ -32,6 +32,7 @@ from .messaging import Messaging
 from .numbers import ServiceNumber
 from .phones import Phone, Phones
 from .pricing import CallPricing
+from .recordings import Recording, channels_for
 from .sids import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, is_e164, is_sid, new_sid
 from .tasks import Tasks
 from .webhooks import WebhookError, Webhooks
@@ -83,6 +84,10 @@ class Network:
         self.auth_token = auth_token
         self.api_keys = dict(api_keys or {})
         self.calls: dict[str, Call] = {}
+        self.recordings: dict[str, Recording] = {}
+        # Where the REST API is reached from outside, for the absolute RecordingUrl of recording callbacks
+        # (Twilio's: https://api.twilio.com); the embedding app sets it once it serves the carrier.
+        self.public_url = "https://api.twilio.com"
         self.tasks = Tasks(self.webhooks)
         self.messaging = Messaging(
             account_sid, self.clock, self.webhooks, self.tasks,
@@ -413,6 +418,44 @@ class Network:
                 pass  # its TwiML would be ignored anyway
 
         self.tasks.spawn(post())
+
+    # Recordings (the interpreter calls these for a <Dial record>)
+
+    def start_recording(self, parent: Call, dial: twiml.Dial) -> Recording:
+        now = self.clock.now()
+        recording = Recording(
+            sid=new_sid("RE"), account_sid=self.account_sid, call_sid=parent.sid, channels=channels_for(dial.record),
+            start_time=now, date_updated=now, status_callback=dial.recording_status_callback,
+            status_callback_method=dial.recording_status_callback_method,
+            status_callback_events=dial.recording_status_callback_events,
+        )
+        self.recordings[recording.sid] = recording
+        parent.hear(now, "recording", recording.sid)
+        self._recording_progress(recording)
+        return recording
+
+    def finish_recording(self, recording: Recording) -> None:
+        if recording.status != "in-progress":
+            return
+        now = self.clock.now()
+        recording.duration = max(0, round((now - recording.start_time).total_seconds()))
+        # Twilio keeps no empty recording: one with no audio is `absent`.
+        recording.status = "completed" if recording.duration > 0 else "absent"
+        recording.date_updated = now
+        self._recording_progress(recording)
+
+    def delete_recording(self, sid: str) -> bool:
+        return self.recordings.pop(sid, None) is not None
+
+    def _recording_progress(self, recording: Recording) -> None:
+        if not recording.status_callback or self.tasks.closing or \
+                recording.status not in recording.status_callback_events:
+            return
+        url = f"{self.public_url.rstrip('/')}{recording.uri.removesuffix('.json')}"
+        params = recording.callback_params(url)
+        recording.callbacks.append(params)
+        self.tasks.post_in_order(recording.sid, "recording-status", recording.status_callback, params,
+                                 recording.status_callback_method, recording.call_sid)
 
     # Lifecycle plumbing
 

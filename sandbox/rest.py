@@ -1,4 +1,4 @@
-"""Twilio's 2010-04-01 REST API for Calls and Messages, as the SDK expects it.
+"""Twilio's 2010-04-01 REST API for Calls, Messages and Recordings, as the SDK expects it.
 
 Resource URIs in responses are relative to the API root (as Twilio's are to
 https://api.twilio.com), so they stay right when the app is mounted under a
@@ -26,6 +26,7 @@ from .clock import rfc2822
 from .errors import TwilioError
 from .messages import Message
 from .network import Network
+from . import recordings as recording_media
 from .sids import formatted, is_e164, is_sid
 
 logger = logging.getLogger("sandbox")
@@ -114,6 +115,10 @@ def rest_routes(carrier: Network) -> list[Route]:
         Route(ROOT + "/Calls/{Sid}.json", api.call, methods=["GET", "POST", "DELETE"]),
         Route(ROOT + "/Messages.json", api.messages, methods=["GET", "POST"]),
         Route(ROOT + "/Messages/{Sid}.json", api.message, methods=["GET", "POST", "DELETE"]),
+        Route(ROOT + "/Recordings.json", api.recordings, methods=["GET"]),
+        # {Sid}.json is the resource, {Sid}.wav and {Sid}.mp3 its media (Twilio: also without an extension, WAV).
+        Route(ROOT + "/Recordings/{Sid}.{Format}", api.recording, methods=["GET", "DELETE"]),
+        Route(ROOT + "/Recordings/{Sid}", api.recording, methods=["GET"]),
     ]
 
 
@@ -137,6 +142,22 @@ class RestApi:
     async def message(self, request: Request) -> Response:
         handlers = {"POST": self.update_message, "DELETE": self.delete_message}
         return await self._handle(request, handlers.get(request.method, self.fetch_message))
+
+    async def recordings(self, request: Request) -> Response:
+        return await self._handle(request, self.list_recordings)
+
+    async def recording(self, request: Request) -> Response:
+        fmt = request.path_params.get("Format", "wav")
+        if fmt == "json":
+            handler = self.delete_recording if request.method == "DELETE" else self.fetch_recording
+        elif fmt in ("wav", "mp3") and request.method == "GET":
+            handler = self.recording_media
+        else:
+            handler = self._no_such
+        return await self._handle(request, handler)
+
+    async def _no_such(self, request: Request) -> Response:
+        raise _not_found(request)
 
     async def _handle(self, request: Request, handler) -> Response:
         try:
@@ -368,6 +389,40 @@ class RestApi:
         if message is None:
             raise _not_found(request)
         return message
+
+
+    # Recordings
+
+    async def list_recordings(self, request: Request) -> Response:
+        recordings = list(self.carrier.recordings.values())
+        if request.query_params.get("CallSid"):
+            recordings = [r for r in recordings if r.call_sid == request.query_params["CallSid"]]
+        recordings.sort(key=lambda r: r.start_time, reverse=True)
+        return _page(request, "recordings", recordings, lambda r: recording_media.resource(r, r.start_time))
+
+    async def fetch_recording(self, request: Request) -> Response:
+        recording = self._recording(request)
+        return JSONResponse(recording_media.resource(recording, recording.start_time))
+
+    async def delete_recording(self, request: Request) -> Response:
+        recording = self._recording(request)
+        self.carrier.delete_recording(recording.sid)
+        return Response(status_code=204)
+
+    async def recording_media(self, request: Request) -> Response:
+        recording = self._recording(request)
+        if recording.status != "completed":
+            raise _not_found(request)
+        if request.path_params.get("Format", "wav") == "mp3":
+            return Response(recording_media.mp3(), media_type="audio/mpeg")
+        return Response(recording_media.wav(recording.channels), media_type="audio/x-wav")
+
+    def _recording(self, request: Request):
+        sid = request.path_params["Sid"]
+        recording = self.carrier.recordings.get(sid) if is_sid(sid, "RE") else None
+        if recording is None:
+            raise _not_found(request)
+        return recording
 
 
 async def _form(request: Request) -> FormData:

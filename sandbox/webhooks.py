@@ -38,7 +38,9 @@ class WebhookError(Exception):
 @dataclass
 class Delivery:
     at: datetime
-    kind: str  # voice | voice-fallback | gather | dial-action | redirect | whisper | status | sms | message-status
+    # voice | voice-fallback | gather | dial-action | redirect | whisper | status | recording-status | sms
+    # | message-status
+    kind: str
     method: str
     url: str
     params: dict

@@ -44,6 +44,8 @@ PROMPTS: dict[str, dict[str, str]] = {
         "account_unavailable": "This service is not available for your account. Goodbye.",
         "session_over": "This call has ended. Goodbye.",
         "goodbye": "Thank you for calling. Goodbye.",
+        # Both parties hear it before a recorded call: leg A before the dial, leg B as the dial's whisper.
+        "call_recorded": "This call will be recorded.",
         "confirm_connect": "Press 1 to be connected to {number}.",
         # Texts (SMS replies): short, and never saying whether an account exists.
         "sms_queued": "Callback queued: we will call you at {leg_a} shortly.",
@@ -103,6 +105,7 @@ PROMPTS: dict[str, dict[str, str]] = {
         "account_unavailable": "Este servicio no está disponible para su cuenta. Adiós.",
         "session_over": "Esta llamada ha terminado. Adiós.",
         "goodbye": "Gracias por llamar. Adiós.",
+        "call_recorded": "Esta llamada será grabada.",
         "confirm_connect": "Pulse 1 para conectar con el {number}.",
         "sms_queued": "Rellamada en cola: le llamaremos al {leg_a} en breve.",
         "sms_queued_to": "Rellamada en cola: llamaremos al {leg_a} y después conectaremos con el {destination}.",
@@ -162,6 +165,7 @@ PROMPTS: dict[str, dict[str, str]] = {
         "account_unavailable": "Ce service n'est pas disponible pour votre compte. Au revoir.",
         "session_over": "Cet appel est terminé. Au revoir.",
         "goodbye": "Merci de votre appel. Au revoir.",
+        "call_recorded": "Cet appel sera enregistré.",
         "confirm_connect": "Appuyez sur 1 pour être mis en relation avec le {number}.",
         "sms_queued": "Rappel programmé : nous vous appellerons au {leg_a} dans un instant.",
         "sms_queued_to": "Rappel programmé : nous appellerons le {leg_a}, puis le {destination}.",

@@ -21,7 +21,7 @@ import logging
 import time
 
 from app.data import accounts, callbacks
-from app.calls import dialing, lost_callbacks, machine, notices, pacing
+from app.calls import call_recordings, dialing, lost_callbacks, machine, notices, pacing
 from app.billing import provider_prices, reservations
 from app.core import states, urls
 from app.data.db import utcnow
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
 HOUSEKEEPING_SECONDS = 1.0
+# Retention is counted in days: looking for recordings past it once a minute is plenty.
+RECORDINGS_SECONDS = 60.0
 MAX_BATCH = 50
 MAX_SLOTS = 3  # slots a call may be given before it is sent however late
 
@@ -134,6 +136,7 @@ class Dispatcher:
         self.p = platform
         self.in_flight: set[asyncio.Task] = set()
         self._housekeeping_at = 0.0
+        self._recordings_at = 0.0
         self._pacing_ready = False
         self._late: list[tuple[object, int]] = []  # claimed and held, slot missed: (request, slots missed)
         self._time_limits: dict[int, int] = {}  # leg A's TimeLimit of each held request, by id, until it is sent
@@ -153,6 +156,9 @@ class Dispatcher:
         await reservations.release_finished(self.p.db)
         await self.lost_callbacks.run(now)
         await provider_prices.collect(self.p, now)
+        if time.monotonic() >= self._recordings_at:
+            await call_recordings.purge_expired(self.p, now)
+            self._recordings_at = time.monotonic() + RECORDINGS_SECONDS
         self._housekeeping_at = time.monotonic() + HOUSEKEEPING_SECONDS
 
     async def dial_due(self) -> int:

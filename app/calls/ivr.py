@@ -205,6 +205,7 @@ async def _dial(p: Platform, request, account, number: str, *, on_refusal) -> st
         speaker=speaker,
         balance=None if for_visitor(request)
         else money.format_amount(plan.spendable, account["currency"]) + " " + account["currency"],
+        recording=_recording(request) if account["record_calls"] else None,
     )
 
 
@@ -213,6 +214,16 @@ def for_visitor(request) -> bool:
     account's balance nor the offer of another call (which would let them dial anywhere on its money):
     the session ends when the widget's destination hangs up."""
     return request["mode"] == "widget"
+
+
+def _recording(request) -> voice.Recording:
+    return voice.Recording(status_callback=urls.recording_callback(request["base_url"], request["id"]),
+                           whisper=urls.leg_step(request["base_url"], request["id"], "whisper"))
+
+
+async def whisper(p: Platform, request, event: GatherResult) -> str:
+    """Leg B of a recorded call answered: it hears so before it is bridged to leg A."""
+    return voice.whisper(speaker=await _speaker(p, request, await _account(p, request)))
 
 
 async def dial_ended(p: Platform, request, event: DialResult) -> str:
@@ -269,4 +280,5 @@ STEPS = {
     "confirm": confirm_pressed,
     "dialed": dial_ended,
     "next": next_call_chosen,
+    "whisper": whisper,
 }

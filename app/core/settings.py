@@ -100,6 +100,8 @@ class Settings:
     forwarded_allow_ips: str = "127.0.0.1"
     # ...and then past this many more whose addresses are not known (a PaaS router: Heroku 1).
     forwarded_trusted_hops: int = 0
+    # Call recordings (accounts that opted in) are deleted, at the provider and here, this many days after the call.
+    recording_retention_days: int = 30
 
     @property
     def uses_sandbox(self) -> bool:
@@ -140,6 +142,9 @@ def check(settings: Settings) -> Settings:
         raise SystemExit(f"FORWARDED_ALLOW_IPS must list IP addresses or networks (10.0.0.0/8), got {exc}") from None
     if not 4 <= settings.pin_min_length <= 12:
         raise SystemExit(f"PIN_MIN_LENGTH is 4 to 12 digits, got {settings.pin_min_length}")
+    if settings.recording_retention_days < 1:
+        raise SystemExit(f"RECORDING_RETENTION_DAYS is a number of days, 1 or more, "
+                         f"got {settings.recording_retention_days}")
     if settings.forwarded_trusted_hops < 0:
         raise SystemExit("FORWARDED_TRUSTED_HOPS is the number of proxies in front of the app: 0 or more")
     return settings
@@ -185,4 +190,5 @@ def load_settings(environ: dict | None = None, env_file: str | Path | None = ".e
         metrics_token=env.get("METRICS_TOKEN") or None,
         forwarded_allow_ips=(env.get("FORWARDED_ALLOW_IPS") or "127.0.0.1").strip(),
         forwarded_trusted_hops=_int(env, "FORWARDED_TRUSTED_HOPS", 0),
+        recording_retention_days=_int(env, "RECORDING_RETENTION_DAYS", 30),
     ))

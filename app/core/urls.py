@@ -9,3 +9,7 @@ def leg_step(base_url: str, request_id: int, step: str) -> str:
 
 def status_callback(base_url: str, request_id: int, leg: str) -> str:
     return f"{base_url}/twilio/status?{urlencode({'request': request_id, 'leg': leg})}"
+
+
+def recording_callback(base_url: str, request_id: int) -> str:
+    return f"{base_url}/twilio/recording?{urlencode({'request': request_id})}"

@@ -61,6 +61,8 @@ accounts = sa.Table(
     # What the second party sees as the caller: the service number, the subscriber's
     # own (verified) number, or nothing where the provider allows it.
     sa.Column("caller_id_mode", sa.String(10), nullable=False, server_default="service"),
+    # Opt-in: the second-party calls are recorded (both parties hear so first) and kept for the retention period.
+    sa.Column("record_calls", sa.Boolean, nullable=False, server_default=sa.text("false")),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.CheckConstraint("status in ('active', 'blocked')", name="status"),
     sa.CheckConstraint("confirm_mode in ('none', 'press1', 'amd')", name="confirm_mode"),
@@ -371,6 +373,27 @@ prompt_recordings = sa.Table(
     sa.Column("audio", sa.LargeBinary, nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("prompt", "language", name="uq_prompt_recordings_prompt_language"),
+)
+
+
+# Recordings of second-party calls (accounts with record_calls), as the provider's recording status
+# callbacks report them; the audio stays at the provider. Deleted there and here after the retention period.
+call_recordings = sa.Table(
+    "call_recordings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("sid", sa.String(64), nullable=False, unique=True),  # the provider's id, opaque
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("callback_requests.id", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("call_sid", sa.String(64), nullable=False),
+    sa.Column("destination", sa.String(20)),
+    sa.Column("status", sa.String(16), nullable=False),  # in-progress | completed | absent
+    sa.Column("duration", sa.Integer),  # seconds
+    sa.Column("channels", sa.Integer),
+    sa.Column("url", sa.String(255)),  # as reported; the audio is fetched from the configured API base, never here
+    sa.Column("created_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
 )
 
 

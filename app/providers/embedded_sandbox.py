@@ -30,6 +30,7 @@ async def running(carrier: Carrier, auth_token: str):
     carrier.auth_token = auth_token
     try:
         async with serve(carrier.app) as base_url:
+            carrier.public_url = base_url  # the RecordingUrl its recording callbacks give
             yield base_url
     finally:
         await carrier.aclose()

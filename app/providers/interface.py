@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import AsyncIterator, Protocol
 
 
 class ProviderError(Exception):
@@ -76,8 +76,17 @@ class ProviderCall:
     end_time: dt.datetime | None
 
 
+@dataclass
+class RecordingMedia:
+    """A recording's audio as the provider serves it: read `chunks` to the end (or close it) once."""
+
+    content_type: str  # audio/mpeg or audio/wav
+    chunks: AsyncIterator[bytes]
+    length: int | None = None  # bytes, when the provider says
+
+
 class Provider(Protocol):
-    """The provider client: place, inspect and end calls, send texts.
+    """The provider client: place, inspect and end calls, send texts, fetch and delete call recordings.
 
     Every method raises ProviderError (refused or failed) or ProviderTimeout (no answer).
     """
@@ -92,5 +101,11 @@ class Provider(Protocol):
 
     async def send_sms(self, *, to: str, from_: str, body: str) -> str:
         """Send a text; its id."""
+
+    async def fetch_recording_media(self, sid: str, *, audio_format: str = "mp3") -> RecordingMedia:
+        """A recording's audio ("mp3" or "wav"), fetched with the platform's provider credentials."""
+
+    async def delete_recording(self, sid: str) -> None:
+        """Delete a recording at the provider (ProviderError with not_found if it is gone already)."""
 
     async def aclose(self) -> None: ...

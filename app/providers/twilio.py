@@ -1,4 +1,5 @@
-"""The Twilio adapter of app/providers/interface.py: create, fetch and end a call, send an SMS.
+"""The Twilio adapter of app/providers/interface.py: create, fetch and end a call, send an SMS,
+fetch and delete a call recording.
 
 Twilio and the sandbox carrier are reached the same way, through the twilio
 SDK's async REST client with its base URL set from TWILIO_API_BASE.
@@ -8,17 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from decimal import Decimal, InvalidOperation
 
 import aiohttp
+import httpx
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from app.providers.interface import Credentials, ProviderCall, ProviderError, ProviderTimeout, error_kind
+from app.providers.interface import (Credentials, ProviderCall, ProviderError, ProviderTimeout, RecordingMedia,
+                                     error_kind)
 
 __all__ = ["Credentials", "ProviderCall", "ProviderError", "ProviderTimeout", "TwilioProvider", "error_kind",
            "is_not_found", "provider_call"]
+
+MEDIA_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav"}
+MEDIA_CHUNK = 64 * 1024
 
 # Status callback events asked for on every leg we create.
 LEG_EVENTS = ["initiated", "ringing", "answered", "completed"]
@@ -118,5 +125,62 @@ class TwilioProvider:  # implements interface.Provider
         message = await self._call(self.client.messages.create_async(to=to, from_=from_, body=body))
         return message.sid
 
+    def _recording_path(self, sid: str) -> str:
+        # Ids are opaque, but one goes into a URL path here: only the characters a provider id is made of.
+        if not (sid.isascii() and sid.isalnum() and len(sid) <= 64):
+            raise ProviderError(f"not a recording id: {sid[:70]!r}", retryable=False, not_found=True)
+        return f"{self.credentials.api_base}/2010-04-01/Accounts/{self.credentials.account_sid}/Recordings/{sid}"
+
+    async def fetch_recording_media(self, sid: str, *, audio_format: str = "mp3") -> RecordingMedia:
+        """The audio from the configured API base, never from a URL a webhook named, with the account's
+        credentials; Twilio answers with a redirect to storage, which httpx follows without them."""
+        if audio_format not in MEDIA_TYPES:
+            raise ValueError(f"audio_format is one of {', '.join(MEDIA_TYPES)}")
+        url = f"{self._recording_path(sid)}.{audio_format}"
+        client = httpx.AsyncClient(auth=(self.credentials.account_sid, self.credentials.auth_token),
+                                   follow_redirects=True, timeout=self.timeout)
+        try:
+            response = await client.send(client.build_request("GET", url), stream=True)
+        except httpx.TimeoutException:
+            await client.aclose()
+            raise ProviderTimeout(f"no answer from the provider within {self.timeout:g} s") from None
+        except httpx.HTTPError as exc:
+            await client.aclose()
+            raise ProviderError(f"provider unreachable: {exc}", retryable=True) from None
+        if response.status_code != 200:
+            body = await response.aread()
+            await response.aclose()
+            await client.aclose()
+            code = _error_code(body)
+            error = ProviderError(f"recording media: HTTP {response.status_code}", code=code,
+                                  status=response.status_code, retryable=response.status_code >= 500)
+            error.not_found = is_not_found(error)
+            raise error
+
+        async def chunks():
+            try:
+                async for chunk in response.aiter_bytes(MEDIA_CHUNK):
+                    yield chunk
+            finally:
+                await response.aclose()
+                await client.aclose()
+
+        length = response.headers.get("content-length")
+        return RecordingMedia(content_type=MEDIA_TYPES[audio_format], chunks=chunks(),
+                              length=int(length) if length and length.isdigit() else None)
+
+    async def delete_recording(self, sid: str) -> None:
+        self._recording_path(sid)
+        await self._call(self.client.recordings(sid).delete_async())
+
     async def aclose(self) -> None:
         await self.http.close()
+
+
+def _error_code(body: bytes) -> int | None:
+    """Twilio's error code from an error body ({"code": 20404, ...}), if it is one."""
+    try:
+        code = json.loads(body).get("code")
+    except (ValueError, AttributeError):
+        return None
+    return code if isinstance(code, int) else None

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.data import callbacks, recordings, service_numbers
-from app.calls import ivr, leg_status, triggers
+from app.calls import call_recordings, ivr, leg_status, triggers
 from app.core.phone import InvalidNumber, to_e164
 from app.providers import twilio_events
 from app.providers.signatures import signed_form
@@ -62,6 +62,15 @@ async def status(request: Request) -> Response:
     leg = request.query_params.get("leg")
     if request_id is not None and leg in ("a", "b"):
         await leg_status.record_status(request.app.state.platform, request_id=request_id, leg=leg, event=event)
+    return Response(status_code=204)
+
+
+async def recording(request: Request) -> Response:
+    """The provider's recording status callback for a request's dial (signed; 403 otherwise)."""
+    event = twilio_events.recording_status(await _signed(request))
+    request_id = _positive_int(request.query_params.get("request"))
+    if request_id is not None:
+        await call_recordings.status_reported(request.app.state.platform, request_id=request_id, event=event)
     return Response(status_code=204)
 
 

@@ -77,6 +77,8 @@ async def cmd_account_set(settings: Settings, args, db) -> str:
         changes["status"] = args.status
     if args.caller_id is not None:
         changes["caller_id_mode"] = args.caller_id
+    if args.record_calls is not None:
+        changes["record_calls"] = args.record_calls == "on"
     for name in ("tariff", "callback_tariff"):
         value = getattr(args, name)
         if value is not None:
@@ -168,6 +170,8 @@ def register(groups) -> None:
     change.add_argument("--status", choices=["active", "blocked"])
     change.add_argument("--caller-id", choices=["service", "subscriber", "withheld"],
                         help="what the second party sees calling")
+    change.add_argument("--record-calls", choices=["on", "off"],
+                        help="record second-party calls (both parties are told); off by default")
     change.add_argument("--tariff", help="rate table for the second party")
     change.add_argument("--callback-tariff", help="rate table for the callback leg")
     change.add_argument("--max-concurrent", type=int, help="callbacks in progress at once")

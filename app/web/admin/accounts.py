@@ -94,7 +94,7 @@ async def _detail(desk: Desk, account, *, status: int = 200, errors: dict | None
         failures=failures, locked=failures >= lockouts.ACCOUNT_MAX_FAILURES,
         max_failures=lockouts.ACCOUNT_MAX_FAILURES, source_max_failures=lockouts.MAX_FAILURES,
         languages=forms.languages(account["language"]), confirm_modes=forms.CONFIRM_MODES,
-        caller_id_modes=forms.CALLER_ID_MODES,
+        caller_id_modes=forms.CALLER_ID_MODES, record_calls=forms.RECORD_CALLS,
     )
 
 

@@ -17,6 +17,7 @@ from twiml.prompts import PROMPTS
 
 CONFIRM_MODES = ("none", "press1", "amd")
 CALLER_ID_MODES = ("service", "subscriber", "withheld")
+RECORD_CALLS = ("off", "on")
 STATUSES = ("active", "blocked")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
@@ -171,6 +172,9 @@ def account_settings(form: dict[str, str], account) -> dict:
     return {
         "confirm_mode": choice(form.get("confirm_mode", ""), CONFIRM_MODES, "The confirmation"),
         "caller_id_mode": choice(form.get("caller_id_mode", ""), CALLER_ID_MODES, "The caller ID"),
+        # A form without the field (an older page) leaves the opt-in as it was.
+        "record_calls": choice(form.get("record_calls") or ("on" if account["record_calls"] else "off"),
+                               RECORD_CALLS, "Call recording") == "on",
         "language": language(form.get("language", ""), account["language"]),
         "default_number": phone_number(raw_default, account["country"], "The default number") if raw_default else None,
         "tariff": tariff(form.get("tariff", ""), "The tariff"),

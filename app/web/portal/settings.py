@@ -48,6 +48,7 @@ async def _page(visit: Visit, *, status: int = 200, errors: dict | None = None, 
         pending=await ani_verifications.list_pending(p, account_id=account["id"]),
         tokens=await accounts.list_tokens(p.db, account_id=account["id"]),
         languages=languages(account["language"]), max_tokens=accounts.MAX_LIVE_TOKENS,
+        retention_days=p.settings.recording_retention_days,
     )
 
 
@@ -75,7 +76,8 @@ async def save_profile(visit: Visit) -> Response:
     trusted = default_number is not None and default_number == account["default_number"] \
         and account["default_number_trusted"]
     await accounts.update_account(visit.p.db, account_id=account["id"], default_number=default_number,
-                                  default_number_trusted=trusted, language=language)
+                                  default_number_trusted=trusted, language=language,
+                                  record_calls=form.get("record_calls") == "on")
     return visit.redirect("/settings?done=profile")
 
 

@@ -13,11 +13,11 @@ import uuid
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.data import account_history, accounts, callbacks
+from app.data import account_history, accounts, call_recordings, callbacks
 from app.calls import account_requests, cancellation
 from app.web import api, live_status
 from app.web.kit import signin as kit_signin
-from app.web.portal import history as portal_history, settings as portal_settings
+from app.web.portal import history as portal_history, recordings as portal_recordings, settings as portal_settings
 from app.core import security
 from app.web.portal.pages import PORTAL, Visit, portal_page, safe_next
 
@@ -122,7 +122,9 @@ async def call_page(visit: Visit) -> Response:
         return visit.error(404, "Not found", "There is no such call in your account.")
     events = await callbacks.list_events(visit.p.db, request_id=row["id"])
     call = await live_status.snapshot(visit.p, account_id=visit.account["id"], request_id=row["id"])
-    return visit.render("portal/call.html", active="history", call=call, events=events, live=call["live"])
+    recorded = await call_recordings.list_for_request(visit.p.db, account_id=visit.account["id"], request_id=row["id"])
+    return visit.render("portal/call.html", active="history", call=call, events=events, live=call["live"],
+                        recordings=recorded)
 
 
 @portal_page()
@@ -150,4 +152,5 @@ routes = [
     Route("/history", portal_history.history, methods=["GET"]),
     Route("/history.csv", portal_history.history_csv, methods=["GET"]),
     *portal_settings.routes,
+    *portal_recordings.routes,
 ]
