@@ -132,3 +132,44 @@ async def clear(db: Database, *, account_id: int | None = None, requester: str |
 async def recent(db: Database):
     """Failed authorizations of the window, by requester and account: what an operator checks."""
     return await auth_failures.recent(db, since=utcnow() - WINDOW)
+
+
+# Voucher codes ----------------------------------------------------------------
+# A redemption is made by an account already authorized; what is guessed is the code. Ten wrong
+# codes in the window lock redemption both for the account and for the requester (its own key,
+# `voucher:<requester>`, so wrong codes never lock PIN entry nor wrong PINs redemption). No backoff:
+# 14 digits with a check digit leave ten guesses an hour no chance, and a subscriber mistyping a
+# scratched card should not wait.
+VOUCHER_CHANNEL = "voucher"
+VOUCHER_MAX_FAILURES = 10
+
+
+def _voucher_requester(requester: str | None) -> str:
+    return _requester(f"{VOUCHER_CHANNEL}:{requester or 'unknown'}")
+
+
+async def begin_voucher(db: Database, *, account_id: int, requester: str) -> Attempt | None:
+    """Count a redemption as a failure before the code is checked; None when redemption is locked.
+
+    The row is written first and the counts include it, so of concurrent wrong codes at most
+    VOUCHER_MAX_FAILURES are ever checked; a code that credits takes its row back (`succeeded`).
+    """
+    requester = _voucher_requester(requester)
+    now = utcnow()
+    row = await auth_failures.insert(db, account_id=account_id, requester=requester, channel=VOUCHER_CHANNEL, at=now)
+    since = now - WINDOW
+    locked = (await auth_failures.count(db, since=since, account_id=account_id, channel=VOUCHER_CHANNEL)
+              > VOUCHER_MAX_FAILURES
+              or await auth_failures.count(db, since=since, requester=requester) > VOUCHER_MAX_FAILURES)
+    if locked:
+        await auth_failures.delete_ids(db, ids=[row])
+        return None
+    return Attempt((row,))
+
+
+async def voucher_locked(db: Database, *, account_id: int, requester: str) -> bool:
+    since = utcnow() - WINDOW
+    return (await auth_failures.count(db, since=since, account_id=account_id, channel=VOUCHER_CHANNEL)
+            >= VOUCHER_MAX_FAILURES
+            or await auth_failures.count(db, since=since, requester=_voucher_requester(requester))
+            >= VOUCHER_MAX_FAILURES)
