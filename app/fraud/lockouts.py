@@ -151,25 +151,24 @@ def _voucher_requester(requester: str | None) -> str:
 async def begin_voucher(db: Database, *, account_id: int, requester: str) -> Attempt | None:
     """Count a redemption as a failure before the code is checked; None when redemption is locked.
 
-    The row is written first and the counts include it, so of concurrent wrong codes at most
-    VOUCHER_MAX_FAILURES are ever checked; a code that credits takes its row back (`succeeded`).
+    The count and the failure row are one transaction holding the account's and the requester's
+    locks, so of any number of concurrent wrong codes exactly VOUCHER_MAX_FAILURES are checked;
+    a code that credits takes its row back (`succeeded`).
     """
     requester = _voucher_requester(requester)
-    now = utcnow()
-    row = await auth_failures.insert(db, account_id=account_id, requester=requester, channel=VOUCHER_CHANNEL, at=now)
-    since = now - WINDOW
-    locked = (await auth_failures.count(db, since=since, account_id=account_id, channel=VOUCHER_CHANNEL)
-              > VOUCHER_MAX_FAILURES
-              or await auth_failures.count(db, since=since, requester=requester) > VOUCHER_MAX_FAILURES)
-    if locked:
-        await auth_failures.delete_ids(db, ids=[row])
-        return None
+    async with db.transaction():
+        await db.lock(f"voucher-failures:{account_id}", f"voucher-failures:{requester}")
+        if await voucher_locked(db, account_id=account_id, requester=requester, keyed=True):
+            return None
+        row = await auth_failures.insert(db, account_id=account_id, requester=requester, channel=VOUCHER_CHANNEL,
+                                         at=utcnow())
     return Attempt((row,))
 
 
-async def voucher_locked(db: Database, *, account_id: int, requester: str) -> bool:
+async def voucher_locked(db: Database, *, account_id: int, requester: str, keyed: bool = False) -> bool:
+    """Whether the account or the requester has had VOUCHER_MAX_FAILURES wrong codes in the window."""
     since = utcnow() - WINDOW
     return (await auth_failures.count(db, since=since, account_id=account_id, channel=VOUCHER_CHANNEL)
             >= VOUCHER_MAX_FAILURES
-            or await auth_failures.count(db, since=since, requester=_voucher_requester(requester))
+            or await auth_failures.count(db, since=since, requester=requester if keyed else _voucher_requester(requester))
             >= VOUCHER_MAX_FAILURES)
