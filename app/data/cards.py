@@ -30,28 +30,30 @@ async def create_batch(db: Database, *, secret_key: str, count: int, balance: in
                        pin_length: int = PIN_LENGTH) -> tuple[int, list[tuple[str, str]]]:
     """A batch of `count` cards: (batch id, [(login, PIN)]), the PINs to be shown once."""
     now = utcnow()
-    batch_id = await db.execute(card_batches.insert().values(
-        count=count, balance=balance, currency=currency, valid_days=valid_days, created_at=now))
-    cards = []
-    for number in range(1, count + 1):
-        login = f"card-{batch_id}-{number}"
-        for _ in range(50):
-            pin = security.random_pin(pin_length)
-            try:
-                # A PIN another account holds is drawn again: the unique index on pin_hash decides.
-                async with db.transaction():
-                    await db.execute(accounts.insert().values(
-                        login=login, password_hash=NO_PASSWORD, pin_hash=security.pin_digest(secret_key, pin),
-                        balance=balance, currency=currency, country=country, language=language,
-                        card_batch_id=batch_id, created_at=now))
-            except Exception as exc:
-                if not _is_unique_violation(exc):
-                    raise
-                continue
-            break
-        else:
-            raise ValueError("no free PIN was found")
-        cards.append((login, pin))
+    # One transaction: a batch is made whole or not at all; each card a savepoint, redrawn on a taken PIN.
+    async with db.transaction():
+        batch_id = await db.execute(card_batches.insert().values(
+            count=count, balance=balance, currency=currency, valid_days=valid_days, created_at=now))
+        cards = []
+        for number in range(1, count + 1):
+            login = f"card-{batch_id}-{number}"
+            for _ in range(50):
+                pin = security.random_pin(pin_length)
+                try:
+                    # A PIN another account holds is drawn again: the unique index on pin_hash decides.
+                    async with db.transaction():
+                        await db.execute(accounts.insert().values(
+                            login=login, password_hash=NO_PASSWORD, pin_hash=security.pin_digest(secret_key, pin),
+                            balance=balance, currency=currency, country=country, language=language,
+                            card_batch_id=batch_id, created_at=now))
+                except Exception as exc:
+                    if not _is_unique_violation(exc):
+                        raise
+                    continue
+                break
+            else:
+                raise ValueError("no free PIN was found")
+            cards.append((login, pin))
     return batch_id, cards
 
 

@@ -148,3 +148,39 @@ def test_topup_in_the_portal(settings, engine):
         with engine.connect() as c:
             row = c.execute(sa.select(vouchers_t)).mappings().one()
         assert row["channel"] == "web" and row["redeemed_at"] is not None
+
+
+async def test_a_low_balance_notice_is_texted_once_per_crossing(live):
+    """Concurrent charges cross the threshold; concurrent passes (and the dispatcher's own) text once.
+    A top-up that stays below it does not re-arm it; one above it does."""
+    import asyncio
+
+    from app.calls import low_balance as notices
+    from app.data import holds, low_balance
+
+    p = live.app.state.platform
+    alice = await accounts.get_account_by_login(live.db, login="alice")
+    await accounts.update_account(live.db, account_id=alice["id"], language="es")
+    await low_balance.set_threshold(live.db, account_id=alice["id"], threshold=500)
+    phone = live.carrier.phones[sc.ALICE_HOME]
+
+    async def notices_received(expected: int) -> list[str]:
+        for _ in range(100):
+            await asyncio.gather(*(notices.send_notices(p) for _ in range(3)))
+            if len(phone.inbox) >= expected:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # room for a duplicate to show up
+        return [m.body for m in phone.inbox]
+
+    assert await notices_received(0) == []  # 10.00 is not below 5.00
+    await asyncio.gather(*(holds.charge(live.db, account_id=alice["id"], cost=200, freed=0) for _ in range(5)))
+    assert await notices_received(1) == [
+        "Su saldo es de 0.00 USD, por debajo de 5.00 USD. Recargue su cuenta para seguir llamando."]
+    await accounts.top_up(live.db, account_id=alice["id"], amount=300)  # 3.00: still below
+    await holds.charge(live.db, account_id=alice["id"], cost=100, freed=0)
+    assert len(await notices_received(1)) == 1
+    await accounts.top_up(live.db, account_id=alice["id"], amount=1000)  # 12.00: above, re-armed
+    await holds.charge(live.db, account_id=alice["id"], cost=900, freed=0)
+    bodies = await notices_received(2)
+    assert len(bodies) == 2 and bodies[1].startswith("Su saldo es de 3.00 USD")
