@@ -155,3 +155,50 @@ def test_codes_are_stored_only_as_keyed_digests(p):
         stored = " ".join(str(value) for row in c.execute(sa.select(vouchers_t, voucher_batches)) for value in row)
     assert not any(code in stored or code[:10] in stored for code in codes)
     assert len(set(codes)) == 20
+
+
+@pytest.fixture
+def provider():
+    from tests.utils.provider import TwilioRecorder
+    recorder = TwilioRecorder()
+    with recorder.cassette("calls_create.yaml"):
+        yield recorder
+
+
+def test_the_ivr_voucher_keys_wrong_and_right_codes_and_the_next_call_menu(settings, engine, provider, caplog):
+    """Signed webhooks in, TwiML parsed out: * at the destination prompt, a wrong code, a right one, then 2."""
+    from tests.utils import scenario as sc
+    from tests.utils.twilio import spoken
+
+    with PlatformUnderTest(settings, engine) as p:
+        sc.seed(p)
+        s = sc.Session(p, caller=sc.STRANGER, service_number=sc.PIN_NUMBER)
+        s.trigger()
+        assert p.dispatch() == 1
+        s.status_a("initiated")
+        s.step("answer")
+        verbs = s.step("pin", Digits=sc.ALICE_PIN)
+        assert "To add a voucher, press star, then pound." in spoken(verbs)
+        verbs = s.step("destination", Digits="*")
+        assert verbs[0].name == "Gather" and verbs[0].attrs["action"].endswith(f"/legs/{s.request_id}/voucher")
+        assert "enter your voucher code" in spoken(verbs)
+        verbs = s.step("voucher", Digits="12345678901234")
+        assert "That voucher code is not valid." in spoken(verbs)
+        assert verbs[-1].name == "Gather" and verbs[-1].attrs["action"].endswith("/destination")
+        (code,) = make_codes(p, value=250)
+        with caplog.at_level("INFO", logger="app.calls.operator_events"):
+            verbs = s.step("voucher", Digits=code)
+        assert "Your voucher was accepted. Your balance is 12.50 USD." in spoken(verbs)
+        assert balance(p, "alice") == 1250
+        events = [record.operator_event for record in caplog.records if hasattr(record, "operator_event")]
+        assert [(e["type"], e["amount"], e["balance"], e["account"]["login"]) for e in events] == [
+            ("voucher.redeemed", "2.50", "12.50", "alice"), ("balance.changed", "2.50", "12.50", "alice")]
+        # After a call, 2 in the next-call menu asks for a code too.
+        with p.engine.begin() as c:
+            c.execute(sa.text("UPDATE callback_requests SET state = 'calling_b' WHERE id = :id"), {"id": s.request_id})
+        verbs = s.step("dialed", DialCallStatus="busy")
+        assert "To add a voucher, press 2." in spoken(verbs)
+        verbs = s.step("next", Digits="2")
+        assert verbs[0].attrs["action"].endswith("/voucher")
+        verbs = s.step("voucher", Digits="")
+        assert verbs[-1].attrs["action"].endswith("/destination")
