@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 
 from app.calls import account_requests, vouchers
-from app.data import accounts, rates, sms_log
+from app.data import accounts, cards, rates, sms_log
 from app.fraud import verifications as ani_verifications, lockouts
 from app.core import money, security, states
 from app.calls import sms_commands as cmd
@@ -53,7 +53,7 @@ async def _authorize(p: Platform, auth, sender: str):
     else:
         account = await _by_secret(p, auth, sender)
     # The account-wide limit of this channel: web failures never silence the owner's texts.
-    if account is None or account["status"] != "active" or \
+    if account is None or account["status"] != "active" or cards.expired(account) or \
             await lockouts.account_locked(p.db, account_id=account["id"], channel="sms"):
         raise Refusal("sms_not_authorized")
     return account

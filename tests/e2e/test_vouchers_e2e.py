@@ -93,6 +93,8 @@ async def test_an_expired_pin_card_gets_no_callback(live):
     row = await live.finished(trigger.sid)
     assert (row["state"], row["reason"]) == (states.FAILED, states.AUTH_FAILED)
     assert live.balance(login) == 300
+    message = await live.carrier.text(caller, sc.PIN_NUMBER, f"PIN {pin} BAL")
+    assert [r.body for r in message.replies] == ["Not authorized. Send HELP for help."]
 
 
 async def test_topup_by_text_for_the_sender_and_after_a_pin(live):
