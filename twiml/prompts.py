@@ -26,7 +26,7 @@ PROMPTS: dict[str, dict[str, str]] = {
         "wrong_pin": "That PIN is not valid.",
         "pin_locked": "Too many incorrect PINs. Goodbye.",
         "enter_destination": "Please enter the number you wish to call, followed by the pound key. "
-        "For international calls, start with zero zero.",
+        "For international calls, start with zero zero. To add a voucher, press star, then pound.",
         "no_destination": "We did not receive a number.",
         "invalid_destination": "That number is not valid.",
         "destination_blocked": "Calls to that number are not available.",
@@ -38,7 +38,7 @@ PROMPTS: dict[str, dict[str, str]] = {
         "b_busy": "The number you called is busy.",
         "b_no_answer": "There was no answer.",
         "b_failed": "The call could not be completed.",
-        "next_call": "To make another call, press 1. To finish, hang up.",
+        "next_call": "To make another call, press 1. To add a voucher, press 2. To finish, hang up.",
         "no_input_goodbye": "We did not receive any input. Goodbye.",
         "too_many_tries": "Too many attempts. Goodbye.",
         "account_unavailable": "This service is not available for your account. Goodbye.",
@@ -53,7 +53,8 @@ PROMPTS: dict[str, dict[str, str]] = {
         "sms_not_authorized": "Not authorized. Send HELP for help.",
         "sms_not_understood": "Sorry, we did not understand that. Send HELP for help.",
         "sms_help": "Text CALL for a callback, or a number to be connected to it; "
-        "PIN <pin> <number> from another phone; BAL for your balance; RATE <number> for a price.",
+        "PIN <pin> <number> from another phone; BAL for your balance; RATE <number> for a price; "
+        "TOPUP <code> to add a voucher.",
         "sms_balance": "Your balance is {amount} {currency}.",
         "sms_rate": "Calls to {destination} cost {price} {currency} a minute.",
         "sms_no_rate": "Calls to {destination} are not available.",
@@ -80,6 +81,15 @@ PROMPTS: dict[str, dict[str, str]] = {
         "why_expired": "it could not be placed in time",
         "why_provider_error": "of a network problem",
         "why_canceled": "it was canceled",
+        "enter_voucher": "Please enter your voucher code, followed by the pound key.",
+        "voucher_accepted": "Your voucher was accepted. Your balance is {balance}.",
+        "voucher_invalid": "That voucher code is not valid.",
+        "voucher_locked": "Too many incorrect voucher codes. Please try again later.",
+        "sms_voucher_accepted": "Voucher accepted: {amount} {currency} added. Your balance is {balance} {currency}.",
+        "sms_voucher_invalid": "That voucher code is not valid.",
+        "sms_voucher_locked": "Too many wrong voucher codes. Please try again later.",
+        "sms_low_balance_notice": "Your balance is {balance} {currency}, below {threshold} {currency}. "
+        "Please top up to keep calling.",
     },
     "es": {
         "enter_pin": "Bienvenido. Introduzca su PIN seguido de la tecla almohadilla.",
@@ -87,7 +97,7 @@ PROMPTS: dict[str, dict[str, str]] = {
         "wrong_pin": "Ese PIN no es válido.",
         "pin_locked": "Demasiados PIN incorrectos. Adiós.",
         "enter_destination": "Introduzca el número al que desea llamar, seguido de la tecla almohadilla. "
-        "Para llamadas internacionales, empiece por cero cero.",
+        "Para llamadas internacionales, empiece por cero cero. Para añadir un bono, pulse asterisco y almohadilla.",
         "no_destination": "No hemos recibido ningún número.",
         "invalid_destination": "Ese número no es válido.",
         "destination_blocked": "Las llamadas a ese número no están disponibles.",
@@ -99,7 +109,7 @@ PROMPTS: dict[str, dict[str, str]] = {
         "b_busy": "El número al que llama está ocupado.",
         "b_no_answer": "No hubo respuesta.",
         "b_failed": "No se pudo completar la llamada.",
-        "next_call": "Para hacer otra llamada, pulse 1. Para terminar, cuelgue.",
+        "next_call": "Para hacer otra llamada, pulse 1. Para añadir un bono, pulse 2. Para terminar, cuelgue.",
         "no_input_goodbye": "No hemos recibido ninguna respuesta. Adiós.",
         "too_many_tries": "Demasiados intentos. Adiós.",
         "account_unavailable": "Este servicio no está disponible para su cuenta. Adiós.",
@@ -112,7 +122,8 @@ PROMPTS: dict[str, dict[str, str]] = {
         "sms_not_authorized": "No autorizado. Envíe HELP para obtener ayuda.",
         "sms_not_understood": "No hemos entendido su mensaje. Envíe HELP para obtener ayuda.",
         "sms_help": "Envíe CALL para que le llamemos, o un número para conectarle con él; "
-        "PIN <pin> <número> desde otro teléfono; BAL para su saldo; RATE <número> para una tarifa.",
+        "PIN <pin> <número> desde otro teléfono; BAL para su saldo; RATE <número> para una tarifa; "
+        "TOPUP <código> para añadir un bono.",
         "sms_balance": "Su saldo es de {amount} {currency}.",
         "sms_rate": "Las llamadas al {destination} cuestan {price} {currency} por minuto.",
         "sms_no_rate": "Las llamadas al {destination} no están disponibles.",
@@ -139,6 +150,15 @@ PROMPTS: dict[str, dict[str, str]] = {
         "why_expired": "no se pudo realizar a tiempo",
         "why_provider_error": "un problema de red",
         "why_canceled": "fue cancelada",
+        "enter_voucher": "Introduzca el código de su bono, seguido de la tecla almohadilla.",
+        "voucher_accepted": "Su bono ha sido aceptado. Su saldo es de {balance}.",
+        "voucher_invalid": "Ese código de bono no es válido.",
+        "voucher_locked": "Demasiados códigos de bono incorrectos. Inténtelo más tarde.",
+        "sms_voucher_accepted": "Bono aceptado: {amount} {currency} añadidos. Su saldo es de {balance} {currency}.",
+        "sms_voucher_invalid": "Ese código de bono no es válido.",
+        "sms_voucher_locked": "Demasiados códigos de bono incorrectos. Inténtelo más tarde.",
+        "sms_low_balance_notice": "Su saldo es de {balance} {currency}, por debajo de {threshold} {currency}. "
+        "Recargue su cuenta para seguir llamando.",
     },
     "fr": {
         "enter_pin": "Bienvenue. Veuillez saisir votre code PIN, suivi de la touche dièse.",
@@ -146,7 +166,7 @@ PROMPTS: dict[str, dict[str, str]] = {
         "wrong_pin": "Ce code PIN n'est pas valide.",
         "pin_locked": "Trop de codes PIN incorrects. Au revoir.",
         "enter_destination": "Veuillez saisir le numéro que vous souhaitez appeler, suivi de la touche dièse. "
-        "Pour l'international, commencez par zéro zéro.",
+        "Pour l'international, commencez par zéro zéro. Pour ajouter un bon, appuyez sur étoile puis dièse.",
         "no_destination": "Nous n'avons reçu aucun numéro.",
         "invalid_destination": "Ce numéro n'est pas valide.",
         "destination_blocked": "Les appels vers ce numéro ne sont pas disponibles.",
@@ -159,7 +179,7 @@ PROMPTS: dict[str, dict[str, str]] = {
         "b_busy": "Le numéro que vous appelez est occupé.",
         "b_no_answer": "Il n'y a pas eu de réponse.",
         "b_failed": "L'appel n'a pas pu aboutir.",
-        "next_call": "Pour passer un autre appel, appuyez sur 1. Pour terminer, raccrochez.",
+        "next_call": "Pour passer un autre appel, appuyez sur 1. Pour ajouter un bon, appuyez sur 2. Pour terminer, raccrochez.",
         "no_input_goodbye": "Nous n'avons reçu aucune saisie. Au revoir.",
         "too_many_tries": "Trop de tentatives. Au revoir.",
         "account_unavailable": "Ce service n'est pas disponible pour votre compte. Au revoir.",
@@ -172,7 +192,8 @@ PROMPTS: dict[str, dict[str, str]] = {
         "sms_not_authorized": "Non autorisé. Envoyez HELP pour obtenir de l'aide.",
         "sms_not_understood": "Message non compris. Envoyez HELP pour obtenir de l'aide.",
         "sms_help": "Envoyez CALL pour être rappelé, ou un numéro pour être mis en relation avec lui ; "
-        "PIN <pin> <numéro> depuis un autre téléphone ; BAL pour votre solde ; RATE <numéro> pour un tarif.",
+        "PIN <pin> <numéro> depuis un autre téléphone ; BAL pour votre solde ; RATE <numéro> pour un tarif ; "
+        "TOPUP <code> pour ajouter un bon.",
         "sms_balance": "Votre solde est de {amount} {currency}.",
         "sms_rate": "Les appels vers le {destination} coûtent {price} {currency} la minute.",
         "sms_no_rate": "Les appels vers le {destination} ne sont pas disponibles.",
@@ -199,6 +220,15 @@ PROMPTS: dict[str, dict[str, str]] = {
         "why_expired": "il n'a pas pu être passé à temps",
         "why_provider_error": "d'un problème de réseau",
         "why_canceled": "il a été annulé",
+        "enter_voucher": "Veuillez saisir le code de votre bon, suivi de la touche dièse.",
+        "voucher_accepted": "Votre bon a été accepté. Votre solde est de {balance}.",
+        "voucher_invalid": "Ce code de bon n'est pas valable.",
+        "voucher_locked": "Trop de codes de bon incorrects. Veuillez réessayer plus tard.",
+        "sms_voucher_accepted": "Bon accepté : {amount} {currency} ajoutés. Votre solde est de {balance} {currency}.",
+        "sms_voucher_invalid": "Ce code de bon n'est pas valable.",
+        "sms_voucher_locked": "Trop de codes de bon incorrects. Veuillez réessayer plus tard.",
+        "sms_low_balance_notice": "Votre solde est de {balance} {currency}, sous le seuil de {threshold} {currency}. "
+        "Rechargez votre compte pour continuer à appeler.",
     },
 }
 

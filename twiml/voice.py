@@ -69,11 +69,18 @@ def ask_pin(*, action: str, speaker: Speaker, before: tuple[str, ...] = ()) -> s
     return str(response)
 
 
-def ask_destination(*, action: str, speaker: Speaker, before: tuple[str, ...] = ()) -> str:
+def ask_destination(*, action: str, speaker: Speaker, before: tuple[str, ...] = (), **fields) -> str:
     response = VoiceResponse()
-    _say(response, speaker, *before)
+    _say(response, speaker, *before, **fields)
     gather = _gather(response, action=action, timeout=DESTINATION_TIMEOUT)
     _say(gather, speaker, "enter_destination")
+    return str(response)
+
+
+def ask_voucher(*, action: str, speaker: Speaker) -> str:
+    response = VoiceResponse()
+    gather = _gather(response, action=action, timeout=DESTINATION_TIMEOUT)
+    _say(gather, speaker, "enter_voucher")
     return str(response)
 
 

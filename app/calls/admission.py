@@ -5,7 +5,7 @@ text, the portal's Connect Two, the REST API and so the Callback Dialer) first
 works out, its own way, who asks and for which account, then hands an `Ask` to
 `admit`, which checks, in this order:
 
-1. the account's status (when the account is known);
+1. the account's status (when the account is known), and a PIN card's expiry;
 2. lockouts: a caller whose PIN is still to be typed (`Ask.needs_pin`) must not
    be locked out after wrong PINs; channels that authorize with a secret before
    asking (texts, web logins) count theirs as they authorize;
@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from app.core import states
 from app.core.keys import stored_key
 from app.calls import machine
-from app.data import rates
+from app.data import cards, rates
 from app.data.db import utcnow
 from app.fraud import limits, lockouts, policy
 from app.platform import Platform
@@ -129,6 +129,8 @@ async def _checks(p: Platform, ask: Ask) -> Refused | None:
     account = ask.account
     if account is not None and account["status"] != "active":
         return Refused(states.AUTH_FAILED, "account is blocked")
+    if cards.expired(account):
+        return Refused(states.AUTH_FAILED, "this card has expired")
     if ask.needs_pin and await lockouts.requester_locked(p.db, requester=ask.leg_a):
         return Refused(states.AUTH_FAILED, "locked out after too many wrong PINs")
     legs = [(ask.leg_a, account["callback_tariff"] if account is not None else "default", "callback number")]
@@ -210,5 +212,7 @@ async def admit(p: Platform, ask: Ask, *, per_requester: bool = True, keep_refus
             expires_at=now + dt.timedelta(seconds=p.settings.request_ttl_seconds),
         )
     if created:
+        if account is not None:
+            await cards.start_use(p.db, account=account)  # a PIN card's validity runs from its first use
         p.wake_dispatcher()
     return Admitted(request_id=request_id, created=created, leg_a=ask.leg_a, destination=ask.destination)

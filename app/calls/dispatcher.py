@@ -21,7 +21,7 @@ import logging
 import time
 
 from app.data import accounts, callbacks
-from app.calls import call_recordings, dialing, lost_callbacks, machine, notices, pacing
+from app.calls import call_recordings, dialing, lost_callbacks, low_balance, machine, notices, pacing
 from app.billing import provider_prices, reservations
 from app.core import states, urls
 from app.data.db import utcnow
@@ -153,6 +153,7 @@ class Dispatcher:
         now = utcnow()
         await expire_and_settle(self.p, now)
         await notices.send_outcome_notices(self.p)
+        await low_balance.send_notices(self.p)
         await reservations.release_finished(self.p.db)
         await self.lost_callbacks.run(now)
         await provider_prices.collect(self.p, now)

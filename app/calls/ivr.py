@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from app.data import accounts, callbacks, recordings
-from app.calls import dialing, leg_status, machine
+from app.data import accounts, callbacks, cards, recordings
+from app.calls import dialing, leg_status, machine, vouchers
 from app.fraud import limits, lockouts
 from app.core import money, states, urls
 from app.core.phone import InvalidNumber, to_e164
@@ -98,9 +98,10 @@ async def confirm_pressed(p: Platform, request, event: GatherResult) -> str:
     return await _silence(p, request, speaker, lambda: _ask_confirmation(request, speaker))
 
 
-def _ask_destination(request, speaker: Speaker, before: tuple[str, ...] = ()) -> str:
+def _ask_destination(request, speaker: Speaker, before: tuple[str, ...] = (), **fields) -> str:
     return voice.ask_destination(
-        action=urls.leg_step(request["base_url"], request["id"], "destination"), speaker=speaker, before=before
+        action=urls.leg_step(request["base_url"], request["id"], "destination"), speaker=speaker, before=before,
+        **fields
     )
 
 
@@ -132,7 +133,8 @@ async def pin_entered(p: Platform, request, event: GatherResult) -> str:
     account = None
     if attempt is not None and digits.isdigit() and len(digits) <= 12:
         account = await accounts.find_account_by_pin(p.db, secret_key=p.secret_key, pin=digits)
-    refused = account is None or account["status"] != "active" or (expected is not None and account["id"] != expected)
+    refused = (account is None or account["status"] != "active" or cards.expired(account)
+               or (expected is not None and account["id"] != expected))
     if not refused and await lockouts.account_locked(p.db, account_id=account["id"], channel="voice"):
         refused = True
     if refused:
@@ -144,6 +146,7 @@ async def pin_entered(p: Platform, request, event: GatherResult) -> str:
                                      detail="three wrong PINs", event=machine.PIN_REFUSED)
         return voice.ask_pin(action=pin_action, speaker=speaker, before=("wrong_pin",))
     await lockouts.succeeded(p.db, attempt)
+    await cards.start_use(p.db, account=account)  # a PIN card's validity runs from its first call
     # The account is known only now: count its calls and join them in one step, so that
     # parallel PIN entries cannot all take the account's last free slot.
     async with limits.capped(p.db, limits.account_subject(account)):
@@ -177,6 +180,8 @@ async def destination_entered(p: Platform, request, event: GatherResult) -> str:
     if not digits:
         return await _silence(p, request, speaker,
                               lambda: _ask_destination(request, speaker, before=("no_destination",)))
+    if digits == VOUCHER_KEY:
+        return await _ask_voucher(p, request, speaker)
     try:
         number = to_e164(digits, account["country"])
     except InvalidNumber:
@@ -258,7 +263,32 @@ async def _another_call(p: Platform, request, speaker: Speaker) -> str:
     return _ask_destination(request, speaker)
 
 
-NEXT_CALL_MENU = {"1": _another_call}
+async def _ask_voucher(p: Platform, request, speaker: Speaker) -> str:
+    return voice.ask_voucher(action=urls.leg_step(request["base_url"], request["id"], "voucher"), speaker=speaker)
+
+
+# At the destination prompt, * then # (the digits "*") asks for a voucher code; in the next-call menu, 2.
+VOUCHER_KEY = "*"
+NEXT_CALL_MENU = {"1": _another_call, "2": _ask_voucher}
+VOUCHER_PROMPTS = {vouchers.INVALID: "voucher_invalid", vouchers.LOCKED: "voucher_locked"}
+
+
+async def voucher_entered(p: Platform, request, event: GatherResult) -> str:
+    """A voucher code typed: credit it (app/calls/vouchers.py), say the outcome, then ask for a destination."""
+    if request["state"] != states.A_ANSWERED or request["needs_pin"]:
+        return voice.goodbye(speaker=DEFAULT_SPEAKER, keys=("session_over",))
+    account = await _account(p, request)
+    if account is None:
+        return await end_session(p, request, states.AUTH_FAILED, speaker=DEFAULT_SPEAKER, prompt="account_unavailable")
+    speaker = await _speaker(p, request, account)
+    if not event.digits:
+        return await _silence(p, request, speaker, lambda: _ask_destination(request, speaker))
+    outcome = await vouchers.redeem(p, account=account, typed=event.digits, channel="voice",
+                                    requester=request["leg_a_number"])
+    if isinstance(outcome, vouchers.Credited):
+        balance = money.format_amount(outcome.balance, account["currency"]) + " " + account["currency"]
+        return _ask_destination(request, speaker, before=("voucher_accepted",), balance=balance)
+    return _ask_destination(request, speaker, before=(VOUCHER_PROMPTS[outcome],))
 
 
 async def next_call_chosen(p: Platform, request, event: GatherResult) -> str:
@@ -281,4 +311,5 @@ STEPS = {
     "dialed": dial_ended,
     "next": next_call_chosen,
     "whisper": whisper,
+    "voucher": voucher_entered,
 }

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from app.calls import account_requests
-from app.data import accounts, rates, sms_log
+from app.calls import account_requests, vouchers
+from app.data import accounts, cards, rates, sms_log
 from app.fraud import verifications as ani_verifications, lockouts
 from app.core import money, security, states
 from app.calls import sms_commands as cmd
@@ -53,7 +53,7 @@ async def _authorize(p: Platform, auth, sender: str):
     else:
         account = await _by_secret(p, auth, sender)
     # The account-wide limit of this channel: web failures never silence the owner's texts.
-    if account is None or account["status"] != "active" or \
+    if account is None or account["status"] != "active" or cards.expired(account) or \
             await lockouts.account_locked(p.db, account_id=account["id"], channel="sms"):
         raise Refusal("sms_not_authorized")
     return account
@@ -140,6 +140,16 @@ async def _register(p: Platform, account, phone: str, sender: str, incoming: Inc
     return text("sms_code_sent", language, number=phone)
 
 
+async def _topup(p: Platform, account, code: str, sender: str) -> str:
+    """`TOPUP <code>`: the sender is the requester the voucher lockout counts (app/calls/vouchers.py)."""
+    language, currency = account["language"], account["currency"]
+    outcome = await vouchers.redeem(p, account=account, typed=code, channel="sms", requester=sender)
+    if isinstance(outcome, vouchers.Credited):
+        return text("sms_voucher_accepted", language, amount=money.format_amount(outcome.value, currency),
+                    balance=money.format_amount(outcome.balance, currency), currency=currency)
+    return text("sms_voucher_locked" if outcome == vouchers.LOCKED else "sms_voucher_invalid", language)
+
+
 async def _act(p: Platform, command, incoming: IncomingText, sender: str, inbound_row: int) -> str | None:
     if isinstance(command, cmd.Help):
         return text("sms_help")
@@ -168,6 +178,8 @@ async def _act(p: Platform, command, incoming: IncomingText, sender: str, inboun
             return text("sms_no_rate", language, destination=destination)
         return text("sms_rate", language, destination=destination, price=money.format_price(rate.price_per_minute),
                     currency=account["currency"])
+    if isinstance(command, cmd.Topup):
+        return await _topup(p, account, command.code, sender)
     if isinstance(command, cmd.Register):
         return await _register(p, account, _number(command.phone, account), sender, incoming)
     if isinstance(command, cmd.Call):

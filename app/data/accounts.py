@@ -118,9 +118,15 @@ async def top_up(db: Database, *, account_id: int, amount: int, actor: str = "cl
     async with db.transaction():
         # A conditional arithmetic update, never read-modify-write: calls in
         # progress debit the same row at the same time.
+        # A credit that lifts the balance to the low-balance threshold or above re-arms the notice
+        # (app/calls/low_balance.py); SET expressions see the row as it was, hence `balance + amount`.
+        rearm = sa.and_(amount > 0, sa.or_(accounts.c.low_balance_threshold.is_(None),
+                                           accounts.c.balance + amount >= accounts.c.low_balance_threshold))
         balance = await db.fetch_val(
             accounts.update().where(accounts.c.id == account_id)
-            .values(balance=accounts.c.balance + amount).returning(accounts.c.balance)
+            .values(balance=accounts.c.balance + amount,
+                    low_balance_noticed=sa.case((rearm, sa.false()), else_=accounts.c.low_balance_noticed))
+            .returning(accounts.c.balance)
         )
         await db.execute(balance_adjustments.insert().values(
             account_id=account_id, amount=amount, balance_after=balance, actor=actor[:80], note=note[:255],

@@ -63,6 +63,13 @@ accounts = sa.Table(
     sa.Column("caller_id_mode", sa.String(10), nullable=False, server_default="service"),
     # Opt-in: the second-party calls are recorded (both parties hear so first) and kept for the retention period.
     sa.Column("record_calls", sa.Boolean, nullable=False, server_default=sa.text("false")),
+    # Low-balance notice: texted once when the balance falls below the threshold (minor units, NULL: never),
+    # `low_balance_noticed` set with it and cleared by a top-up above it, so that each crossing texts once.
+    sa.Column("low_balance_threshold", sa.BigInteger),
+    sa.Column("low_balance_noticed", sa.Boolean, nullable=False, server_default=sa.text("false")),
+    # A PIN card (see card_batches): no login of its own; it expires `valid_days` after its first use.
+    sa.Column("card_batch_id", sa.Integer, sa.ForeignKey("card_batches.id", ondelete="SET NULL"), index=True),
+    sa.Column("card_expires_at", sa.DateTime),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.CheckConstraint("status in ('active', 'blocked')", name="status"),
     sa.CheckConstraint("confirm_mode in ('none', 'press1', 'amd')", name="confirm_mode"),
@@ -457,4 +464,45 @@ widget_pow_spent = sa.Table(
     metadata,
     sa.Column("nonce", sa.String(32), primary_key=True),
     sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
+)
+
+# Vouchers: prepaid codes the operator sells, each worth `value` of `currency` once.
+voucher_batches = sa.Table(
+    "voucher_batches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("value", sa.BigInteger, nullable=False),  # minor units
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("prefix", sa.String(8), nullable=False, server_default=""),  # leading digits of every code
+    sa.Column("expires_at", sa.DateTime),  # first moment it is no longer valid (the day after --expires, 00:00 UTC)
+    sa.Column("disabled_at", sa.DateTime),
+    sa.Column("created_by", sa.String(80), nullable=False, server_default="cli"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+vouchers = sa.Table(
+    "vouchers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("batch_id", sa.Integer, sa.ForeignKey("voucher_batches.id", ondelete="CASCADE"), nullable=False,
+              index=True),
+    # HMAC-SHA256 of the 14 digits keyed with the secret key: a typed code is found by an indexed exact
+    # lookup, and a copy of the database alone gives no code away. The codes themselves are never stored.
+    sa.Column("code_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("redeemed_at", sa.DateTime),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="SET NULL"), index=True),
+    sa.Column("channel", sa.String(8)),  # where it was redeemed: voice, sms, web, api
+)
+
+# PIN cards (calling cards): batches of accounts with a PIN and a balance and no login.
+card_batches = sa.Table(
+    "card_batches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("balance", sa.BigInteger, nullable=False),  # minor units, each card's starting balance
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("valid_days", sa.Integer),  # a card expires this many days after its first use; NULL: never
+    sa.Column("created_at", sa.DateTime, nullable=False),
 )

@@ -18,9 +18,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.data import account_history, accounts, rates
-from app.calls import account_requests, cancellation
+from app.calls import account_requests, cancellation, vouchers
 from app.web import api_schema
-from app.core import money
+from app.core import money, voucher_codes
 from app.core.numbers import ascii_int
 from app.web.kit.pages import templates
 
@@ -214,6 +214,24 @@ async def get_account(request: Request, account) -> Response:
     })
 
 
+async def redeem_voucher(request: Request, account) -> Response:
+    p = request.app.state.platform
+    body = string_fields(await json_object(request), required={"code"}, optional=set(),
+                         max_length=voucher_codes.MAX_TYPED)
+    outcome = await vouchers.redeem(p, account=account, typed=body["code"], channel="api",
+                                    requester=f"api:{account['login']}")
+    if outcome == vouchers.LOCKED:
+        raise ApiError(429, "voucher_locked", "too many wrong voucher codes; try again in an hour",
+                       {"Retry-After": "3600"})
+    if not isinstance(outcome, vouchers.Credited):
+        # One answer for unknown, used, expired, disabled and wrong-currency codes alike.
+        raise ApiError(422, "voucher_invalid", "that voucher code is not valid")
+    currency = account["currency"]
+    return JSONResponse({"amount": money.format_amount(outcome.value, currency), "amount_minor": outcome.value,
+                         "balance": money.format_amount(outcome.balance, currency),
+                         "balance_minor": outcome.balance, "currency": currency})
+
+
 async def get_rate(request: Request, account) -> Response:
     raw = request.query_params.get("number")
     if not raw or not raw.strip():
@@ -289,6 +307,7 @@ routes = [
     Route(PREFIX + "/callbacks/{request_id:int}", resource({"GET": get_callback}), methods=METHODS),
     Route(PREFIX + "/callbacks/{request_id:int}/cancel", resource({"POST": cancel_callback}), methods=METHODS),
     Route(PREFIX + "/account", resource({"GET": get_account}), methods=METHODS),
+    Route(PREFIX + "/account/vouchers", resource({"POST": redeem_voucher}), methods=METHODS),
     Route(PREFIX + "/rates", resource({"GET": get_rate}), methods=METHODS),
     Route(PREFIX + "/{rest:path}", resource({"*": not_found}, public=True), methods=METHODS),
 ]

@@ -122,6 +122,26 @@ SCHEMAS = {
             "anis": {"type": "array", "items": {"type": "string"}, "description": "registered caller IDs"},
         },
     },
+    "VoucherCode": {
+        "type": "object",
+        "required": ["code"],
+        "additionalProperties": False,
+        "properties": {
+            "code": {"type": "string", "minLength": 1, "maxLength": 40,
+                     "description": "the voucher's 14 digits; spaces and dashes are ignored"},
+        },
+    },
+    "Redemption": {
+        "type": "object",
+        "required": ["amount", "amount_minor", "balance", "balance_minor", "currency"],
+        "properties": {
+            "amount": AMOUNT,
+            "amount_minor": {"type": "integer", "description": "the voucher's value in minor units"},
+            "balance": AMOUNT,
+            "balance_minor": {"type": "integer", "description": "the new balance in minor units"},
+            "currency": {"type": "string"},
+        },
+    },
     "Rate": {
         "type": "object",
         "required": ["number", "prefix", "price_per_minute", "price_per_minute_micros", "currency",
@@ -204,6 +224,21 @@ PATHS = {
     "/account": {
         "get": _operation("getAccount", "The account of the token: balance, default number, caller IDs",
                           {"200": _ok("the account", "Account")}),
+    },
+    "/account/vouchers": {
+        "post": _operation(
+            "redeemVoucher", "Redeem a voucher: its value is added to the balance",
+            {"200": _ok("credited", "Redemption"),
+             "400": _error("malformed JSON"),
+             "413": _error("the body is larger than 8 KiB"),
+             "415": _error("the body is not application/json"),
+             "422": _error("`voucher_invalid`: unknown, used, expired, disabled or of another currency (one answer "
+                           "for all), or a body that does not match VoucherCode"),
+             "429": _error("`voucher_locked`: ten wrong codes in the last hour; try again later")},
+            description="A voucher credits an account of its own currency once. Wrong codes are counted: ten in "
+                        "an hour lock redemption for the account.",
+            requestBody={"required": True, "content": {"application/json": {"schema": _ref("VoucherCode")}}},
+        ),
     },
     "/rates": {
         "get": _operation(

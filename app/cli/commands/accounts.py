@@ -96,6 +96,13 @@ async def cmd_account_set(settings: Settings, args, db) -> str:
             changes["max_call_cost"] = money.parse_amount(args.max_call_cost, account["currency"]) or None
         except money.MoneyError as exc:
             raise CommandError(str(exc)) from None
+    if args.low_balance is not None:
+        try:
+            changes["low_balance_threshold"] = money.parse_amount(args.low_balance, account["currency"]) or None
+        except money.MoneyError as exc:
+            raise CommandError(str(exc)) from None
+        # A new threshold re-arms the notice (app/calls/low_balance.py).
+        changes["low_balance_noticed"] = False
     if not changes:
         raise CommandError("nothing to change: give at least one option")
     await accounts.update_account(db, account_id=account["id"], **changes)
@@ -177,6 +184,7 @@ def register(groups) -> None:
     change.add_argument("--max-concurrent", type=int, help="callbacks in progress at once")
     change.add_argument("--max-call-minutes", type=int, help="longest call; 0 for the operator's limit")
     change.add_argument("--max-call-cost", help="most a call may cost; 0 for the operator's limit")
+    change.add_argument("--low-balance", help="text the subscriber when the balance falls below this; 0 for never")
     change.set_defaults(run_db=cmd_account_set)
     unlock = account.add_parser("unlock", help="clear an account's failed-PIN/password lockout")
     unlock.add_argument("login")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from app.data import accounts, admin_queries
+from app.calls import operator_events
+from app.data import accounts, admin_queries, low_balance
 from app.fraud import lockouts
 from app.core import money, security
 from app.core.numbers import ascii_int
@@ -27,6 +28,7 @@ DONE = {
     "ani_removed": "The number is no longer a caller ID of the account.",
     "unlocked": "Failed attempts were cleared: the account is unlocked.",
     "settings": "The settings were saved.",
+    "low_balance": "The low-balance notice was saved.",
 }
 PIN_TRIES = 20
 
@@ -141,8 +143,23 @@ async def top_up(desk: Desk, account) -> Response:
                                   f"{money.format_amount(account['balance'], account['currency'])}).")
     except forms.FormError as exc:
         return await _detail(desk, account, status=422, errors={"topup": str(exc)}, values=values)
-    await accounts.top_up(desk.p.db, account_id=account["id"], amount=amount, actor=desk.actor, note=note)
+    balance = await accounts.top_up(desk.p.db, account_id=account["id"], amount=amount, actor=desk.actor, note=note)
+    await operator_events.emit(desk.p, "balance.changed", account, amount=amount, balance=balance, reason="operator")
     return desk.redirect(f"/admin/accounts/{account['id']}?done=topup")
+
+
+@account_action
+async def save_low_balance(desk: Desk, account) -> Response:
+    raw = desk.field("threshold", 40)
+    try:
+        threshold = forms.amount(raw, account["currency"], "The threshold") if raw else 0
+        if threshold < 0:
+            raise forms.FormError("The threshold cannot be negative.")
+    except forms.FormError as exc:
+        return await _detail(desk, account, status=422, errors={"low_balance": str(exc)},
+                             values={"threshold": raw})
+    await low_balance.set_threshold(desk.p.db, account_id=account["id"], threshold=threshold or None)
+    return desk.redirect(f"/admin/accounts/{account['id']}?done=low_balance")
 
 
 async def _generated_pin(desk: Desk, account) -> str:

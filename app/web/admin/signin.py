@@ -11,7 +11,8 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from app.web.admin import accounts as admin_accounts, calls as admin_calls, numbers as admin_numbers
-from app.web.admin import prompts as admin_prompts, rates as admin_rates, widgets as admin_widgets
+from app.web.admin import prompts as admin_prompts, rates as admin_rates, vouchers as admin_vouchers, \
+    widgets as admin_widgets
 from app.data import operators
 from app.web.admin.pages import ADMIN
 from app.web.kit import signin as kit_signin
@@ -73,4 +74,8 @@ routes = [
     Route("/admin/widgets/{widget_id:int}", admin_widgets.widget_page, methods=["GET"]),
     Route("/admin/widgets/{widget_id:int}", admin_widgets.save_widget, methods=["POST"]),
     Route("/admin/widgets/{widget_id:int}/enabled", admin_widgets.set_enabled, methods=["POST"]),
+    Route("/admin/vouchers", admin_vouchers.voucher_list, methods=["GET"]),
+    Route("/admin/vouchers/find", admin_vouchers.find_code, methods=["POST"]),
+    Route("/admin/vouchers/{batch_id:int}/disable", admin_vouchers.disable_batch, methods=["POST"]),
+    Route("/admin/accounts/{account_id:int}/low-balance", admin_accounts.save_low_balance, methods=["POST"]),
 ]

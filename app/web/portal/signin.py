@@ -17,7 +17,8 @@ from app.data import account_history, accounts, call_recordings, callbacks
 from app.calls import account_requests, cancellation
 from app.web import api, live_status
 from app.web.kit import signin as kit_signin
-from app.web.portal import history as portal_history, recordings as portal_recordings, settings as portal_settings
+from app.web.portal import balance as portal_balance, history as portal_history, \
+    recordings as portal_recordings, settings as portal_settings
 from app.core import security
 from app.web.portal.pages import PORTAL, Visit, portal_page, safe_next
 
@@ -153,4 +154,5 @@ routes = [
     Route("/history.csv", portal_history.history_csv, methods=["GET"]),
     *portal_settings.routes,
     *portal_recordings.routes,
+    *portal_balance.routes,
 ]
