@@ -34,6 +34,14 @@ Where channels differ on purpose, the difference is a parameter, not a copy:
 - `keep_refusals=True` (voice): a refused trigger is kept as a failed row,
   the operator's log of calls that got no callback; a row refused by a cap is
   written inside the capped transaction, so the next trigger counts it.
+- `Ask.at` (a scheduled callback: API, portal, text): the checks run when it is
+  asked for, and the row is due at its time; the queue's time to live counts
+  from then, so it is never expired early. It does not take one of the
+  account's concurrent calls until its time (app/fraud/limits.py), but an
+  account may have at most `limits.MAX_SCHEDULED` waiting. When it is due the
+  dispatcher checks again what may have changed meanwhile: the account's
+  status and its balance (the hold of leg A's IVR time), and the IVR checks
+  the destination's policy and rate as for any call (app/calls/dialing.py).
 """
 
 from __future__ import annotations
@@ -73,6 +81,7 @@ class Ask:
     base_url: str
     needs_pin: bool = False
     notify_number: str | None = None
+    at: dt.datetime | None = None  # scheduled: naive UTC, checked by app/core/schedule.py; None: now
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,7 @@ class Refused(Exception):
         return f"Refused({self.reason!r}, {self.note!r})"
 
 
+MAX_SCHEDULED = limits.MAX_SCHEDULED  # for the channels, which do not import the caps
 TRIGGER_ID_LENGTH, REQUESTER_LENGTH = 64, 32  # callback_requests.trigger_id, .caller_id
 
 
@@ -145,8 +155,10 @@ async def _caps(p: Platform, ask: Ask, requester: str, *, per_requester: bool) -
         refused = await requester_over_limit(p, requester)
         if refused:
             return refused
-    if ask.account is not None and await limits.account_over_concurrency(p.db, account=ask.account):
+    if ask.account is not None and ask.at is None and await limits.account_over_concurrency(p.db, account=ask.account):
         return Refused(states.RATE_LIMITED, "too many callbacks in progress")
+    if ask.account is not None and ask.at is not None and await limits.account_over_scheduled(p.db, account=ask.account):
+        return Refused(states.RATE_LIMITED, f"at most {limits.MAX_SCHEDULED} scheduled callbacks may wait")
     return None
 
 
@@ -194,8 +206,10 @@ async def admit(p: Platform, ask: Ask, *, per_requester: bool = True, keep_refus
             confirm_mode=account["confirm_mode"] if account is not None and ask.destination else None,
             notify_number=ask.notify_number,
             base_url=ask.base_url,
-            due_at=now + dt.timedelta(seconds=p.settings.dispatch_delay_seconds),
-            expires_at=now + dt.timedelta(seconds=p.settings.request_ttl_seconds),
+            due_at=ask.at or now + dt.timedelta(seconds=p.settings.dispatch_delay_seconds),
+            # From the time it is due: a callback scheduled for tomorrow must not expire tonight.
+            expires_at=(ask.at or now) + dt.timedelta(seconds=p.settings.request_ttl_seconds),
+            scheduled_at=ask.at,
         )
     if created:
         p.wake_dispatcher()

@@ -50,6 +50,12 @@ async def _hold_for_leg_a(p: Platform, request) -> int | None:
     if request["account_id"] is None:
         return await dialing.leg_a_time_limit(p, request, None)
     account = await accounts.get_account(p.db, account_id=request["account_id"])
+    if account is not None and account["status"] != "active":
+        # Blocked since it was accepted (a scheduled callback may wait for days): never placed.
+        await machine.move(p.db, request, machine.NOT_PLACED, states.FAILED, reason=states.AUTH_FAILED,
+                           detail="account blocked before the call was placed")
+        return None
+    # The balance is checked again here, when the call is placed, not only when it was asked for.
     if account is not None and (request["reserved"] > 0 or await dialing.hold_for_ivr(p, request, account)):
         return await dialing.leg_a_time_limit(p, request, account)
     await machine.move(p.db, request, machine.NOT_PLACED, states.FAILED, reason=states.INSUFFICIENT_FUNDS,

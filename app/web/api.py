@@ -20,8 +20,9 @@ from starlette.routing import Route
 from app.data import account_history, accounts, rates
 from app.calls import account_requests, cancellation
 from app.web import api_schema
-from app.core import money
+from app.core import money, schedule
 from app.core.numbers import ascii_int
+from app.data.db import utcnow
 from app.web.kit.pages import templates
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,13 @@ def _number(raw: str, account, field: str) -> str:
         raise ApiError(422, "invalid_number", f"'{field}' is not a valid phone number") from None
 
 
+def _scheduled_time(raw: str):
+    try:
+        return schedule.check_window(schedule.parse_rfc3339(raw), utcnow())
+    except schedule.BadTime as exc:
+        raise ApiError(422, "invalid_time", str(exc)) from None
+
+
 # Handlers ------------------------------------------------------------------------
 
 
@@ -149,16 +157,17 @@ async def create_callback(request: Request, account) -> Response:
     key = request.headers.get("idempotency-key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise ApiError(400, "invalid_idempotency_key", "an Idempotency-Key is 1 to 50 visible ASCII characters")
-    body = string_fields(await json_object(request), required={"to"}, optional={"from"})
+    body = string_fields(await json_object(request), required={"to"}, optional={"from", "at"})
     if not body.get("from") and not account["default_number"]:
         raise ApiError(422, "from_required", "'from' is required: the account has no default number")
     leg_a = _number(body.get("from") or account["default_number"], account, "from")
     leg_b = _number(body["to"], account, "to")
+    at = _scheduled_time(body["at"]) if body.get("at") else None
     try:
         queued = await account_requests.request_callback(
             p, account=account, trigger_kind="api", trigger_id=f"{account['id']}:{key}" if key else uuid.uuid4().hex,
             leg_a=leg_a, destination=leg_b, base_url=p.callback_base(request),
-            requester=f"api:{account['login']}", notify_number=leg_a,
+            requester=f"api:{account['login']}", notify_number=leg_a, at=at,
         )
     except account_requests.Refused as refused:
         message = refused.detail + (f": {refused.number}" if refused.number else "")
@@ -181,6 +190,15 @@ async def list_callbacks(request: Request, account) -> Response:
             raise ApiError(400, "invalid_parameter", "'cursor' is the next_cursor of a previous page")
         before = int(cursor)
     db = request.app.state.platform.db
+    scheduled = params.get("scheduled")
+    if scheduled not in (None, "true", "false"):
+        raise ApiError(400, "invalid_parameter", "'scheduled' is true or false")
+    if scheduled == "true":
+        # The scheduled callbacks still waiting for their time, soonest first: one page holds them all.
+        rows = await account_history.list_scheduled(db, account_id=account["id"], limit=account_requests.MAX_SCHEDULED)
+        data = [account_history.callback_view(row, legs, account["currency"])
+                for row, legs in await account_history.with_legs(db, account_id=account["id"], rows=rows)]
+        return JSONResponse({"data": data, "next_cursor": None})
     rows = await account_history.list_requests(db, account_id=account["id"], before_id=before, limit=int(raw_limit))
     data = [account_history.callback_view(row, legs, account["currency"])
             for row, legs in await account_history.with_legs(db, account_id=account["id"], rows=rows)]

@@ -55,6 +55,9 @@ SCHEMAS = {
                    "description": "the second party (leg B): E.164 (+14155550123), 00-prefixed or national"},
             "from": {"type": ["string", "null"], "format": "phone", "maxLength": 40,
                      "description": "the phone called first (leg A); default: the account's default number"},
+            "at": {"type": ["string", "null"], "format": "date-time", "maxLength": 40,
+                   "description": "schedule it: an RFC 3339 time with its offset (`2026-12-24T18:30:00+01:00`), "
+                                  "ahead of now and at most 30 days ahead; default: now"},
         },
     },
     "Leg": {
@@ -77,7 +80,8 @@ SCHEMAS = {
     },
     "Callback": {
         "type": "object",
-        "required": ["id", "state", "reason", "from", "to", "trigger", "created_at", "updated_at", "terminal",
+        "required": ["id", "state", "reason", "from", "to", "trigger", "scheduled_at", "created_at", "updated_at",
+                     "terminal",
                      "leg_a", "leg_b", "legs", "cost", "cost_minor", "currency"],
         "properties": {
             "id": {"type": "integer"},
@@ -87,6 +91,8 @@ SCHEMAS = {
             "from": NULLABLE_STRING,
             "to": NULLABLE_STRING,
             "trigger": {"type": "string", "description": "how it was asked for: api, web, sms, voice"},
+            "scheduled_at": {"type": ["string", "null"], "format": "date-time",
+                             "description": "the time it was scheduled for (UTC); null: placed as soon as asked"},
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
             "terminal": {"type": "boolean", "description": "completed or failed: the state will not change again"},
@@ -170,19 +176,27 @@ PATHS = {
                 "409": _error("`idempotency_conflict`: the key was used for another callback; other refusals"),
                 "413": _error("the body is larger than 8 KiB"),
                 "415": _error("the body is not application/json"),
-                "422": _error("`invalid_number`, `from_required`, or a body that does not match NewCallback"),
-                "429": _error("`rate_limited`: too many callbacks; wait and try again"),
+                "422": _error("`invalid_number`, `from_required`, `invalid_time` (malformed, past or more than "
+                              "30 days ahead), or a body that does not match NewCallback"),
+                "429": _error("`rate_limited`: too many callbacks (or 20 scheduled ones waiting); wait and try again"),
                 "503": _error("`unavailable`: no service number to call from"),
             },
             description="Leg A (`from`) is called first; once it answers (and presses 1, if the account "
-                        "confirms calls) leg B (`to`) is dialled and the two are connected. Both legs are billed.",
+                        "confirms calls) leg B (`to`) is dialled and the two are connected. Both legs are billed. "
+                        "With `at`, it is scheduled: checked now, placed at that time (the balance is checked "
+                        "again then), listed with `?scheduled=true` until then, and canceled like any other.",
             parameters=[IDEMPOTENCY_KEY],
             requestBody={"required": True, "content": {"application/json": {"schema": _ref("NewCallback")}}},
         ),
         "get": _operation(
             "listCallbacks", "List this account's callbacks, newest first",
-            {"200": _ok("a page of callbacks", "CallbackList"), "400": _error("a bad `limit` or `cursor`")},
+            {"200": _ok("a page of callbacks", "CallbackList"),
+             "400": _error("a bad `limit`, `cursor` or `scheduled`")},
             parameters=[
+                {"name": "scheduled", "in": "query", "required": False,
+                 "description": "`true`: only the scheduled callbacks still waiting for their time, soonest first, "
+                                "all on one page",
+                 "schema": {"type": "string", "enum": ["true", "false"]}},
                 {"name": "limit", "in": "query", "required": False,
                  "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
                 {"name": "cursor", "in": "query", "required": False, "description": "`next_cursor` of the previous page",

@@ -81,7 +81,7 @@ def test_create_get_list_and_cancel_a_callback(p, alice):
     callback = created.json()
     assert created.headers["location"] == f"/api/v1/callbacks/{callback['id']}"
     assert callback | {"created_at": None, "updated_at": None} == {
-        "id": callback["id"], "state": "queued", "reason": None, "from": sc.ALICE_HOME, "to": NY, "trigger": "api",
+        "id": callback["id"], "state": "queued", "reason": None, "from": sc.ALICE_HOME, "to": NY, "trigger": "api", "scheduled_at": None,
         "created_at": None, "updated_at": None, "terminal": False, "leg_a": "waiting", "leg_b": "waiting",
         "legs": [], "cost": "0.00", "cost_minor": 0, "currency": "USD",
     }
