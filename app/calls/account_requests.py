@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app.calls.admission import MAX_SCHEDULED, Admitted, Ask, Refused, admit
+from app.calls.admission import MAX_SCHEDULED, TOO_MANY_SCHEDULED, Admitted, Ask, Refused, admit
 from app.core.phone import InvalidNumber, to_e164
 from app.data import accounts, service_numbers
 from app.platform import Platform
 
-__all__ = ["MAX_SCHEDULED", "Admitted", "Refused", "normalize", "request_callback"]
+__all__ = ["MAX_SCHEDULED", "TOO_MANY_SCHEDULED", "Admitted", "Refused", "normalize", "request_callback"]
 
 
 def normalize(raw: str, account) -> str:

@@ -107,6 +107,7 @@ class Refused(Exception):
 
 
 MAX_SCHEDULED = limits.MAX_SCHEDULED  # for the channels, which do not import the caps
+TOO_MANY_SCHEDULED = f"at most {MAX_SCHEDULED} scheduled callbacks may wait; cancel one first"
 TRIGGER_ID_LENGTH, REQUESTER_LENGTH = 64, 32  # callback_requests.trigger_id, .caller_id
 
 
@@ -158,7 +159,7 @@ async def _caps(p: Platform, ask: Ask, requester: str, *, per_requester: bool) -
     if ask.account is not None and ask.at is None and await limits.account_over_concurrency(p.db, account=ask.account):
         return Refused(states.RATE_LIMITED, "too many callbacks in progress")
     if ask.account is not None and ask.at is not None and await limits.account_over_scheduled(p.db, account=ask.account):
-        return Refused(states.RATE_LIMITED, f"at most {limits.MAX_SCHEDULED} scheduled callbacks may wait")
+        return Refused(states.RATE_LIMITED, TOO_MANY_SCHEDULED)
     return None
 
 
