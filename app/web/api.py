@@ -18,7 +18,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.data import account_history, accounts, rates
-from app.calls import account_requests, cancellation
+from app.data import phonebook as phonebook_queries
+from app.calls import account_requests, cancellation, phonebook
 from app.web import api_schema
 from app.core import money, schedule
 from app.core.numbers import ascii_int
@@ -251,6 +252,74 @@ async def get_rate(request: Request, account) -> Response:
     })
 
 
+# The phonebook (speed dials) -------------------------------------------------------
+
+
+def _entry_view(row) -> dict:
+    return {"id": row["id"], "name": row["name"], "number": row["number"], "code": row["code"],
+            "created_at": account_history.iso(row["created_at"]), "updated_at": account_history.iso(row["updated_at"])}
+
+
+async def _entry_values(request: Request, account) -> phonebook.Entry:
+    data = await json_object(request)
+    body = string_fields(data, required={"name", "number"}, optional={"code"}, max_length=phonebook.MAX_NAME)
+    try:
+        return phonebook.entry(account, name=body["name"], number=body["number"], code=body.get("code"))
+    except phonebook.EntryError as exc:
+        code = "invalid_number" if exc.field == "number" else "invalid_field"
+        raise ApiError(422, code, f"'{exc.field}': {exc}") from None
+
+
+def _entry_id(request: Request) -> int:
+    entry_id = request.path_params["entry_id"]
+    if not account_history.valid_id(entry_id):
+        raise ApiError(404, "not_found", "no such phonebook entry")
+    return entry_id
+
+
+async def list_phonebook(request: Request, account) -> Response:
+    rows = await phonebook_queries.list_entries(request.app.state.platform.db, account_id=account["id"])
+    return JSONResponse({"data": [_entry_view(row) for row in rows]})
+
+
+async def create_entry(request: Request, account) -> Response:
+    db = request.app.state.platform.db
+    values = await _entry_values(request, account)
+    try:
+        entry_id = await phonebook.add(db, account, values)
+    except phonebook.EntryError as exc:
+        raise ApiError(409, "code_taken" if exc.field == "code" else "phonebook_full", str(exc)) from None
+    row = await phonebook_queries.get_entry(db, account_id=account["id"], entry_id=entry_id)
+    return JSONResponse(_entry_view(row), status_code=201, headers={"Location": f"{PREFIX}/phonebook/{entry_id}"})
+
+
+async def get_entry(request: Request, account) -> Response:
+    row = await phonebook_queries.get_entry(request.app.state.platform.db, account_id=account["id"],
+                                            entry_id=_entry_id(request))
+    if row is None:
+        raise ApiError(404, "not_found", "no such phonebook entry")
+    return JSONResponse(_entry_view(row))
+
+
+async def replace_entry(request: Request, account) -> Response:
+    db, entry_id = request.app.state.platform.db, _entry_id(request)
+    values = await _entry_values(request, account)
+    try:
+        changed = await phonebook.change(db, account, entry_id, values)
+    except phonebook.EntryError as exc:
+        raise ApiError(409, "code_taken", str(exc)) from None
+    if not changed:
+        raise ApiError(404, "not_found", "no such phonebook entry")
+    return JSONResponse(_entry_view(await phonebook_queries.get_entry(db, account_id=account["id"], entry_id=entry_id)))
+
+
+async def delete_entry(request: Request, account) -> Response:
+    if not await phonebook_queries.delete_entry(request.app.state.platform.db, account_id=account["id"],
+                                                entry_id=_entry_id(request)):
+        raise ApiError(404, "not_found", "no such phonebook entry")
+    return Response(status_code=204)
+
+
 async def openapi(request: Request, account) -> Response:
     return JSONResponse(api_schema.document(request.scope.get("root_path", "") + PREFIX))
 
@@ -308,5 +377,8 @@ routes = [
     Route(PREFIX + "/callbacks/{request_id:int}/cancel", resource({"POST": cancel_callback}), methods=METHODS),
     Route(PREFIX + "/account", resource({"GET": get_account}), methods=METHODS),
     Route(PREFIX + "/rates", resource({"GET": get_rate}), methods=METHODS),
+    Route(PREFIX + "/phonebook", resource({"GET": list_phonebook, "POST": create_entry}), methods=METHODS),
+    Route(PREFIX + "/phonebook/{entry_id:int}", resource({"GET": get_entry, "PUT": replace_entry,
+                                                          "DELETE": delete_entry}), methods=METHODS),
     Route(PREFIX + "/{rest:path}", resource({"*": not_found}, public=True), methods=METHODS),
 ]

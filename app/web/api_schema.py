@@ -128,6 +128,35 @@ SCHEMAS = {
             "anis": {"type": "array", "items": {"type": "string"}, "description": "registered caller IDs"},
         },
     },
+    "NewPhonebookEntry": {
+        "type": "object",
+        "required": ["name", "number"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 64, "description": "shown in the portal"},
+            "number": {"type": "string", "format": "phone", "minLength": 1, "maxLength": 40},
+            "code": {"type": ["string", "null"], "pattern": "^[0-9]{1,2}$",
+                     "description": "speed-dial code, 1 or 2 digits, unique in the account: `*<code>#` at the "
+                                    "IVR's destination prompt dials this entry; null: none"},
+        },
+    },
+    "PhonebookEntry": {
+        "type": "object",
+        "required": ["id", "name", "number", "code", "created_at", "updated_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "number": {"type": "string", "description": "E.164"},
+            "code": NULLABLE_STRING,
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "Phonebook": {
+        "type": "object",
+        "required": ["data"],
+        "properties": {"data": {"type": "array", "items": _ref("PhonebookEntry")}},
+    },
     "Rate": {
         "type": "object",
         "required": ["number", "prefix", "price_per_minute", "price_per_minute_micros", "currency",
@@ -150,6 +179,16 @@ IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key", "in": "header", "required": False,
     "description": "makes retries safe: the same key (per account) returns the callback it created the first time",
     "schema": {"type": "string", "pattern": r"^[!-~]{1,50}$"},
+}
+ENTRY_ID = {"name": "id", "in": "path", "required": True, "description": "the entry's id",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
+ENTRY_NOT_FOUND = _error("no such entry in this account's phonebook")
+ENTRY_BODY = {"required": True, "content": {"application/json": {"schema": _ref("NewPhonebookEntry")}}}
+ENTRY_REFUSED = {
+    "400": _error("malformed JSON"),
+    "413": _error("the body is larger than 8 KiB"),
+    "415": _error("the body is not application/json"),
+    "422": _error("`invalid_number`, or a body that does not match NewPhonebookEntry"),
 }
 LOCATION = {"Location": {"description": "the callback's URL", "schema": {"type": "string"}}}
 
@@ -229,6 +268,29 @@ PATHS = {
                          "schema": {"type": "string", "format": "phone", "minLength": 1, "maxLength": 40}}],
         ),
     },
+}
+
+PATHS["/phonebook"] = {
+    "get": _operation("listPhonebook", "The account's phonebook, by name",
+                      {"200": _ok("every entry", "Phonebook")}),
+    "post": _operation(
+        "createPhonebookEntry", "Add a phonebook entry, with a speed-dial code if given",
+        {"201": _ok("added", "PhonebookEntry", LOCATION), **ENTRY_REFUSED,
+         "409": _error("`code_taken`: another entry has that code; `phonebook_full`: 100 entries already")},
+        description="At the IVR's destination prompt, `*<code>#` dials the entry with that code and `**#` "
+                    "redials the last number called; both are checked as a typed number is.",
+        requestBody=ENTRY_BODY,
+    ),
+}
+PATHS["/phonebook/{id}"] = {
+    "get": _operation("getPhonebookEntry", "A phonebook entry", {"200": _ok("the entry", "PhonebookEntry"),
+                                                                 "404": ENTRY_NOT_FOUND}, parameters=[ENTRY_ID]),
+    "put": _operation("replacePhonebookEntry", "Change a phonebook entry (every field)",
+                      {"200": _ok("changed", "PhonebookEntry"), "404": ENTRY_NOT_FOUND, **ENTRY_REFUSED,
+                       "409": _error("`code_taken`: another entry has that code")},
+                      parameters=[ENTRY_ID], requestBody=ENTRY_BODY),
+    "delete": _operation("deletePhonebookEntry", "Delete a phonebook entry",
+                         {"204": {"description": "deleted"}, "404": ENTRY_NOT_FOUND}, parameters=[ENTRY_ID]),
 }
 
 DOCUMENT = {
