@@ -144,6 +144,9 @@ class Dispatcher:
         self._late: list[tuple[object, int]] = []  # claimed and held, slot missed: (request, slots missed)
         self._time_limits: dict[int, int] = {}  # leg A's TimeLimit of each held request, by id, until it is sent
         self.lost_callbacks = lost_callbacks.LostCallbacks(platform)
+        # What "due" is measured against: a callback scheduled for tomorrow is claimed once this says
+        # tomorrow. Tests move it forward instead of waiting; housekeeping keeps the real time.
+        self.clock = utcnow
 
     async def tick(self) -> int:
         """One pass of both loops `run` keeps: housekeeping when it is due, then dialling."""
@@ -171,7 +174,7 @@ class Dispatcher:
         # Left in the list until they have slots: a pass that fails (the database
         # unreachable) must not forget calls that are claimed but not yet sent.
         late = self._late[:]
-        now = utcnow()
+        now = self.clock()
         due = await callbacks.count_due(db, now=now, limit=MAX_BATCH)
         if not due and not late:
             return 0
@@ -235,12 +238,13 @@ class Dispatcher:
     async def _sleep_until_work(self) -> None:
         wait = POLL_SECONDS
         # Calls waiting for a new slot are due now, though the queue no longer holds them.
-        next_due = utcnow() if self._late else await callbacks.next_due_at(self.p.db, now=utcnow())
+        now = self.clock()
+        next_due = now if self._late else await callbacks.next_due_at(self.p.db, now=now)
         if next_due is not None:
             # Slots can be reserved a horizon ahead of their time, so wake that much early.
             slot = await pacing.seconds_to_next(self.p.db) if self._pacing_ready else 0.0
             slot -= pacing.HORIZON_US / 1_000_000
-            wait = min(wait, max((next_due - utcnow()).total_seconds(), slot, 0.005))
+            wait = min(wait, max((next_due - now).total_seconds(), slot, 0.005))
         try:
             await asyncio.wait_for(self.p.work_ready.wait(), timeout=wait)
         except asyncio.TimeoutError:
