@@ -24,11 +24,11 @@ MAX_AHEAD = dt.timedelta(days=30)
 GRACE = dt.timedelta(seconds=60)
 DEFAULT_TIME_ZONE = "UTC"
 
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:([Zz])|([+-])(\d{2}):(\d{2}))")
-_CLOCK = re.compile(r"([01]?\d|2[0-3])[:.h]([0-5]\d)", re.I)
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-_TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+# [0-9], not \d: \d (and int()) would take full-width and other non-ASCII digits.
+_RFC3339 = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?"
+                      r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))")
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 
 
 class BadTime(ValueError):
@@ -94,12 +94,6 @@ def check_window(when: dt.datetime, now: dt.datetime) -> dt.datetime:
     if when > now + MAX_AHEAD:
         raise BadTime("a callback can be scheduled at most 30 days ahead")
     return max(when, now)
-
-
-def parse_clock(text: str) -> tuple[int, int] | None:
-    """'18:30', '7:05', '18.30', '18h30' -> (hour, minute); None if not a time of day."""
-    match = _CLOCK.fullmatch(text.strip()) if isinstance(text, str) and len(text) <= 6 else None
-    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def next_at(hour: int, minute: int, time_zone: str, now: dt.datetime) -> dt.datetime:
