@@ -1,4 +1,4 @@
-"""Scheduled callbacks end to end on the sandbox carrier: asked for by the API and by text, kept
+"""Scheduled callbacks end to end on the sandbox carrier: asked for by the API, a text and the portal, kept
 in the queue past its time to live, placed when the dispatcher's clock reaches their time.
 
 The dispatcher's clock is moved forward (tests/utils/clock.py) rather than slept through; the
@@ -8,6 +8,7 @@ carrier, the webhooks and the rest of the platform keep the real time.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import httpx
 import pytest
@@ -118,3 +119,33 @@ async def test_a_text_with_a_bad_time_is_answered_and_queues_nothing(live):
         message = await live.carrier.text(sc.ALICE_MOBILE, sc.PIN_NUMBER, body)
         assert message.replies[0].body.startswith(answer), message.replies[0].body
     assert live.requests() == []
+
+
+async def test_a_call_scheduled_in_the_portal_is_placed_at_its_time(live):
+    clock = DispatchClock(live.app.state.dispatcher)
+    alice = await accounts.get_account_by_login(live.db, login="alice")
+    await accounts.update_account(live.db, account_id=alice["id"], time_zone="Europe/Paris")
+    live.carrier.phones.set(sc.ALICE_HOME, keys=["1", None])
+    local = schedule.utc_to_local(utcnow() + dt.timedelta(days=3), "Europe/Paris")
+    async with httpx.AsyncClient(base_url=live.platform_url) as browser:
+        page = await browser.get("/login")
+        await browser.post("/login", data={"csrf": csrf_of(page), "login": "alice", "password": "alice-password"})
+        page = await browser.get("/")
+        sent = await browser.post("/calls", data={"csrf": csrf_of(page), "nonce": "dashboard-form-1", "from": "",
+                                                  "to": "(212) 555-0123", "date": f"{local:%Y-%m-%d}",
+                                                  "time": f"{local:%H:%M}"})
+        assert sent.status_code == 303, sent.text
+        (row,) = live.requests()
+        expected = schedule.local_to_utc(local.replace(tzinfo=None, second=0, microsecond=0), "Europe/Paris")
+        assert (row["trigger_kind"], row["scheduled_at"], row["leg_b_number"]) == ("web", expected, NY)
+        assert f"{local:%Y-%m-%d %H:%M}" in (await browser.get("/")).text
+    await not_dialled_yet(live, sc.ALICE_HOME)
+
+    clock.advance(expected - utcnow() + dt.timedelta(seconds=1))
+    row = await live.finished(row["trigger_id"])
+    assert row["state"] == states.COMPLETED
+    assert ("dial", NY) in live.calls_to(sc.ALICE_HOME)[0].heard("dial")
+
+
+def csrf_of(page) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
