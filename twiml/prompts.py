@@ -114,7 +114,8 @@ PROMPTS: dict[str, dict[str, str]] = {
         "sms_queued": "Rellamada en cola: le llamaremos al {leg_a} en breve.",
         "sms_queued_to": "Rellamada en cola: llamaremos al {leg_a} y después conectaremos con el {destination}.",
         "sms_scheduled": "Rellamada programada para el {when}: le llamaremos al {leg_a}.",
-        "sms_scheduled_to": "Rellamada programada para el {when}: llamaremos al {leg_a} y después conectaremos con el {destination}.",
+        "sms_scheduled_to": "Rellamada programada para el {when}: llamaremos al {leg_a} "
+        "y después conectaremos con el {destination}.",
         "sms_bad_time": "No se puede usar esa hora. Envíe CALL <número> AT 18:30 (formato de 24 horas).",
         "sms_time_skipped": "Esa hora se salta o se repite por el cambio de hora. Elija otra hora.",
         "sms_too_many_scheduled": "Hay demasiadas rellamadas programadas en espera. Cancele una primero.",

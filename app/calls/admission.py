@@ -156,9 +156,11 @@ async def _caps(p: Platform, ask: Ask, requester: str, *, per_requester: bool) -
         refused = await requester_over_limit(p, requester)
         if refused:
             return refused
-    if ask.account is not None and ask.at is None and await limits.account_over_concurrency(p.db, account=ask.account):
+    if ask.account is None:
+        return None
+    if ask.at is None and await limits.account_over_concurrency(p.db, account=ask.account):
         return Refused(states.RATE_LIMITED, "too many callbacks in progress")
-    if ask.account is not None and ask.at is not None and await limits.account_over_scheduled(p.db, account=ask.account):
+    if ask.at is not None and await limits.account_over_scheduled(p.db, account=ask.account):
         return Refused(states.RATE_LIMITED, TOO_MANY_SCHEDULED)
     return None
 

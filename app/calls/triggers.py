@@ -105,7 +105,8 @@ async def _ask(p: Platform, number, call_sid: str, caller_raw: str | None, base_
     if refused is None:
         decision = await MODES[number["mode"]](p, number, usable_caller_id(caller_raw))
         if decision.accepted:
-            return admission.Ask(account=decision.account, leg_a=decision.leg_a_number, destination=decision.destination,
+            return admission.Ask(account=decision.account, leg_a=decision.leg_a_number,
+                                 destination=decision.destination,
                                  needs_pin=decision.needs_pin, **fields), None
         refused = admission.Refused(states.AUTH_FAILED, decision.refusal)
     return admission.Ask(account=None, leg_a="", destination=None, **fields), refused
