@@ -224,6 +224,8 @@ def test_scheduling_in_the_portal_reads_the_accounts_time_zone(p, portal):
                                                         "Asia/Tokyo")
     page = portal.get("/")
     assert f"{local:%Y-%m-%d %H:%M}" in page.text and "Scheduled calls" in page.text
+    status = portal.get(f"/calls/{row['id']}/status").json()
+    assert status["live"] is False and status["summary"].startswith(f"Scheduled for {local:%Y-%m-%d %H:%M} (Asia/Tokyo)")
     for date, time, problem in [("2020-01-01", "10:00", "has passed"), ("2026-02-30", "10:00", "does not exist"),
                                 ("tomorrow", "10:00", "YYYY-MM-DD"), (f"{local:%Y-%m-%d}", "", "YYYY-MM-DD")]:
         response = portal.submit("/calls", {"from": "4155550100", "to": "2125550123", "date": date, "time": time})
