@@ -40,7 +40,8 @@ Where channels differ on purpose, the difference is a parameter, not a copy:
   account's concurrent calls until its time (app/fraud/limits.py), but an
   account may have at most `limits.MAX_SCHEDULED` waiting. When it is due the
   dispatcher checks again what may have changed meanwhile: the account's
-  status and its balance (the hold of leg A's IVR time), and the IVR checks
+  status, the policy for leg A and the balance (the hold of leg A's IVR
+  time), and the IVR checks
   the destination's policy and rate as for any call (app/calls/dialing.py).
 """
 

@@ -23,6 +23,7 @@ import time
 from app.data import accounts, callbacks
 from app.calls import dialing, lost_callbacks, machine, notices, pacing
 from app.billing import provider_prices, reservations
+from app.fraud import policy
 from app.core import states, urls
 from app.data.db import utcnow
 from app.platform import Platform
@@ -54,6 +55,12 @@ async def _hold_for_leg_a(p: Platform, request) -> int | None:
         # Blocked since it was accepted (a scheduled callback may wait for days): never placed.
         await machine.move(p.db, request, machine.NOT_PLACED, states.FAILED, reason=states.AUTH_FAILED,
                            detail="account blocked before the call was placed")
+        return None
+    if account is not None and request["scheduled_at"] is not None and \
+            await policy.check(p.db, account_id=account["id"], number=request["leg_a_number"]):
+        # Asked for days ago, maybe: the operator's or the account's policy may have changed since.
+        await machine.move(p.db, request, machine.NOT_PLACED, states.FAILED, reason=states.DESTINATION_BLOCKED,
+                           detail="callback number blocked by the policy since it was scheduled")
         return None
     # The balance is checked again here, when the call is placed, not only when it was asked for.
     if account is not None and (request["reserved"] > 0 or await dialing.hold_for_ivr(p, request, account)):

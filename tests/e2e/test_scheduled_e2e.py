@@ -149,3 +149,28 @@ async def test_a_call_scheduled_in_the_portal_is_placed_at_its_time(live):
 
 def csrf_of(page) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+
+
+async def test_a_blocked_account_or_a_tightened_policy_is_seen_when_it_is_placed(live):
+    from app.fraud import policy
+
+    clock = DispatchClock(live.app.state.dispatcher)
+    alice = await accounts.get_account_by_login(live.db, login="alice")
+    now = utcnow()
+    async with await api_client(live, "alice") as api:
+        for key, leg_a, hours in (("policy", sc.ALICE_MOBILE, 1), ("blocked", sc.ALICE_HOME, 2)):
+            created = await api.post("/callbacks", json={"to": NY, "from": leg_a,
+                                                         "at": schedule.rfc3339(now + dt.timedelta(hours=hours))},
+                                     headers={"Idempotency-Key": key})
+            assert created.status_code == 201, created.text
+    # Meanwhile the operator denies calls to alice's mobile: the first is refused when placed.
+    await policy.add_rule(live.db, kind="deny_prefix", value=sc.ALICE_MOBILE.lstrip("+"), account_id=alice["id"])
+    clock.advance(dt.timedelta(hours=1, seconds=1))
+    row = await live.finished(f"{alice['id']}:policy")
+    assert (row["state"], row["reason"]) == (states.FAILED, states.DESTINATION_BLOCKED)
+    # Then blocks the account: the second is never placed either.
+    await accounts.update_account(live.db, account_id=alice["id"], status="blocked")
+    clock.advance(dt.timedelta(hours=1))
+    row = await live.finished(f"{alice['id']}:blocked")
+    assert (row["state"], row["reason"]) == (states.FAILED, states.AUTH_FAILED)
+    assert live.calls_to(sc.ALICE_HOME) == [] and live.calls_to(sc.ALICE_MOBILE) == []
