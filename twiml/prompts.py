@@ -56,7 +56,7 @@ PROMPTS: dict[str, dict[str, str]] = {
         "sms_too_many_scheduled": "Too many scheduled callbacks are waiting. Cancel one first.",
         "sms_not_authorized": "Not authorized. Send HELP for help.",
         "sms_not_understood": "Sorry, we did not understand that. Send HELP for help.",
-        "sms_help": "Text CALL for a callback, or a number to be connected to it; "
+        "sms_help": "Text CALL for a callback, or a number to be connected to it (add AT 18:30 to schedule it); "
         "PIN <pin> <number> from another phone; BAL for your balance; RATE <number> for a price.",
         "sms_balance": "Your balance is {amount} {currency}.",
         "sms_rate": "Calls to {destination} cost {price} {currency} a minute.",
@@ -121,7 +121,8 @@ PROMPTS: dict[str, dict[str, str]] = {
         "sms_too_many_scheduled": "Hay demasiadas rellamadas programadas en espera. Cancele una primero.",
         "sms_not_authorized": "No autorizado. Envíe HELP para obtener ayuda.",
         "sms_not_understood": "No hemos entendido su mensaje. Envíe HELP para obtener ayuda.",
-        "sms_help": "Envíe CALL para que le llamemos, o un número para conectarle con él; "
+        "sms_help": "Envíe CALL para que le llamemos, o un número para conectarle con él (añada AT 18:30 "
+        "para programarlo); "
         "PIN <pin> <número> desde otro teléfono; BAL para su saldo; RATE <número> para una tarifa.",
         "sms_balance": "Su saldo es de {amount} {currency}.",
         "sms_rate": "Las llamadas al {destination} cuestan {price} {currency} por minuto.",
@@ -186,7 +187,8 @@ PROMPTS: dict[str, dict[str, str]] = {
         "sms_too_many_scheduled": "Trop de rappels prévus sont en attente. Annulez-en un d'abord.",
         "sms_not_authorized": "Non autorisé. Envoyez HELP pour obtenir de l'aide.",
         "sms_not_understood": "Message non compris. Envoyez HELP pour obtenir de l'aide.",
-        "sms_help": "Envoyez CALL pour être rappelé, ou un numéro pour être mis en relation avec lui ; "
+        "sms_help": "Envoyez CALL pour être rappelé, ou un numéro pour être mis en relation avec lui "
+        "(ajoutez AT 18:30 pour le programmer) ; "
         "PIN <pin> <numéro> depuis un autre téléphone ; BAL pour votre solde ; RATE <numéro> pour un tarif.",
         "sms_balance": "Votre solde est de {amount} {currency}.",
         "sms_rate": "Les appels vers le {destination} coûtent {price} {currency} la minute.",
