@@ -231,3 +231,31 @@ def test_scheduling_in_the_portal_reads_the_accounts_time_zone(p, portal):
         response = portal.submit("/calls", {"from": "4155550100", "to": "2125550123", "date": date, "time": time})
         assert response.status_code == 422 and problem in response.text, (date, time)
     assert len(p.requests()) == 1
+
+
+# Scheduled by text, around a daylight-saving change ------------------------------------------------
+
+
+def test_a_text_for_a_time_the_clocks_skip_is_refused_and_one_they_keep_is_scheduled(p, monkeypatch):
+    from app.calls import texts
+    from tests.utils import scenario as sc
+    from tests.utils import twilio as tw
+
+    with p.engine.begin() as c:
+        c.execute(accounts_t.update().where(accounts_t.c.login == "alice").values(time_zone="Europe/Paris"))
+    # Saturday 28 March 2026, 23:00 in Paris: tonight the clocks jump from 02:00 to 03:00.
+    monkeypatch.setattr(texts, "utcnow", lambda: dt.datetime(2026, 3, 28, 22, 0))
+
+    def text(body: str, sid: str) -> str:
+        response = p.post("/twilio/sms", tw.sms_params(From=sc.ALICE_MOBILE, To=sc.PIN_NUMBER, Body=body,
+                                                        MessageSid=sid))
+        assert response.status_code == 200
+        (reply,) = tw.parse_messages(response.text)
+        return reply
+
+    assert text("CALL 2125550123 AT 02:30", "SM" + "1" * 32).startswith("That time is skipped or repeated")
+    assert p.requests() == []
+    reply = text("CALL 2125550123 AT 03:30", "SM" + "2" * 32)
+    assert reply.startswith("Callback scheduled for 2026-03-29 03:30 (Europe/Paris)")
+    (row,) = p.requests()
+    assert row["scheduled_at"] == dt.datetime(2026, 3, 29, 1, 30) and row["state"] == states.QUEUED
