@@ -47,12 +47,19 @@ PROMPTS: dict[str, dict[str, str]] = {
         # Both parties hear it before a recorded call: leg A before the dial, leg B as the dial's whisper.
         "call_recorded": "This call will be recorded.",
         "confirm_connect": "Press 1 to be connected to {number}.",
+        "speed_dial_unknown": "There is no speed dial with that code.",
+        "no_last_number": "There is no number to redial yet.",
         # Texts (SMS replies): short, and never saying whether an account exists.
         "sms_queued": "Callback queued: we will call you at {leg_a} shortly.",
         "sms_queued_to": "Callback queued: we will call {leg_a}, then connect {destination}.",
+        "sms_scheduled": "Callback scheduled for {when}: we will call you at {leg_a}.",
+        "sms_scheduled_to": "Callback scheduled for {when}: we will call {leg_a}, then connect {destination}.",
+        "sms_bad_time": "That time cannot be used. Text CALL <number> AT 18:30 (24-hour clock).",
+        "sms_time_skipped": "That time is skipped or repeated by the clock change tonight. Pick another time.",
+        "sms_too_many_scheduled": "Too many scheduled callbacks are waiting. Cancel one first.",
         "sms_not_authorized": "Not authorized. Send HELP for help.",
         "sms_not_understood": "Sorry, we did not understand that. Send HELP for help.",
-        "sms_help": "Text CALL for a callback, or a number to be connected to it; "
+        "sms_help": "Text CALL for a callback, or a number to be connected to it (add AT 18:30 to schedule it); "
         "PIN <pin> <number> from another phone; BAL for your balance; RATE <number> for a price; "
         "TOPUP <code> to add a voucher.",
         "sms_balance": "Your balance is {amount} {currency}.",
@@ -117,11 +124,20 @@ PROMPTS: dict[str, dict[str, str]] = {
         "goodbye": "Gracias por llamar. Adiós.",
         "call_recorded": "Esta llamada será grabada.",
         "confirm_connect": "Pulse 1 para conectar con el {number}.",
+        "speed_dial_unknown": "No hay ninguna marcación rápida con ese código.",
+        "no_last_number": "Todavía no hay ningún número para volver a marcar.",
         "sms_queued": "Rellamada en cola: le llamaremos al {leg_a} en breve.",
         "sms_queued_to": "Rellamada en cola: llamaremos al {leg_a} y después conectaremos con el {destination}.",
+        "sms_scheduled": "Rellamada programada para el {when}: le llamaremos al {leg_a}.",
+        "sms_scheduled_to": "Rellamada programada para el {when}: llamaremos al {leg_a} "
+        "y después conectaremos con el {destination}.",
+        "sms_bad_time": "No se puede usar esa hora. Envíe CALL <número> AT 18:30 (formato de 24 horas).",
+        "sms_time_skipped": "Esa hora se salta o se repite por el cambio de hora. Elija otra hora.",
+        "sms_too_many_scheduled": "Hay demasiadas rellamadas programadas en espera. Cancele una primero.",
         "sms_not_authorized": "No autorizado. Envíe HELP para obtener ayuda.",
         "sms_not_understood": "No hemos entendido su mensaje. Envíe HELP para obtener ayuda.",
-        "sms_help": "Envíe CALL para que le llamemos, o un número para conectarle con él; "
+        "sms_help": "Envíe CALL para que le llamemos, o un número para conectarle con él (añada AT 18:30 "
+        "para programarlo); "
         "PIN <pin> <número> desde otro teléfono; BAL para su saldo; RATE <número> para una tarifa; "
         "TOPUP <código> para añadir un bono.",
         "sms_balance": "Su saldo es de {amount} {currency}.",
@@ -187,11 +203,19 @@ PROMPTS: dict[str, dict[str, str]] = {
         "goodbye": "Merci de votre appel. Au revoir.",
         "call_recorded": "Cet appel sera enregistré.",
         "confirm_connect": "Appuyez sur 1 pour être mis en relation avec le {number}.",
+        "speed_dial_unknown": "Aucune numérotation abrégée ne porte ce code.",
+        "no_last_number": "Il n'y a pas encore de numéro à rappeler.",
         "sms_queued": "Rappel programmé : nous vous appellerons au {leg_a} dans un instant.",
         "sms_queued_to": "Rappel programmé : nous appellerons le {leg_a}, puis le {destination}.",
+        "sms_scheduled": "Rappel prévu le {when} : nous vous appellerons au {leg_a}.",
+        "sms_scheduled_to": "Rappel prévu le {when} : nous appellerons le {leg_a}, puis le {destination}.",
+        "sms_bad_time": "Cette heure n'est pas utilisable. Envoyez CALL <numéro> AT 18:30 (sur 24 heures).",
+        "sms_time_skipped": "Cette heure est sautée ou répétée par le changement d'heure. Choisissez-en une autre.",
+        "sms_too_many_scheduled": "Trop de rappels prévus sont en attente. Annulez-en un d'abord.",
         "sms_not_authorized": "Non autorisé. Envoyez HELP pour obtenir de l'aide.",
         "sms_not_understood": "Message non compris. Envoyez HELP pour obtenir de l'aide.",
-        "sms_help": "Envoyez CALL pour être rappelé, ou un numéro pour être mis en relation avec lui ; "
+        "sms_help": "Envoyez CALL pour être rappelé, ou un numéro pour être mis en relation avec lui "
+        "(ajoutez AT 18:30 pour le programmer) ; "
         "PIN <pin> <numéro> depuis un autre téléphone ; BAL pour votre solde ; RATE <numéro> pour un tarif ; "
         "TOPUP <code> pour ajouter un bon.",
         "sms_balance": "Votre solde est de {amount} {currency}.",

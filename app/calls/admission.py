@@ -39,6 +39,15 @@ Where channels differ on purpose, the difference is a parameter, not a copy:
   its visitor is a stranger whose voicemail must never be bridged.
 - `precheck` (the website widget): steps 1 to 5 alone, before a channel spends
   anything (a texted code) on a request that would be refused anyway.
+- `Ask.at` (a scheduled callback: API, portal, text): the checks run when it is
+  asked for, and the row is due at its time; the queue's time to live counts
+  from then, so it is never expired early. It does not take one of the
+  account's concurrent calls until its time (app/fraud/limits.py), but an
+  account may have at most `limits.MAX_SCHEDULED` waiting. When it is due the
+  dispatcher checks again what may have changed meanwhile: the account's
+  status, the policy for leg A and the balance (the hold of leg A's IVR
+  time), and the IVR checks
+  the destination's policy and rate as for any call (app/calls/dialing.py).
 """
 
 from __future__ import annotations
@@ -79,6 +88,7 @@ class Ask:
     needs_pin: bool = False
     notify_number: str | None = None
     confirm_mode: str | None = None  # instead of the account's (none, press1, amd); see the module's docstring
+    at: dt.datetime | None = None  # scheduled: naive UTC, checked by app/core/schedule.py; None: now
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,8 @@ class Refused(Exception):
         return f"Refused({self.reason!r}, {self.note!r})"
 
 
+MAX_SCHEDULED = limits.MAX_SCHEDULED  # for the channels, which do not import the caps
+TOO_MANY_SCHEDULED = f"at most {MAX_SCHEDULED} scheduled callbacks may wait; cancel one first"
 TRIGGER_ID_LENGTH, REQUESTER_LENGTH = 64, 32  # callback_requests.trigger_id, .caller_id
 
 
@@ -158,8 +170,12 @@ async def _caps(p: Platform, ask: Ask, requester: str, *, per_requester: bool) -
         refused = await requester_over_limit(p, requester)
         if refused:
             return refused
-    if ask.account is not None and await limits.account_over_concurrency(p.db, account=ask.account):
+    if ask.account is None:
+        return None
+    if ask.at is None and await limits.account_over_concurrency(p.db, account=ask.account):
         return Refused(states.RATE_LIMITED, "too many callbacks in progress")
+    if ask.at is not None and await limits.account_over_scheduled(p.db, account=ask.account):
+        return Refused(states.RATE_LIMITED, TOO_MANY_SCHEDULED)
     return None
 
 
@@ -208,8 +224,10 @@ async def admit(p: Platform, ask: Ask, *, per_requester: bool = True, keep_refus
             else None,
             notify_number=ask.notify_number,
             base_url=ask.base_url,
-            due_at=now + dt.timedelta(seconds=p.settings.dispatch_delay_seconds),
-            expires_at=now + dt.timedelta(seconds=p.settings.request_ttl_seconds),
+            due_at=ask.at or now + dt.timedelta(seconds=p.settings.dispatch_delay_seconds),
+            # From the time it is due: a callback scheduled for tomorrow must not expire tonight.
+            expires_at=(ask.at or now) + dt.timedelta(seconds=p.settings.request_ttl_seconds),
+            scheduled_at=ask.at,
         )
     if created:
         if account is not None:

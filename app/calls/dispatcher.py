@@ -23,6 +23,7 @@ import time
 from app.data import accounts, callbacks
 from app.calls import call_recordings, dialing, lost_callbacks, low_balance, machine, notices, pacing
 from app.billing import provider_prices, reservations
+from app.fraud import policy
 from app.core import states, urls
 from app.data.db import utcnow
 from app.platform import Platform
@@ -52,6 +53,18 @@ async def _hold_for_leg_a(p: Platform, request) -> int | None:
     if request["account_id"] is None:
         return await dialing.leg_a_time_limit(p, request, None)
     account = await accounts.get_account(p.db, account_id=request["account_id"])
+    if account is not None and account["status"] != "active":
+        # Blocked since it was accepted (a scheduled callback may wait for days): never placed.
+        await machine.move(p.db, request, machine.NOT_PLACED, states.FAILED, reason=states.AUTH_FAILED,
+                           detail="account blocked before the call was placed")
+        return None
+    if account is not None and request["scheduled_at"] is not None and \
+            await policy.check(p.db, account_id=account["id"], number=request["leg_a_number"]):
+        # Asked for days ago, maybe: the operator's or the account's policy may have changed since.
+        await machine.move(p.db, request, machine.NOT_PLACED, states.FAILED, reason=states.DESTINATION_BLOCKED,
+                           detail="callback number blocked by the policy since it was scheduled")
+        return None
+    # The balance is checked again here, when the call is placed, not only when it was asked for.
     if account is not None and (request["reserved"] > 0 or await dialing.hold_for_ivr(p, request, account)):
         return await dialing.leg_a_time_limit(p, request, account)
     await machine.move(p.db, request, machine.NOT_PLACED, states.FAILED, reason=states.INSUFFICIENT_FUNDS,
@@ -141,6 +154,9 @@ class Dispatcher:
         self._late: list[tuple[object, int]] = []  # claimed and held, slot missed: (request, slots missed)
         self._time_limits: dict[int, int] = {}  # leg A's TimeLimit of each held request, by id, until it is sent
         self.lost_callbacks = lost_callbacks.LostCallbacks(platform)
+        # What "due" is measured against: a callback scheduled for tomorrow is claimed once this says
+        # tomorrow. Tests move it forward instead of waiting; housekeeping keeps the real time.
+        self.clock = utcnow
 
     async def tick(self) -> int:
         """One pass of both loops `run` keeps: housekeeping when it is due, then dialling."""
@@ -172,7 +188,7 @@ class Dispatcher:
         # Left in the list until they have slots: a pass that fails (the database
         # unreachable) must not forget calls that are claimed but not yet sent.
         late = self._late[:]
-        now = utcnow()
+        now = self.clock()
         due = await callbacks.count_due(db, now=now, limit=MAX_BATCH)
         if not due and not late:
             return 0
@@ -236,12 +252,13 @@ class Dispatcher:
     async def _sleep_until_work(self) -> None:
         wait = POLL_SECONDS
         # Calls waiting for a new slot are due now, though the queue no longer holds them.
-        next_due = utcnow() if self._late else await callbacks.next_due_at(self.p.db, now=utcnow())
+        now = self.clock()
+        next_due = now if self._late else await callbacks.next_due_at(self.p.db, now=now)
         if next_due is not None:
             # Slots can be reserved a horizon ahead of their time, so wake that much early.
             slot = await pacing.seconds_to_next(self.p.db) if self._pacing_ready else 0.0
             slot -= pacing.HORIZON_US / 1_000_000
-            wait = min(wait, max((next_due - utcnow()).total_seconds(), slot, 0.005))
+            wait = min(wait, max((next_due - now).total_seconds(), slot, 0.005))
         try:
             await asyncio.wait_for(self.p.work_ready.wait(), timeout=wait)
         except asyncio.TimeoutError:

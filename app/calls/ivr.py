@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from app.data import accounts, callbacks, cards, recordings
-from app.calls import dialing, leg_status, machine, vouchers
+from app.calls import dialing, leg_status, machine, phonebook, vouchers
 from app.fraud import limits, lockouts
 from app.core import money, states, urls
 from app.core.phone import InvalidNumber, to_e164
@@ -182,6 +182,12 @@ async def destination_entered(p: Platform, request, event: GatherResult) -> str:
                               lambda: _ask_destination(request, speaker, before=("no_destination",)))
     if digits == VOUCHER_KEY:
         return await _ask_voucher(p, request, speaker)
+    # A speed dial (*<code>#) or the redial (**#): the number it stands for, checked as if typed.
+    keyed = await phonebook.resolve_keys(p.db, account, digits)
+    if keyed is not None:
+        if keyed.number is None:
+            return await _bad_destination(p, request, speaker, keyed.prompt, states.DESTINATION_BLOCKED)
+        return await _dial(p, request, account, keyed.number, on_refusal=_bad_destination)
     try:
         number = to_e164(digits, account["country"])
     except InvalidNumber:

@@ -8,6 +8,7 @@ sender's number is the ANI), `PIN <pin>` (also PIN<pin>, PIN:<pin>, PIN.<pin>) o
 
     (empty) | CALL                    Call(BySender(), None, None)
     [auth] [CALL] [[<first>] <dest>]  Call(auth, first, dest)
+    ... AT <hh:mm>                    Call(auth, first, dest, at=(hh, mm)): scheduled (18:30, 7:05, 18.30, 18h30)
     U.<login> P.<password> R.<phone>  Register(ByLogin(...), phone)
     VERIFY <code>                     Verify(code): the code texted to this phone by R. or the portal
     [auth] BAL | BALANCE              Balance(auth)
@@ -70,6 +71,7 @@ class Call:
     auth: Auth
     first: str | None  # None: the sender, or the account's default number
     destination: str | None  # None: the IVR asks for it
+    at: tuple[int, int] | None = None  # (hour, minute) on the account's clock: scheduled; None: now
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,7 @@ _VOUCHER = re.compile(r"[0-9][0-9-]{0,39}")
 # [0-9], not \d: \d would accept Arabic-Indic and other non-ASCII digits.
 _NUMBER = re.compile(r"\+?(?:[0-9]*\([0-9]+\)[-.]?)?[0-9]+(?:[-.][0-9]+)*")
 _COUNTRY_CODE = re.compile(r"\+[0-9]{1,3}")
+_CLOCK = re.compile(r"([01]?[0-9]|2[0-3])[:.hH]([0-5][0-9])")
 _SEPARATORS = frozenset(",#;\t\n\v\f\r\x85")
 
 _NOT_TEXT = Invalid("not a text message")
@@ -157,6 +160,7 @@ _TOPUP_CODE = Invalid("TOPUP needs the voucher code")
 _BAD_NUMBER = Invalid("not a phone number")
 _NUMBER_LENGTH = Invalid("a phone number has 3 to 17 digits")
 _TOO_MANY = Invalid("too many numbers; type each number without spaces")
+BAD_CLOCK = Invalid("AT needs a time of day, e.g. AT 18:30")
 
 
 def parse(text: str | None) -> Command:
@@ -309,11 +313,19 @@ def _action(auth: Auth, tokens: list[str]) -> Command:
         return Rate(auth, numbers[0]) if numbers else _RATE_ONE
     if word == "CALL":
         tokens = tokens[1:]
+    at = None
+    if len(tokens) >= 2 and _word(tokens[-2]) == "AT":
+        clock = _CLOCK.fullmatch(tokens[-1])
+        if clock is None:
+            return BAD_CLOCK
+        at, tokens = (int(clock.group(1)), int(clock.group(2))), tokens[:-2]
+    elif tokens and _word(tokens[-1]) == "AT":
+        return BAD_CLOCK
     numbers = _numbers(tokens, most=2)
     if isinstance(numbers, Invalid):
         return numbers
     first, destination = ([None, None] + numbers)[-2:]
-    return Call(auth, first, destination)
+    return Call(auth, first, destination, at)
 
 
 def _numbers(tokens: list[str], most: int) -> list[str] | Invalid:

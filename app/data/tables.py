@@ -70,6 +70,8 @@ accounts = sa.Table(
     # A PIN card (see card_batches): no login of its own; it expires `valid_days` after its first use.
     sa.Column("card_batch_id", sa.Integer, sa.ForeignKey("card_batches.id", ondelete="SET NULL"), index=True),
     sa.Column("card_expires_at", sa.DateTime),
+    # IANA name (Europe/Paris): how the subscriber's own clock reads, for scheduled callbacks.
+    sa.Column("time_zone", sa.String(64), nullable=False, server_default="UTC"),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.CheckConstraint("status in ('active', 'blocked')", name="status"),
     sa.CheckConstraint("confirm_mode in ('none', 'press1', 'amd')", name="confirm_mode"),
@@ -85,7 +87,8 @@ anis = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
 )
 
-MODES = ("pin", "ani", "ani-then-pin", "ani-and-pin", "did")
+MODES = ("pin", "ani", "ani-then-pin", "ani-and-pin", "did", "did-direct")
+DID_MODES = ("did", "did-direct")  # personal numbers: each belongs to an account
 
 service_numbers = sa.Table(
     "service_numbers",
@@ -96,8 +99,10 @@ service_numbers = sa.Table(
     # Set for a personal DID: the account it belongs to.
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True),
     sa.Column("caller_id_mode", sa.String(10)),  # overrides the account's for calls through this number
+    # did-direct: the one number (E.164) a call to this DID connects, with no IVR.
+    sa.Column("destination", sa.String(20)),
     sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.CheckConstraint("mode in ('pin', 'ani', 'ani-then-pin', 'ani-and-pin', 'did')", name="mode"),
+    sa.CheckConstraint("mode in ('pin', 'ani', 'ani-then-pin', 'ani-and-pin', 'did', 'did-direct')", name="mode"),
 )
 
 rates = sa.Table(
@@ -143,6 +148,8 @@ callback_requests = sa.Table(
     sa.Column("base_url", sa.String(255)),
     sa.Column("due_at", sa.DateTime, nullable=False),
     sa.Column("expires_at", sa.DateTime, nullable=False),
+    # A scheduled callback: the time it was asked for (its first due_at). NULL: as soon as possible.
+    sa.Column("scheduled_at", sa.DateTime),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("claimed_at", sa.DateTime),
     sa.Column("leg_a_sid", sa.String(64), unique=True),
@@ -157,6 +164,20 @@ callback_requests = sa.Table(
     sa.UniqueConstraint("trigger_kind", "trigger_id", name="uq_callback_requests_trigger"),
     sa.Index("ix_callback_requests_state_due_at", "state", "due_at"),
     sa.Index("ix_callback_requests_caller_id_created_at", "caller_id", "created_at"),
+)
+
+# A subscriber's phonebook: named numbers, those with a code also speed dials at the IVR (*<code>#).
+phonebook_entries = sa.Table(
+    "phonebook_entries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("number", sa.String(20), nullable=False),  # E.164
+    sa.Column("code", sa.String(2)),  # 1 or 2 digits, unique in the account; NULL: no speed dial
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "code", name="uq_phonebook_entries_account_id_code"),
 )
 
 # One row per call leg: the CDR once the leg has ended.

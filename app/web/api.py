@@ -18,10 +18,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.data import account_history, accounts, rates
-from app.calls import account_requests, cancellation, vouchers
+from app.data import phonebook as phonebook_queries
+from app.calls import account_requests, cancellation, phonebook, vouchers
 from app.web import api_schema
-from app.core import money, voucher_codes
+from app.core import money, schedule, voucher_codes
 from app.core.numbers import ascii_int
+from app.data.db import utcnow
 from app.web.kit.pages import templates
 
 log = logging.getLogger(__name__)
@@ -132,6 +134,13 @@ def _number(raw: str, account, field: str) -> str:
         raise ApiError(422, "invalid_number", f"'{field}' is not a valid phone number") from None
 
 
+def _scheduled_time(raw: str):
+    try:
+        return schedule.check_window(schedule.parse_rfc3339(raw), utcnow())
+    except schedule.BadTime as exc:
+        raise ApiError(422, "invalid_time", str(exc)) from None
+
+
 # Handlers ------------------------------------------------------------------------
 
 
@@ -149,16 +158,17 @@ async def create_callback(request: Request, account) -> Response:
     key = request.headers.get("idempotency-key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise ApiError(400, "invalid_idempotency_key", "an Idempotency-Key is 1 to 50 visible ASCII characters")
-    body = string_fields(await json_object(request), required={"to"}, optional={"from"})
+    body = string_fields(await json_object(request), required={"to"}, optional={"from", "at"})
     if not body.get("from") and not account["default_number"]:
         raise ApiError(422, "from_required", "'from' is required: the account has no default number")
     leg_a = _number(body.get("from") or account["default_number"], account, "from")
     leg_b = _number(body["to"], account, "to")
+    at = _scheduled_time(body["at"]) if body.get("at") else None
     try:
         queued = await account_requests.request_callback(
             p, account=account, trigger_kind="api", trigger_id=f"{account['id']}:{key}" if key else uuid.uuid4().hex,
             leg_a=leg_a, destination=leg_b, base_url=p.callback_base(request),
-            requester=f"api:{account['login']}", notify_number=leg_a,
+            requester=f"api:{account['login']}", notify_number=leg_a, at=at,
         )
     except account_requests.Refused as refused:
         message = refused.detail + (f": {refused.number}" if refused.number else "")
@@ -181,6 +191,15 @@ async def list_callbacks(request: Request, account) -> Response:
             raise ApiError(400, "invalid_parameter", "'cursor' is the next_cursor of a previous page")
         before = int(cursor)
     db = request.app.state.platform.db
+    scheduled = params.get("scheduled")
+    if scheduled not in (None, "true", "false"):
+        raise ApiError(400, "invalid_parameter", "'scheduled' is true or false")
+    if scheduled == "true":
+        # The scheduled callbacks still waiting for their time, soonest first: one page holds them all.
+        rows = await account_history.list_scheduled(db, account_id=account["id"], limit=account_requests.MAX_SCHEDULED)
+        data = [account_history.callback_view(row, legs, account["currency"])
+                for row, legs in await account_history.with_legs(db, account_id=account["id"], rows=rows)]
+        return JSONResponse({"data": data, "next_cursor": None})
     rows = await account_history.list_requests(db, account_id=account["id"], before_id=before, limit=int(raw_limit))
     data = [account_history.callback_view(row, legs, account["currency"])
             for row, legs in await account_history.with_legs(db, account_id=account["id"], rows=rows)]
@@ -251,6 +270,74 @@ async def get_rate(request: Request, account) -> Response:
     })
 
 
+# The phonebook (speed dials) -------------------------------------------------------
+
+
+def _entry_view(row) -> dict:
+    return {"id": row["id"], "name": row["name"], "number": row["number"], "code": row["code"],
+            "created_at": account_history.iso(row["created_at"]), "updated_at": account_history.iso(row["updated_at"])}
+
+
+async def _entry_values(request: Request, account) -> phonebook.Entry:
+    data = await json_object(request)
+    body = string_fields(data, required={"name", "number"}, optional={"code"}, max_length=phonebook.MAX_NAME)
+    try:
+        return phonebook.entry(account, name=body["name"], number=body["number"], code=body.get("code"))
+    except phonebook.EntryError as exc:
+        code = "invalid_number" if exc.field == "number" else "invalid_field"
+        raise ApiError(422, code, f"'{exc.field}': {exc}") from None
+
+
+def _entry_id(request: Request) -> int:
+    entry_id = request.path_params["entry_id"]
+    if not account_history.valid_id(entry_id):
+        raise ApiError(404, "not_found", "no such phonebook entry")
+    return entry_id
+
+
+async def list_phonebook(request: Request, account) -> Response:
+    rows = await phonebook_queries.list_entries(request.app.state.platform.db, account_id=account["id"])
+    return JSONResponse({"data": [_entry_view(row) for row in rows]})
+
+
+async def create_entry(request: Request, account) -> Response:
+    db = request.app.state.platform.db
+    values = await _entry_values(request, account)
+    try:
+        entry_id = await phonebook.add(db, account, values)
+    except phonebook.EntryError as exc:
+        raise ApiError(409, "code_taken" if exc.field == "code" else "phonebook_full", str(exc)) from None
+    row = await phonebook_queries.get_entry(db, account_id=account["id"], entry_id=entry_id)
+    return JSONResponse(_entry_view(row), status_code=201, headers={"Location": f"{PREFIX}/phonebook/{entry_id}"})
+
+
+async def get_entry(request: Request, account) -> Response:
+    row = await phonebook_queries.get_entry(request.app.state.platform.db, account_id=account["id"],
+                                            entry_id=_entry_id(request))
+    if row is None:
+        raise ApiError(404, "not_found", "no such phonebook entry")
+    return JSONResponse(_entry_view(row))
+
+
+async def replace_entry(request: Request, account) -> Response:
+    db, entry_id = request.app.state.platform.db, _entry_id(request)
+    values = await _entry_values(request, account)
+    try:
+        changed = await phonebook.change(db, account, entry_id, values)
+    except phonebook.EntryError as exc:
+        raise ApiError(409, "code_taken", str(exc)) from None
+    if not changed:
+        raise ApiError(404, "not_found", "no such phonebook entry")
+    return JSONResponse(_entry_view(await phonebook_queries.get_entry(db, account_id=account["id"], entry_id=entry_id)))
+
+
+async def delete_entry(request: Request, account) -> Response:
+    if not await phonebook_queries.delete_entry(request.app.state.platform.db, account_id=account["id"],
+                                                entry_id=_entry_id(request)):
+        raise ApiError(404, "not_found", "no such phonebook entry")
+    return Response(status_code=204)
+
+
 async def openapi(request: Request, account) -> Response:
     return JSONResponse(api_schema.document(request.scope.get("root_path", "") + PREFIX))
 
@@ -309,5 +396,8 @@ routes = [
     Route(PREFIX + "/account", resource({"GET": get_account}), methods=METHODS),
     Route(PREFIX + "/account/vouchers", resource({"POST": redeem_voucher}), methods=METHODS),
     Route(PREFIX + "/rates", resource({"GET": get_rate}), methods=METHODS),
+    Route(PREFIX + "/phonebook", resource({"GET": list_phonebook, "POST": create_entry}), methods=METHODS),
+    Route(PREFIX + "/phonebook/{entry_id:int}", resource({"GET": get_entry, "PUT": replace_entry,
+                                                          "DELETE": delete_entry}), methods=METHODS),
     Route(PREFIX + "/{rest:path}", resource({"*": not_found}, public=True), methods=METHODS),
 ]

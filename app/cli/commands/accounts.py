@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from app.data import accounts, operators
 from app.fraud import lockouts
-from app.core import money, security
+from app.core import money, schedule, security
 from app.cli.commands import CommandError, account_by_login, parse_number
 from app.data.instance import resolve_secret_key
 from app.core.settings import Settings
+
+
+def _time_zone(name: str) -> str:
+    if not schedule.valid_time_zone(name):
+        raise CommandError("--time-zone is an IANA time zone name such as Europe/Paris or America/New_York")
+    return name
 
 
 async def cmd_account_create(settings: Settings, args, db) -> str:
@@ -26,15 +32,18 @@ async def cmd_account_create(settings: Settings, args, db) -> str:
         balance = money.parse_amount(args.balance, currency)
     except money.MoneyError as exc:
         raise CommandError(str(exc)) from None
+    time_zone = _time_zone(args.time_zone)
     secret_key = await resolve_secret_key(db, settings)
     try:
-        await accounts.create_account(
+        account_id = await accounts.create_account(
             db, secret_key=secret_key, login=args.login, password=args.password, pin=args.pin,
             default_number=default_number, balance=balance, currency=currency, country=country,
             language=args.language.lower(),
         )
     except accounts.AccountError as exc:
         raise CommandError(str(exc)) from None
+    if time_zone != schedule.DEFAULT_TIME_ZONE:
+        await accounts.update_account(db, account_id=account_id, time_zone=time_zone)
     return f"account {args.login} created, balance {money.format_amount(balance, currency)} {currency}"
 
 
@@ -67,6 +76,8 @@ async def cmd_account_set(settings: Settings, args, db) -> str:
         changes["confirm_mode"] = args.confirm_mode
     if args.language is not None:
         changes["language"] = args.language.lower()
+    if args.time_zone is not None:
+        changes["time_zone"] = _time_zone(args.time_zone)
     if args.default_number is not None:
         changes["default_number"] = parse_number(args.default_number, account["country"]) if args.default_number else None
     if args.retry_attempts is not None:
@@ -156,6 +167,7 @@ def register(groups) -> None:
     create.add_argument("--currency", default="USD")
     create.add_argument("--country", default="US")
     create.add_argument("--language", default="en")
+    create.add_argument("--time-zone", default="UTC", help="IANA name, for scheduled callbacks (Europe/Paris)")
     create.set_defaults(run_db=cmd_account_create)
     add_ani = account.add_parser("add-ani", help="register a caller ID (ANI) to an account")
     add_ani.add_argument("login")
@@ -172,6 +184,7 @@ def register(groups) -> None:
     change.add_argument("--confirm-mode", choices=["none", "press1", "amd"],
                         help="one-stage calls: how to make sure a person answered before dialling")
     change.add_argument("--language")
+    change.add_argument("--time-zone", help="IANA name, for scheduled callbacks (Europe/Paris)")
     change.add_argument("--default-number", help="empty to remove")
     change.add_argument("--retry-attempts", type=int)
     change.add_argument("--status", choices=["active", "blocked"])

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from app.calls import operator_events
 from app.data import accounts, admin_queries, low_balance
 from app.fraud import lockouts
-from app.core import money, security
+from app.core import money, schedule, security
 from app.core.numbers import ascii_int
 from app.web.admin import forms as forms
 from app.web.admin.pages import Desk, admin_page
@@ -97,6 +97,7 @@ async def _detail(desk: Desk, account, *, status: int = 200, errors: dict | None
         max_failures=lockouts.ACCOUNT_MAX_FAILURES, source_max_failures=lockouts.MAX_FAILURES,
         languages=forms.languages(account["language"]), confirm_modes=forms.CONFIRM_MODES,
         caller_id_modes=forms.CALLER_ID_MODES, record_calls=forms.RECORD_CALLS,
+        time_zones=sorted(schedule.time_zones()),
     )
 
 

@@ -42,6 +42,8 @@ MODES = {
     "ani-then-pin": "Registered caller IDs as in ani; anyone else is called back and asked for a PIN.",
     "ani-and-pin": "Registered caller IDs only. Calls the caller back and asks for that account's PIN.",
     "did": "Anyone, even a withheld caller ID. Always calls {owner}'s default number, no PIN.",
+    "did-direct": "Anyone, even a withheld caller ID. Calls {owner}'s default number and connects the DID's "
+                  "fixed destination, no IVR.",
 }
 STATE_TEXT = {
     states.QUEUED: "the callback rings in a moment",

@@ -9,8 +9,9 @@ from app.data import accounts
 from app.web.kit.pages import Page, Side
 from app.web.portal import sessions as portal_sessions
 
-NAV = [("dashboard", "/", "Dashboard"), ("history", "/history", "History"), ("balance", "/balance", "Balance"),
-       ("recordings", "/recordings", "Recordings"), ("settings", "/settings", "Settings"), ("api", "/api/v1/docs", "API")]
+NAV = [("dashboard", "/", "Dashboard"), ("history", "/history", "History"), ("phonebook", "/phonebook", "Phonebook"),
+       ("balance", "/balance", "Balance"), ("recordings", "/recordings", "Recordings"), ("settings", "/settings", "Settings"),
+       ("api", "/api/v1/docs", "API")]
 
 
 @dataclass
