@@ -24,6 +24,7 @@ from app.web.demo import softphone
 from app.web.loopback import LoopbackOnly
 from app.data.db import make_database
 from app.calls.dispatcher import Dispatcher
+from app.calls.operator_events import Sender
 from app.platform import Platform
 from app.providers import credentials as provider_credentials
 from app.providers.interface import Credentials
@@ -91,13 +92,19 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
         dispatcher = Dispatcher(platform)
         task = asyncio.create_task(dispatcher.run()) if settings.dispatcher_enabled else None
         app.state.dispatcher = dispatcher
+        sender = Sender(platform)
+        app.state.operator_events = sender
+        # Events are delivered while OPERATOR_WEBHOOK_URL is set; those queued survive a restart in the outbox.
+        sending = asyncio.create_task(sender.run()) if settings.operator_webhook_url else None
         try:
             yield
         finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            for background in (task, sending):
+                if background is not None:
+                    background.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await background
+            await sender.aclose()
             await dispatcher.drain()
             await provider.aclose()
             await stack.aclose()

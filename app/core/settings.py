@@ -100,6 +100,10 @@ class Settings:
     forwarded_allow_ips: str = "127.0.0.1"
     # ...and then past this many more whose addresses are not known (a PaaS router: Heroku 1).
     forwarded_trusted_hops: int = 0
+    # Where balance events, voucher redemptions and alarms are POSTed (app/calls/operator_events.py),
+    # and the key of their X-Callback-Signature. Unset URL: no events are kept or sent.
+    operator_webhook_url: str | None = None
+    operator_webhook_secret: str | None = None
 
     @property
     def uses_sandbox(self) -> bool:
@@ -140,6 +144,14 @@ def check(settings: Settings) -> Settings:
         raise SystemExit(f"FORWARDED_ALLOW_IPS must list IP addresses or networks (10.0.0.0/8), got {exc}") from None
     if not 4 <= settings.pin_min_length <= 12:
         raise SystemExit(f"PIN_MIN_LENGTH is 4 to 12 digits, got {settings.pin_min_length}")
+    if settings.operator_webhook_url:
+        parts = urlsplit(settings.operator_webhook_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SystemExit(f"OPERATOR_WEBHOOK_URL must be an http(s) URL, got {settings.operator_webhook_url!r}")
+        if not settings.operator_webhook_secret:
+            # An unsigned event could be forged by anyone who can reach the receiver.
+            raise SystemExit("OPERATOR_WEBHOOK_URL is set but OPERATOR_WEBHOOK_SECRET is not: the receiver "
+                             "checks each event's X-Callback-Signature with it")
     if settings.forwarded_trusted_hops < 0:
         raise SystemExit("FORWARDED_TRUSTED_HOPS is the number of proxies in front of the app: 0 or more")
     return settings
@@ -185,4 +197,6 @@ def load_settings(environ: dict | None = None, env_file: str | Path | None = ".e
         metrics_token=env.get("METRICS_TOKEN") or None,
         forwarded_allow_ips=(env.get("FORWARDED_ALLOW_IPS") or "127.0.0.1").strip(),
         forwarded_trusted_hops=_int(env, "FORWARDED_TRUSTED_HOPS", 0),
+        operator_webhook_url=(env.get("OPERATOR_WEBHOOK_URL") or "").strip() or None,
+        operator_webhook_secret=env.get("OPERATOR_WEBHOOK_SECRET") or None,
     ))

@@ -202,8 +202,11 @@ api_tokens = sa.Table(
     "api_tokens",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    # NULL for an operator's token (`token create --operator`): it acts on any account, within its scopes.
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True),
     sa.Column("name", sa.String(64), nullable=False, server_default=""),
+    # Space-separated (app/core/scopes.py): "account" is what every token could do before scopes.
+    sa.Column("scopes", sa.String(64), nullable=False, server_default="account"),
     # SHA-256 of a random 256-bit token: enough entropy that a slow hash adds nothing.
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
@@ -381,4 +384,53 @@ provider_pacing = sa.Table(
     metadata,
     sa.Column("name", sa.String(16), primary_key=True),
     sa.Column("next_slot_us", sa.BigInteger, nullable=False),
+)
+
+
+# The operator webhook's outbox (app/calls/operator_events.py): each event is written with the change
+# it reports, in the same transaction where there is one, and POSTed until the receiver takes it.
+operator_events = sa.Table(
+    "operator_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("event_id", sa.String(36), nullable=False, unique=True),  # the payload's "id", what receivers dedupe on
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # the exact JSON POSTed, so every retry signs the same bytes
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    # Undelivered while delivered_at is NULL; tried next at next_attempt_at (a lease while a POST is out).
+    sa.Column("next_attempt_at", sa.DateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("delivered_at", sa.DateTime),
+    sa.Column("last_error", sa.String(255)),
+    sa.Index("ix_operator_events_delivered_at_next_attempt_at", "delivered_at", "next_attempt_at"),
+)
+
+# A POST repeated with the same Idempotency-Key gets the first one's answer (app/web/api_topups.py):
+# the key's row is inserted in the transaction that does the work, so two at once do it once.
+api_idempotency = sa.Table(
+    "api_idempotency",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("token_id", sa.Integer, sa.ForeignKey("api_tokens.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.String(50), nullable=False),
+    sa.Column("request_hash", sa.String(64), nullable=False),  # SHA-256 of method, path and body
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("response", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("token_id", "key", name="uq_api_idempotency_token_id_key"),
+)
+
+# Alarms on the traffic (app/calls/alarms.py): one open row per (kind, subject) until it clears.
+alarms = sa.Table(
+    "alarms",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # asr, acd, failed_run, spend_spike
+    sa.Column("subject", sa.String(80), nullable=False),  # "prefix:44", "provider:twilio", "account:alice"
+    sa.Column("value", sa.String(32), nullable=False),  # what was measured, as shown
+    sa.Column("threshold", sa.String(32), nullable=False),
+    sa.Column("raised_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("cleared_at", sa.DateTime),
+    sa.Index("ix_alarms_cleared_at", "cleared_at"),
 )

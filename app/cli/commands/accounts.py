@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.data import accounts, operators
+from app.calls import topups
 from app.fraud import lockouts
 from app.core import money, security
 from app.cli.commands import CommandError, account_by_login, parse_number
@@ -56,7 +57,7 @@ async def cmd_account_topup(settings: Settings, args, db) -> str:
         raise CommandError(str(exc)) from None
     if amount <= 0:
         raise CommandError("a top-up is a positive amount")
-    balance = await accounts.top_up(db, account_id=account["id"], amount=amount, actor="cli", note=args.note)
+    balance = await topups.change_balance(db, settings, account=account, amount=amount, actor="cli", note=args.note)
     return f"{args.login} balance {money.format_amount(balance, account['currency'])} {account['currency']}"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from app.data import accounts, admin_queries
+from app.calls import topups
 from app.fraud import lockouts
 from app.core import money, security
 from app.core.numbers import ascii_int
@@ -141,7 +142,8 @@ async def top_up(desk: Desk, account) -> Response:
                                   f"{money.format_amount(account['balance'], account['currency'])}).")
     except forms.FormError as exc:
         return await _detail(desk, account, status=422, errors={"topup": str(exc)}, values=values)
-    await accounts.top_up(desk.p.db, account_id=account["id"], amount=amount, actor=desk.actor, note=note)
+    await topups.change_balance(desk.p.db, desk.p.settings, account=account, amount=amount, actor=desk.actor, note=note)
+    desk.p.operator_events_ready.set()
     return desk.redirect(f"/admin/accounts/{account['id']}?done=topup")
 
 

@@ -1,0 +1,76 @@
+"""The operator webhook's outbox, API token scopes and idempotency keys, alarms
+
+Revision ID: 0007_money
+Revises: 0006
+Create Date: 2026-12-04
+"""
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0007_money'
+down_revision = '0006'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        'operator_events',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('event_id', sa.String(length=36), nullable=False),
+        sa.Column('type', sa.String(length=32), nullable=False),
+        sa.Column('body', sa.Text(), nullable=False),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('next_attempt_at', sa.DateTime(), nullable=False),
+        sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
+        sa.Column('delivered_at', sa.DateTime(), nullable=True),
+        sa.Column('last_error', sa.String(length=255), nullable=True),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_operator_events')),
+        sa.UniqueConstraint('event_id', name=op.f('uq_operator_events_event_id')),
+    )
+    op.create_index('ix_operator_events_delivered_at_next_attempt_at', 'operator_events',
+                    ['delivered_at', 'next_attempt_at'])
+    # Tokens made before scopes keep what they could do ("account"); an operator's token has no account.
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('scopes', sa.String(length=64), server_default='account', nullable=False))
+        batch_op.alter_column('account_id', existing_type=sa.Integer(), nullable=True)
+    op.create_table(
+        'api_idempotency',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('token_id', sa.Integer(), nullable=False),
+        sa.Column('key', sa.String(length=50), nullable=False),
+        sa.Column('request_hash', sa.String(length=64), nullable=False),
+        sa.Column('status', sa.Integer(), nullable=False),
+        sa.Column('response', sa.Text(), nullable=False),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(['token_id'], ['api_tokens.id'], name=op.f('fk_api_idempotency_token_id_api_tokens'),
+                                ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_api_idempotency')),
+        sa.UniqueConstraint('token_id', 'key', name='uq_api_idempotency_token_id_key'),
+    )
+    op.create_table(
+        'alarms',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('kind', sa.String(length=16), nullable=False),
+        sa.Column('subject', sa.String(length=80), nullable=False),
+        sa.Column('value', sa.String(length=32), nullable=False),
+        sa.Column('threshold', sa.String(length=32), nullable=False),
+        sa.Column('raised_at', sa.DateTime(), nullable=False),
+        sa.Column('updated_at', sa.DateTime(), nullable=False),
+        sa.Column('cleared_at', sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_alarms')),
+    )
+    op.create_index('ix_alarms_cleared_at', 'alarms', ['cleared_at'])
+
+
+def downgrade() -> None:
+    op.drop_index('ix_alarms_cleared_at', table_name='alarms')
+    op.drop_table('alarms')
+    op.drop_table('api_idempotency')
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.alter_column('account_id', existing_type=sa.Integer(), nullable=False)
+        batch_op.drop_column('scopes')
+    op.drop_index('ix_operator_events_delivered_at_next_attempt_at', table_name='operator_events')
+    op.drop_table('operator_events')
