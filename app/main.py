@@ -14,7 +14,7 @@ from starlette.routing import Mount, Route
 from twilio.request_validator import RequestValidator
 
 from app.web.admin import signin as admin
-from app.web import api, sms_webhooks, voice_webhooks as webhooks
+from app.web import api, api_topups, sms_webhooks, voice_webhooks as webhooks
 from app.web import metrics as metrics_page
 from app.providers import embedded_sandbox as embedded_carrier
 from app.data import instance
@@ -60,6 +60,7 @@ routes = [
     Route("/legs/{request_id:int}/{step}", webhooks.leg_step, methods=["POST"]),
     Route("/media/prompts/{prompt}/{language}", webhooks.prompt_audio),
     *admin.routes,
+    *api_topups.routes,
     *api.routes,
     *portal.routes,
 ]

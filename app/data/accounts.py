@@ -137,9 +137,11 @@ async def list_adjustments(db: Database, *, account_id: int, limit: int = 50):
 MAX_LIVE_TOKENS = 10
 
 
-async def create_token(db: Database, *, account_id: int, name: str = "", limit: int | None = None) -> str:
+async def create_token(db: Database, *, account_id: int | None, name: str = "", limit: int | None = None,
+                       scopes: str = "account") -> str:
     """A new API token (returned once; stored hashed). With `limit`, refused (AccountError) when the
-    account already has that many live tokens: the count and the insert are one transaction, locked."""
+    account already has that many live tokens: the count and the insert are one transaction, locked.
+    `account_id` None makes an operator's token (its scopes act on any account)."""
     token = security.new_api_token()
     async with db.transaction():
         if limit is not None:
@@ -150,7 +152,8 @@ async def create_token(db: Database, *, account_id: int, name: str = "", limit: 
                 raise AccountError(f"you have {live} API tokens, the most an account may have: revoke one first")
         await db.execute(
             api_tokens.insert().values(
-                account_id=account_id, name=name, token_hash=security.token_digest(token), created_at=utcnow()
+                account_id=account_id, name=name, token_hash=security.token_digest(token), created_at=utcnow(),
+                scopes=scopes,
             )
         )
     return token
@@ -163,6 +166,14 @@ async def account_for_token(db: Database, *, token: str):
         .where(api_tokens.c.token_hash == security.token_digest(token), api_tokens.c.revoked_at.is_(None))
     )
     return await db.fetch_one(query)
+
+
+async def operator_token(db: Database, *, token: str):
+    """A live operator's token (one of no account): id, name, scopes; or None."""
+    return await db.fetch_one(
+        sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.scopes)
+        .where(api_tokens.c.token_hash == security.token_digest(token), api_tokens.c.revoked_at.is_(None),
+               api_tokens.c.account_id.is_(None)))
 
 
 # For the subscriber portal and the REST API ----------------------------------
@@ -258,7 +269,8 @@ async def authenticate_token(db: Database, *, token: str, touch_after_seconds: i
     into a write.
     """
     query = (
-        sa.select(accounts, api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at.label("token_last_used_at"))
+        sa.select(accounts, api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at.label("token_last_used_at"),
+                  api_tokens.c.scopes.label("token_scopes"), api_tokens.c.name.label("token_name"))
         .select_from(accounts.join(api_tokens, api_tokens.c.account_id == accounts.c.id))
         .where(api_tokens.c.token_hash == security.token_digest(token), api_tokens.c.revoked_at.is_(None))
     )

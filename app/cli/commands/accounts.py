@@ -124,10 +124,21 @@ async def cmd_lockouts(settings: Settings, args, db) -> str:
                      for row in rows) or "no failed authorizations in the last hour"
 
 
+TOKEN_SCOPES = ("account", "topup")
+
+
 async def cmd_token_create(settings: Settings, args, db) -> str:
+    scopes = list(dict.fromkeys(args.scope or ["account"]))
+    if args.operator:
+        if args.login is not None:
+            raise CommandError("an operator's token belongs to no account: give --operator or a LOGIN, not both")
+        if "account" in scopes:
+            raise CommandError("an operator's token has no account to act as: give it --scope topup")
+        return await accounts.create_token(db, account_id=None, name=args.name, scopes=" ".join(scopes))
+    if args.login is None:
+        raise CommandError("give the LOGIN of the account the token is for (or --operator)")
     account = await account_by_login(db, args.login)
-    token = await accounts.create_token(db, account_id=account["id"], name=args.name)
-    return token
+    return await accounts.create_token(db, account_id=account["id"], name=args.name, scopes=" ".join(scopes))
 
 
 def register(groups) -> None:
@@ -183,6 +194,10 @@ def register(groups) -> None:
 
     token = groups.add_parser("token", help="API tokens").add_subparsers(dest="command", required=True)
     token_create = token.add_parser("create", help="create an API token (shown once)")
-    token_create.add_argument("login")
+    token_create.add_argument("login", nargs="?")
     token_create.add_argument("--name", default="")
+    token_create.add_argument("--scope", action="append", choices=TOKEN_SCOPES,
+                              help="what it may do (repeatable): account (default) and/or topup")
+    token_create.add_argument("--operator", action="store_true",
+                              help="an operator's token, for no account: with --scope topup, tops up any account")
     token_create.set_defaults(run_db=cmd_token_create)
