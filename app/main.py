@@ -23,6 +23,7 @@ from app.web.portal import signin as portal
 from app.web.demo import softphone
 from app.web.loopback import LoopbackOnly
 from app.data.db import make_database
+from app.calls import alarms
 from app.calls.dispatcher import Dispatcher
 from app.calls.operator_events import Sender
 from app.platform import Platform
@@ -97,10 +98,12 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
         app.state.operator_events = sender
         # Events are delivered while OPERATOR_WEBHOOK_URL is set; those queued survive a restart in the outbox.
         sending = asyncio.create_task(sender.run()) if settings.operator_webhook_url else None
+        watching = (asyncio.create_task(alarms.run(platform))
+                    if settings.alarm_check_seconds and settings.dispatcher_enabled else None)
         try:
             yield
         finally:
-            for background in (task, sending):
+            for background in (task, sending, watching):
                 if background is not None:
                     background.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
