@@ -1,4 +1,4 @@
-"""The operator webhook's outbox, API token scopes and idempotency keys, alarms
+"""The operator webhook's outbox, API token scopes and idempotency keys, alarms, resellers
 
 Revision ID: 0007_money
 Revises: 0006
@@ -63,9 +63,50 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_alarms')),
     )
     op.create_index('ix_alarms_cleared_at', 'alarms', ['cleared_at'])
+    op.create_table(
+        'resellers',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('login', sa.String(length=64), nullable=False),
+        sa.Column('password_hash', sa.String(length=255), nullable=False),
+        sa.Column('tariff', sa.String(length=32), server_default='default', nullable=False),
+        sa.Column('currency', sa.String(length=3), server_default='USD', nullable=False),
+        sa.Column('credit_limit', sa.BigInteger(), server_default='0', nullable=False),
+        sa.Column('used', sa.BigInteger(), server_default='0', nullable=False),
+        sa.Column('reserved', sa.BigInteger(), server_default='0', nullable=False),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_resellers')),
+        sa.UniqueConstraint('login', name=op.f('uq_resellers_login')),
+    )
+    with op.batch_alter_table('accounts', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('reseller_id', sa.Integer(), nullable=True))
+        batch_op.create_index(batch_op.f('ix_accounts_reseller_id'), ['reseller_id'], unique=False)
+        batch_op.create_foreign_key(batch_op.f('fk_accounts_reseller_id_resellers'), 'resellers', ['reseller_id'],
+                                    ['id'], ondelete='RESTRICT')
+    with op.batch_alter_table('login_sessions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('reseller_id', sa.Integer(), nullable=True))
+        batch_op.create_index(batch_op.f('ix_login_sessions_reseller_id'), ['reseller_id'], unique=False)
+        batch_op.create_foreign_key(batch_op.f('fk_login_sessions_reseller_id_resellers'), 'resellers',
+                                    ['reseller_id'], ['id'], ondelete='CASCADE')
+    with op.batch_alter_table('call_legs', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('reseller_cost', sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column('reseller_margin', sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column('operator_margin', sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('call_legs', schema=None) as batch_op:
+        batch_op.drop_column('operator_margin')
+        batch_op.drop_column('reseller_margin')
+        batch_op.drop_column('reseller_cost')
+    with op.batch_alter_table('login_sessions', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_login_sessions_reseller_id_resellers'), type_='foreignkey')
+        batch_op.drop_index(batch_op.f('ix_login_sessions_reseller_id'))
+        batch_op.drop_column('reseller_id')
+    with op.batch_alter_table('accounts', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_accounts_reseller_id_resellers'), type_='foreignkey')
+        batch_op.drop_index(batch_op.f('ix_accounts_reseller_id'))
+        batch_op.drop_column('reseller_id')
+    op.drop_table('resellers')
     op.drop_index('ix_alarms_cleared_at', table_name='alarms')
     op.drop_table('alarms')
     op.drop_table('api_idempotency')

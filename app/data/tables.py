@@ -26,6 +26,23 @@ instance_settings = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
+# Operator -> resellers -> accounts. A reseller buys at the operator's tariff for it (`tariff`, a rate table)
+# and sells at its accounts' own tariffs; its accounts' calls are charged to `used` at the buying price, and
+# stop when `used + reserved` would pass `credit_limit` (holds as for balances: app/billing/reservations.py).
+resellers = sa.Table(
+    "resellers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("login", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("tariff", sa.String(32), nullable=False, server_default="default"),
+    sa.Column("currency", sa.String(3), nullable=False, server_default="USD"),
+    sa.Column("credit_limit", sa.BigInteger, nullable=False, server_default="0"),  # minor units
+    sa.Column("used", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("reserved", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
 accounts = sa.Table(
     "accounts",
     metadata,
@@ -61,6 +78,8 @@ accounts = sa.Table(
     # What the second party sees as the caller: the service number, the subscriber's
     # own (verified) number, or nothing where the provider allows it.
     sa.Column("caller_id_mode", sa.String(10), nullable=False, server_default="service"),
+    # The reseller that sells to this account (NULL: the operator's own); see `resellers`.
+    sa.Column("reseller_id", sa.Integer, sa.ForeignKey("resellers.id", ondelete="RESTRICT"), index=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.CheckConstraint("status in ('active', 'blocked')", name="status"),
     sa.CheckConstraint("confirm_mode in ('none', 'press1', 'amd')", name="confirm_mode"),
@@ -176,6 +195,12 @@ call_legs = sa.Table(
     # NULL while unknown: not priced yet, never priced, or ended before prices were collected.
     sa.Column("provider_price", sa.BigInteger),
     sa.Column("provider_price_unit", sa.String(3)),
+    # Resellers' legs: what the reseller owes the operator for it (at the operator's tariff for the reseller),
+    # and its margin (cost - reseller_cost). The operator's margin: what it was paid for the leg (reseller_cost,
+    # or cost for its own accounts) less the carrier's price, once that is known in the same currency.
+    sa.Column("reseller_cost", sa.BigInteger),  # minor units
+    sa.Column("reseller_margin", sa.BigInteger),
+    sa.Column("operator_margin", sa.BigInteger),
     # When to ask the provider for the price next; NULL once priced or given up (after `price_checks` tries).
     sa.Column("price_check_at", sa.DateTime, index=True),
     sa.Column("price_checks", sa.Integer, nullable=False, server_default="0"),
@@ -346,6 +371,7 @@ login_sessions = sa.Table(
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True),
     sa.Column("operator_id", sa.Integer, sa.ForeignKey("operators.id", ondelete="CASCADE"), index=True),
+    sa.Column("reseller_id", sa.Integer, sa.ForeignKey("resellers.id", ondelete="CASCADE"), index=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
 )

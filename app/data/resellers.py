@@ -1,0 +1,70 @@
+"""Queries for resellers: their rows, sign-in, their accounts, and what they owe (app/billing/reservations.py
+holds and charges their credit through app/data/holds.py)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.core import security
+from app.data.db import Database, utcnow
+from app.data.tables import accounts, call_legs, callback_requests, resellers
+
+
+class ResellerError(ValueError):
+    """A refusal the caller can show as is."""
+
+
+async def create_reseller(db: Database, *, login: str, password: str, tariff: str, currency: str,
+                          credit_limit: int) -> int:
+    if await get_reseller_by_login(db, login=login):
+        raise ResellerError(f"reseller {login!r} already exists")
+    password_hash = await security.hash_password_async(password)
+    return await db.execute(resellers.insert().values(login=login, password_hash=password_hash, tariff=tariff,
+                                                      currency=currency, credit_limit=credit_limit,
+                                                      created_at=utcnow()))
+
+
+async def get_reseller(db: Database, *, reseller_id: int):
+    return await db.fetch_one(resellers.select().where(resellers.c.id == reseller_id))
+
+
+async def get_reseller_by_login(db: Database, *, login: str):
+    return await db.fetch_one(resellers.select().where(resellers.c.login == login))
+
+
+async def update_reseller(db: Database, *, reseller_id: int, **values) -> None:
+    await db.execute(resellers.update().where(resellers.c.id == reseller_id).values(**values))
+
+
+async def authenticate(db: Database, *, login: str, password: str):
+    """The reseller row when the password is right; None otherwise, in the same time either way."""
+    reseller = await get_reseller_by_login(db, login=login[:64])
+    if not await security.verify_password_async(reseller["password_hash"] if reseller else None, password):
+        return None
+    return reseller
+
+
+async def attach(db: Database, *, reseller_id: int | None, account_id: int) -> None:
+    """Make the account the reseller's (None: the operator's own again)."""
+    await db.execute(accounts.update().where(accounts.c.id == account_id).values(reseller_id=reseller_id))
+
+
+async def list_accounts(db: Database, *, reseller_id: int):
+    return await db.fetch_all(accounts.select().where(accounts.c.reseller_id == reseller_id).order_by(accounts.c.login))
+
+
+async def own_account(db: Database, *, reseller_id: int, account_id: int):
+    """The account if it is this reseller's, else None: every reseller page looks accounts up here."""
+    return await db.fetch_one(accounts.select().where(accounts.c.id == account_id,
+                                                      accounts.c.reseller_id == reseller_id))
+
+
+async def account_cdrs(db: Database, *, reseller_id: int, account_id: int, limit: int = 100):
+    """The account's ended legs with their margins, newest first (none if it is not the reseller's)."""
+    return await db.fetch_all(
+        sa.select(call_legs.c.id, call_legs.c.leg, call_legs.c.to_number, call_legs.c.status, call_legs.c.ended_at,
+                  call_legs.c.billed_seconds, call_legs.c.cost, call_legs.c.reseller_cost, call_legs.c.reseller_margin)
+        .select_from(call_legs.join(callback_requests, callback_requests.c.id == call_legs.c.request_id)
+                     .join(accounts, accounts.c.id == callback_requests.c.account_id))
+        .where(accounts.c.id == account_id, accounts.c.reseller_id == reseller_id, call_legs.c.ended_at.is_not(None))
+        .order_by(call_legs.c.ended_at.desc(), call_legs.c.id.desc()).limit(limit))
