@@ -20,6 +20,7 @@ from app.providers import embedded_sandbox as embedded_carrier
 from app.data import instance
 from app.core import metrics, request_origin
 from app.web.portal import signin as portal
+from app.web.reseller import views as reseller
 from app.web.demo import softphone
 from app.web.loopback import LoopbackOnly
 from app.data.db import make_database
@@ -61,6 +62,7 @@ routes = [
     Route("/legs/{request_id:int}/{step}", webhooks.leg_step, methods=["POST"]),
     Route("/media/prompts/{prompt}/{language}", webhooks.prompt_audio),
     *admin.routes,
+    *reseller.routes,
     *api_topups.routes,
     *api.routes,
     *portal.routes,
