@@ -141,7 +141,8 @@ async def check(p: Platform) -> tuple[list[Reading], list[Reading]]:
                 await data.clear_alarm(p.db, id=row["id"], value=reading.value, now=now)
                 await operator_events.emit(p, "alarm.cleared", None, alarm=_alarm(reading))
                 cleared.append(reading)
-            elif row is not None:
+            elif row is not None and reading.breaching is not None:
+                # Still raised: show the latest measure (one taken on too few calls would mislead).
                 await data.update_value(p.db, id=row["id"], value=reading.value, now=now)
         # An account that spent nothing in the window has no reading: its spike is over.
         for (kind, subject), row in open_now.items():
