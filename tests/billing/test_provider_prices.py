@@ -177,8 +177,8 @@ async def test_the_operators_margin_is_what_it_was_paid_less_the_carriers_price(
                                                pin=None, balance=10_000)
     await rates.set_rate(platform.db, prefix="1", price_per_minute=50_000)  # 0.05 a minute, by the minute
     sid = await call_at_carrier(carrier)
-    request_id, _ = await callbacks.create_request(platform.db, trigger_kind="api", trigger_id=sid, account_id=account_id,
-                                                   state=states.CONNECTED, leg_b_number=NY)
+    request_id, _ = await callbacks.create_request(platform.db, trigger_kind="api", trigger_id=sid,
+                                                   account_id=account_id, state=states.CONNECTED, leg_b_number=NY)
     await leg_status.record_status(platform, request_id=request_id, leg="b", event=twilio_events.leg_status({
         "CallSid": sid, "CallStatus": "completed", "CallDuration": "90", "To": NY, "SequenceNumber": "3"}))
     assert leg_row(engine, sid)["operator_margin"] is None  # the carrier's price is not known yet

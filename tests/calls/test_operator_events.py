@@ -128,7 +128,8 @@ def test_a_change_that_rolls_back_sends_nothing_and_no_webhook_keeps_nothing(hoo
 
         with pytest.raises(RuntimeError):
             p.run(half_done)
-        assert rows(engine) == [] and p.run(accounts.get_account_by_login, p.platform.db, login="alice")["balance"] == 1000
+        alice = p.run(accounts.get_account_by_login, p.platform.db, login="alice")
+        assert rows(engine) == [] and alice["balance"] == 1000
     with web_platform(settings, engine, subscribers=False, operator=False) as p:
         assert p.cli("account", "topup", "alice", "1") == 0
     assert rows(engine) == [] and receiver.posts == []

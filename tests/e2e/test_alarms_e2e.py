@@ -1,5 +1,6 @@
-"""Alarms end to end on the sandbox (the platform speaks to it as to Twilio, its provider): failing calls drive ASR down and a run of failures up; the alarms
-are raised (admin page, /metrics, signed operator webhook events) and clear once calls are answered."""
+"""Alarms end to end on the sandbox (the platform speaks to it as to Twilio, its provider): failing calls
+drive ASR down and a run of failures up; the alarms are raised (admin page, /metrics, signed operator
+webhook events) and clear once calls are answered."""
 
 from __future__ import annotations
 

@@ -44,9 +44,10 @@ def test_a_reseller_sees_and_changes_only_its_own_accounts(p, engine):
         request_id = c.execute(callback_requests.insert().values(
             trigger_kind="api", trigger_id="t1", account_id=account["alice"], state="completed", due_at=now,
             expires_at=now, created_at=now, updated_at=now)).inserted_primary_key[0]
-        c.execute(call_legs.insert().values(request_id=request_id, leg="b", provider_sid="CA1", direction="outbound-dial",
-                                            to_number="+12125550123", status="completed", started_at=now, ended_at=now,
-                                            billed_seconds=60, cost=12, reseller_cost=5, reseller_margin=7))
+        c.execute(call_legs.insert().values(
+            request_id=request_id, leg="b", provider_sid="CA1", direction="outbound-dial", to_number="+12125550123",
+            status="completed", started_at=now, ended_at=now, billed_seconds=60, cost=12, reseller_cost=5,
+            reseller_margin=7))
     acme = signed_in(p, "acme")
     home = acme.get("/reseller")
     assert "alice" in home.text and "bob" not in home.text and "50.00 USD" in home.text
