@@ -168,6 +168,27 @@ async def account_for_token(db: Database, *, token: str):
     return await db.fetch_one(query)
 
 
+async def all_tokens(db: Database, *, account_id: int | None = None, operator: bool = False):
+    """Tokens for the operator's CLI: an account's, the operator's own (`operator`), or every one; newest first."""
+    query = (sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.scopes, api_tokens.c.created_at,
+                       api_tokens.c.last_used_at, api_tokens.c.revoked_at, accounts.c.login)
+             .select_from(api_tokens.outerjoin(accounts, accounts.c.id == api_tokens.c.account_id))
+             .order_by(api_tokens.c.id.desc()))
+    if account_id is not None:
+        query = query.where(api_tokens.c.account_id == account_id)
+    elif operator:
+        query = query.where(api_tokens.c.account_id.is_(None))
+    return await db.fetch_all(query)
+
+
+async def revoke_any_token(db: Database, *, token_id: int) -> bool:
+    """Revoke a live token of any account, or an operator's (the operator's CLI); False if none was live."""
+    revoked = await db.fetch_all(
+        api_tokens.update().where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=utcnow()).returning(api_tokens.c.id))
+    return bool(revoked)
+
+
 async def operator_token(db: Database, *, token: str):
     """A live operator's token (one of no account): id, name, scopes; or None."""
     return await db.fetch_one(

@@ -133,3 +133,18 @@ def test_token_create_refuses_what_makes_no_sense(p, capsys):
     assert p.cli("token", "create", "alice", "--operator", "--scope", "topup") == 1
     assert p.cli("token", "create") == 1
     assert "LOGIN" in capsys.readouterr().err
+
+
+def test_an_operators_token_is_listed_and_revoked_by_the_cli(p, capsys):
+    payments = bearer(token(p, capsys, "--operator", "--scope", "topup", "--name", "payments"))
+    token(p, capsys, "alice")
+    capsys.readouterr()
+    assert p.cli("token", "list", "--operator") == 0
+    (line,) = capsys.readouterr().out.strip().splitlines()
+    token_id, owner, scopes, name = line.split("\t")[:4]
+    assert (owner, scopes, name) == ("(operator)", "topup", "payments")
+    assert p.cli("token", "revoke", token_id) == 0
+    refused = topup(p, "alice", TOPUP, payments)
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_token"
+    assert p.cli("token", "revoke", token_id) == 1  # revoked already
+    assert p.cli("token", "list", "alice") == 0 and "\taccount\t" in capsys.readouterr().out

@@ -141,6 +141,23 @@ async def cmd_token_create(settings: Settings, args, db) -> str:
     return await accounts.create_token(db, account_id=account["id"], name=args.name, scopes=" ".join(scopes))
 
 
+async def cmd_token_list(settings: Settings, args, db) -> str:
+    account_id = (await account_by_login(db, args.login))["id"] if args.login else None
+    rows = await accounts.all_tokens(db, account_id=account_id, operator=args.operator)
+    return "\n".join(
+        f"{row['id']}\t{row['login'] or '(operator)'}\t{row['scopes']}\t{row['name'] or '-'}\t"
+        f"created {row['created_at']:%Y-%m-%d}\t"
+        + (f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else
+           f"last used {row['last_used_at']:%Y-%m-%d %H:%M}" if row["last_used_at"] else "never used")
+        for row in rows) or "no tokens"
+
+
+async def cmd_token_revoke(settings: Settings, args, db) -> str:
+    if not await accounts.revoke_any_token(db, token_id=args.id):
+        raise CommandError(f"no live token with id {args.id}")
+    return f"token {args.id} revoked"
+
+
 def register(groups) -> None:
     operator = groups.add_parser("operator", help="operator logins for /admin").add_subparsers(
         dest="command", required=True)
@@ -201,3 +218,10 @@ def register(groups) -> None:
     token_create.add_argument("--operator", action="store_true",
                               help="an operator's token, for no account: with --scope topup, tops up any account")
     token_create.set_defaults(run_db=cmd_token_create)
+    token_list = token.add_parser("list", help="tokens (never the secrets): id, account, scopes, name, use")
+    token_list.add_argument("login", nargs="?")
+    token_list.add_argument("--operator", action="store_true", help="only the operator's own tokens")
+    token_list.set_defaults(run_db=cmd_token_list)
+    token_revoke = token.add_parser("revoke", help="revoke a token by its id (from token list)")
+    token_revoke.add_argument("id", type=int)
+    token_revoke.set_defaults(run_db=cmd_token_revoke)
