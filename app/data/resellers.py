@@ -68,3 +68,13 @@ async def account_cdrs(db: Database, *, reseller_id: int, account_id: int, limit
                      .join(accounts, accounts.c.id == callback_requests.c.account_id))
         .where(accounts.c.id == account_id, accounts.c.reseller_id == reseller_id, call_legs.c.ended_at.is_not(None))
         .order_by(call_legs.c.ended_at.desc(), call_legs.c.id.desc()).limit(limit))
+
+
+async def overview(db: Database):
+    """Every reseller with its credit and how many accounts it sells to, by login."""
+    count = (sa.select(sa.func.count()).select_from(accounts).where(accounts.c.reseller_id == resellers.c.id)
+             .scalar_subquery())
+    return await db.fetch_all(
+        sa.select(resellers.c.id, resellers.c.login, resellers.c.tariff, resellers.c.currency, resellers.c.credit_limit,
+                  resellers.c.used, resellers.c.reserved, count.label("accounts"))
+        .order_by(resellers.c.login))

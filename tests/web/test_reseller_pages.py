@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.data.tables import accounts, call_legs, callback_requests
-from tests.utils.web import Browser, web_platform
+from tests.utils.web import Browser, operator, web_platform
 
 
 @pytest.fixture
@@ -68,6 +68,10 @@ def test_a_reseller_sees_and_changes_only_its_own_accounts(p, engine):
     # Its session opens neither the admin pages nor the other reseller's view.
     assert acme.get("/admin/accounts", follow=False).status_code in (302, 303)
     rival = signed_in(p, "rival")
+    admin = operator(p)  # the operator sees every reseller's credit
+    listing = admin.get("/admin/resellers")
+    assert listing.status_code == 200 and "acme" in listing.text and "rival" in listing.text
+    assert "50.00 USD" in listing.text and "5.00 USD" in listing.text
     assert rival.get(f"/reseller/accounts/{account['alice']}").status_code == 404
     assert "alice" not in rival.get("/reseller").text
 

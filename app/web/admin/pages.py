@@ -12,7 +12,8 @@ from app.web.admin import sessions as admin_sessions
 from app.web.kit.pages import Page, Side
 
 NAV = [("summary", "/admin", "Summary"), ("live", "/admin/live", "Live calls"), ("cdrs", "/admin/cdrs", "CDRs"),
-       ("accounts", "/admin/accounts", "Accounts"), ("numbers", "/admin/numbers", "Numbers"),
+       ("accounts", "/admin/accounts", "Accounts"), ("resellers", "/admin/resellers", "Resellers"),
+       ("numbers", "/admin/numbers", "Numbers"),
        ("rates", "/admin/rates", "Rates"), ("policy", "/admin/policy", "Policy"),
        ("lockouts", "/admin/lockouts", "Lockouts"), ("alarms", "/admin/alarms", "Alarms"),
        ("prompts", "/admin/prompts", "Prompts")]

@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from app.web.admin import accounts as admin_accounts, calls as admin_calls, numbers as admin_numbers
 from app.web.admin import alarms as admin_alarms, prompts as admin_prompts, rates as admin_rates
+from app.web.admin import resellers as admin_resellers
 from app.data import operators
 from app.web.admin.pages import ADMIN
 from app.web.kit import signin as kit_signin
@@ -52,6 +53,7 @@ routes = [
     Route("/admin/accounts/{account_id:int}/settings", admin_accounts.save_settings, methods=["POST"]),
     Route("/admin/lockouts", admin_accounts.lockout_list, methods=["GET"]),
     Route("/admin/alarms", admin_alarms.alarm_list, methods=["GET"]),
+    Route("/admin/resellers", admin_resellers.reseller_list, methods=["GET"]),
     Route("/admin/lockouts/clear", admin_accounts.clear_lockout, methods=["POST"]),
     Route("/admin/numbers", admin_numbers.number_list, methods=["GET"]),
     Route("/admin/numbers", admin_numbers.add_number, methods=["POST"]),
