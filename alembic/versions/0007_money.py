@@ -69,6 +69,7 @@ def upgrade() -> None:
         sa.Column('login', sa.String(length=64), nullable=False),
         sa.Column('password_hash', sa.String(length=255), nullable=False),
         sa.Column('tariff', sa.String(length=32), server_default='default', nullable=False),
+        sa.Column('sell_tariff', sa.String(length=32), nullable=True),
         sa.Column('currency', sa.String(length=3), server_default='USD', nullable=False),
         sa.Column('credit_limit', sa.BigInteger(), server_default='0', nullable=False),
         sa.Column('used', sa.BigInteger(), server_default='0', nullable=False),
@@ -76,6 +77,7 @@ def upgrade() -> None:
         sa.Column('created_at', sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_resellers')),
         sa.UniqueConstraint('login', name=op.f('uq_resellers_login')),
+        sa.UniqueConstraint('sell_tariff', name=op.f('uq_resellers_sell_tariff')),
     )
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.add_column(sa.Column('reseller_id', sa.Integer(), nullable=True))

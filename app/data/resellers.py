@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from app.core import security
 from app.data.db import Database, utcnow
-from app.data.tables import accounts, call_legs, callback_requests, resellers
+from app.data.tables import accounts, call_legs, callback_requests, rates, resellers
 
 
 class ResellerError(ValueError):
@@ -15,13 +15,41 @@ class ResellerError(ValueError):
 
 
 async def create_reseller(db: Database, *, login: str, password: str, tariff: str, currency: str,
-                          credit_limit: int) -> int:
+                          credit_limit: int, sell_tariff: str | None = None) -> int:
     if await get_reseller_by_login(db, login=login):
         raise ResellerError(f"reseller {login!r} already exists")
+    if sell_tariff is not None:
+        await _check_sell_tariff(db, sell_tariff, tariff)
     password_hash = await security.hash_password_async(password)
     return await db.execute(resellers.insert().values(login=login, password_hash=password_hash, tariff=tariff,
-                                                      currency=currency, credit_limit=credit_limit,
-                                                      created_at=utcnow()))
+                                                      sell_tariff=sell_tariff, currency=currency,
+                                                      credit_limit=credit_limit, created_at=utcnow()))
+
+
+async def _check_sell_tariff(db: Database, sell_tariff: str, buy_tariff: str) -> None:
+    """A selling tariff is the reseller's alone: not its buying tariff, another reseller's, nor one in use."""
+    if sell_tariff == buy_tariff or await db.fetch_val(
+            sa.select(resellers.c.id).where(sa.or_(resellers.c.sell_tariff == sell_tariff,
+                                                   resellers.c.tariff == sell_tariff))):
+        raise ResellerError(f"tariff {sell_tariff!r} is already another's: a reseller sells at a tariff of its own")
+    if await db.fetch_val(sa.select(rates.c.id).where(rates.c.tariff == sell_tariff).limit(1)) or await db.fetch_val(
+            sa.select(accounts.c.id).where(sa.or_(accounts.c.tariff == sell_tariff,
+                                                  accounts.c.callback_tariff == sell_tariff)).limit(1)):
+        raise ResellerError(f"tariff {sell_tariff!r} is in use: give the reseller a new one, which it fills itself")
+
+
+async def sell_rates(db: Database, *, reseller) -> list[dict]:
+    """The reseller's selling rates, each with the buying rate of its longest prefix (None if it has none)."""
+    own = await db.fetch_all(rates.select().where(rates.c.tariff == reseller["sell_tariff"]).order_by(rates.c.prefix))
+    return [dict(row, buying=await buying_price(db, tariff=reseller["tariff"], prefix=row["prefix"])) for row in own]
+
+
+async def buying_price(db: Database, *, tariff: str, prefix: str) -> int | None:
+    """The price per minute (micro-units) of the longest prefix of `prefix` in the buying tariff."""
+    heads = [prefix[:n] for n in range(1, len(prefix) + 1)]
+    return await db.fetch_val(sa.select(rates.c.price_per_minute)
+                              .where(rates.c.tariff == tariff, rates.c.prefix.in_(heads))
+                              .order_by(sa.func.length(rates.c.prefix).desc()).limit(1))
 
 
 async def get_reseller(db: Database, *, reseller_id: int):
@@ -44,9 +72,12 @@ async def authenticate(db: Database, *, login: str, password: str):
     return reseller
 
 
-async def attach(db: Database, *, reseller_id: int | None, account_id: int) -> None:
-    """Make the account the reseller's (None: the operator's own again)."""
-    await db.execute(accounts.update().where(accounts.c.id == account_id).values(reseller_id=reseller_id))
+async def attach(db: Database, *, reseller_id: int | None, account_id: int, tariff: str | None = None) -> None:
+    """Make the account the reseller's (None: the operator's own again); `tariff` prices both its legs."""
+    values = {"reseller_id": reseller_id}
+    if tariff is not None:
+        values.update(tariff=tariff, callback_tariff=tariff)
+    await db.execute(accounts.update().where(accounts.c.id == account_id).values(**values))
 
 
 async def list_accounts(db: Database, *, reseller_id: int):

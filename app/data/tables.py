@@ -36,6 +36,8 @@ resellers = sa.Table(
     sa.Column("login", sa.String(64), nullable=False, unique=True),
     sa.Column("password_hash", sa.String(255), nullable=False),
     sa.Column("tariff", sa.String(32), nullable=False, server_default="default"),
+    # The rate table it sells at, which it edits itself at /reseller/rates (NULL: the operator keeps its rates).
+    sa.Column("sell_tariff", sa.String(32), unique=True),
     sa.Column("currency", sa.String(3), nullable=False, server_default="USD"),
     sa.Column("credit_limit", sa.BigInteger, nullable=False, server_default="0"),  # minor units
     sa.Column("used", sa.BigInteger, nullable=False, server_default="0"),

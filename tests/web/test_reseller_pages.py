@@ -89,3 +89,33 @@ def test_the_reseller_sign_in_refuses_wrong_passwords_and_forged_posts(p, engine
     assert acme.submit(f"/reseller/accounts/{alice}/status", {"status": "deleted"}).status_code == 422
     with engine.connect() as c:
         assert c.execute(sa.select(accounts.c.balance).where(accounts.c.id == alice)).scalar() == 1000
+
+
+def test_a_reseller_sets_its_own_selling_rates_never_below_its_buying_price(settings, engine):
+    with web_platform(settings, engine) as p:
+        assert p.cli("rate", "add", "44", "0.02", "--tariff", "wholesale") == 0
+        assert p.cli("reseller", "create", "acme", "--password", "acme-password", "--tariff", "wholesale",
+                     "--sell-tariff", "acme-retail", "--credit-limit", "10") == 0
+        # A selling tariff is the reseller's own: not one in use, nor another reseller's.
+        assert p.cli("reseller", "create", "copy", "--password", "copy-password", "--sell-tariff", "default") == 1
+        assert p.cli("reseller", "create", "copy", "--password", "copy-password", "--sell-tariff",
+                     "acme-retail") == 1
+        assert p.cli("reseller", "attach", "acme", "alice") == 0
+        with engine.connect() as c:
+            alice = c.execute(sa.select(accounts).where(accounts.c.login == "alice")).mappings().one()
+        assert (alice["tariff"], alice["callback_tariff"]) == ("acme-retail", "acme-retail")
+        acme = signed_in(p, "acme")
+        acme.get("/reseller/rates")
+        for fields, message in [({"prefix": "44", "price": "0.015"}, "sell at that or more"),
+                                ({"prefix": "33", "price": "0.50"}, "cannot buy calls to 33"),
+                                ({"prefix": "4x", "price": "0.05"}, "digits"),
+                                ({"prefix": "44", "price": "1E+999999"}, "not an amount")]:
+            refused = acme.submit("/reseller/rates", fields)
+            assert refused.status_code == 422 and message in refused.text, refused.text
+        saved = acme.submit("/reseller/rates", {"prefix": "4420", "price": "0.05", "increment": "30/6"})
+        assert "The rate was saved." in saved.text and "0.02" in saved.text
+        with engine.connect() as c:
+            tariffs = c.execute(sa.text("SELECT tariff, prefix, price_per_minute, first_increment FROM rates "
+                                        "ORDER BY tariff, prefix")).all()
+        assert ("acme-retail", "4420", 50_000, 30) in tariffs
+        assert {row[0] for row in tariffs} == {"acme-retail", "default", "wholesale"}  # nothing else touched

@@ -11,6 +11,7 @@ from app.core.settings import Settings
 from app.data import resellers
 
 LOGIN = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+TARIFF = re.compile(r"[A-Za-z0-9._-]{1,32}")
 
 
 async def _reseller(db, login: str):
@@ -31,6 +32,8 @@ def _limit(text: str, currency: str) -> int:
 
 
 async def cmd_reseller_create(settings: Settings, args, db) -> str:
+    if args.sell_tariff is not None and not TARIFF.fullmatch(args.sell_tariff):
+        raise CommandError("a tariff name is 1 to 32 letters, digits and . _ -")
     if not LOGIN.fullmatch(args.login):
         raise CommandError("a login is 1 to 64 letters, digits and . _ @ -")
     if len(args.password) < 10:
@@ -38,7 +41,8 @@ async def cmd_reseller_create(settings: Settings, args, db) -> str:
     currency = args.currency.upper()
     try:
         await resellers.create_reseller(db, login=args.login, password=args.password, tariff=args.tariff,
-                                        currency=currency, credit_limit=_limit(args.credit_limit, currency))
+                                        currency=currency, credit_limit=_limit(args.credit_limit, currency),
+                                        sell_tariff=args.sell_tariff)
     except resellers.ResellerError as exc:
         raise CommandError(str(exc)) from None
     return f"reseller {args.login} created; signs in at /reseller"
@@ -61,8 +65,10 @@ async def cmd_reseller_attach(settings: Settings, args, db) -> str:
     account = await account_by_login(db, args.account)
     if account["currency"] != reseller["currency"]:
         raise CommandError(f"{args.account} is in {account['currency']}, the reseller in {reseller['currency']}")
-    await resellers.attach(db, reseller_id=reseller["id"], account_id=account["id"])
-    return f"{args.account} is now sold by {args.reseller}"
+    # A reseller that keeps its own selling tariff sells both legs of its accounts' calls at it.
+    await resellers.attach(db, reseller_id=reseller["id"], account_id=account["id"], tariff=reseller["sell_tariff"])
+    return f"{args.account} is now sold by {args.reseller}" + (
+        f" at tariff {reseller['sell_tariff']}" if reseller["sell_tariff"] else "")
 
 
 async def cmd_reseller_detach(settings: Settings, args, db) -> str:
@@ -80,6 +86,8 @@ def register(groups) -> None:
     create.add_argument("--tariff", default="default", help="the operator's rate table the reseller buys at")
     create.add_argument("--credit-limit", default="0", help="what its accounts' calls may cost it, e.g. 100.00")
     create.add_argument("--currency", default="USD")
+    create.add_argument("--sell-tariff", help="a new rate table of its own, which it edits at /reseller/rates and "
+                                              "its accounts are priced at")
     create.set_defaults(run_db=cmd_reseller_create)
     change = reseller.add_parser("set", help="change a reseller's credit limit or tariff")
     change.add_argument("login")

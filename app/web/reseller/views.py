@@ -1,5 +1,6 @@
 """The reseller's pages at /reseller: its credit, its accounts, each account's calls with the margins,
-and the two things it may change on its own accounts (a top-up, blocking).
+the two things it may change on its own accounts (a top-up, blocking), and the rates of its own
+selling tariff (never below its buying price).
 
 Every account is looked up with `resellers.own_account`, which answers only for the signed-in
 reseller's accounts: another's account id is a 404, exactly like one that does not exist.
@@ -11,8 +12,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.calls import topups
-from app.core import money
-from app.data import accounts, resellers
+from app.core import money, tariff
+from app.data import accounts, rates, resellers
 from app.web.kit import signin as kit_signin
 from app.web.reseller.pages import RESELLER, RESELLERS, Counter
 
@@ -79,7 +80,50 @@ async def set_status(counter: Counter) -> Response:
     return counter.redirect(f"/reseller/accounts/{account['id']}?done=status")
 
 
+async def _rates(counter: Counter, *, status: int = 200, error: str | None = None, done: bool = False,
+                 values: dict | None = None) -> Response:
+    reseller = await resellers.get_reseller(counter.p.db, reseller_id=counter.reseller["id"])
+    own = await resellers.sell_rates(counter.p.db, reseller=reseller) if reseller["sell_tariff"] else []
+    return counter.render("reseller/rates.html", status=status, me=reseller, rows=own, error=error, done=done,
+                          values=values or {}, price=money.format_price)
+
+
+@RESELLER.page()
+async def rate_list(counter: Counter) -> Response:
+    return await _rates(counter, done=counter.request.query_params.get("done") == "rate")
+
+
+@RESELLER.page()
+async def save_rate(counter: Counter) -> Response:
+    """Add or change a rate of the reseller's own selling tariff; never below what it buys that prefix at."""
+    reseller = await resellers.get_reseller(counter.p.db, reseller_id=counter.reseller["id"])
+    values = {"prefix": counter.field("prefix", 20), "price": counter.field("price", 40),
+              "increment": counter.field("increment", 20) or "60/60"}
+    if not reseller["sell_tariff"]:
+        return await _rates(counter, status=403, error="The operator keeps your selling rates.", values=values)
+    try:
+        prefix = rates.clean_prefix(values["prefix"])
+        price = money.parse_price(values["price"])
+        increment = tariff.parse_increment(values["increment"])
+    except (rates.RateError, money.MoneyError) as exc:
+        return await _rates(counter, status=422, error=f"{str(exc)[:200]}", values=values)
+    buying = await resellers.buying_price(counter.p.db, tariff=reseller["tariff"], prefix=prefix)
+    if buying is None:
+        return await _rates(counter, status=422, values=values,
+                            error=f"You cannot buy calls to {prefix}: the operator has no rate for it in your tariff.")
+    if price < buying:
+        # Holds on the reseller's credit are taken at the selling price: one below the buying price could
+        # let calls in progress pass the credit limit.
+        return await _rates(counter, status=422, values=values,
+                            error=f"You buy {prefix} at {money.format_price(buying)} a minute: sell at that or more.")
+    await rates.set_rate(counter.p.db, prefix=prefix, price_per_minute=price, increment=increment,
+                         tariff=reseller["sell_tariff"])
+    return counter.redirect("/reseller/rates?done=rate")
+
+
 routes = [
+    Route("/reseller/rates", rate_list, methods=["GET"]),
+    Route("/reseller/rates", save_rate, methods=["POST"]),
     Route("/reseller", home, methods=["GET"]),
     Route("/reseller/login", login_page, methods=["GET"]),
     Route("/reseller/login", login, methods=["POST"]),
