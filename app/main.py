@@ -14,16 +14,19 @@ from starlette.routing import Mount, Route
 from twilio.request_validator import RequestValidator
 
 from app.web.admin import signin as admin
-from app.web import api, sms_webhooks, voice_webhooks as webhooks, widget
+from app.web import api, api_topups, sms_webhooks, voice_webhooks as webhooks, widget
 from app.web import metrics as metrics_page
 from app.providers import embedded_sandbox as embedded_carrier
 from app.data import instance
 from app.core import metrics, request_origin
 from app.web.portal import signin as portal
+from app.web.reseller import views as reseller
 from app.web.demo import softphone
 from app.web.loopback import LoopbackOnly
 from app.data.db import make_database
+from app.calls import alarms
 from app.calls.dispatcher import Dispatcher
+from app.calls.operator_events import Sender
 from app.platform import Platform
 from app.providers import credentials as provider_credentials
 from app.providers.interface import Credentials
@@ -60,6 +63,8 @@ routes = [
     Route("/legs/{request_id:int}/{step}", webhooks.leg_step, methods=["POST"]),
     Route("/media/prompts/{prompt}/{language}", webhooks.prompt_audio),
     *admin.routes,
+    *reseller.routes,
+    *api_topups.routes,
     *api.routes,
     *widget.routes,
     *portal.routes,
@@ -93,13 +98,21 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
         dispatcher = Dispatcher(platform)
         task = asyncio.create_task(dispatcher.run()) if settings.dispatcher_enabled else None
         app.state.dispatcher = dispatcher
+        sender = Sender(platform)
+        app.state.operator_events = sender
+        # Events are delivered while OPERATOR_WEBHOOK_URL is set; those queued survive a restart in the outbox.
+        sending = asyncio.create_task(sender.run()) if settings.operator_webhook_url else None
+        watching = (asyncio.create_task(alarms.run(platform))
+                    if settings.alarm_check_seconds and settings.dispatcher_enabled else None)
         try:
             yield
         finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            for background in (task, sending, watching):
+                if background is not None:
+                    background.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await background
+            await sender.aclose()
             await dispatcher.drain()
             await provider.aclose()
             await stack.aclose()

@@ -24,6 +24,8 @@ class Platform:
     listen_url: str | None = None
     # Set when a request is written so the dispatcher need not wait for its next poll.
     work_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set when an operator webhook event is queued, so the sender need not wait for its next poll.
+    operator_events_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wake_dispatcher(self) -> None:
         self.work_ready.set()

@@ -58,6 +58,7 @@ from dataclasses import dataclass
 
 from app.core import states
 from app.core.keys import stored_key
+from app.billing import reservations
 from app.calls import machine
 from app.data import cards, rates
 from app.data.db import utcnow
@@ -154,6 +155,10 @@ async def _checks(p: Platform, ask: Ask) -> Refused | None:
             return refused
     if account is not None and account["balance"] - account["reserved"] <= 0:
         return Refused(states.INSUFFICIENT_FUNDS, "balance too low", note="balance exhausted")
+    if (account is not None and account["reseller_id"] is not None
+            and await reservations.spendable(p.db, account_id=account["id"]) <= 0):
+        # The reseller's credit is used up: none of its accounts may call, whatever their balances.
+        return Refused(states.INSUFFICIENT_FUNDS, "reseller credit exhausted", note="reseller credit exhausted")
     if ask.service_number is None:
         return Refused("unavailable", "no service number to call from")
     return None

@@ -39,13 +39,19 @@ async def redeem(p: Platform, *, account, typed: str, channel: str, requester: s
     code = voucher_codes.read(typed)
     credited = None
     if code is not None:
-        credited = await vouchers.redeem(p.db, secret_key=p.secret_key, code=code, account_id=account["id"],
-                                         currency=account["currency"], channel=channel)
+        # The operator webhook's events are written with the credit, so neither goes without the other.
+        async with p.db.transaction():
+            credited = await vouchers.redeem(p.db, secret_key=p.secret_key, code=code, account_id=account["id"],
+                                             currency=account["currency"], channel=channel)
+            if credited is not None:
+                value, balance = credited
+                await operator_events.emit(p, "voucher.redeemed", account, amount=value, balance=balance,
+                                           channel=channel)
+                await operator_events.emit(p, "balance.changed", account, amount=value, balance=balance,
+                                           reason="voucher")
     if credited is None:
         log.info("voucher redemption for account %s: invalid code", account["id"], extra={"channel": channel})
         return INVALID
     await lockouts.succeeded(p.db, attempt)
     value, balance = credited
-    await operator_events.emit(p, "voucher.redeemed", account, amount=value, balance=balance, channel=channel)
-    await operator_events.emit(p, "balance.changed", account, amount=value, balance=balance, reason="voucher")
     return Credited(value=value, balance=balance)

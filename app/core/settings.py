@@ -102,6 +102,22 @@ class Settings:
     forwarded_trusted_hops: int = 0
     # Call recordings (accounts that opted in) are deleted, at the provider and here, this many days after the call.
     recording_retention_days: int = 30
+    # Where balance events, voucher redemptions and alarms are POSTed (app/calls/operator_events.py),
+    # and the key of their X-Callback-Signature. Unset URL: no events are kept or sent.
+    operator_webhook_url: str | None = None
+    operator_webhook_secret: str | None = None
+    # Alarms (app/calls/alarms.py), checked every alarm_check_seconds (0: never) over the last
+    # alarm_window_seconds; a threshold of 0 turns its alarm off. ASR and ACD need alarm_min_calls legs.
+    alarm_check_seconds: int = 60
+    alarm_window_seconds: int = 3600
+    alarm_min_calls: int = 20
+    alarm_asr_below_percent: int = 30
+    alarm_acd_below_seconds: int = 10
+    alarm_failed_run: int = 10
+    # An account spending this many times its usual (the previous 24 hours' average per window), and at
+    # least alarm_spend_min in its minor units, in one window.
+    alarm_spend_factor: int = 5
+    alarm_spend_min: int = 1000
 
     @property
     def uses_sandbox(self) -> bool:
@@ -145,6 +161,20 @@ def check(settings: Settings) -> Settings:
     if settings.recording_retention_days < 1:
         raise SystemExit(f"RECORDING_RETENTION_DAYS is a number of days, 1 or more, "
                          f"got {settings.recording_retention_days}")
+    if settings.operator_webhook_url:
+        parts = urlsplit(settings.operator_webhook_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SystemExit(f"OPERATOR_WEBHOOK_URL must be an http(s) URL, got {settings.operator_webhook_url!r}")
+        if not settings.operator_webhook_secret:
+            # An unsigned event could be forged by anyone who can reach the receiver.
+            raise SystemExit("OPERATOR_WEBHOOK_URL is set but OPERATOR_WEBHOOK_SECRET is not: the receiver "
+                             "checks each event's X-Callback-Signature with it")
+    for name in ("alarm_check_seconds", "alarm_min_calls", "alarm_asr_below_percent", "alarm_acd_below_seconds",
+                 "alarm_failed_run", "alarm_spend_factor", "alarm_spend_min"):
+        if getattr(settings, name) < 0:
+            raise SystemExit(f"{name.upper()} is 0 (off) or more")
+    if settings.alarm_window_seconds < 60 or settings.alarm_asr_below_percent > 100:
+        raise SystemExit("ALARM_WINDOW_SECONDS is at least 60, ALARM_ASR_BELOW_PERCENT at most 100")
     if settings.forwarded_trusted_hops < 0:
         raise SystemExit("FORWARDED_TRUSTED_HOPS is the number of proxies in front of the app: 0 or more")
     return settings
@@ -191,4 +221,14 @@ def load_settings(environ: dict | None = None, env_file: str | Path | None = ".e
         forwarded_allow_ips=(env.get("FORWARDED_ALLOW_IPS") or "127.0.0.1").strip(),
         forwarded_trusted_hops=_int(env, "FORWARDED_TRUSTED_HOPS", 0),
         recording_retention_days=_int(env, "RECORDING_RETENTION_DAYS", 30),
+        operator_webhook_url=(env.get("OPERATOR_WEBHOOK_URL") or "").strip() or None,
+        operator_webhook_secret=env.get("OPERATOR_WEBHOOK_SECRET") or None,
+        alarm_check_seconds=_int(env, "ALARM_CHECK_SECONDS", 60),
+        alarm_window_seconds=_int(env, "ALARM_WINDOW_SECONDS", 3600),
+        alarm_min_calls=_int(env, "ALARM_MIN_CALLS", 20),
+        alarm_asr_below_percent=_int(env, "ALARM_ASR_BELOW_PERCENT", 30),
+        alarm_acd_below_seconds=_int(env, "ALARM_ACD_BELOW_SECONDS", 10),
+        alarm_failed_run=_int(env, "ALARM_FAILED_RUN", 10),
+        alarm_spend_factor=_int(env, "ALARM_SPEND_FACTOR", 5),
+        alarm_spend_min=_int(env, "ALARM_SPEND_MIN", 1000),
     ))

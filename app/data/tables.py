@@ -26,6 +26,25 @@ instance_settings = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
+# Operator -> resellers -> accounts. A reseller buys at the operator's tariff for it (`tariff`, a rate table)
+# and sells at its accounts' own tariffs; its accounts' calls are charged to `used` at the buying price, and
+# stop when `used + reserved` would pass `credit_limit` (holds as for balances: app/billing/reservations.py).
+resellers = sa.Table(
+    "resellers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("login", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("tariff", sa.String(32), nullable=False, server_default="default"),
+    # The rate table it sells at, which it edits itself at /reseller/rates (NULL: the operator keeps its rates).
+    sa.Column("sell_tariff", sa.String(32), unique=True),
+    sa.Column("currency", sa.String(3), nullable=False, server_default="USD"),
+    sa.Column("credit_limit", sa.BigInteger, nullable=False, server_default="0"),  # minor units
+    sa.Column("used", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("reserved", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
 accounts = sa.Table(
     "accounts",
     metadata,
@@ -72,6 +91,8 @@ accounts = sa.Table(
     sa.Column("card_expires_at", sa.DateTime),
     # IANA name (Europe/Paris): how the subscriber's own clock reads, for scheduled callbacks.
     sa.Column("time_zone", sa.String(64), nullable=False, server_default="UTC"),
+    # The reseller that sells to this account (NULL: the operator's own); see `resellers`.
+    sa.Column("reseller_id", sa.Integer, sa.ForeignKey("resellers.id", ondelete="RESTRICT"), index=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.CheckConstraint("status in ('active', 'blocked')", name="status"),
     sa.CheckConstraint("confirm_mode in ('none', 'press1', 'amd')", name="confirm_mode"),
@@ -206,6 +227,12 @@ call_legs = sa.Table(
     # NULL while unknown: not priced yet, never priced, or ended before prices were collected.
     sa.Column("provider_price", sa.BigInteger),
     sa.Column("provider_price_unit", sa.String(3)),
+    # Resellers' legs: what the reseller owes the operator for it (at the operator's tariff for the reseller),
+    # and its margin (cost - reseller_cost). The operator's margin: what it was paid for the leg (reseller_cost,
+    # or cost for its own accounts) less the carrier's price, once that is known in the same currency.
+    sa.Column("reseller_cost", sa.BigInteger),  # minor units
+    sa.Column("reseller_margin", sa.BigInteger),
+    sa.Column("operator_margin", sa.BigInteger),
     # When to ask the provider for the price next; NULL once priced or given up (after `price_checks` tries).
     sa.Column("price_check_at", sa.DateTime, index=True),
     sa.Column("price_checks", sa.Integer, nullable=False, server_default="0"),
@@ -232,8 +259,11 @@ api_tokens = sa.Table(
     "api_tokens",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    # NULL for an operator's token (`token create --operator`): it acts on any account, within its scopes.
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True),
     sa.Column("name", sa.String(64), nullable=False, server_default=""),
+    # Space-separated (app/core/scopes.py): "account" is what every token could do before scopes.
+    sa.Column("scopes", sa.String(64), nullable=False, server_default="account"),
     # SHA-256 of a random 256-bit token: enough entropy that a slow hash adds nothing.
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
@@ -373,6 +403,7 @@ login_sessions = sa.Table(
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True),
     sa.Column("operator_id", sa.Integer, sa.ForeignKey("operators.id", ondelete="CASCADE"), index=True),
+    sa.Column("reseller_id", sa.Integer, sa.ForeignKey("resellers.id", ondelete="CASCADE"), index=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
 )
@@ -526,4 +557,52 @@ card_batches = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("valid_days", sa.Integer),  # a card expires this many days after its first use; NULL: never
     sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+# The operator webhook's outbox (app/calls/operator_events.py): each event is written with the change
+# it reports, in the same transaction where there is one, and POSTed until the receiver takes it.
+operator_events = sa.Table(
+    "operator_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("event_id", sa.String(36), nullable=False, unique=True),  # the payload's "id", what receivers dedupe on
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # the exact JSON POSTed, so every retry signs the same bytes
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    # Undelivered while delivered_at is NULL; tried next at next_attempt_at (a lease while a POST is out).
+    sa.Column("next_attempt_at", sa.DateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("delivered_at", sa.DateTime),
+    sa.Column("last_error", sa.String(255)),
+    sa.Index("ix_operator_events_delivered_at_next_attempt_at", "delivered_at", "next_attempt_at"),
+)
+
+# A POST repeated with the same Idempotency-Key gets the first one's answer (app/web/api_topups.py):
+# the key's row is inserted in the transaction that does the work, so two at once do it once.
+api_idempotency = sa.Table(
+    "api_idempotency",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("token_id", sa.Integer, sa.ForeignKey("api_tokens.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.String(50), nullable=False),
+    sa.Column("request_hash", sa.String(64), nullable=False),  # SHA-256 of method, path and body
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("response", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("token_id", "key", name="uq_api_idempotency_token_id_key"),
+)
+
+# Alarms on the traffic (app/calls/alarms.py): one open row per (kind, subject) until it clears.
+alarms = sa.Table(
+    "alarms",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # asr, acd, failed_run, spend_spike
+    sa.Column("subject", sa.String(80), nullable=False),  # "prefix:44", "provider:twilio", "account:alice"
+    sa.Column("value", sa.String(32), nullable=False),  # what was measured, as shown
+    sa.Column("threshold", sa.String(32), nullable=False),
+    sa.Column("raised_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("cleared_at", sa.DateTime),
+    sa.Index("ix_alarms_cleared_at", "cleared_at"),
 )

@@ -11,6 +11,8 @@ import json
 import logging
 import re
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 from markupsafe import Markup, escape
 from starlette.requests import Request
@@ -60,15 +62,30 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
 # Input -------------------------------------------------------------------------
 
 
-async def authenticate(request: Request):
+@dataclass(frozen=True)
+class Caller:
+    """Who a token speaks for: its account (None for an operator's token) and what it may do."""
+
+    token_id: int
+    name: str
+    scopes: frozenset[str]
+    account: Any = None
+
+
+async def caller(request: Request) -> Caller:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise ApiError(401, "unauthorized", "send your API token as 'Authorization: Bearer <token>'",
                        {"WWW-Authenticate": REALM})
-    account = None
+    db = request.app.state.platform.db
+    account = operator = None
     if len(token) <= MAX_TOKEN and token.isascii() and token.isprintable():
-        account = await accounts.authenticate_token(request.app.state.platform.db, token=token)
+        account = await accounts.authenticate_token(db, token=token)
+        if account is None:
+            operator = await accounts.operator_token(db, token=token)
+    if operator is not None:
+        return Caller(operator["id"], operator["name"], frozenset(operator["scopes"].split()))
     if account is None:
         raise ApiError(401, "invalid_token", "that token is unknown or revoked",
                        {"WWW-Authenticate": REALM + ', error="invalid_token"'})
@@ -76,7 +93,20 @@ async def authenticate(request: Request):
         # A blocked account's tokens open nothing, reads included, until the operator unblocks it
         # (the refusal a blocked account's new callback always met).
         raise ApiError(403, "auth_failed", "this account is blocked; ask the operator")
-    return account
+    return Caller(account["token_id"], account["token_name"], frozenset(account["token_scopes"].split()), account)
+
+
+def require(who: Caller, scope: str) -> None:
+    if scope not in who.scopes:
+        raise ApiError(403, "insufficient_scope", f"this token does not have the '{scope}' scope",
+                       {"WWW-Authenticate": REALM + f', error="insufficient_scope", scope="{scope}"'})
+
+
+async def authenticate(request: Request):
+    """The account of a token with the `account` scope (every token made before scopes has it)."""
+    who = await caller(request)
+    require(who, "account")
+    return who.account
 
 
 async def json_object(request: Request) -> dict:
@@ -363,8 +393,9 @@ async def not_found(request: Request, account) -> Response:
 # Routing -----------------------------------------------------------------------
 
 
-def resource(handlers: dict, *, public: bool = False):
-    """One path's endpoint: picks the handler by method (405 with Allow otherwise), authenticates, maps errors."""
+def resource(handlers: dict, *, public: bool = False, auth=authenticate):
+    """One path's endpoint: picks the handler by method (405 with Allow otherwise), authenticates (`auth`:
+    the account of an `account`-scoped token by default), maps errors."""
     allowed = sorted(set(handlers) | ({"HEAD"} if "GET" in handlers else set()))
 
     async def endpoint(request: Request) -> Response:
@@ -375,7 +406,7 @@ def resource(handlers: dict, *, public: bool = False):
             if handler is None:
                 raise ApiError(405, "method_not_allowed", f"{request.method[:10]} is not allowed here",
                                {"Allow": ", ".join(allowed)})
-            account = None if public else await authenticate(request)
+            account = None if public else await auth(request)
             return await handler(request, account)
         except ApiError as exc:
             return exc.response()

@@ -191,6 +191,33 @@ SCHEMAS = {
             "next_increment": {"type": "integer", "description": "then billed by steps of this many seconds"},
         },
     },
+    "NewTopup": {
+        "type": "object",
+        "required": ["amount", "currency"],
+        "additionalProperties": False,
+        "properties": {
+            "amount": {**AMOUNT, "maxLength": 64, "description": "positive, in the account's currency, e.g. \"10.00\""},
+            "currency": {"type": "string", "minLength": 1, "maxLength": 64,
+                         "description": "the account's currency (ISO 4217), checked"},
+            "reference": {"type": ["string", "null"], "maxLength": 64,
+                          "description": "the payment system's own reference, kept in the balance history"},
+        },
+    },
+    "Topup": {
+        "type": "object",
+        "required": ["login", "amount", "currency", "balance", "balance_minor", "reference", "idempotency_key",
+                     "created_at"],
+        "properties": {
+            "login": {"type": "string"},
+            "amount": AMOUNT,
+            "currency": {"type": "string"},
+            "balance": AMOUNT,
+            "balance_minor": {"type": "integer"},
+            "reference": NULLABLE_STRING,
+            "idempotency_key": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
 }
 
 CALLBACK_ID = {"name": "id", "in": "path", "required": True, "description": "the callback's id",
@@ -293,6 +320,33 @@ PATHS = {
             requestBody={"required": True, "content": {"application/json": {"schema": _ref("VoucherCode")}}},
         ),
     },
+    "/accounts/{login}/topups": {
+        "post": _operation(
+            "createTopup", "Credit an account (a payment system's top-up); needs the `topup` scope",
+            {
+                "201": _ok("credited", "Topup"),
+                "200": _ok("the top-up this Idempotency-Key made before (header `Idempotent-Replayed: true`); "
+                           "nothing more is credited", "Topup"),
+                "400": _error("`idempotency_key_required`, `invalid_idempotency_key`, or malformed JSON"),
+                "403": _error("`insufficient_scope`: the token lacks `topup`; `auth_failed`: its account is blocked"),
+                "404": _error("no such account (an account's own token sees only its account)"),
+                "409": _error("`idempotency_conflict`: the key was used for a different top-up"),
+                "413": _error("the body is larger than 8 KiB"),
+                "415": _error("the body is not application/json"),
+                "422": _error("`invalid_amount`, `currency_mismatch`, or a body that does not match NewTopup"),
+            },
+            description="Made by `callback-platform token create --operator --scope topup` (any account) or "
+                        "`token create LOGIN --scope topup` (that account). Each top-up is in the balance history "
+                        "and sent to the operator webhook as `balance.changed`.",
+            parameters=[
+                {"name": "login", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}},
+                {**IDEMPOTENCY_KEY, "required": True,
+                 "description": "required: a retry with the same key (per token) gets the first answer and "
+                                "credits once"},
+            ],
+            requestBody={"required": True, "content": {"application/json": {"schema": _ref("NewTopup")}}},
+        ),
+    },
     "/rates": {
         "get": _operation(
             "getRate", "The price per minute of calls to a number",
@@ -335,7 +389,9 @@ DOCUMENT = {
         "version": "1.0.0",
         "description": "Start and follow callbacks (\"connect two\" calls) for your account. Authenticate with "
                        "`Authorization: Bearer <token>`; make tokens in the portal's settings or with "
-                       "`callback-platform token create LOGIN`. Errors are JSON: "
+                       "`callback-platform token create LOGIN`. A token has scopes: `account` (this account's "
+                       "callbacks, account and rates; every token made before scopes) and `topup` (top-ups by a "
+                       "payment system). Errors are JSON: "
                        "`{\"error\": {\"code\": ..., \"message\": ...}}`. Request bodies are JSON objects; "
                        "unknown fields are refused (422), not ignored; unknown query parameters are ignored. "
                        "Strings of format `phone` are phone numbers: E.164 (`+14155550123`), 00-prefixed, or "

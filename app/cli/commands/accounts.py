@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.data import accounts, operators
+from app.calls import topups
 from app.fraud import lockouts
 from app.core import money, schedule, security
 from app.cli.commands import CommandError, account_by_login, parse_number
@@ -65,7 +66,7 @@ async def cmd_account_topup(settings: Settings, args, db) -> str:
         raise CommandError(str(exc)) from None
     if amount <= 0:
         raise CommandError("a top-up is a positive amount")
-    balance = await accounts.top_up(db, account_id=account["id"], amount=amount, actor="cli", note=args.note)
+    balance = await topups.change_balance(db, settings, account=account, amount=amount, actor="cli", note=args.note)
     return f"{args.login} balance {money.format_amount(balance, account['currency'])} {account['currency']}"
 
 
@@ -143,10 +144,38 @@ async def cmd_lockouts(settings: Settings, args, db) -> str:
                      for row in rows) or "no failed authorizations in the last hour"
 
 
+TOKEN_SCOPES = ("account", "topup")
+
+
 async def cmd_token_create(settings: Settings, args, db) -> str:
+    scopes = list(dict.fromkeys(args.scope or ["account"]))
+    if args.operator:
+        if args.login is not None:
+            raise CommandError("an operator's token belongs to no account: give --operator or a LOGIN, not both")
+        if "account" in scopes:
+            raise CommandError("an operator's token has no account to act as: give it --scope topup")
+        return await accounts.create_token(db, account_id=None, name=args.name, scopes=" ".join(scopes))
+    if args.login is None:
+        raise CommandError("give the LOGIN of the account the token is for (or --operator)")
     account = await account_by_login(db, args.login)
-    token = await accounts.create_token(db, account_id=account["id"], name=args.name)
-    return token
+    return await accounts.create_token(db, account_id=account["id"], name=args.name, scopes=" ".join(scopes))
+
+
+async def cmd_token_list(settings: Settings, args, db) -> str:
+    account_id = (await account_by_login(db, args.login))["id"] if args.login else None
+    rows = await accounts.all_tokens(db, account_id=account_id, operator=args.operator)
+    return "\n".join(
+        f"{row['id']}\t{row['login'] or '(operator)'}\t{row['scopes']}\t{row['name'] or '-'}\t"
+        f"created {row['created_at']:%Y-%m-%d}\t"
+        + (f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else
+           f"last used {row['last_used_at']:%Y-%m-%d %H:%M}" if row["last_used_at"] else "never used")
+        for row in rows) or "no tokens"
+
+
+async def cmd_token_revoke(settings: Settings, args, db) -> str:
+    if not await accounts.revoke_any_token(db, token_id=args.id):
+        raise CommandError(f"no live token with id {args.id}")
+    return f"token {args.id} revoked"
 
 
 def register(groups) -> None:
@@ -207,6 +236,17 @@ def register(groups) -> None:
 
     token = groups.add_parser("token", help="API tokens").add_subparsers(dest="command", required=True)
     token_create = token.add_parser("create", help="create an API token (shown once)")
-    token_create.add_argument("login")
+    token_create.add_argument("login", nargs="?")
     token_create.add_argument("--name", default="")
+    token_create.add_argument("--scope", action="append", choices=TOKEN_SCOPES,
+                              help="what it may do (repeatable): account (default) and/or topup")
+    token_create.add_argument("--operator", action="store_true",
+                              help="an operator's token, for no account: with --scope topup, tops up any account")
     token_create.set_defaults(run_db=cmd_token_create)
+    token_list = token.add_parser("list", help="tokens (never the secrets): id, account, scopes, name, use")
+    token_list.add_argument("login", nargs="?")
+    token_list.add_argument("--operator", action="store_true", help="only the operator's own tokens")
+    token_list.set_defaults(run_db=cmd_token_list)
+    token_revoke = token.add_parser("revoke", help="revoke a token by its id (from token list)")
+    token_revoke.add_argument("id", type=int)
+    token_revoke.set_defaults(run_db=cmd_token_revoke)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from app.calls import operator_events
 from app.data import accounts, admin_queries, low_balance
+from app.calls import topups
 from app.fraud import lockouts
 from app.core import money, schedule, security
 from app.core.numbers import ascii_int
@@ -144,8 +144,8 @@ async def top_up(desk: Desk, account) -> Response:
                                   f"{money.format_amount(account['balance'], account['currency'])}).")
     except forms.FormError as exc:
         return await _detail(desk, account, status=422, errors={"topup": str(exc)}, values=values)
-    balance = await accounts.top_up(desk.p.db, account_id=account["id"], amount=amount, actor=desk.actor, note=note)
-    await operator_events.emit(desk.p, "balance.changed", account, amount=amount, balance=balance, reason="operator")
+    await topups.change_balance(desk.p.db, desk.p.settings, account=account, amount=amount, actor=desk.actor, note=note)
+    desk.p.operator_events_ready.set()
     return desk.redirect(f"/admin/accounts/{account['id']}?done=topup")
 
 

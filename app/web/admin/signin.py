@@ -11,8 +11,8 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from app.web.admin import accounts as admin_accounts, calls as admin_calls, numbers as admin_numbers
-from app.web.admin import prompts as admin_prompts, rates as admin_rates, vouchers as admin_vouchers, \
-    widgets as admin_widgets
+from app.web.admin import alarms as admin_alarms, prompts as admin_prompts, rates as admin_rates
+from app.web.admin import resellers as admin_resellers, vouchers as admin_vouchers, widgets as admin_widgets
 from app.data import operators
 from app.web.admin.pages import ADMIN
 from app.web.kit import signin as kit_signin
@@ -52,6 +52,8 @@ routes = [
     Route("/admin/accounts/{account_id:int}/unlock", admin_accounts.unlock, methods=["POST"]),
     Route("/admin/accounts/{account_id:int}/settings", admin_accounts.save_settings, methods=["POST"]),
     Route("/admin/lockouts", admin_accounts.lockout_list, methods=["GET"]),
+    Route("/admin/alarms", admin_alarms.alarm_list, methods=["GET"]),
+    Route("/admin/resellers", admin_resellers.reseller_list, methods=["GET"]),
     Route("/admin/lockouts/clear", admin_accounts.clear_lockout, methods=["POST"]),
     Route("/admin/numbers", admin_numbers.number_list, methods=["GET"]),
     Route("/admin/numbers", admin_numbers.add_number, methods=["POST"]),
