@@ -80,17 +80,21 @@ def payload(type: str, account, *, now: dt.datetime, event_id: str, **fields) ->
 
 
 async def record(db: Database, settings: Settings, type: str, account, **fields) -> str | None:
-    """Queue one event (the CLI's way in, which has no Platform); its id, or None when no webhook is set."""
+    """Log one event and queue it for the webhook (the CLI's way in, which has no Platform).
+
+    Its id, or None when no webhook is set: then the log line is all there is of it.
+    """
+    now, event_id = utcnow(), str(uuid.uuid4())
+    event = payload(type, account, now=now, event_id=event_id, **fields)
+    log.info("operator event %s", type, extra={"operator_event": event})
     if not settings.operator_webhook_url:
         return None
-    now, event_id = utcnow(), str(uuid.uuid4())
-    body = json.dumps(payload(type, account, now=now, event_id=event_id, **fields), separators=(",", ":"))
-    await outbox.add(db, event_id=event_id, type=type, body=body, now=now)
+    await outbox.add(db, event_id=event_id, type=type, body=json.dumps(event, separators=(",", ":")), now=now)
     return event_id
 
 
 async def emit(p: Platform, type: str, account, **fields) -> str | None:
-    """Queue one event for the operator webhook; None when OPERATOR_WEBHOOK_URL is unset.
+    """Log one event and queue it for the operator webhook; None when OPERATOR_WEBHOOK_URL is unset.
 
     `account` is an account row (id, login, currency) or None (an alarm about no account); integer
     `amount`, `balance` and `threshold` are minor units of its currency and go out as decimal strings.
