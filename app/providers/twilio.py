@@ -1,7 +1,8 @@
 """The Twilio adapter of app/providers/interface.py: create, fetch and end a call, send an SMS.
 
 Twilio and the sandbox carrier are reached the same way, through the twilio
-SDK's async REST client with its base URL set from TWILIO_API_BASE.
+SDK's async REST client with its base URL set from TWILIO_API_BASE (SignalWire,
+whose Compatibility API is a copy of it, through a subclass: signalwire.py).
 """
 
 from __future__ import annotations
@@ -73,6 +74,12 @@ def provider_call(call) -> ProviderCall:
 
 
 class TwilioProvider:  # implements interface.Provider
+    """Twilio's 2010-04-01 REST API; app/providers/signalwire.py reuses it for SignalWire's copy of it."""
+
+    name = "twilio"
+    # Twilio caps a call's length on creation (TimeLimit); not every compatible API takes it.
+    takes_time_limit = True
+
     def __init__(self, credentials: Credentials, *, timeout: float = 10.0):
         self.credentials = credentials
         self.timeout = timeout
@@ -88,7 +95,7 @@ class TwilioProvider:  # implements interface.Provider
         except TwilioRestException as exc:
             retryable = exc.status >= 500 or exc.status == 429 or exc.code == 20429
             error = ProviderError(exc.msg or str(exc), code=exc.code, status=exc.status, retryable=retryable)
-            error.not_found = is_not_found(error)
+            error.not_found = self.not_found(error)
             raise error from None
         except (aiohttp.ClientConnectionError, ConnectionError, OSError) as exc:
             # Refused or reset before a response: the request did not take effect.
@@ -100,7 +107,7 @@ class TwilioProvider:  # implements interface.Provider
             to=to, from_=from_, url=url, method="POST", status_callback=status_callback,
             status_callback_event=LEG_EVENTS, status_callback_method="POST", timeout=timeout,
         )
-        if time_limit:
+        if time_limit and self.takes_time_limit:
             kwargs["time_limit"] = time_limit
         if machine_detection:
             kwargs["machine_detection"] = "Enable"
@@ -117,6 +124,10 @@ class TwilioProvider:  # implements interface.Provider
     async def send_sms(self, *, to: str, from_: str, body: str) -> str:
         message = await self._call(self.client.messages.create_async(to=to, from_=from_, body=body))
         return message.sid
+
+    @staticmethod
+    def not_found(error: ProviderError) -> bool:
+        return is_not_found(error)
 
     async def aclose(self) -> None:
         await self.http.close()
