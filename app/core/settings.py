@@ -145,8 +145,8 @@ def _setting(settings: Settings, variable: str):
 
 def signalwire_api_base(space_url: str) -> str:
     """The Compatibility (LaML) REST base of a space: `example.signalwire.com`, or a full base URL for a double."""
-    space = space_url.strip().rstrip("/")
-    base = space if "://" in space else "https://" + space
+    space = (space_url or "").strip()
+    base = (space if "://" in space else "https://" + space).rstrip("/")
     parts = urlsplit(base)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment \
             or parts.username or parts.password:

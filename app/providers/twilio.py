@@ -94,7 +94,10 @@ class TwilioProvider:  # implements interface.Provider
             raise ProviderTimeout(f"no answer from the provider within {self.timeout:g} s") from None
         except TwilioRestException as exc:
             retryable = exc.status >= 500 or exc.status == 429 or exc.code == 20429
-            error = ProviderError(exc.msg or str(exc), code=exc.code, status=exc.status, retryable=retryable)
+            # With no error body (a proxy's page), the SDK gives the HTTP status as the code; API codes
+            # are five digits, so that one is no code at all.
+            code = exc.code if exc.code != exc.status else None
+            error = ProviderError(exc.msg or str(exc), code=code, status=exc.status, retryable=retryable)
             error.not_found = self.not_found(error)
             raise error from None
         except (aiohttp.ClientConnectionError, ConnectionError, OSError) as exc:
