@@ -7,8 +7,9 @@ Twilio adapter with three differences, each from SignalWire's published API
 description (tests/providers/specs/signalwire_laml.json):
 
 - call and message sids are UUIDs (opaque to the app anyway, app/core/ids.py);
-- create call takes no TimeLimit: leg A is not capped by the carrier, the
-  second party's <Dial timeLimit> and the app's overdue-call sweep cap it;
+- create call takes no TimeLimit: the carrier does not cap leg A; each call to
+  the second party is capped by its <Dial timeLimit>, and lost_callbacks ends
+  a leg A still up past the longest session (billing.LEG_A_MAX_SECONDS);
 - its errors carry SignalWire's own codes, so "no such call" is a 404 that the
   API itself answered (a JSON error with a code), not Twilio's 20404.
 
