@@ -245,8 +245,10 @@ class RestApi:
             if not self.carrier.faults.timeout_creates:
                 return await self._stall_then(None)
             call = self.carrier.create_call(**kwargs)
-            return await self._stall_then(JSONResponse(call_resource(call, self._now(), self.carrier.dialect), status_code=201))
-        call = self.carrier.create_call(**kwargs)
+            return await self._stall_then(self._created(call))
+        return self._created(self.carrier.create_call(**kwargs))
+
+    def _created(self, call: Call) -> JSONResponse:
         return JSONResponse(call_resource(call, self._now(), self.carrier.dialect), status_code=201)
 
     async def list_calls(self, request: Request) -> Response:

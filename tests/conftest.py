@@ -117,8 +117,8 @@ def engine(settings):
 # Every test's log output is written as production writes it (JSON, through the
 # secret-scrubbing filter) and checked: no line may carry a PIN, password,
 # API token, gateway secret or auth token.
-KNOWN_SECRETS = {SECRET_KEY, tw.AUTH_TOKEN, sw.API_TOKEN, sw.SIGNING_KEY, "482193", "735102", "alice-password", "bob-password", "pass-word",
-                 "alice-demo-password", "a-long-password"}
+KNOWN_SECRETS = {SECRET_KEY, tw.AUTH_TOKEN, sw.API_TOKEN, sw.SIGNING_KEY, "482193", "735102", "alice-password",
+                 "bob-password", "pass-word", "alice-demo-password", "a-long-password"}
 
 
 class _SecretWatch(logging.Handler):

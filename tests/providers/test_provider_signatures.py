@@ -127,8 +127,8 @@ def test_the_auth_token_still_signs_urls_no_rule_covers(rules):
     assert rules.post("/twilio/voice", params).status_code == 200
 
 
-@pytest.mark.parametrize("sid", ["0b7d3cd0-6e5c-4b8e-9a4f-1a2b3c4d5e6f", "v3:T02llQxIyaRkhfRKxgAP8nY511EhFLizdvdUKJiSw8d",
-                                 "CA" + "f" * 32, "a" * 64])
+@pytest.mark.parametrize("sid", ["0b7d3cd0-6e5c-4b8e-9a4f-1a2b3c4d5e6f", "CA" + "f" * 32, "a" * 64,
+                                 "v3:T02llQxIyaRkhfRKxgAP8nY511EhFLizdvdUKJiSw8d"])
 def test_any_reasonable_opaque_id_is_a_call_id(rules, sid):
     params = params_for("/twilio/voice", sid)
     assert rules.post("/twilio/voice", params).status_code == 200
