@@ -53,7 +53,7 @@ def _signalwire(settings: Settings, account: Credentials) -> Adapter:
                    SignalWireSignatures(account.signing_key), account)
 
 
-PROVIDERS: dict[str, Entry] = {
+ADAPTERS: dict[str, Entry] = {
     "twilio": Entry(accounts.twilio_credentials, _twilio),
     "signalwire": Entry(accounts.signalwire_credentials, _signalwire),
     # "telnyx": Entry(telnyx credentials, its adapter and Ed25519 verifier) - the Telnyx adapter registers here.
@@ -62,7 +62,7 @@ PROVIDERS: dict[str, Entry] = {
 
 def build(name: str, settings: Settings, *, account: Credentials | None = None) -> Adapter:
     """The adapter of provider `name`; `account`: given (the sandbox carrier's) rather than from the settings."""
-    entry = PROVIDERS.get(name)
+    entry = ADAPTERS.get(name)
     if entry is None:
-        raise SystemExit(f"PROVIDER={name}: no such provider in this build ({', '.join(sorted(PROVIDERS))})")
+        raise SystemExit(f"PROVIDER={name}: no such provider in this build ({', '.join(sorted(ADAPTERS))})")
     return entry.build(settings, account or entry.credentials(settings))

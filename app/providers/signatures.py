@@ -84,7 +84,7 @@ class TwilioSignatures:
         self.validator = RequestValidator(auth_token)
         self.shared = RequestValidator(shared_key) if shared_key else None
 
-    def refusal(self, headers, url: str, params: dict[str, str]) -> str | None:
+    def refusal(self, headers: Mapping[str, str], url: str, params: dict[str, str]) -> str | None:
         signature = headers.get("x-twilio-signature")
         if not signature:
             return "missing X-Twilio-Signature"
@@ -113,7 +113,7 @@ class SignalWireSignatures:
     def __init__(self, signing_key: str):
         self.validator = RequestValidator(signing_key)
 
-    def refusal(self, headers, url: str, params: dict[str, str]) -> str | None:
+    def refusal(self, headers: Mapping[str, str], url: str, params: dict[str, str]) -> str | None:
         signature = headers.get("x-signalwire-signature") or headers.get("x-twilio-signature")
         if not signature:
             return "missing X-SignalWire-Signature"

@@ -32,7 +32,7 @@ async def test_each_provider_has_its_adapter_and_its_signature_check(name, verif
 
 def test_every_provider_name_but_the_sandbox_is_in_the_registry_or_refused_clearly():
     for name in PROVIDERS:
-        if name == "sandbox" or name in registry.PROVIDERS:
+        if name == "sandbox" or name in registry.ADAPTERS:
             continue
         with pytest.raises(SystemExit, match=f"PROVIDER={name}: no such provider in this build"):
             registry.build(name, SETTINGS.with_(provider=name))
