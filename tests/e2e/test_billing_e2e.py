@@ -13,10 +13,7 @@ from app.core import states
 from app.data.tables import accounts, call_legs, callback_requests
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
-from tests.utils.live import DIALECTS, live_platform
-
-# A whole flow, run again with the carrier and the app as SignalWire (tests/e2e/conftest.py).
-EVERY_DIALECT = pytest.mark.parametrize("dialect", DIALECTS, indirect=True)
+from tests.utils.live import EVERY_DIALECT, live_platform
 
 NY = "+12125550123"
 PREMIUM = "+449098790000"

@@ -12,10 +12,7 @@ from app.data import sms_log
 from app.core import states
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
-from tests.utils.live import DIALECTS, live_platform
-
-# A whole flow, run again with the carrier and the app as SignalWire (tests/e2e/conftest.py).
-EVERY_DIALECT = pytest.mark.parametrize("dialect", DIALECTS, indirect=True)
+from tests.utils.live import EVERY_DIALECT, live_platform
 
 NY = "+12125550123"
 SERVICE = sc.PIN_NUMBER

@@ -14,10 +14,7 @@ from app.billing.pricing import Rate, leg_cost
 from sandbox import max_in_window
 from tests.utils import scenario as sc
 from app.data.tables import accounts as accounts_t
-from tests.utils.live import DIALECTS, live_platform
-
-# A whole flow, run again with the carrier and the app as SignalWire (tests/e2e/conftest.py).
-EVERY_DIALECT = pytest.mark.parametrize("dialect", DIALECTS, indirect=True)
+from tests.utils.live import EVERY_DIALECT, live_platform
 
 UK = sc.UK_DESTINATION
 NY = "+12125550123"

@@ -12,6 +12,7 @@ import contextlib
 import socket
 from dataclasses import dataclass
 
+import pytest
 import sqlalchemy as sa
 
 from app.data import accounts, rates, service_numbers
@@ -112,6 +113,8 @@ def free_port() -> int:
 
 # The providers whose protocol the carrier can speak (the app configured for each as in production).
 DIALECTS = ("twilio", "signalwire")
+# A whole flow, run with the carrier and the app as each provider (the `dialect` fixture, tests/conftest.py).
+EVERY_DIALECT = pytest.mark.parametrize("dialect", DIALECTS, indirect=True)
 
 
 def provider_settings(settings: Settings, dialect: str, carrier_url: str) -> Settings:
