@@ -11,7 +11,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
-from twilio.request_validator import RequestValidator
 
 from app.web.admin import signin as admin
 from app.web import api, api_topups, sms_webhooks, voice_webhooks as webhooks, widget
@@ -28,9 +27,7 @@ from app.calls import alarms
 from app.calls.dispatcher import Dispatcher
 from app.calls.operator_events import Sender
 from app.platform import Platform
-from app.providers import credentials as provider_credentials
-from app.providers.interface import Credentials
-from app.providers.twilio import TwilioProvider
+from app.providers import registry
 from app.core.settings import Settings, check, load_settings
 
 log = logging.getLogger(__name__)
@@ -42,7 +39,7 @@ async def healthz(request: Request) -> JSONResponse:
         await p.db.fetch_val("SELECT 1")
     except Exception:
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok", "provider": "sandbox" if p.settings.uses_sandbox else "twilio"})
+    return JSONResponse({"status": "ok", "database": "ok", "provider": p.settings.provider_name})
 
 
 async def http_error(request: Request, exc: HTTPException):
@@ -84,17 +81,18 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
         secret_key = await instance.resolve_secret_key(db, settings)
         stack = contextlib.AsyncExitStack()
         if carrier is not None:
-            token = provider_credentials.sandbox_auth_token(secret_key)
-            api_base = await stack.enter_async_context(embedded_carrier.running(carrier, token))
-            credentials = Credentials(embedded_carrier.SANDBOX_ACCOUNT_SID, token, api_base)
-            log.info("no TWILIO_ACCOUNT_SID: calls go to the sandbox carrier at %s", api_base)
+            account = await stack.enter_async_context(embedded_carrier.running(carrier, secret_key))
+            adapter = registry.build(settings.sandbox_dialect, settings, account=account)
+            log.info("PROVIDER=sandbox: calls go to the sandbox carrier at %s, in %s's dialect", account.api_base,
+                     settings.sandbox_dialect)
         else:
-            credentials = provider_credentials.twilio_credentials(settings)
-        provider = TwilioProvider(credentials, timeout=settings.provider_timeout_seconds)
-        platform = Platform(settings=settings, db=db, secret_key=secret_key, credentials=credentials,
+            adapter = registry.build(settings.provider_name, settings)
+        provider = adapter.provider
+        platform = Platform(settings=settings, db=db, secret_key=secret_key, credentials=adapter.credentials,
                             provider=provider, metrics=measured, listen_url=listen_url)
         app.state.platform = platform
-        app.state.validator = RequestValidator(credentials.auth_token)
+        # The provider's webhook signature check, for the handlers of /twilio/* and /legs/*.
+        app.state.webhooks = adapter.verifier
         dispatcher = Dispatcher(platform)
         task = asyncio.create_task(dispatcher.run()) if settings.dispatcher_enabled else None
         app.state.dispatcher = dispatcher

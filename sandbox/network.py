@@ -25,6 +25,7 @@ from .call_control import DialLeg, Fetch, Inline, Source, describe
 from .calls import EVENTS, TERMINAL, Call
 from .clock import Clock
 from .cps import Pacer
+from .dialects import Dialect, dialect as dialect_named
 from .faults import Faults
 from .interpreter import Interpreter, dial_params
 from .messages import Message
@@ -33,7 +34,7 @@ from .numbers import ServiceNumber
 from .phones import Phone, Phones
 from .pricing import CallPricing
 from .recordings import Recording, channels_for
-from .sids import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, is_e164, is_sid, new_sid
+from .sids import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, is_e164
 from .tasks import Tasks
 from .webhooks import WebhookError, Webhooks
 
@@ -63,10 +64,18 @@ class Network:
         api_keys: dict[str, str] | None = None,
         http_client: httpx.AsyncClient | None = None,
         pricing: CallPricing | None = None,
+        dialect: str = "twilio",
+        signing_key: str | None = None,
     ) -> None:
-        if not is_sid(account_sid, "AC"):
-            raise ValueError(f"account_sid must be 'AC' and 32 hex digits, like Twilio's: {account_sid!r}")
+        """`dialect`: the provider it stands in for (dialects.py). With "signalwire", `account_sid` is the
+        project id (a UUID), `auth_token` the API token, and `signing_key` signs the webhooks."""
+        self.dialect: Dialect = dialect_named(dialect)
+        if not self.dialect.is_sid(account_sid, "AC"):
+            raise ValueError(f"account_sid must be shaped like a {dialect} account's: {account_sid!r}")
+        if self.dialect.uuid_sids and not signing_key:
+            raise ValueError("the signalwire dialect signs webhooks with a signing key: give signing_key")
         self.account_sid = account_sid
+        self._signing_key = signing_key
         self.clock = clock or Clock()
         self.pacer = Pacer(self.clock, cps)
         self.phones = Phones(default_phone)
@@ -80,7 +89,8 @@ class Network:
         self.pricing = pricing or CallPricing()
         # `http_client` may be an httpx.AsyncClient on an ASGITransport, to
         # deliver webhooks to an application in-process without a server.
-        self.webhooks = Webhooks(auth_token, self.clock, webhook_timeout, http_client)
+        self.webhooks = Webhooks(signing_key or auth_token, self.clock, webhook_timeout, http_client,
+                                 dialect=self.dialect)
         self.auth_token = auth_token
         self.api_keys = dict(api_keys or {})
         self.calls: dict[str, Call] = {}
@@ -90,7 +100,7 @@ class Network:
         self.public_url = "https://api.twilio.com"
         self.tasks = Tasks(self.webhooks)
         self.messaging = Messaging(
-            account_sid, self.clock, self.webhooks, self.tasks,
+            account_sid, self.clock, self.webhooks, self.tasks, new_sid=self.dialect.new_sid,
             phone=lambda number: self.phones[number], number=self.number,
         )
 
@@ -102,8 +112,19 @@ class Network:
 
     @auth_token.setter
     def auth_token(self, value: str) -> None:
-        # REST authentication and webhook signatures always use the same token.
+        # In Twilio's dialect REST authentication and webhook signatures use the same token.
         self._auth_token = value
+        if self._signing_key is None:
+            self.webhooks.validator = RequestValidator(value)
+
+    @property
+    def signing_key(self) -> str | None:
+        """The key webhooks are signed with when it is not the auth token (SignalWire's dialect)."""
+        return self._signing_key
+
+    @signing_key.setter
+    def signing_key(self, value: str) -> None:
+        self._signing_key = value
         self.webhooks.validator = RequestValidator(value)
 
     @property
@@ -167,7 +188,7 @@ class Network:
         if url is None and twiml is None:
             raise ValueError("a call needs a url or twiml")
         call = Call(
-            sid=new_sid("CA"),
+            sid=self.dialect.new_sid("CA"),
             account_sid=self.account_sid,
             to=to,
             from_=from_,
@@ -285,7 +306,7 @@ class Network:
             raise ValueError(f"no voice URL for {to}: set Carrier.voice_url or Carrier.numbers[{to!r}]")
         now = self.clock.now()
         call = Call(
-            sid=new_sid("CA"),
+            sid=self.dialect.new_sid("CA"),
             account_sid=self.account_sid,
             to=to,
             from_=from_,
@@ -354,7 +375,7 @@ class Network:
 
     def dial_leg(self, parent: Call, number: twiml.Number, dial: twiml.Dial) -> DialLeg:
         child = Call(
-            sid=new_sid("CA"),
+            sid=self.dialect.new_sid("CA"),
             account_sid=self.account_sid,
             to=number.number,
             from_=dial.caller_id or parent.from_,
@@ -424,7 +445,7 @@ class Network:
     def start_recording(self, parent: Call, dial: twiml.Dial) -> Recording:
         now = self.clock.now()
         recording = Recording(
-            sid=new_sid("RE"), account_sid=self.account_sid, call_sid=parent.sid, channels=channels_for(dial.record),
+            sid=self.dialect.new_sid("RE"), account_sid=self.account_sid, call_sid=parent.sid, channels=channels_for(dial.record),
             start_time=now, date_updated=now, status_callback=dial.recording_status_callback,
             status_callback_method=dial.recording_status_callback_method,
             status_callback_events=dial.recording_status_callback_events,

@@ -17,6 +17,7 @@ from app.data.db import utcnow
 from app.platform import Platform
 from app.providers.events import RecordingStatus
 from app.providers.interface import ProviderError, ProviderTimeout, RecordingMedia, is_not_found
+from app.core.ids import is_provider_id
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ PURGE_BATCH = 50
 
 def _plausible_id(value: str) -> bool:
     # Opaque, but stored and later put in a provider URL: the characters provider ids are made of.
-    return value.isascii() and value.isalnum() and 0 < len(value) <= 64
+    return is_provider_id(value)
 
 
 async def status_reported(p: Platform, *, request_id: int, event: RecordingStatus) -> bool:

@@ -16,6 +16,10 @@ from app.core import request_origin
 
 DEFAULT_DATABASE_URL = "sqlite:///./callback.db"
 TWILIO_API_BASE = "https://api.twilio.com"
+# PROVIDER's values (PRODUCT.md §5); app/providers/registry.py builds each one's adapter.
+PROVIDERS = ("sandbox", "twilio", "signalwire", "telnyx")
+# The protocol the sandbox carrier speaks (SANDBOX_DIALECT): which provider it stands in for.
+SANDBOX_DIALECTS = ("twilio", "signalwire")
 
 
 def normalize_database_url(url: str) -> str:
@@ -57,6 +61,17 @@ class Settings:
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_api_base: str = TWILIO_API_BASE
+    # Twilio Webhook Rules: the SharedKey secret of requests carrying X-Twilio-Webhooks-Signature-Settings.
+    twilio_webhook_shared_key: str | None = None
+    # PROVIDER; None: twilio when TWILIO_ACCOUNT_SID is set, else sandbox (see provider_name).
+    provider: str | None = None
+    # SignalWire: the space (a host, or a full base URL for a local double), the project's REST
+    # credentials, and the signing key of its webhooks (not the API token).
+    signalwire_space_url: str | None = None
+    signalwire_project_id: str | None = None
+    signalwire_api_token: str | None = None
+    signalwire_signing_key: str | None = None
+    sandbox_dialect: str = "twilio"
     public_base_url: str | None = None
     secret_key: str | None = None
     # How long after the trigger the callback leg is dialled: long enough for
@@ -120,8 +135,12 @@ class Settings:
     alarm_spend_min: int = 1000
 
     @property
+    def provider_name(self) -> str:
+        return self.provider or ("twilio" if self.twilio_account_sid else "sandbox")
+
+    @property
     def uses_sandbox(self) -> bool:
-        return not self.twilio_account_sid
+        return self.provider_name == "sandbox"
 
     @property
     def is_sqlite(self) -> bool:
@@ -131,15 +150,62 @@ class Settings:
         return replace(self, **changes)
 
 
-def check(settings: Settings) -> Settings:
-    """Refuse to start on a configuration that would be unsafe; SystemExit with what to fix."""
+# What each provider needs set before the platform starts (Telnyx's TELNYX_* are checked with its adapter).
+REQUIRED = {
+    "twilio": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"),
+    "signalwire": ("SIGNALWIRE_SPACE_URL", "SIGNALWIRE_PROJECT_ID", "SIGNALWIRE_API_TOKEN", "SIGNALWIRE_SIGNING_KEY"),
+}
+
+
+def _setting(settings: Settings, variable: str):
+    return getattr(settings, variable.lower())
+
+
+def signalwire_api_base(space_url: str) -> str:
+    """The Compatibility (LaML) REST base of a space: `example.signalwire.com`, or a full base URL for a double."""
+    space = (space_url or "").strip()
+    base = (space if "://" in space else "https://" + space).rstrip("/")
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment \
+            or parts.username or parts.password:
+        raise ValueError(space_url)
+    return base + "/api/laml"
+
+
+def _check_provider(settings: Settings) -> None:
+    name = settings.provider_name
+    if name not in PROVIDERS:
+        raise SystemExit(f"PROVIDER must be one of {', '.join(PROVIDERS)}, got {name!r}")
     if settings.twilio_account_sid and not settings.twilio_auth_token:
         # The auth token is the key webhooks are signed with: without it, anyone could sign.
         raise SystemExit("TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN is not: set both, or neither for the sandbox")
-    if settings.twilio_account_sid and not settings.public_base_url:
+    missing = [variable for variable in REQUIRED.get(name, ()) if not _setting(settings, variable)]
+    if missing:
+        # Half a provider would place calls nobody can verify the webhooks of, or none at all.
+        raise SystemExit(f"PROVIDER={name} needs {', '.join(missing)} (see README, section {name})")
+    if name == "signalwire":
+        try:
+            signalwire_api_base(settings.signalwire_space_url)
+        except ValueError:
+            raise SystemExit("SIGNALWIRE_SPACE_URL must be your space's host (example.signalwire.com) or a base URL, "
+                             f"got {settings.signalwire_space_url!r}") from None
+        if settings.signalwire_signing_key == settings.signalwire_api_token:
+            # SignalWire signs with the signing key; accepting the API token would let anyone holding
+            # the REST credential (a script, a CI secret) forge webhooks.
+            raise SystemExit("SIGNALWIRE_SIGNING_KEY is the project's signing key (API Credentials, "
+                             "\"Signing Key\"), not its API token")
+    if settings.sandbox_dialect not in SANDBOX_DIALECTS:
+        raise SystemExit(f"SANDBOX_DIALECT must be one of {', '.join(SANDBOX_DIALECTS)}, "
+                         f"got {settings.sandbox_dialect!r}")
+    if name != "sandbox" and not settings.public_base_url:
         # The callback URLs given to the provider must not come from a request's Host header.
-        raise SystemExit("PUBLIC_BASE_URL is required with TWILIO_ACCOUNT_SID: the URL at which the provider "
+        raise SystemExit(f"PUBLIC_BASE_URL is required with PROVIDER={name}: the URL at which the provider "
                          "reaches this app, e.g. https://callback.example.com")
+
+
+def check(settings: Settings) -> Settings:
+    """Refuse to start on a configuration that would be unsafe; SystemExit with what to fix."""
+    _check_provider(settings)
     if settings.public_base_url:
         parts = urlsplit(settings.public_base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
@@ -195,6 +261,13 @@ def load_settings(environ: dict | None = None, env_file: str | Path | None = ".e
         twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
         twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
         twilio_api_base=(env.get("TWILIO_API_BASE") or TWILIO_API_BASE).rstrip("/"),
+        twilio_webhook_shared_key=env.get("TWILIO_WEBHOOK_SHARED_KEY") or None,
+        provider=(env.get("PROVIDER") or "").strip().lower() or None,
+        signalwire_space_url=env.get("SIGNALWIRE_SPACE_URL") or None,
+        signalwire_project_id=env.get("SIGNALWIRE_PROJECT_ID") or None,
+        signalwire_api_token=env.get("SIGNALWIRE_API_TOKEN") or None,
+        signalwire_signing_key=env.get("SIGNALWIRE_SIGNING_KEY") or None,
+        sandbox_dialect=(env.get("SANDBOX_DIALECT") or "twilio").strip().lower(),
         public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
         secret_key=env.get("SECRET_KEY") or None,
         dispatch_delay_seconds=_float(env, "DISPATCH_DELAY_SECONDS", 2.0),

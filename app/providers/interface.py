@@ -1,7 +1,8 @@
 """What the call engine knows of a voice/SMS provider: this interface, and the events of app/providers/events.py.
 
 app/providers/twilio.py implements it for Twilio and Twilio-compatible APIs
-(the sandbox carrier); the engine (app.calls, app.billing, app.fraud) imports
+(the sandbox carrier; signalwire.py for SignalWire), and app/providers/registry.py
+builds the one PROVIDER names; the engine (app.calls, app.billing, app.fraud) imports
 only this module and the events, never an adapter (import-linter checks it).
 Ids and statuses are the provider's, passed through as opaque strings.
 """
@@ -51,11 +52,13 @@ def error_kind(exc: Exception) -> str:
 
 @dataclass(frozen=True)
 class Credentials:
-    """An account at the provider: its id, the token that signs its webhooks, and its API's base URL."""
+    """An account at the provider: its id, its REST token, its API's base URL, and the key that signs
+    its webhooks when that is not the REST token (SignalWire's signing key)."""
 
     account_sid: str
     auth_token: str
     api_base: str
+    signing_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,30 @@
-"""Provider-facing requests: a bounded form body, checked against X-Twilio-Signature."""
+"""Provider-facing requests: a bounded form body, checked against the provider's signature (Twilio, SignalWire)."""
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
+from typing import Protocol
 from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import (HMAC_SHA1, HMAC_SHA256, SIGNATURE_SETTINGS_HEADER, RequestValidator,
+                                      get_signature_algorithm)
 
 from app.core.numbers import ascii_int
 
 MAX_BODY = 64 * 1024
 MAX_FIELDS = 200
+
+
+class WebhookVerifier(Protocol):
+    """A provider's webhook signature scheme (app/providers/registry.py picks one per provider)."""
+
+    headers: tuple[str, ...]  # the signature's headers, any one of which must be present
+
+    def refusal(self, headers: Mapping[str, str], url: str, params: dict[str, str]) -> str | None:
+        """None when the request is signed by the provider; else why it is refused (the 403's message)."""
 
 
 def public_url(request: Request, callback_base: str) -> str:
@@ -42,7 +54,8 @@ async def read_form(request: Request) -> dict[str, str]:
     return dict(pairs)
 
 
-def signature_matches(validator: RequestValidator, url: str, params: dict[str, str], signature: str) -> bool:
+def signature_matches(validator: RequestValidator, url: str, params: dict[str, str], signature: str,
+                      algorithm: str = HMAC_SHA1) -> bool:
     """Check the signature against the URL as we know it: one HMAC in the usual case.
 
     The SDK's `validate` always computes two (the URL with and without its
@@ -51,19 +64,68 @@ def signature_matches(validator: RequestValidator, url: str, params: dict[str, s
     """
     # Bytes, not str: compare_digest raises TypeError on a non-ASCII str, and a header is whatever was sent.
     offered = signature.encode("utf-8", "surrogatepass")
-    if hmac.compare_digest(validator.compute_signature(url, params).encode(), offered):
+    if hmac.compare_digest(validator.compute_signature(url, params, algorithm).encode(), offered):
         return True
     if not signature.isascii():
         return False  # no signature is: it is base64
-    return validator.validate(url, params, signature)
+    return validator.validate(url, params, signature, algorithm)
 
 
-async def signed_form(request: Request, validator: RequestValidator, callback_base: str) -> dict[str, str]:
-    """The form parameters of a request the provider signed; 403 otherwise."""
-    signature = request.headers.get("x-twilio-signature")
-    if not signature:
-        raise HTTPException(403, "missing X-Twilio-Signature")
+class TwilioSignatures:
+    """Twilio's webhooks: X-Twilio-Signature, HMAC-SHA1 keyed by the auth token; or, when a Webhook Rule
+    matched the URL, keyed by a SharedKey with the algorithm X-Twilio-Webhooks-Signature-Settings names.
+
+    Also the scheme of the sandbox carrier in its Twilio dialect.
+    """
+
+    headers = ("X-Twilio-Signature",)
+
+    def __init__(self, auth_token: str, shared_key: str | None = None):
+        self.validator = RequestValidator(auth_token)
+        self.shared = RequestValidator(shared_key) if shared_key else None
+
+    def refusal(self, headers: Mapping[str, str], url: str, params: dict[str, str]) -> str | None:
+        signature = headers.get("x-twilio-signature")
+        if not signature:
+            return "missing X-Twilio-Signature"
+        settings = headers.get(SIGNATURE_SETTINGS_HEADER.lower())
+        if settings is None:
+            return None if signature_matches(self.validator, url, params, signature) else "invalid X-Twilio-Signature"
+        # Signed under a Webhook Rule: only the SharedKey (never the auth token) and an algorithm we know.
+        if self.shared is None:
+            return "X-Twilio-Webhooks-Signature-Settings without TWILIO_WEBHOOK_SHARED_KEY"
+        algorithm = get_signature_algorithm(settings).upper()
+        if algorithm not in (HMAC_SHA256, HMAC_SHA1):
+            return "unsupported webhook signature algorithm"
+        if not signature_matches(self.shared, url, params, signature, algorithm):
+            return "invalid X-Twilio-Signature"
+        return None
+
+
+class SignalWireSignatures:
+    """SignalWire's Compatibility webhooks: Twilio's scheme (HMAC-SHA1 over the URL and the sorted form
+    parameters) keyed by the project's signing key, in X-SignalWire-Signature and, for Twilio
+    libraries, X-Twilio-Signature too. The API token is not a key: a request signed with it is refused.
+    """
+
+    headers = ("X-SignalWire-Signature", "X-Twilio-Signature")
+
+    def __init__(self, signing_key: str):
+        self.validator = RequestValidator(signing_key)
+
+    def refusal(self, headers: Mapping[str, str], url: str, params: dict[str, str]) -> str | None:
+        signature = headers.get("x-signalwire-signature") or headers.get("x-twilio-signature")
+        if not signature:
+            return "missing X-SignalWire-Signature"
+        return None if signature_matches(self.validator, url, params, signature) else "invalid X-SignalWire-Signature"
+
+
+async def signed_form(request: Request, verifier: WebhookVerifier, callback_base: str) -> dict[str, str]:
+    """The form parameters of a request the provider signed; 403 otherwise (before anything is read into the app)."""
+    if not any(request.headers.get(name) for name in verifier.headers):
+        raise HTTPException(403, f"missing {verifier.headers[0]}")
     params = await read_form(request)
-    if not signature_matches(validator, public_url(request, callback_base), params, signature):
-        raise HTTPException(403, "invalid X-Twilio-Signature")
+    refusal = verifier.refusal(request.headers, public_url(request, callback_base), params)
+    if refusal is not None:
+        raise HTTPException(403, refusal)
     return params

@@ -2,7 +2,8 @@
 fetch and delete a call recording.
 
 Twilio and the sandbox carrier are reached the same way, through the twilio
-SDK's async REST client with its base URL set from TWILIO_API_BASE.
+SDK's async REST client with its base URL set from TWILIO_API_BASE (SignalWire,
+whose Compatibility API is a copy of it, through a subclass: signalwire.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
+from app.core.ids import is_provider_id
 from app.providers.interface import (Credentials, ProviderCall, ProviderError, ProviderTimeout, RecordingMedia,
                                      error_kind)
 
@@ -80,6 +82,12 @@ def provider_call(call) -> ProviderCall:
 
 
 class TwilioProvider:  # implements interface.Provider
+    """Twilio's 2010-04-01 REST API; app/providers/signalwire.py reuses it for SignalWire's copy of it."""
+
+    name = "twilio"
+    # Twilio caps a call's length on creation (TimeLimit); not every compatible API takes it.
+    takes_time_limit = True
+
     def __init__(self, credentials: Credentials, *, timeout: float = 10.0):
         self.credentials = credentials
         self.timeout = timeout
@@ -94,8 +102,11 @@ class TwilioProvider:  # implements interface.Provider
             raise ProviderTimeout(f"no answer from the provider within {self.timeout:g} s") from None
         except TwilioRestException as exc:
             retryable = exc.status >= 500 or exc.status == 429 or exc.code == 20429
-            error = ProviderError(exc.msg or str(exc), code=exc.code, status=exc.status, retryable=retryable)
-            error.not_found = is_not_found(error)
+            # With no error body (a proxy's page), the SDK gives the HTTP status as the code; API codes
+            # are five digits, so that one is no code at all.
+            code = exc.code if exc.code != exc.status else None
+            error = ProviderError(exc.msg or str(exc), code=code, status=exc.status, retryable=retryable)
+            error.not_found = self.not_found(error)
             raise error from None
         except (aiohttp.ClientConnectionError, ConnectionError, OSError) as exc:
             # Refused or reset before a response: the request did not take effect.
@@ -107,7 +118,7 @@ class TwilioProvider:  # implements interface.Provider
             to=to, from_=from_, url=url, method="POST", status_callback=status_callback,
             status_callback_event=LEG_EVENTS, status_callback_method="POST", timeout=timeout,
         )
-        if time_limit:
+        if time_limit and self.takes_time_limit:
             kwargs["time_limit"] = time_limit
         if machine_detection:
             kwargs["machine_detection"] = "Enable"
@@ -127,7 +138,7 @@ class TwilioProvider:  # implements interface.Provider
 
     def _recording_path(self, sid: str) -> str:
         # Ids are opaque, but one goes into a URL path here: only the characters a provider id is made of.
-        if not (sid.isascii() and sid.isalnum() and len(sid) <= 64):
+        if not is_provider_id(sid):
             raise ProviderError(f"not a recording id: {sid[:70]!r}", retryable=False, not_found=True)
         return f"{self.credentials.api_base}/2010-04-01/Accounts/{self.credentials.account_sid}/Recordings/{sid}"
 
@@ -172,6 +183,9 @@ class TwilioProvider:  # implements interface.Provider
     async def delete_recording(self, sid: str) -> None:
         self._recording_path(sid)
         await self._call(self.client.recordings(sid).delete_async())
+    @staticmethod
+    def not_found(error: ProviderError) -> bool:
+        return is_not_found(error)
 
     async def aclose(self) -> None:
         await self.http.close()
