@@ -286,7 +286,9 @@ async def test_the_demo_runs_with_the_sandbox_speaking_signalwires_dialect(demo_
         await wait_for(client, trigger, "the destination prompt", prompt_waiting("number you wish to call"))
         await client.post("/demo/keys", json={"call_sid": leg_a, "digits": "00442071234567#"})
         await wait_for(client, trigger, "connected", request_state("connected"))
+        # The callee talks its seconds, then comes the next-call offer: a hang-up sooner could bill nothing.
+        await wait_for(client, trigger, "the next-call prompt", prompt_waiting("another call"))
         assert (await client.post("/demo/hangup", json={"call_sid": leg_a})).status_code == 200
         state = await wait_for(client, trigger, "the request to complete", lambda s: s["done"])
         assert state["request"]["state"] == "completed"
-        assert all(leg["cost_minor"] > 0 for leg in state["legs"])
+        assert all(leg["cost_minor"] > 0 for leg in state["legs"]), state["legs"]
