@@ -80,29 +80,36 @@ def payload(type: str, account, *, now: dt.datetime, event_id: str, **fields) ->
 
 
 async def record(db: Database, settings: Settings, type: str, account, **fields) -> str | None:
-    """Log one event and queue it for the webhook (the CLI's way in, which has no Platform).
-
-    Its id, or None when no webhook is set: then the log line is all there is of it.
-    """
-    now, event_id = utcnow(), str(uuid.uuid4())
-    event = payload(type, account, now=now, event_id=event_id, **fields)
-    log.info("operator event %s", type, extra={"operator_event": event})
-    if not settings.operator_webhook_url:
-        return None
-    await outbox.add(db, event_id=event_id, type=type, body=json.dumps(event, separators=(",", ":")), now=now)
-    return event_id
+    """Queue one event (the CLI's way in, which has no Platform); its id, or None when no webhook is set."""
+    return await _queue(db, settings, _event(type, account, fields))
 
 
 async def emit(p: Platform, type: str, account, **fields) -> str | None:
-    """Log one event and queue it for the operator webhook; None when OPERATOR_WEBHOOK_URL is unset.
+    """Log one event and queue it for the operator webhook; None when OPERATOR_WEBHOOK_URL is unset
+    (the log line is then all there is of it).
 
     `account` is an account row (id, login, currency) or None (an alarm about no account); integer
     `amount`, `balance` and `threshold` are minor units of its currency and go out as decimal strings.
     """
-    event_id = await record(p.db, p.settings, type, account, **fields)
+    event = _event(type, account, fields)
+    log.info("operator event %s", type, extra={"operator_event": event})
+    event_id = await _queue(p.db, p.settings, event)
     if event_id is not None:
         p.operator_events_ready.set()
     return event_id
+
+
+def _event(type: str, account, fields: dict) -> dict:
+    return payload(type, account, now=utcnow(), event_id=str(uuid.uuid4()), **fields)
+
+
+async def _queue(db: Database, settings: Settings, event: dict) -> str | None:
+    if not settings.operator_webhook_url:
+        return None
+    now = dt.datetime.fromisoformat(event["created_at"].removesuffix("Z"))
+    await outbox.add(db, event_id=event["id"], type=event["type"], body=json.dumps(event, separators=(",", ":")),
+                     now=now)
+    return event["id"]
 
 
 class Sender:
