@@ -28,6 +28,9 @@ from app.platform import Platform
 from app.providers import credentials as provider_credentials
 from app.providers.interface import Credentials
 from app.providers.twilio import TwilioProvider
+from app.providers import telnyx, telnyx_signatures
+from app.providers.signatures import TwilioWebhooks
+from app.web import telnyx_sms
 from app.core.settings import Settings, check, load_settings
 
 log = logging.getLogger(__name__)
@@ -39,7 +42,7 @@ async def healthz(request: Request) -> JSONResponse:
         await p.db.fetch_val("SELECT 1")
     except Exception:
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok", "provider": "sandbox" if p.settings.uses_sandbox else "twilio"})
+    return JSONResponse({"status": "ok", "database": "ok", "provider": p.settings.provider_name})
 
 
 async def http_error(request: Request, exc: HTTPException):
@@ -55,6 +58,7 @@ routes = [
     Route("/twilio/voice", webhooks.voice_trigger, methods=["POST"]),
     Route("/twilio/status", webhooks.status, methods=["POST"]),
     Route("/twilio/sms", sms_webhooks.twilio_sms, methods=["POST"]),
+    Route("/telnyx/sms", telnyx_sms.telnyx_sms, methods=["POST"]),
     Route("/sms/gateway", sms_webhooks.gateway, methods=["GET", "POST"]),
     Route("/legs/{request_id:int}/{step}", webhooks.leg_step, methods=["POST"]),
     Route("/media/prompts/{prompt}/{language}", webhooks.prompt_audio),
@@ -81,13 +85,22 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
             api_base = await stack.enter_async_context(embedded_carrier.running(carrier, token))
             credentials = Credentials(embedded_carrier.SANDBOX_ACCOUNT_SID, token, api_base)
             log.info("no TWILIO_ACCOUNT_SID: calls go to the sandbox carrier at %s", api_base)
+        elif settings.provider_name == "telnyx":
+            credentials = Credentials(settings.telnyx_account_sid, "", settings.telnyx_api_base)
         else:
             credentials = provider_credentials.twilio_credentials(settings)
-        provider = TwilioProvider(credentials, timeout=settings.provider_timeout_seconds)
+        if settings.provider_name == "telnyx":
+            provider = telnyx.build(settings)
+            app.state.telnyx_key = telnyx_signatures.verify_key(settings.telnyx_public_key)
+            app.state.webhooks = telnyx_signatures.TelnyxWebhooks(settings.telnyx_public_key)
+        else:
+            provider = TwilioProvider(credentials, timeout=settings.provider_timeout_seconds)
+            app.state.telnyx_key = None
+            app.state.validator = RequestValidator(credentials.auth_token)
+            app.state.webhooks = TwilioWebhooks(app.state.validator)
         platform = Platform(settings=settings, db=db, secret_key=secret_key, credentials=credentials,
                             provider=provider, metrics=measured, listen_url=listen_url)
         app.state.platform = platform
-        app.state.validator = RequestValidator(credentials.auth_token)
         dispatcher = Dispatcher(platform)
         task = asyncio.create_task(dispatcher.run()) if settings.dispatcher_enabled else None
         app.state.dispatcher = dispatcher

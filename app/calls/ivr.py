@@ -16,6 +16,7 @@ from app.core import money, states, urls
 from app.core.phone import InvalidNumber, to_e164
 from app.platform import Platform
 from app.providers.events import CallAnswered, DialResult, GatherResult
+from app.core.provider_ids import is_provider_id
 from twiml import voice
 from twiml.prompts import Speaker
 
@@ -215,7 +216,7 @@ async def dial_ended(p: Platform, request, event: DialResult) -> str:
         status = "failed"  # not a status the provider sends: the call did not go through
     reason = states.LEG_B_FAILURES.get(status)
     dial_sid = event.dialled_call_id
-    if status in ("completed", "answered") and dial_sid.isascii() and dial_sid.isalnum() and len(dial_sid) <= 64:
+    if status in ("completed", "answered") and is_provider_id(dial_sid):
         # The second party was bridged. Its own "answered" status callback may
         # come later than this (or never); count the call now, once either way.
         await leg_status.note_leg_b_answered(p, request, sid=dial_sid, to=request["leg_b_number"])

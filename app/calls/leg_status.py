@@ -19,6 +19,7 @@ from app.core import states
 from app.data.db import storable, utcnow
 from app.platform import Platform
 from app.providers.events import FROM_RECORD_SEQUENCE, LegStatus
+from app.core.provider_ids import is_provider_id
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ async def record_status(p: Platform, *, request_id: int, leg: str, event: LegSta
     sid = event.call_id
     # Signed, so from the provider; still, nothing that cannot be a call's sid or
     # status is stored (and the numbers are cut to what a number can be).
-    well_formed = sid.isascii() and sid.isalnum() and len(sid) <= 64 and event.status in KNOWN_STATUSES
+    well_formed = is_provider_id(sid) and event.status in KNOWN_STATUSES
     if request is None or not well_formed:
         return
     event = dataclasses.replace(event, caller=storable(event.caller, 32), called=storable(event.called, 32))

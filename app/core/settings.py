@@ -5,6 +5,8 @@ Nothing else in the project reads `os.environ`: modules receive a `Settings`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,6 +18,7 @@ from app.core import request_origin
 
 DEFAULT_DATABASE_URL = "sqlite:///./callback.db"
 TWILIO_API_BASE = "https://api.twilio.com"
+TELNYX_API_BASE = "https://api.telnyx.com/v2"
 
 
 def normalize_database_url(url: str) -> str:
@@ -58,6 +61,13 @@ class Settings:
     twilio_auth_token: str | None = None
     twilio_api_base: str = TWILIO_API_BASE
     public_base_url: str | None = None
+    # PROVIDER: "twilio", "telnyx" or "sandbox"; None: Twilio when TWILIO_ACCOUNT_SID is set, else the sandbox.
+    provider: str | None = None
+    telnyx_api_key: str | None = None
+    telnyx_api_base: str = TELNYX_API_BASE
+    telnyx_account_sid: str | None = None
+    telnyx_texml_app_id: str | None = None
+    telnyx_public_key: str | None = None  # base64 Ed25519: verifies Telnyx's webhooks
     secret_key: str | None = None
     # How long after the trigger the callback leg is dialled: long enough for
     # the subscriber's phone to be free again after the rejected trigger.
@@ -102,8 +112,12 @@ class Settings:
     forwarded_trusted_hops: int = 0
 
     @property
+    def provider_name(self) -> str:
+        return self.provider or ("twilio" if self.twilio_account_sid else "sandbox")
+
+    @property
     def uses_sandbox(self) -> bool:
-        return not self.twilio_account_sid
+        return self.provider_name == "sandbox"
 
     @property
     def is_sqlite(self) -> bool:
@@ -113,8 +127,37 @@ class Settings:
         return replace(self, **changes)
 
 
+TELNYX_REQUIRED = (("TELNYX_API_KEY", "telnyx_api_key"), ("TELNYX_ACCOUNT_SID", "telnyx_account_sid"),
+                   ("TELNYX_TEXML_APP_ID", "telnyx_texml_app_id"), ("TELNYX_PUBLIC_KEY", "telnyx_public_key"))
+
+
+def _check_telnyx(settings: Settings) -> None:
+    missing = [name for name, field in TELNYX_REQUIRED if not getattr(settings, field)]
+    if missing:
+        # Without the public key no webhook could be verified; without the rest no call could be placed.
+        raise SystemExit(f"PROVIDER=telnyx needs {', '.join(missing)} (set all of {', '.join(n for n, _ in TELNYX_REQUIRED)})")
+    if not telnyx_public_key_valid(settings.telnyx_public_key):
+        raise SystemExit("TELNYX_PUBLIC_KEY must be the base64 Ed25519 public key from Mission Control "
+                         "(Account Settings > Keys & Credentials > Public Key): 32 bytes in base64")
+    if not settings.public_base_url:
+        raise SystemExit("PUBLIC_BASE_URL is required with PROVIDER=telnyx: the URL at which Telnyx reaches this app")
+
+
+def telnyx_public_key_valid(value: str | None) -> bool:
+    try:
+        return len(base64.b64decode((value or "").strip(), validate=True)) == 32
+    except (binascii.Error, ValueError):
+        return False
+
+
 def check(settings: Settings) -> Settings:
     """Refuse to start on a configuration that would be unsafe; SystemExit with what to fix."""
+    if settings.provider not in (None, "twilio", "telnyx", "sandbox"):
+        raise SystemExit(f"PROVIDER must be twilio, telnyx or sandbox, got {settings.provider!r}")
+    if settings.provider == "telnyx":
+        _check_telnyx(settings)
+    if settings.provider == "twilio" and not settings.twilio_account_sid:
+        raise SystemExit("PROVIDER=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
     if settings.twilio_account_sid and not settings.twilio_auth_token:
         # The auth token is the key webhooks are signed with: without it, anyone could sign.
         raise SystemExit("TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN is not: set both, or neither for the sandbox")
@@ -161,6 +204,12 @@ def load_settings(environ: dict | None = None, env_file: str | Path | None = ".e
         twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
         twilio_api_base=(env.get("TWILIO_API_BASE") or TWILIO_API_BASE).rstrip("/"),
         public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
+        provider=(env.get("PROVIDER") or "").strip().lower() or None,
+        telnyx_api_key=env.get("TELNYX_API_KEY") or None,
+        telnyx_api_base=(env.get("TELNYX_API_BASE") or TELNYX_API_BASE).rstrip("/"),
+        telnyx_account_sid=env.get("TELNYX_ACCOUNT_SID") or None,
+        telnyx_texml_app_id=env.get("TELNYX_TEXML_APP_ID") or None,
+        telnyx_public_key=(env.get("TELNYX_PUBLIC_KEY") or "").strip() or None,
         secret_key=env.get("SECRET_KEY") or None,
         dispatch_delay_seconds=_float(env, "DISPATCH_DELAY_SECONDS", 2.0),
         provider_cps=_float(env, "PROVIDER_CPS", 1.0),

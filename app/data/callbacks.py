@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app.core import states
 from app.data.db import Database, utcnow
 from app.data.tables import call_legs, callback_requests, events
+from app.core.provider_ids import is_provider_id
 
 log = logging.getLogger(__name__)
 requests_t = callback_requests
@@ -205,7 +206,7 @@ async def next_due_at(db: Database, *, now: dt.datetime) -> dt.datetime | None:
 async def attach_leg_a(db: Database, *, request_id: int, sid: str) -> bool:
     """Record leg A's sid once; whichever of the create response and the first
     status callback comes first wins, the other is a no-op."""
-    if not (sid.isascii() and sid.isalnum() and len(sid) <= 64):
+    if not is_provider_id(sid):
         return False
     taken = sa.select(requests_t.c.id).where(requests_t.c.leg_a_sid == sid).exists()
     got = await db.fetch_val(

@@ -67,3 +67,13 @@ async def signed_form(request: Request, validator: RequestValidator, callback_ba
     if not signature_matches(validator, public_url(request, callback_base), params, signature):
         raise HTTPException(403, "invalid X-Twilio-Signature")
     return params
+
+
+class TwilioWebhooks:
+    """The check app.main hands the webhook handlers for the Twilio family (telnyx_signatures has Telnyx's)."""
+
+    def __init__(self, validator: RequestValidator):
+        self.validator = validator
+
+    async def form(self, request: Request, callback_base: str) -> dict[str, str]:
+        return await signed_form(request, self.validator, callback_base)

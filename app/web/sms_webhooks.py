@@ -23,7 +23,8 @@ from app.core.keys import stored_key
 from app.data import sms_log
 from app.providers import twilio_events
 from app.providers.events import IncomingText
-from app.providers.signatures import MAX_BODY, read_form, signed_form
+from app.providers.signatures import MAX_BODY, read_form
+from app.core.provider_ids import is_provider_id
 from twiml import messaging
 
 MAX_TEXT = 1600
@@ -37,10 +38,10 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 async def twilio_sms(request: Request) -> Response:
     p = request.app.state.platform
-    form = await signed_form(request, request.app.state.validator, p.callback_base(request))
+    form = await request.app.state.webhooks.form(request, p.callback_base(request))
     text = twilio_events.incoming_text(form, base_url=p.callback_base(request), max_length=MAX_TEXT)
     sid = text.message_id
-    if not sid.isascii() or not sid.isalnum() or len(sid) > 64:
+    if not is_provider_id(sid):
         raise HTTPException(400, "MessageSid is required")
     reply = await sms.handle_text(p, text)
     return Response(messaging.reply(reply.body if reply and reply.deliver else None), media_type="application/xml")

@@ -12,7 +12,7 @@ from app.data import callbacks, recordings, service_numbers
 from app.calls import ivr, leg_status, triggers
 from app.core.phone import InvalidNumber, to_e164
 from app.providers import twilio_events
-from app.providers.signatures import signed_form
+from app.core.provider_ids import is_provider_id
 from twiml import voice
 from twiml.prompts import Speaker
 
@@ -25,14 +25,14 @@ def twiml_response(twiml: str) -> Response:
 
 async def _signed(request: Request) -> dict[str, str]:
     p = request.app.state.platform
-    return await signed_form(request, request.app.state.validator, p.callback_base(request))
+    return await request.app.state.webhooks.form(request, p.callback_base(request))
 
 
 async def voice_trigger(request: Request) -> Response:
     call = twilio_events.incoming_call(await _signed(request))
     p = request.app.state.platform
     call_sid = call.call_id
-    if not call_sid.isascii() or not call_sid.isalnum() or len(call_sid) > 64:
+    if not is_provider_id(call_sid):
         raise HTTPException(400, "CallSid is required")
     try:
         number = await service_numbers.cached_number(p.db, to_e164(call.called, "US"))
