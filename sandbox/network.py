@@ -20,6 +20,7 @@ from typing import Awaitable, Callable
 import httpx
 from twilio.request_validator import RequestValidator
 
+from . import telnyx
 from . import twiml_reader as twiml
 from .call_control import DialLeg, Fetch, Inline, Source, describe
 from .calls import EVENTS, TERMINAL, Call
@@ -62,9 +63,23 @@ class Network:
         api_keys: dict[str, str] | None = None,
         http_client: httpx.AsyncClient | None = None,
         pricing: CallPricing | None = None,
+        dialect: str = "twilio",
+        application_id: str = telnyx.DEFAULT_APPLICATION_ID,
     ) -> None:
-        if not is_sid(account_sid, "AC"):
+        """`dialect`: "twilio", or "telnyx" (TeXML REST with Bearer auth, `v3:` call ids, Ed25519-signed
+        webhooks, texts as JSON events; `auth_token` is then the API key, `account_sid` Telnyx's account id,
+        `application_id` the TeXML application calls are created with, and `public_key` verifies webhooks)."""
+        if dialect not in telnyx.DIALECTS:
+            raise ValueError(f"dialect must be one of {telnyx.DIALECTS}, not {dialect!r}")
+        if dialect == "telnyx" and account_sid == DEFAULT_ACCOUNT_SID:
+            account_sid = telnyx.DEFAULT_ACCOUNT_ID
+        if dialect == "twilio" and not is_sid(account_sid, "AC"):
             raise ValueError(f"account_sid must be 'AC' and 32 hex digits, like Twilio's: {account_sid!r}")
+        self.dialect = dialect
+        self.application_id = application_id
+        self.signer = telnyx.Signer() if dialect == "telnyx" else None
+        # Requests made of the REST API, as (operation, parameters): tests check them against the provider's spec.
+        self.api_log: list[tuple[str, dict]] = []
         self.account_sid = account_sid
         self.clock = clock or Clock()
         self.pacer = Pacer(self.clock, cps)
@@ -79,17 +94,25 @@ class Network:
         self.pricing = pricing or CallPricing()
         # `http_client` may be an httpx.AsyncClient on an ASGITransport, to
         # deliver webhooks to an application in-process without a server.
-        self.webhooks = Webhooks(auth_token, self.clock, webhook_timeout, http_client)
+        self.webhooks = Webhooks(auth_token, self.clock, webhook_timeout, http_client, signer=self.signer)
         self.auth_token = auth_token
         self.api_keys = dict(api_keys or {})
         self.calls: dict[str, Call] = {}
         self.tasks = Tasks(self.webhooks)
         self.messaging = Messaging(
             account_sid, self.clock, self.webhooks, self.tasks,
-            phone=lambda number: self.phones[number], number=self.number,
+            phone=lambda number: self.phones[number], number=self.number, dialect=dialect,
         )
 
     # Configuration
+
+    def new_call_sid(self) -> str:
+        return telnyx.call_id() if self.dialect == "telnyx" else new_sid("CA")
+
+    @property
+    def public_key(self) -> str | None:
+        """The Telnyx dialect's webhook verification key (base64 Ed25519), for the application."""
+        return self.signer.public_key if self.signer is not None else None
 
     @property
     def auth_token(self) -> str:
@@ -162,7 +185,7 @@ class Network:
         if url is None and twiml is None:
             raise ValueError("a call needs a url or twiml")
         call = Call(
-            sid=new_sid("CA"),
+            sid=self.new_call_sid(),
             account_sid=self.account_sid,
             to=to,
             from_=from_,
@@ -280,7 +303,7 @@ class Network:
             raise ValueError(f"no voice URL for {to}: set Carrier.voice_url or Carrier.numbers[{to!r}]")
         now = self.clock.now()
         call = Call(
-            sid=new_sid("CA"),
+            sid=self.new_call_sid(),
             account_sid=self.account_sid,
             to=to,
             from_=from_,
@@ -349,7 +372,7 @@ class Network:
 
     def dial_leg(self, parent: Call, number: twiml.Number, dial: twiml.Dial) -> DialLeg:
         child = Call(
-            sid=new_sid("CA"),
+            sid=self.new_call_sid(),
             account_sid=self.account_sid,
             to=number.number,
             from_=dial.caller_id or parent.from_,

@@ -120,20 +120,19 @@ class TelnyxProvider:  # implements interface.Provider
         return body["data"] if isinstance(body.get("data"), dict) else body
 
     async def create_call(self, *, to: str, from_: str, url: str, status_callback: str, timeout: int,
-                          time_limit: int | None = None, machine_detection: bool = False) -> str:
-        body = {"ApplicationSid": self.application_id, "To": to, "From": from_, "Url": url, "Method": "POST",
+                          time_limit: int | None = None, machine_detection: bool = False) -> str | None:
+        # TeXML's create takes neither Timeout nor TimeLimit: leg A rings for the TeXML application's
+        # time, and its length is bounded by the IVR (each step times out) and the <Dial timeLimit>.
+        body = {"ApplicationSid": self.application_id, "To": to, "From": from_, "Url": url, "UrlMethod": "POST",
                 "StatusCallback": status_callback, "StatusCallbackEvent": LEG_EVENTS,
-                "StatusCallbackMethod": "POST", "Timeout": timeout}
-        if time_limit:
-            body["TimeLimit"] = time_limit
+                "StatusCallbackMethod": "POST"}
         if machine_detection:
             body["MachineDetection"] = "Enable"
         created = await self._request("POST", self._call_path(), json=body)
+        # The documented answer is {"from", "to", "status": "queued"}, without the call's id: the leg's
+        # first webhook (its "initiated" status callback) names it, and the engine attaches it then.
         sid = created.get("call_sid") or created.get("sid")
-        if not isinstance(sid, str) or not sid:
-            # Accepted, yet no id to follow it by: like a lost answer, the placing grace settles it.
-            raise ProviderTimeout("Telnyx accepted the call without giving its call_sid")
-        return sid
+        return sid if isinstance(sid, str) and sid else None
 
     async def fetch_call(self, sid: str) -> ProviderCall:
         return provider_call(await self._request("GET", self._call_path(sid)))

@@ -22,6 +22,7 @@ from app.data.tables import accounts as accounts_t
 from app.data.tables import call_legs, callback_requests, events
 from sandbox import Carrier, Clock, Phone, serve
 from tests.utils import scenario as sc
+from tests.utils import telnyx as tx
 from tests.utils import twilio as tw
 
 
@@ -101,10 +102,15 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def live_platform(settings: Settings, engine: sa.Engine, *, speed: float = 100.0, cps: float = 50.0,
-                        seed_data: bool = True):
-    """`seed_data=False`: start again on a database seeded before (a restart)."""
-    carrier = Carrier(tw.ACCOUNT_SID, tw.AUTH_TOKEN, clock=Clock(speed=speed), cps=cps,
-                      default_phone=Phone(answer_after=1.0, talk_seconds=30.0))
+                        seed_data: bool = True, dialect: str = "twilio"):
+    """`seed_data=False`: start again on a database seeded before (a restart).
+    `dialect`: the provider the carrier plays and the platform is configured for (tests/utils/telnyx.py)."""
+    if dialect == "telnyx":
+        carrier = Carrier(auth_token=tx.API_KEY, dialect="telnyx", clock=Clock(speed=speed), cps=cps,
+                          default_phone=Phone(answer_after=1.0, talk_seconds=30.0))
+    else:
+        carrier = Carrier(tw.ACCOUNT_SID, tw.AUTH_TOKEN, clock=Clock(speed=speed), cps=cps,
+                          default_phone=Phone(answer_after=1.0, talk_seconds=30.0))
     try:
         async with serve(carrier.app) as carrier_url:
             # The port is chosen before the app is built: its callback URLs are configuration.
@@ -112,12 +118,14 @@ async def live_platform(settings: Settings, engine: sa.Engine, *, speed: float =
             configured = settings.with_(twilio_api_base=carrier_url, dispatcher_enabled=True,
                                         dispatch_delay_seconds=0, provider_cps=cps,
                                         public_base_url=f"http://127.0.0.1:{port}")
+            if dialect == "telnyx":
+                configured = tx.configure(configured, carrier, carrier_url)
             app = create_app(configured)
             # The app's lifespan is entered here, not by uvicorn: the test server is
             # stopped by cancellation, and the dispatcher and database must still shut down.
             async with app.router.lifespan_context(app), serve(app, port=port) as platform_url:
                 carrier.voice_url = platform_url + "/twilio/voice"
-                carrier.sms_url = platform_url + "/twilio/sms"
+                carrier.sms_url = platform_url + ("/telnyx/sms" if dialect == "telnyx" else "/twilio/sms")
                 live = Live(carrier=carrier, platform_url=platform_url, app=app, engine=engine)
                 if seed_data:
                     await seed(live.db, configured.secret_key)
