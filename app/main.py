@@ -28,7 +28,7 @@ from app.platform import Platform
 from app.providers import credentials as provider_credentials
 from app.providers.interface import Credentials
 from app.providers.twilio import TwilioProvider
-from app.providers import telnyx, telnyx_signatures
+from app.providers import telnyx, telnyx_signatures, telnyx_texml
 from app.providers.signatures import TwilioWebhooks
 from app.web import telnyx_sms
 from app.core.settings import Settings, check, load_settings
@@ -93,11 +93,13 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
             provider = telnyx.build(settings)
             app.state.telnyx_key = telnyx_signatures.verify_key(settings.telnyx_public_key)
             app.state.webhooks = telnyx_signatures.TelnyxWebhooks(settings.telnyx_public_key)
+            app.state.voice_dialect = telnyx_texml.texml
         else:
             provider = TwilioProvider(credentials, timeout=settings.provider_timeout_seconds)
             app.state.telnyx_key = None
             app.state.validator = RequestValidator(credentials.auth_token)
             app.state.webhooks = TwilioWebhooks(app.state.validator)
+            app.state.voice_dialect = None
         platform = Platform(settings=settings, db=db, secret_key=secret_key, credentials=credentials,
                             provider=provider, metrics=measured, listen_url=listen_url)
         app.state.platform = platform

@@ -19,8 +19,10 @@ from twiml.prompts import Speaker
 log = logging.getLogger(__name__)
 
 
-def twiml_response(twiml: str) -> Response:
-    return Response(twiml, media_type="application/xml")
+def twiml_response(twiml: str, request: Request | None = None) -> Response:
+    # The provider's dialect of TwiML (Telnyx's TeXML differs in a few attributes: app/providers/telnyx_texml.py).
+    dialect = getattr(request.app.state, "voice_dialect", None) if request is not None else None
+    return Response(dialect(twiml) if dialect is not None else twiml, media_type="application/xml")
 
 
 async def _signed(request: Request) -> dict[str, str]:
@@ -80,8 +82,8 @@ async def leg_step(request: Request) -> Response:
     request_id = request.path_params["request_id"]
     row = await callbacks.get_request(p.db, request_id=request_id) if request_id <= MAX_ID else None
     if row is None:
-        return twiml_response(voice.goodbye(speaker=Speaker(), keys=("session_over",)))
-    return twiml_response(await step(p, row, event))
+        return twiml_response(voice.goodbye(speaker=Speaker(), keys=("session_over",)), request)
+    return twiml_response(await step(p, row, event), request)
 
 
 async def prompt_audio(request: Request) -> Response:

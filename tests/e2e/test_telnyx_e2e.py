@@ -110,7 +110,10 @@ async def test_voicemail_on_leg_a_is_never_bridged(live):
     trigger = await live.ring(sc.STRANGER, sc.PIN_NUMBER)
     row = await live.finished(trigger.sid)
     assert (row["state"], row["reason"]) == (states.FAILED, states.A_NO_ANSWER)
-    assert live.calls_to(sc.STRANGER)[-1].heard("dial") == []
+    leg_a = live.calls_to(sc.STRANGER)[-1]
+    assert leg_a.heard("dial") == [] and len(gathers(leg_a)) == 3
+    # TeXML has no actionOnEmptyResult: each silent Gather went on to the <Redirect> that follows it.
+    assert len(leg_a.heard("redirect")) == 3
 
 
 async def test_leg_b_busy_is_announced_and_leg_a_billed(live):
