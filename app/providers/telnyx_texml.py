@@ -1,8 +1,9 @@
 """The platform's TwiML made valid TeXML: what Telnyx's verbs do not take, and what stands in for it.
 
 twiml/ writes one document per IVR step for every provider; Telnyx's TeXML
-differs from TwiML in two attributes the platform uses (docs/telnyx_texml.md
-holds the whole check, verb by verb, with its sources):
+differs from TwiML in two attributes the platform uses (README's "Telnyx"
+section and tests/providers/specs/telnyx_texml_verbs.json hold the whole
+check, verb by verb, with its sources):
 
 - `<Gather method>`: Telnyx posts a Gather's action with the TeXML
   application's own method (set it to POST); the attribute is dropped.
