@@ -14,6 +14,7 @@ from app.data.db import sync_engine
 from app.data.migrations import upgrade
 from app.core.settings import Settings, normalize_database_url
 from app.data.tables import metadata
+from tests.utils import telnyx as tx
 from tests.utils import twilio as tw
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -116,7 +117,7 @@ def engine(settings):
 # Every test's log output is written as production writes it (JSON, through the
 # secret-scrubbing filter) and checked: no line may carry a PIN, password,
 # API token, gateway secret or auth token.
-KNOWN_SECRETS = {SECRET_KEY, tw.AUTH_TOKEN, "482193", "735102", "alice-password", "bob-password", "pass-word",
+KNOWN_SECRETS = {SECRET_KEY, tw.AUTH_TOKEN, tx.API_KEY, "482193", "735102", "alice-password", "bob-password", "pass-word",
                  "alice-demo-password", "a-long-password"}
 
 
