@@ -46,7 +46,7 @@ async def voice_trigger(request: Request) -> Response:
         await triggers.accept_voice_trigger(p, number=number, call_sid=call_sid, caller_raw=call.caller,
                                             base_url=p.callback_base(request))
     # Always reject, whatever the outcome: the trigger is never answered, so never billed.
-    return twiml_response(voice.reject_busy())
+    return twiml_response(voice.reject_busy(), request)
 
 
 MAX_ID = 2**31 - 1  # the smallest INTEGER of the two backends
