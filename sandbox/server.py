@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--account-sid", default=DEFAULT_ACCOUNT_SID)
-    parser.add_argument("--auth-token", default=DEFAULT_AUTH_TOKEN)
+    parser.add_argument("--auth-token", default=DEFAULT_AUTH_TOKEN, help="Twilio's auth token, or Telnyx's API key")
+    parser.add_argument("--dialect", choices=("twilio", "telnyx"), default="twilio",
+                        help="the provider the carrier plays (see sandbox/README.md)")
     parser.add_argument("--voice-url", help="voice webhook for inbound calls to any service number")
     parser.add_argument("--sms-url", help="SMS webhook for inbound messages to any service number")
     parser.add_argument("--cps", type=float, default=1.0, help="outbound calls started per second")
@@ -89,7 +91,13 @@ def main(argv: list[str] | None = None) -> None:
         voice_url=args.voice_url,
         sms_url=args.sms_url,
         pricing=CallPricing(args.price_per_minute, args.price_unit.upper(), args.price_delay),
+        dialect=args.dialect,
     )
-    print(f"sandbox carrier: account {carrier.account_sid}, auth token {carrier.auth_token}")
-    print(f"REST base URL: http://{args.host}:{args.port}  control API: /_sandbox/state")
+    if args.dialect == "telnyx":
+        print(f"sandbox carrier (Telnyx): TELNYX_ACCOUNT_SID={carrier.account_sid} TELNYX_API_KEY={carrier.auth_token} "
+              f"TELNYX_TEXML_APP_ID={carrier.application_id} TELNYX_PUBLIC_KEY={carrier.public_key}")
+        print(f"TELNYX_API_BASE=http://{args.host}:{args.port}/v2  control API: /_sandbox/state", flush=True)
+    else:
+        print(f"sandbox carrier: account {carrier.account_sid}, auth token {carrier.auth_token}")
+        print(f"REST base URL: http://{args.host}:{args.port}  control API: /_sandbox/state", flush=True)
     uvicorn.run(carrier.app, host=args.host, port=args.port, log_level="info")
