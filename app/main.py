@@ -28,6 +28,7 @@ from app.calls.dispatcher import Dispatcher
 from app.calls.operator_events import Sender
 from app.platform import Platform
 from app.providers import registry
+from app.web import telnyx_sms
 from app.core.settings import Settings, check, load_settings
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ routes = [
     Route("/twilio/status", webhooks.status, methods=["POST"]),
     Route("/twilio/recording", webhooks.recording, methods=["POST"]),
     Route("/twilio/sms", sms_webhooks.twilio_sms, methods=["POST"]),
+    Route("/telnyx/sms", telnyx_sms.telnyx_sms, methods=["POST"]),
     Route("/sms/gateway", sms_webhooks.gateway, methods=["GET", "POST"]),
     Route("/legs/{request_id:int}/{step}", webhooks.leg_step, methods=["POST"]),
     Route("/media/prompts/{prompt}/{language}", webhooks.prompt_audio),
@@ -82,7 +84,8 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
         stack = contextlib.AsyncExitStack()
         if carrier is not None:
             account = await stack.enter_async_context(embedded_carrier.running(carrier, secret_key))
-            adapter = registry.build(settings.sandbox_dialect, settings, account=account)
+            adapter = registry.build(settings.sandbox_dialect, embedded_carrier.adapter_settings(carrier, settings),
+                                     account=account)
             log.info("PROVIDER=sandbox: calls go to the sandbox carrier at %s, in %s's dialect", account.api_base,
                      settings.sandbox_dialect)
         else:
@@ -91,8 +94,11 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
         platform = Platform(settings=settings, db=db, secret_key=secret_key, credentials=adapter.credentials,
                             provider=provider, metrics=measured, listen_url=listen_url)
         app.state.platform = platform
-        # The provider's webhook signature check, for the handlers of /twilio/* and /legs/*.
+        # The provider's webhook signature check, for the handlers of /twilio/*, /legs/* and /telnyx/sms,
+        # and its dialect of TwiML.
         app.state.webhooks = adapter.verifier
+        app.state.voice_dialect = adapter.voice_dialect
+        app.state.telnyx_key = adapter.verifier.key if adapter.name == "telnyx" else None
         dispatcher = Dispatcher(platform)
         task = asyncio.create_task(dispatcher.run()) if settings.dispatcher_enabled else None
         app.state.dispatcher = dispatcher

@@ -1,6 +1,6 @@
 """The providers the carrier can stand in for: where its REST API lives, how it names things, how it signs.
 
-Twilio is the default. SignalWire's Compatibility API is Twilio's with three
+Twilio is the default; Telnyx's TeXML dialect is described in telnyx.py. SignalWire's Compatibility API is Twilio's with three
 differences the carrier reproduces: the REST API lives under /api/laml, the
 account (project) and every call and message are named by UUIDs, and
 webhooks are signed with a signing key that is not the REST API token, in
@@ -40,7 +40,10 @@ class Dialect:
 TWILIO = Dialect("twilio", "", ("X-Twilio-Signature",), uuid_sids=False, user_agent="TwilioProxy/1.1")
 SIGNALWIRE = Dialect("signalwire", "/api/laml", ("X-SignalWire-Signature", "X-Twilio-Signature"), uuid_sids=True,
                      user_agent="SignalWire-Compatibility/1.0", json_numbers=True)
-DIALECTS = {dialect.name: dialect for dialect in (TWILIO, SIGNALWIRE)}
+# Telnyx's TeXML: its own REST API (telnyx_rest.py) and Ed25519 signatures (telnyx.py's Signer) rather than
+# these fields; what is shared with Twilio's dialect is the TwiML and the form parameters of its webhooks.
+TELNYX = Dialect("telnyx", "/v2", (), uuid_sids=False, user_agent="Telnyx Webhooks")
+DIALECTS = {dialect.name: dialect for dialect in (TWILIO, SIGNALWIRE, TELNYX)}
 
 
 def dialect(name: str) -> Dialect:

@@ -1,4 +1,4 @@
-"""The carrier's HTTP face: one Starlette app with Twilio's REST API and the /_sandbox control API."""
+"""The carrier's HTTP face: one Starlette app with its dialect's REST API (Twilio's or Telnyx's) and the /_sandbox control API."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from .control import control_routes
 from .network import Network
 from .rest import rest_routes
+from .telnyx_rest import telnyx_rest_routes
 
 
 def build_app(network: Network, *, control: bool = True) -> Starlette:
@@ -21,7 +22,8 @@ def build_app(network: Network, *, control: bool = True) -> Starlette:
         yield
         await network.aclose()
 
-    routes = rest_routes(network) + (control_routes(network) if control else [])
+    api = telnyx_rest_routes(network) if network.dialect.name == "telnyx" else rest_routes(network)
+    routes = api + (control_routes(network) if control else [])
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.carrier = network
     return app

@@ -56,6 +56,8 @@ class Interpreter:
         # than the document running out of verbs.
         self.hung_up = False
         self._held: list[str] = []
+        # Telnyx's TeXML has no actionOnEmptyResult, and posts a Gather's action with the application's method.
+        self.texml = getattr(getattr(control, "dialect", None), "name", "twilio") == "telnyx"
 
     async def run(self, start: Source | list) -> None:
         verbs = start if isinstance(start, list) else await self.fetch(start)
@@ -200,12 +202,13 @@ class Interpreter:
             call.prompts = []
         entry = call.hear(started, "gather", tuple(heard), digits)
         entry.finished_on_key = finished_on
-        if not digits and not verb.action_on_empty_result:
-            return None  # Twilio moves on to the verb after the Gather
+        if not digits and (self.texml or not verb.action_on_empty_result):
+            return None  # Twilio (and TeXML) move on to the verb after the Gather
         action = self._resolve(verb.action) if verb.action else self.document_url
         if action is None:
             return None
-        return Fetch(action, verb.method, {"Digits": digits, "FinishedOnKey": finished_on}, kind="gather")
+        method = "POST" if self.texml else verb.method  # the sandbox's TeXML application posts
+        return Fetch(action, method, {"Digits": digits, "FinishedOnKey": finished_on}, kind="gather")
 
     async def _prompt(self, prompts: tuple, heard: list[str]) -> None:
         """Play the prompts into `heard`; a key pressed meanwhile (barge-in) cuts them short."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import errors
+from . import errors, telnyx
 from . import twiml_reader as twiml
 from .clock import Clock
 from .messages import Message
@@ -35,6 +35,7 @@ class Messaging:
         phone: Callable[[str], Phone],
         number: Callable[[str], ServiceNumber],
         new_sid: Callable[[str], str] = new_sid,
+        dialect: str = "twilio",
     ) -> None:
         # `phone` and `number` are looked up on every message: the network's
         # phone book and default webhooks may be replaced after it is built.
@@ -46,6 +47,12 @@ class Messaging:
         self.number = number
         self.messages: dict[str, Message] = {}
         self.new_sid = new_sid  # the dialect's ids
+        self.dialect = dialect
+
+    def _new_sid(self, media: tuple = ()) -> str:
+        if self.dialect == "telnyx":
+            return telnyx.message_id()
+        return self.new_sid("MM" if media else "SM")
 
     async def text(self, from_: str, to: str, body: str) -> Message:
         """A handset texts service number `to`; any `<Message>` reply is sent back."""
@@ -54,7 +61,7 @@ class Messaging:
             raise ValueError(f"no SMS URL for {to}: set Carrier.sms_url or Carrier.numbers[{to!r}]")
         now = self.clock.now()
         inbound = Message(
-            sid=self.new_sid("SM"),
+            sid=self._new_sid(),
             account_sid=self.account_sid,
             to=to,
             from_=from_,
@@ -65,6 +72,8 @@ class Messaging:
         )
         self.messages[inbound.sid] = inbound
         inbound.move("received", now)
+        if self.dialect == "telnyx":
+            return await self._telnyx_event(inbound, number.sms_url)
         params = {
             "MessageSid": inbound.sid,
             "SmsSid": inbound.sid,
@@ -112,6 +121,16 @@ class Messaging:
             url, method = redirect.url, redirect.method
         return inbound
 
+    async def _telnyx_event(self, inbound: Message, url: str) -> Message:
+        """Telnyx posts a signed `message.received` event; its answer carries nothing (replies are sent by API)."""
+        event = telnyx.message_received(message_id=inbound.sid, from_=inbound.from_, to=inbound.to,
+                                        text=inbound.body, at=inbound.date_created, url=url)
+        try:
+            await self.webhooks.post_json("sms", url, event)
+        except WebhookError as exc:
+            inbound.error_code, inbound.error_message = exc.code, exc.message
+        return inbound
+
     def send_message(
         self,
         *,
@@ -125,7 +144,7 @@ class Messaging:
         in_reply_to: str | None = None,
     ) -> Message:
         message = Message(
-            sid=self.new_sid("MM" if media else "SM"),
+            sid=self._new_sid(media),
             account_sid=self.account_sid,
             to=to,
             from_=from_,

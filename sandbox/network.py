@@ -20,6 +20,7 @@ from typing import Awaitable, Callable
 import httpx
 from twilio.request_validator import RequestValidator
 
+from . import telnyx
 from . import twiml_reader as twiml
 from .call_control import DialLeg, Fetch, Inline, Source, describe
 from .calls import EVENTS, TERMINAL, Call
@@ -66,14 +67,25 @@ class Network:
         pricing: CallPricing | None = None,
         dialect: str = "twilio",
         signing_key: str | None = None,
+        application_id: str = telnyx.DEFAULT_APPLICATION_ID,
     ) -> None:
         """`dialect`: the provider it stands in for (dialects.py). With "signalwire", `account_sid` is the
-        project id (a UUID), `auth_token` the API token, and `signing_key` signs the webhooks."""
+        project id (a UUID), `auth_token` the API token, and `signing_key` signs the webhooks. With "telnyx"
+        (TeXML REST with Bearer auth, `v3:` call ids, Ed25519-signed webhooks, texts as JSON events),
+        `auth_token` is the API key, `account_sid` Telnyx's account id, `application_id` the TeXML
+        application calls are created with, and `public_key` verifies webhooks."""
         self.dialect: Dialect = dialect_named(dialect)
-        if not self.dialect.is_sid(account_sid, "AC"):
+        if self.dialect.name == "telnyx":
+            if account_sid == DEFAULT_ACCOUNT_SID:
+                account_sid = telnyx.DEFAULT_ACCOUNT_ID
+        elif not self.dialect.is_sid(account_sid, "AC"):
             raise ValueError(f"account_sid must be shaped like a {dialect} account's: {account_sid!r}")
         if self.dialect.uuid_sids and not signing_key:
             raise ValueError("the signalwire dialect signs webhooks with a signing key: give signing_key")
+        self.application_id = application_id
+        self.signer = telnyx.Signer() if self.dialect.name == "telnyx" else None
+        # Requests made of the REST API, as (operation, parameters): tests check them against the provider's spec.
+        self.api_log: list[tuple[str, dict]] = []
         self.account_sid = account_sid
         self._signing_key = signing_key
         self.clock = clock or Clock()
@@ -90,7 +102,7 @@ class Network:
         # `http_client` may be an httpx.AsyncClient on an ASGITransport, to
         # deliver webhooks to an application in-process without a server.
         self.webhooks = Webhooks(signing_key or auth_token, self.clock, webhook_timeout, http_client,
-                                 dialect=self.dialect)
+                                 dialect=self.dialect, signer=self.signer)
         self.auth_token = auth_token
         self.api_keys = dict(api_keys or {})
         self.calls: dict[str, Call] = {}
@@ -101,10 +113,18 @@ class Network:
         self.tasks = Tasks(self.webhooks)
         self.messaging = Messaging(
             account_sid, self.clock, self.webhooks, self.tasks, new_sid=self.dialect.new_sid,
-            phone=lambda number: self.phones[number], number=self.number,
+            phone=lambda number: self.phones[number], number=self.number, dialect=self.dialect.name,
         )
 
     # Configuration
+
+    def new_call_sid(self) -> str:
+        return telnyx.call_id() if self.dialect.name == "telnyx" else self.dialect.new_sid("CA")
+
+    @property
+    def public_key(self) -> str | None:
+        """The Telnyx dialect's webhook verification key (base64 Ed25519), for the application."""
+        return self.signer.public_key if self.signer is not None else None
 
     @property
     def auth_token(self) -> str:
@@ -188,7 +208,7 @@ class Network:
         if url is None and twiml is None:
             raise ValueError("a call needs a url or twiml")
         call = Call(
-            sid=self.dialect.new_sid("CA"),
+            sid=self.new_call_sid(),
             account_sid=self.account_sid,
             to=to,
             from_=from_,
@@ -306,7 +326,7 @@ class Network:
             raise ValueError(f"no voice URL for {to}: set Carrier.voice_url or Carrier.numbers[{to!r}]")
         now = self.clock.now()
         call = Call(
-            sid=self.dialect.new_sid("CA"),
+            sid=self.new_call_sid(),
             account_sid=self.account_sid,
             to=to,
             from_=from_,
@@ -375,7 +395,7 @@ class Network:
 
     def dial_leg(self, parent: Call, number: twiml.Number, dial: twiml.Dial) -> DialLeg:
         child = Call(
-            sid=self.dialect.new_sid("CA"),
+            sid=self.new_call_sid(),
             account_sid=self.account_sid,
             to=number.number,
             from_=dial.caller_id or parent.from_,

@@ -68,10 +68,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description="A local Twilio-compatible carrier.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8100)
-    parser.add_argument("--dialect", choices=("twilio", "signalwire"), default="twilio",
-                        help="the provider it stands in for (signalwire: /api/laml, UUID ids, a signing key)")
+    parser.add_argument("--dialect", choices=("twilio", "signalwire", "telnyx"), default="twilio",
+                        help="the provider it stands in for (signalwire: /api/laml, UUID ids, a signing key; "
+                             "telnyx: TeXML under /v2, Ed25519 signatures; see sandbox/README.md)")
     parser.add_argument("--account-sid", help="the account (SignalWire: project id); a fixed one by default")
-    parser.add_argument("--auth-token", default=DEFAULT_AUTH_TOKEN)
+    parser.add_argument("--auth-token", default=DEFAULT_AUTH_TOKEN, help="Twilio's auth token, or Telnyx's API key")
     parser.add_argument("--signing-key", default="sandbox-signing-key", help="signs webhooks in the signalwire dialect")
     parser.add_argument("--voice-url", help="voice webhook for inbound calls to any service number")
     parser.add_argument("--sms-url", help="SMS webhook for inbound messages to any service number")
@@ -96,7 +97,13 @@ def main(argv: list[str] | None = None) -> None:
         sms_url=args.sms_url,
         pricing=CallPricing(args.price_per_minute, args.price_unit.upper(), args.price_delay),
     )
-    print(f"sandbox carrier ({args.dialect}): account {carrier.account_sid}, auth token {carrier.auth_token}"
-          + (f", signing key {carrier.signing_key}" if signalwire else ""))
-    print(f"REST base URL: http://{args.host}:{args.port}{carrier.dialect.rest_prefix}  control API: /_sandbox/state")
+    if args.dialect == "telnyx":
+        print(f"sandbox carrier (Telnyx): TELNYX_ACCOUNT_SID={carrier.account_sid} TELNYX_API_KEY={carrier.auth_token} "
+              f"TELNYX_TEXML_APP_ID={carrier.application_id} TELNYX_PUBLIC_KEY={carrier.public_key}")
+        print(f"TELNYX_API_BASE=http://{args.host}:{args.port}/v2  control API: /_sandbox/state", flush=True)
+    else:
+        print(f"sandbox carrier ({args.dialect}): account {carrier.account_sid}, auth token {carrier.auth_token}"
+              + (f", signing key {carrier.signing_key}" if signalwire else ""))
+        print(f"REST base URL: http://{args.host}:{args.port}{carrier.dialect.rest_prefix}  control API: /_sandbox/state",
+              flush=True)
     uvicorn.run(carrier.app, host=args.host, port=args.port, log_level="info")

@@ -4,11 +4,14 @@ Every request carries `X-Twilio-Signature`, computed exactly as Twilio does
 (the SDK's RequestValidator): over the URL plus the sorted POST parameters,
 or over the full URL with its query string for GET. In SignalWire's dialect
 the same signature, keyed by the signing key, is also in X-SignalWire-Signature.
+Given a `signer` (the Telnyx dialect, telnyx.py), requests are signed its way
+instead: over the body bytes, which are then sent exactly as signed.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import ssl
 import zlib
 from collections import deque
@@ -23,6 +26,7 @@ from . import errors
 from .clock import Clock
 from .dialects import TWILIO, Dialect
 
+USER_AGENT_TELNYX = "Telnyx Webhooks"
 # Webhook connection pools, and connections kept in each (see Webhooks.client).
 POOLS = 16
 POOL_CONNECTIONS = 8
@@ -73,9 +77,11 @@ class Webhooks:
         log_limit: int = 10_000,
         *,
         dialect: Dialect = TWILIO,
+        signer=None,
     ):
         self.validator = RequestValidator(auth_token)  # keyed by what signs: the auth token, or a signing key
         self.dialect = dialect
+        self.signer = signer  # has .headers(body) -> dict; None: the dialect's HMAC signature headers
         self.clock = clock
         self.timeout = timeout
         # Bounded so a long benchmark run does not grow without limit.
@@ -110,15 +116,36 @@ class Webhooks:
         params = {k: "" if v is None else str(v) for k, v in params.items()}
         delivery = Delivery(self.clock.now(), kind, method, url, params, call_sid)
         self.log.append(delivery)
-        if method == "GET":
-            url = _with_query(url, params)
-            signature = self.sign(url, {})
-            send = dict(url=url)
+        if self.signer is not None:
+            body = b"" if method == "GET" else urlencode(params).encode()
+            url = _with_query(url, params) if method == "GET" else url
+            headers = {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": USER_AGENT_TELNYX,
+                       "Accept": "*/*", **self.signer.headers(body)}
+            send = dict(url=url, content=body)
         else:
-            signature = self.sign(url, params)
-            send = dict(url=url, data=params)
-        headers = {name: signature for name in self.dialect.signature_headers}
-        headers.update({"User-Agent": self.dialect.user_agent, "Accept": "*/*"})
+            if method == "GET":
+                url = _with_query(url, params)
+                signature = self.sign(url, {})
+                send = dict(url=url)
+            else:
+                signature = self.sign(url, params)
+                send = dict(url=url, data=params)
+            headers = {name: signature for name in self.dialect.signature_headers}
+            headers.update({"User-Agent": self.dialect.user_agent, "Accept": "*/*"})
+        return await self._send(delivery, method, headers, send, call_sid)
+
+    async def post_json(self, kind: str, url: str, payload: dict) -> httpx.Response:
+        """A JSON event (Telnyx's Messaging webhooks), signed by `signer`."""
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        delivery = Delivery(self.clock.now(), kind, "POST", url, payload)
+        self.log.append(delivery)
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT_TELNYX, "Accept": "*/*",
+                   **(self.signer.headers(body) if self.signer is not None else {})}
+        return await self._send(delivery, "POST", headers, dict(url=url, content=body), None)
+
+    async def _send(self, delivery: Delivery, method: str, headers: dict, send: dict,
+                    call_sid: str | None) -> httpx.Response:
+        url = send["url"]
         try:
             response = await self.client(call_sid).request(method, headers=headers, timeout=self.timeout, **send)
         except httpx.TimeoutException:

@@ -15,6 +15,7 @@ from app.data.migrations import upgrade
 from app.core.settings import Settings, normalize_database_url
 from app.data.tables import metadata
 from tests.utils import signalwire as sw
+from tests.utils import telnyx as tx
 from tests.utils import twilio as tw
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -117,8 +118,8 @@ def engine(settings):
 # Every test's log output is written as production writes it (JSON, through the
 # secret-scrubbing filter) and checked: no line may carry a PIN, password,
 # API token, gateway secret or auth token.
-KNOWN_SECRETS = {SECRET_KEY, tw.AUTH_TOKEN, sw.API_TOKEN, sw.SIGNING_KEY, "482193", "735102", "alice-password",
-                 "bob-password", "pass-word", "alice-demo-password", "a-long-password"}
+KNOWN_SECRETS = {SECRET_KEY, tw.AUTH_TOKEN, sw.API_TOKEN, sw.SIGNING_KEY, tx.API_KEY, "482193", "735102",
+                 "alice-password", "bob-password", "pass-word", "alice-demo-password", "a-long-password"}
 
 
 class _SecretWatch(logging.Handler):

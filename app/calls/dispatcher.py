@@ -128,6 +128,9 @@ async def place_leg_a(p: Platform, request, *, time_limit: int | None = None, sl
             await machine.move(p.db, request, machine.NOT_PLACED, states.FAILED, reason=states.PROVIDER_ERROR,
                                detail=detail)
         return True
+    if sid is None:
+        # Placed, but not named in the answer: its first status callback attaches it (as after a timeout).
+        return True
     await machine.placed(p.db, request_id=request["id"], sid=sid)
     await callbacks.ensure_leg(p.db, request_id=request["id"], leg="a", sid=sid, direction="outbound-api",
                                from_number=request["leg_a_from"], to_number=request["leg_a_number"], status="queued")

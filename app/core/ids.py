@@ -13,9 +13,9 @@ import re
 
 MAX_LENGTH = 64  # the provider-id columns (trigger_id, leg_a_sid, provider_sid) are String(64)
 
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
 
 
 def is_provider_id(value: object, *, max_length: int = MAX_LENGTH) -> bool:
-    """`value` can be a provider's call or message id: 1 to `max_length` characters of [A-Za-z0-9._:-]."""
+    """`value` can be a provider's call or message id: 1 to `max_length` characters of [A-Za-z0-9_.:-]."""
     return isinstance(value, str) and 0 < len(value) <= max_length and _ID.fullmatch(value) is not None

@@ -5,6 +5,8 @@ Nothing else in the project reads `os.environ`: modules receive a `Settings`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,7 +21,8 @@ TWILIO_API_BASE = "https://api.twilio.com"
 # PROVIDER's values (PRODUCT.md §5); app/providers/registry.py builds each one's adapter.
 PROVIDERS = ("sandbox", "twilio", "signalwire", "telnyx")
 # The protocol the sandbox carrier speaks (SANDBOX_DIALECT): which provider it stands in for.
-SANDBOX_DIALECTS = ("twilio", "signalwire")
+SANDBOX_DIALECTS = ("twilio", "signalwire", "telnyx")
+TELNYX_API_BASE = "https://api.telnyx.com/v2"
 
 
 def normalize_database_url(url: str) -> str:
@@ -73,6 +76,13 @@ class Settings:
     signalwire_signing_key: str | None = None
     sandbox_dialect: str = "twilio"
     public_base_url: str | None = None
+    # Telnyx TeXML: the REST key, base and account, the TeXML application, and the Ed25519 public key
+    # (base64) that verifies its webhooks.
+    telnyx_api_key: str | None = None
+    telnyx_api_base: str = TELNYX_API_BASE
+    telnyx_account_sid: str | None = None
+    telnyx_texml_app_id: str | None = None
+    telnyx_public_key: str | None = None  # base64 Ed25519: verifies Telnyx's webhooks
     secret_key: str | None = None
     # How long after the trigger the callback leg is dialled: long enough for
     # the subscriber's phone to be free again after the rejected trigger.
@@ -150,11 +160,20 @@ class Settings:
         return replace(self, **changes)
 
 
-# What each provider needs set before the platform starts (Telnyx's TELNYX_* are checked with its adapter).
+# What each provider needs set before the platform starts.
 REQUIRED = {
     "twilio": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"),
     "signalwire": ("SIGNALWIRE_SPACE_URL", "SIGNALWIRE_PROJECT_ID", "SIGNALWIRE_API_TOKEN", "SIGNALWIRE_SIGNING_KEY"),
+    # Without the public key no webhook could be verified; without the rest no call could be placed.
+    "telnyx": ("TELNYX_API_KEY", "TELNYX_ACCOUNT_SID", "TELNYX_TEXML_APP_ID", "TELNYX_PUBLIC_KEY"),
 }
+
+
+def telnyx_public_key_valid(value: str | None) -> bool:
+    try:
+        return len(base64.b64decode((value or "").strip(), validate=True)) == 32
+    except (binascii.Error, ValueError):
+        return False
 
 
 def _setting(settings: Settings, variable: str):
@@ -197,6 +216,9 @@ def _check_provider(settings: Settings) -> None:
     if settings.sandbox_dialect not in SANDBOX_DIALECTS:
         raise SystemExit(f"SANDBOX_DIALECT must be one of {', '.join(SANDBOX_DIALECTS)}, "
                          f"got {settings.sandbox_dialect!r}")
+    if name == "telnyx" and not telnyx_public_key_valid(settings.telnyx_public_key):
+        raise SystemExit("TELNYX_PUBLIC_KEY must be the base64 Ed25519 public key from Mission Control "
+                         "(Account Settings > Keys & Credentials > Public Key): 32 bytes in base64")
     if name != "sandbox" and not settings.public_base_url:
         # The callback URLs given to the provider must not come from a request's Host header.
         raise SystemExit(f"PUBLIC_BASE_URL is required with PROVIDER={name}: the URL at which the provider "
@@ -269,6 +291,11 @@ def load_settings(environ: dict | None = None, env_file: str | Path | None = ".e
         signalwire_signing_key=env.get("SIGNALWIRE_SIGNING_KEY") or None,
         sandbox_dialect=(env.get("SANDBOX_DIALECT") or "twilio").strip().lower(),
         public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
+        telnyx_api_key=env.get("TELNYX_API_KEY") or None,
+        telnyx_api_base=(env.get("TELNYX_API_BASE") or TELNYX_API_BASE).rstrip("/"),
+        telnyx_account_sid=env.get("TELNYX_ACCOUNT_SID") or None,
+        telnyx_texml_app_id=env.get("TELNYX_TEXML_APP_ID") or None,
+        telnyx_public_key=(env.get("TELNYX_PUBLIC_KEY") or "").strip() or None,
         secret_key=env.get("SECRET_KEY") or None,
         dispatch_delay_seconds=_float(env, "DISPATCH_DELAY_SECONDS", 2.0),
         provider_cps=_float(env, "PROVIDER_CPS", 1.0),

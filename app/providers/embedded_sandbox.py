@@ -3,7 +3,8 @@
 It listens on its own loopback port, because the provider client reaches it
 over HTTP like any Twilio-compatible API; its control API is also mounted at
 /sandbox for the demo softphone page. SANDBOX_DIALECT picks the provider it
-stands in for (Twilio, or SignalWire: UUID ids, /api/laml, a signing key), and
+stands in for (Twilio; SignalWire: UUID ids, /api/laml, a signing key; Telnyx:
+TeXML under /v2, `v3:` ids, Ed25519-signed webhooks, texts as JSON events), and
 the app then talks to it through that provider's own adapter.
 """
 
@@ -21,9 +22,9 @@ from sandbox import Carrier, Clock, Phone, serve
 # Any value works for the local carrier; a fixed one keeps logs comparable.
 SANDBOX_ACCOUNT_SID = "AC" + hashlib.sha256(b"callback-platform sandbox").hexdigest()[:32]
 SANDBOX_PROJECT_ID = str(uuid.UUID(hashlib.sha256(b"callback-platform sandbox project").hexdigest()[:32]))
-ACCOUNTS = {"twilio": SANDBOX_ACCOUNT_SID, "signalwire": SANDBOX_PROJECT_ID}
+ACCOUNTS = {"twilio": SANDBOX_ACCOUNT_SID, "signalwire": SANDBOX_PROJECT_ID, "telnyx": SANDBOX_PROJECT_ID}
 # Where the dialect's REST API lives below the carrier's address (the adapter's API base).
-API_PATHS = {"twilio": "", "signalwire": "/api/laml"}
+API_PATHS = {"twilio": "", "signalwire": "/api/laml", "telnyx": "/v2"}
 
 
 def build_carrier(settings: Settings) -> Carrier:
@@ -35,6 +36,13 @@ def build_carrier(settings: Settings) -> Carrier:
                    dialect=dialect, signing_key="set-at-startup" if dialect == "signalwire" else None)
 
 
+def adapter_settings(carrier: Carrier, settings: Settings) -> Settings:
+    """The settings the dialect's adapter is built with, beyond the account: Telnyx's TeXML application."""
+    if carrier.dialect.name == "telnyx":
+        return settings.with_(telnyx_texml_app_id=carrier.application_id)
+    return settings
+
+
 @contextlib.asynccontextmanager
 async def running(carrier: Carrier, secret_key: str):
     """Serve the carrier's REST API on a free loopback port; yields the account the app uses there."""
@@ -42,6 +50,8 @@ async def running(carrier: Carrier, secret_key: str):
     signing_key = None
     if carrier.signing_key is not None:
         signing_key = carrier.signing_key = accounts.sandbox_signing_key(secret_key)
+    if carrier.dialect.name == "telnyx":
+        signing_key = carrier.public_key  # Telnyx's webhooks are verified with the carrier's Ed25519 public key
     try:
         async with serve(carrier.app) as base_url:
             carrier.public_url = base_url + API_PATHS[carrier.dialect.name]  # its recording callbacks' RecordingUrl

@@ -95,8 +95,9 @@ class Provider(Protocol):
     """
 
     async def create_call(self, *, to: str, from_: str, url: str, status_callback: str, timeout: int,
-                          time_limit: int | None = None, machine_detection: bool = False) -> str:
-        """Place a call whose TwiML is at `url`; its id."""
+                          time_limit: int | None = None, machine_detection: bool = False) -> str | None:
+        """Place a call whose TwiML is at `url`; its id, or None when the provider's answer does not
+        give it (Telnyx's TeXML create): the leg's first webhook names it then."""
 
     async def fetch_call(self, sid: str) -> ProviderCall: ...
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from app.core.settings import Settings
 from app.providers import credentials as accounts
+from app.providers import telnyx, telnyx_signatures, telnyx_texml
 from app.providers.interface import Credentials, Provider
 from app.providers.signalwire import SignalWireProvider
 from app.providers.signatures import SignalWireSignatures, TwilioSignatures, WebhookVerifier
@@ -27,6 +28,8 @@ class Adapter:
     provider: Provider
     verifier: WebhookVerifier
     credentials: Credentials
+    # The provider's dialect of the TwiML served (Telnyx's TeXML differs in a few attributes); None: TwiML as is.
+    voice_dialect: Callable[[str], str] | None = None
 
     @property
     def name(self) -> str:
@@ -53,10 +56,24 @@ def _signalwire(settings: Settings, account: Credentials) -> Adapter:
                    SignalWireSignatures(account.signing_key), account)
 
 
+def _telnyx_credentials(settings: Settings) -> Credentials:
+    # The public key that verifies its webhooks stands where the others keep the key that signs theirs.
+    return Credentials(settings.telnyx_account_sid, settings.telnyx_api_key, settings.telnyx_api_base,
+                       settings.telnyx_public_key)
+
+
+def _telnyx(settings: Settings, account: Credentials) -> Adapter:
+    provider = telnyx.TelnyxProvider(api_key=account.auth_token, api_base=account.api_base,
+                                     account_sid=account.account_sid, application_id=settings.telnyx_texml_app_id,
+                                     timeout=settings.provider_timeout_seconds)
+    return Adapter(provider, telnyx_signatures.TelnyxWebhooks(account.signing_key), account,
+                   voice_dialect=telnyx_texml.texml)
+
+
 ADAPTERS: dict[str, Entry] = {
     "twilio": Entry(accounts.twilio_credentials, _twilio),
     "signalwire": Entry(accounts.signalwire_credentials, _signalwire),
-    # "telnyx": Entry(telnyx credentials, its adapter and Ed25519 verifier) - the Telnyx adapter registers here.
+    "telnyx": Entry(_telnyx_credentials, _telnyx),
 }
 
 

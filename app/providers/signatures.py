@@ -1,4 +1,5 @@
-"""Provider-facing requests: a bounded form body, checked against the provider's signature (Twilio, SignalWire)."""
+"""Provider-facing requests: a bounded form body, checked against the provider's signature (Twilio, SignalWire;
+Telnyx's Ed25519 scheme is in telnyx_signatures.py, behind the same `WebhookVerifier`)."""
 
 from __future__ import annotations
 
@@ -21,10 +22,21 @@ MAX_FIELDS = 200
 class WebhookVerifier(Protocol):
     """A provider's webhook signature scheme (app/providers/registry.py picks one per provider)."""
 
+    async def form(self, request: Request, callback_base: str) -> dict[str, str]:
+        """The form parameters of a webhook the provider signed; HTTPException 403 otherwise."""
+
+
+class FormSignature:
+    """The Twilio family's schemes: an HMAC over the URL and the sorted form parameters (`refusal`)."""
+
     headers: tuple[str, ...]  # the signature's headers, any one of which must be present
 
     def refusal(self, headers: Mapping[str, str], url: str, params: dict[str, str]) -> str | None:
         """None when the request is signed by the provider; else why it is refused (the 403's message)."""
+        raise NotImplementedError
+
+    async def form(self, request: Request, callback_base: str) -> dict[str, str]:
+        return await signed_form(request, self, callback_base)
 
 
 def public_url(request: Request, callback_base: str) -> str:
@@ -71,7 +83,7 @@ def signature_matches(validator: RequestValidator, url: str, params: dict[str, s
     return validator.validate(url, params, signature, algorithm)
 
 
-class TwilioSignatures:
+class TwilioSignatures(FormSignature):
     """Twilio's webhooks: X-Twilio-Signature, HMAC-SHA1 keyed by the auth token; or, when a Webhook Rule
     matched the URL, keyed by a SharedKey with the algorithm X-Twilio-Webhooks-Signature-Settings names.
 
@@ -102,7 +114,7 @@ class TwilioSignatures:
         return None
 
 
-class SignalWireSignatures:
+class SignalWireSignatures(FormSignature):
     """SignalWire's Compatibility webhooks: Twilio's scheme (HMAC-SHA1 over the URL and the sorted form
     parameters) keyed by the project's signing key, in X-SignalWire-Signature and, for Twilio
     libraries, X-Twilio-Signature too. The API token is not a key: a request signed with it is refused.
@@ -120,7 +132,7 @@ class SignalWireSignatures:
         return None if signature_matches(self.validator, url, params, signature) else "invalid X-SignalWire-Signature"
 
 
-async def signed_form(request: Request, verifier: WebhookVerifier, callback_base: str) -> dict[str, str]:
+async def signed_form(request: Request, verifier: FormSignature, callback_base: str) -> dict[str, str]:
     """The form parameters of a request the provider signed; 403 otherwise (before anything is read into the app)."""
     if not any(request.headers.get(name) for name in verifier.headers):
         raise HTTPException(403, f"missing {verifier.headers[0]}")

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from app.providers import events
 
 # What answering-machine detection calls anything but a person.
-MACHINE = frozenset({"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"})
+# Telnyx's TeXML says plain "machine".
+MACHINE = frozenset({"machine", "machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"})
 MAX_INT = 2**31 - 1
 
 

@@ -24,7 +24,7 @@ from app.core.keys import stored_key
 from app.data import sms_log
 from app.providers import twilio_events
 from app.providers.events import IncomingText
-from app.providers.signatures import MAX_BODY, read_form, signed_form
+from app.providers.signatures import MAX_BODY, read_form
 from twiml import messaging
 
 MAX_TEXT = 1600
@@ -38,7 +38,7 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 async def twilio_sms(request: Request) -> Response:
     p = request.app.state.platform
-    form = await signed_form(request, request.app.state.webhooks, p.callback_base(request))
+    form = await request.app.state.webhooks.form(request, p.callback_base(request))
     text = twilio_events.incoming_text(form, base_url=p.callback_base(request), max_length=MAX_TEXT)
     sid = text.message_id
     # The trigger id is "<source>:<id>" in a 64-character column.

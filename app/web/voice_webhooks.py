@@ -13,20 +13,21 @@ from app.calls import call_recordings, ivr, leg_status, triggers
 from app.core.ids import is_provider_id
 from app.core.phone import InvalidNumber, to_e164
 from app.providers import twilio_events
-from app.providers.signatures import signed_form
 from twiml import voice
 from twiml.prompts import Speaker
 
 log = logging.getLogger(__name__)
 
 
-def twiml_response(twiml: str) -> Response:
-    return Response(twiml, media_type="application/xml")
+def twiml_response(twiml: str, request: Request | None = None) -> Response:
+    # The provider's dialect of TwiML (Telnyx's TeXML differs in a few attributes: app/providers/telnyx_texml.py).
+    dialect = getattr(request.app.state, "voice_dialect", None) if request is not None else None
+    return Response(dialect(twiml) if dialect is not None else twiml, media_type="application/xml")
 
 
 async def _signed(request: Request) -> dict[str, str]:
     p = request.app.state.platform
-    return await signed_form(request, request.app.state.webhooks, p.callback_base(request))
+    return await request.app.state.webhooks.form(request, p.callback_base(request))
 
 
 async def voice_trigger(request: Request) -> Response:
@@ -45,7 +46,7 @@ async def voice_trigger(request: Request) -> Response:
         await triggers.accept_voice_trigger(p, number=number, call_sid=call_sid, caller_raw=call.caller,
                                             base_url=p.callback_base(request))
     # Always reject, whatever the outcome: the trigger is never answered, so never billed.
-    return twiml_response(voice.reject_busy())
+    return twiml_response(voice.reject_busy(), request)
 
 
 MAX_ID = 2**31 - 1  # the smallest INTEGER of the two backends
@@ -90,8 +91,8 @@ async def leg_step(request: Request) -> Response:
     request_id = request.path_params["request_id"]
     row = await callbacks.get_request(p.db, request_id=request_id) if request_id <= MAX_ID else None
     if row is None:
-        return twiml_response(voice.goodbye(speaker=Speaker(), keys=("session_over",)))
-    return twiml_response(await step(p, row, event))
+        return twiml_response(voice.goodbye(speaker=Speaker(), keys=("session_over",)), request)
+    return twiml_response(await step(p, row, event), request)
 
 
 async def prompt_audio(request: Request) -> Response:

@@ -24,6 +24,7 @@ from app.data.tables import call_legs, callback_requests, events
 from sandbox import Carrier, Clock, Phone, serve
 from tests.utils import scenario as sc
 from tests.utils import signalwire as sw
+from tests.utils import telnyx as tx
 from tests.utils import twilio as tw
 
 
@@ -130,6 +131,8 @@ def provider_settings(settings: Settings, dialect: str, carrier_url: str) -> Set
 def carrier_for(dialect: str, **kwargs) -> Carrier:
     if dialect == "signalwire":
         return Carrier(sw.PROJECT_ID, sw.API_TOKEN, dialect="signalwire", signing_key=sw.SIGNING_KEY, **kwargs)
+    if dialect == "telnyx":
+        return Carrier(auth_token=tx.API_KEY, dialect="telnyx", **kwargs)
     return Carrier(tw.ACCOUNT_SID, tw.AUTH_TOKEN, **kwargs)
 
 
@@ -137,7 +140,7 @@ def carrier_for(dialect: str, **kwargs) -> Carrier:
 async def live_platform(settings: Settings, engine: sa.Engine, *, speed: float = 100.0, cps: float = 50.0,
                         seed_data: bool = True, dialect: str = "twilio"):
     """`seed_data=False`: start again on a database seeded before (a restart); `dialect`: the provider
-    the carrier stands in for, and the app is configured as."""
+    the carrier stands in for, and the app is configured as (tests/utils/signalwire.py, telnyx.py)."""
     carrier = carrier_for(dialect, clock=Clock(speed=speed), cps=cps,
                           default_phone=Phone(answer_after=1.0, talk_seconds=30.0))
     try:
@@ -147,12 +150,14 @@ async def live_platform(settings: Settings, engine: sa.Engine, *, speed: float =
             configured = provider_settings(settings, dialect, carrier_url).with_(
                 dispatcher_enabled=True, dispatch_delay_seconds=0, provider_cps=cps,
                 public_base_url=f"http://127.0.0.1:{port}")
+            if dialect == "telnyx":
+                configured = tx.configure(configured, carrier, carrier_url)
             app = create_app(configured)
             # The app's lifespan is entered here, not by uvicorn: the test server is
             # stopped by cancellation, and the dispatcher and database must still shut down.
             async with app.router.lifespan_context(app), serve(app, port=port) as platform_url:
                 carrier.voice_url = platform_url + "/twilio/voice"
-                carrier.sms_url = platform_url + "/twilio/sms"
+                carrier.sms_url = platform_url + ("/telnyx/sms" if dialect == "telnyx" else "/twilio/sms")
                 live = Live(carrier=carrier, platform_url=platform_url, app=app, engine=engine, dialect=dialect)
                 if seed_data:
                     await seed(live.db, configured.secret_key)

@@ -184,7 +184,7 @@ async def ring(request: Request, carrier) -> JSONResponse:
                        f"'to' must be a service number: {', '.join(numbers) or 'none yet (run demo seed)'}")
     base = p.callback_base(request)
     carrier.voice_url = base + "/twilio/voice"
-    carrier.sms_url = base + "/twilio/sms"
+    carrier.sms_url = base + ("/telnyx/sms" if carrier.dialect.name == "telnyx" else "/twilio/sms")
     for number in PHONE_LABELS:
         carrier.phones.set(number, **HANDSET)
     for number, _place, _keys in DESTINATIONS:
