@@ -39,7 +39,8 @@ async def healthz(request: Request) -> JSONResponse:
         await p.db.fetch_val("SELECT 1")
     except Exception:
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok", "provider": "sandbox" if p.settings.uses_sandbox else "twilio"})
+    return JSONResponse({"status": "ok", "database": "ok", "provider": p.default_provider_name,
+                         "providers": list(p.providers)})
 
 
 async def http_error(request: Request, exc: HTTPException):
@@ -76,18 +77,28 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
         await db.connect()
         secret_key = await instance.resolve_secret_key(db, settings)
         stack = contextlib.AsyncExitStack()
-        if carrier is not None:
-            token = provider_credentials.sandbox_auth_token(secret_key)
-            api_base = await stack.enter_async_context(embedded_carrier.running(carrier, token))
-            credentials = Credentials(embedded_carrier.SANDBOX_ACCOUNT_SID, token, api_base)
-            log.info("no TWILIO_ACCOUNT_SID: calls go to the sandbox carrier at %s", api_base)
-        else:
-            credentials = provider_credentials.twilio_credentials(settings)
-        provider = TwilioProvider(credentials, timeout=settings.provider_timeout_seconds)
+        accounts: dict[str, Credentials] = {}
+        for name in settings.provider_names:
+            if name == "sandbox":
+                token = provider_credentials.sandbox_auth_token(secret_key)
+                api_base = await stack.enter_async_context(embedded_carrier.running(carrier, token))
+                accounts[name] = Credentials(embedded_carrier.SANDBOX_ACCOUNT_SID, token, api_base)
+                log.info("calls %sgo to the sandbox carrier at %s", "" if len(accounts) == 1 else "may ", api_base)
+            elif name == "twilio":
+                accounts[name] = provider_credentials.twilio_credentials(settings)
+            else:
+                raise SystemExit(f"PROVIDERS names {name}, whose adapter this build does not include")
+        # Every provider speaks Twilio's protocol here; the first is the default (texts, triggers).
+        providers = {name: TwilioProvider(account, timeout=settings.provider_timeout_seconds)
+                     for name, account in accounts.items()}
+        credentials = next(iter(accounts.values()))
+        provider = next(iter(providers.values()))
         platform = Platform(settings=settings, db=db, secret_key=secret_key, credentials=credentials,
-                            provider=provider, metrics=measured, listen_url=listen_url)
+                            provider=provider, metrics=measured, listen_url=listen_url, providers=providers)
         app.state.platform = platform
         app.state.validator = RequestValidator(credentials.auth_token)
+        # Each provider signs its webhooks with its own token.
+        app.state.validators = {name: RequestValidator(account.auth_token) for name, account in accounts.items()}
         dispatcher = Dispatcher(platform)
         task = asyncio.create_task(dispatcher.run()) if settings.dispatcher_enabled else None
         app.state.dispatcher = dispatcher
@@ -99,7 +110,8 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await dispatcher.drain()
-            await provider.aclose()
+            for each in providers.values():
+                await each.aclose()
             await stack.aclose()
             await db.disconnect()
 

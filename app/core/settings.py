@@ -15,6 +15,8 @@ from dotenv import dotenv_values
 from app.core import request_origin
 
 DEFAULT_DATABASE_URL = "sqlite:///./callback.db"
+# The providers PROVIDERS may name (app/main.py builds the adapter of each).
+PROVIDER_NAMES = ("sandbox", "twilio", "signalwire", "telnyx")
 TWILIO_API_BASE = "https://api.twilio.com"
 
 
@@ -100,10 +102,18 @@ class Settings:
     forwarded_allow_ips: str = "127.0.0.1"
     # ...and then past this many more whose addresses are not known (a PaaS router: Heroku 1).
     forwarded_trusted_hops: int = 0
+    # PROVIDERS: the providers calls are placed with, in order of preference (app/calls/routing.py);
+    # empty: the one the credentials name (twilio with TWILIO_ACCOUNT_SID, else the sandbox).
+    providers: tuple[str, ...] = ()
+
+    @property
+    def provider_names(self) -> tuple[str, ...]:
+        """The providers in use, the first the default (webhooks of the trigger, texts, rows without a provider)."""
+        return self.providers or (("twilio",) if self.twilio_account_sid else ("sandbox",))
 
     @property
     def uses_sandbox(self) -> bool:
-        return not self.twilio_account_sid
+        return "sandbox" in self.provider_names
 
     @property
     def is_sqlite(self) -> bool:
@@ -118,6 +128,11 @@ def check(settings: Settings) -> Settings:
     if settings.twilio_account_sid and not settings.twilio_auth_token:
         # The auth token is the key webhooks are signed with: without it, anyone could sign.
         raise SystemExit("TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN is not: set both, or neither for the sandbox")
+    if len(set(settings.providers)) != len(settings.providers) or not set(settings.providers) <= set(PROVIDER_NAMES):
+        raise SystemExit(f"PROVIDERS is a comma-separated list of {', '.join(PROVIDER_NAMES)}, each at most once, "
+                         f"got {','.join(settings.providers)!r}")
+    if "twilio" in settings.provider_names and not settings.twilio_account_sid:
+        raise SystemExit("PROVIDERS names twilio but TWILIO_ACCOUNT_SID is not set")
     if settings.twilio_account_sid and not settings.public_base_url:
         # The callback URLs given to the provider must not come from a request's Host header.
         raise SystemExit("PUBLIC_BASE_URL is required with TWILIO_ACCOUNT_SID: the URL at which the provider "
@@ -143,6 +158,10 @@ def check(settings: Settings) -> Settings:
     if settings.forwarded_trusted_hops < 0:
         raise SystemExit("FORWARDED_TRUSTED_HOPS is the number of proxies in front of the app: 0 or more")
     return settings
+
+
+def _providers(raw: str | None) -> tuple[str, ...]:
+    return tuple(name.strip().lower() for name in (raw or "").split(",") if name.strip())
 
 
 def _hosts(raw: str | None) -> tuple[str, ...] | None:
@@ -185,4 +204,5 @@ def load_settings(environ: dict | None = None, env_file: str | Path | None = ".e
         metrics_token=env.get("METRICS_TOKEN") or None,
         forwarded_allow_ips=(env.get("FORWARDED_ALLOW_IPS") or "127.0.0.1").strip(),
         forwarded_trusted_hops=_int(env, "FORWARDED_TRUSTED_HOPS", 0),
+        providers=_providers(env.get("PROVIDERS")),
     ))

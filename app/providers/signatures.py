@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
@@ -58,12 +59,18 @@ def signature_matches(validator: RequestValidator, url: str, params: dict[str, s
     return validator.validate(url, params, signature)
 
 
-async def signed_form(request: Request, validator: RequestValidator, callback_base: str) -> dict[str, str]:
-    """The form parameters of a request the provider signed; 403 otherwise."""
+async def signed_form(request: Request, validator: RequestValidator | Sequence[RequestValidator],
+                      callback_base: str) -> dict[str, str]:
+    """The form parameters of a request the provider signed; 403 otherwise.
+
+    Several validators (several providers, each signing with its own token): any one may have signed it.
+    """
     signature = request.headers.get("x-twilio-signature")
     if not signature:
         raise HTTPException(403, "missing X-Twilio-Signature")
     params = await read_form(request)
-    if not signature_matches(validator, public_url(request, callback_base), params, signature):
+    url = public_url(request, callback_base)
+    validators = [validator] if isinstance(validator, RequestValidator) else validator
+    if not any(signature_matches(one, url, params, signature) for one in validators):
         raise HTTPException(403, "invalid X-Twilio-Signature")
     return params

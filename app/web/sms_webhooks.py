@@ -37,7 +37,8 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 async def twilio_sms(request: Request) -> Response:
     p = request.app.state.platform
-    form = await signed_form(request, request.app.state.validator, p.callback_base(request))
+    form = await signed_form(request, list(request.app.state.validators.values()),
+                             p.callback_base(request))
     text = twilio_events.incoming_text(form, base_url=p.callback_base(request), max_length=MAX_TEXT)
     sid = text.message_id
     if not sid.isascii() or not sid.isalnum() or len(sid) > 64:

@@ -23,9 +23,19 @@ def twiml_response(twiml: str) -> Response:
     return Response(twiml, media_type="application/xml")
 
 
+def _provider(request: Request) -> str | None:
+    """The provider a webhook URL was given to, when several are configured (app/core/urls.py)."""
+    name = request.query_params.get("provider")
+    return name if name in request.app.state.platform.providers else None
+
+
 async def _signed(request: Request) -> dict[str, str]:
+    """The signed form: signed by the provider the URL names, else by any configured one."""
     p = request.app.state.platform
-    return await signed_form(request, request.app.state.validator, p.callback_base(request))
+    validators = request.app.state.validators
+    name = _provider(request)
+    chosen = [validators[name]] if name in validators else list(validators.values())
+    return await signed_form(request, chosen, p.callback_base(request))
 
 
 async def voice_trigger(request: Request) -> Response:
@@ -61,7 +71,8 @@ async def status(request: Request) -> Response:
     request_id = _positive_int(request.query_params.get("request"))
     leg = request.query_params.get("leg")
     if request_id is not None and leg in ("a", "b"):
-        await leg_status.record_status(request.app.state.platform, request_id=request_id, leg=leg, event=event)
+        await leg_status.record_status(request.app.state.platform, request_id=request_id, leg=leg, event=event,
+                                       provider=_provider(request))
     return Response(status_code=204)
 
 
@@ -81,6 +92,8 @@ async def leg_step(request: Request) -> Response:
     row = await callbacks.get_request(p.db, request_id=request_id) if request_id <= MAX_ID else None
     if row is None:
         return twiml_response(voice.goodbye(speaker=Speaker(), keys=("session_over",)))
+    if name == "answer":
+        return twiml_response(await ivr.answer(p, row, event, provider=_provider(request)))
     return twiml_response(await step(p, row, event))
 
 
