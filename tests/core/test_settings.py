@@ -21,3 +21,18 @@ def test_database_urls_are_normalized():
     assert normalize_database_url("postgres://u@h/db") == "postgresql://u@h/db"
     assert normalize_database_url("postgresql+asyncpg://u@h/db") == "postgresql://u@h/db"
     assert normalize_database_url("sqlite+aiosqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_providers_are_an_ordered_list_of_known_names_each_once(tmp_path):
+    import pytest
+
+    missing = tmp_path / "missing.env"
+    assert load_settings({}, env_file=missing).provider_names == ("sandbox",)
+    twilio = {"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t", "PUBLIC_BASE_URL": "https://cb.example.com"}
+    assert load_settings(twilio, env_file=missing).provider_names == ("twilio",)
+    both = load_settings(twilio | {"PROVIDERS": " Twilio, sandbox "}, env_file=missing)
+    assert both.provider_names == ("twilio", "sandbox") and both.uses_sandbox
+    for raw, message in [("twilio,twilio", "each at most once"), ("sandbox,acme", "each at most once"),
+                         ("sandbox,twilio", "TWILIO_ACCOUNT_SID is not set")]:
+        with pytest.raises(SystemExit, match=message):
+            load_settings({"PROVIDERS": raw}, env_file=missing)
