@@ -13,7 +13,8 @@ from app.web.kit.pages import Page, Side
 
 NAV = [("summary", "/admin", "Summary"), ("live", "/admin/live", "Live calls"), ("cdrs", "/admin/cdrs", "CDRs"),
        ("accounts", "/admin/accounts", "Accounts"), ("numbers", "/admin/numbers", "Numbers"),
-       ("rates", "/admin/rates", "Rates"), ("policy", "/admin/policy", "Policy"),
+       ("rates", "/admin/rates", "Rates"), ("providers", "/admin/providers", "Providers"),
+       ("policy", "/admin/policy", "Policy"),
        ("lockouts", "/admin/lockouts", "Lockouts"), ("prompts", "/admin/prompts", "Prompts")]
 
 
