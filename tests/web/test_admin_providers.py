@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from app.data import provider_routes
 from app.data.tables import call_legs, callback_requests, provider_states
 from tests.utils import scenario as sc
-from tests.utils.web import operator, web_platform
+from tests.utils.web import logged_in, operator, web_platform
 from tests.web.test_admin import rows, seed_history, text_of
 
 
@@ -53,4 +53,10 @@ def test_the_provider_of_each_call_and_leg_on_the_live_board_the_cdrs_and_the_cs
     cdrs = text_of(admin.get("/admin/cdrs?login=alice"))
     assert cdrs.count("via sandbox") == 2  # legs A and B: B is dialled by A's provider
     lines = list(csv.DictReader(io.StringIO(admin.get("/admin/cdrs.csv?login=alice").text)))
+    assert [(line["leg"], line["provider"]) for line in lines] == [("", ""), ("a", "sandbox"), ("b", "sandbox")]
+
+    # The subscriber's own history says the same.
+    alice = logged_in(p)
+    assert text_of(alice.get("/history")).count("via sandbox") == 2
+    lines = list(csv.DictReader(io.StringIO(alice.get("/history.csv").text)))
     assert [(line["leg"], line["provider"]) for line in lines] == [("", ""), ("a", "sandbox"), ("b", "sandbox")]
