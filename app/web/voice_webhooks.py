@@ -92,9 +92,10 @@ async def leg_step(request: Request) -> Response:
     row = await callbacks.get_request(p.db, request_id=request_id) if request_id <= MAX_ID else None
     if row is None:
         return twiml_response(voice.goodbye(speaker=Speaker(), keys=("session_over",)))
-    if name == "answer":
-        return twiml_response(await ivr.answer(p, row, event, provider=_provider(request)))
-    return twiml_response(await step(p, row, event))
+    # Leg A's answer URL names its provider when there are several (ivr.answer: a call of a provider
+    # the request was failed over from is hung up).
+    provider = _provider(request) if name == "answer" else None
+    return twiml_response(await step(p, row, event, **({"provider": provider} if provider else {})))
 
 
 async def prompt_audio(request: Request) -> Response:
