@@ -8,7 +8,6 @@ and the calls each placed: a callback is placed once, by one of them.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 import pytest
@@ -48,7 +47,7 @@ def creates(carrier) -> list:
 
 
 async def finished(live, trigger_sid: str, timeout: float = 30.0):
-    row = await live.finished(trigger_sid, timeout=timeout)
+    await live.finished(trigger_sid, timeout=timeout)
     await live.embedded.wait_idle(timeout=10)
     return live.request_for(trigger_sid)
 

@@ -7,11 +7,9 @@ import csv
 import io
 
 import pytest
-import sqlalchemy as sa
 
 from app.data import provider_routes
 from app.data.tables import call_legs, callback_requests, provider_states
-from tests.utils import scenario as sc
 from tests.utils.web import logged_in, operator, web_platform
 from tests.web.test_admin import rows, seed_history, text_of
 
