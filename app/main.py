@@ -11,23 +11,24 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
-from twilio.request_validator import RequestValidator
 
 from app.web.admin import signin as admin
-from app.web import api, sms_webhooks, voice_webhooks as webhooks
+from app.web import api, api_topups, sms_webhooks, voice_webhooks as webhooks, widget
 from app.web import metrics as metrics_page
 from app.providers import embedded_sandbox as embedded_carrier
 from app.data import instance
 from app.core import metrics, request_origin
 from app.web.portal import signin as portal
+from app.web.reseller import views as reseller
 from app.web.demo import softphone
 from app.web.loopback import LoopbackOnly
 from app.data.db import make_database
+from app.calls import alarms
 from app.calls.dispatcher import Dispatcher
+from app.calls.operator_events import Sender
 from app.platform import Platform
-from app.providers import credentials as provider_credentials
-from app.providers.interface import Credentials
-from app.providers.twilio import TwilioProvider
+from app.providers import registry
+from app.providers.signatures import Webhooks
 from app.core.settings import Settings, check, load_settings
 
 log = logging.getLogger(__name__)
@@ -55,12 +56,16 @@ routes = [
     Route("/metrics", metrics_page.metrics_endpoint),
     Route("/twilio/voice", webhooks.voice_trigger, methods=["POST"]),
     Route("/twilio/status", webhooks.status, methods=["POST"]),
+    Route("/twilio/recording", webhooks.recording, methods=["POST"]),
     Route("/twilio/sms", sms_webhooks.twilio_sms, methods=["POST"]),
     Route("/sms/gateway", sms_webhooks.gateway, methods=["GET", "POST"]),
     Route("/legs/{request_id:int}/{step}", webhooks.leg_step, methods=["POST"]),
     Route("/media/prompts/{prompt}/{language}", webhooks.prompt_audio),
     *admin.routes,
+    *reseller.routes,
+    *api_topups.routes,
     *api.routes,
+    *widget.routes,
     *portal.routes,
 ]
 
@@ -77,40 +82,47 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
         await db.connect()
         secret_key = await instance.resolve_secret_key(db, settings)
         stack = contextlib.AsyncExitStack()
-        accounts: dict[str, Credentials] = {}
+        # One adapter per name of PROVIDERS (PROVIDER=x is PROVIDERS=x), each built by the registry; the
+        # sandbox is the embedded carrier, in the dialect of the provider it stands in for.
+        adapters: dict[str, registry.Adapter] = {}
         for name in settings.provider_names:
             if name == "sandbox":
-                token = provider_credentials.sandbox_auth_token(secret_key)
-                api_base = await stack.enter_async_context(embedded_carrier.running(carrier, token))
-                accounts[name] = Credentials(embedded_carrier.SANDBOX_ACCOUNT_SID, token, api_base)
-                log.info("calls %sgo to the sandbox carrier at %s", "" if len(accounts) == 1 else "may ", api_base)
-            elif name == "twilio":
-                accounts[name] = provider_credentials.twilio_credentials(settings)
+                account = await stack.enter_async_context(embedded_carrier.running(carrier, secret_key))
+                adapters[name] = registry.build(settings.sandbox_dialect, settings, account=account)
+                log.info("calls %sgo to the sandbox carrier at %s, in %s's dialect",
+                         "" if len(settings.provider_names) == 1 else "may ", account.api_base,
+                         settings.sandbox_dialect)
             else:
-                raise SystemExit(f"PROVIDERS names {name}, whose adapter this build does not include")
-        # Every provider speaks Twilio's protocol here; the first is the default (texts, triggers).
-        providers = {name: TwilioProvider(account, timeout=settings.provider_timeout_seconds)
-                     for name, account in accounts.items()}
-        credentials = next(iter(accounts.values()))
-        provider = next(iter(providers.values()))
-        platform = Platform(settings=settings, db=db, secret_key=secret_key, credentials=credentials,
-                            provider=provider, metrics=measured, listen_url=listen_url, providers=providers)
+                adapters[name] = registry.build(name, settings)
+        # The first is the default (texts, triggers, rows without a provider).
+        first = next(iter(adapters.values()))
+        platform = Platform(settings=settings, db=db, secret_key=secret_key, credentials=first.credentials,
+                            provider=first.provider, metrics=measured, listen_url=listen_url,
+                            providers={name: adapter.provider for name, adapter in adapters.items()})
         app.state.platform = platform
-        app.state.validator = RequestValidator(credentials.auth_token)
-        # Each provider signs its webhooks with its own token.
-        app.state.validators = {name: RequestValidator(account.auth_token) for name, account in accounts.items()}
+        # The providers' webhook signature checks, for the handlers of /twilio/* and /legs/*: each
+        # provider signs with its own key; a URL naming its provider is checked against that one only.
+        app.state.webhooks = Webhooks({name: adapter.verifier for name, adapter in adapters.items()})
         dispatcher = Dispatcher(platform)
         task = asyncio.create_task(dispatcher.run()) if settings.dispatcher_enabled else None
         app.state.dispatcher = dispatcher
+        sender = Sender(platform)
+        app.state.operator_events = sender
+        # Events are delivered while OPERATOR_WEBHOOK_URL is set; those queued survive a restart in the outbox.
+        sending = asyncio.create_task(sender.run()) if settings.operator_webhook_url else None
+        watching = (asyncio.create_task(alarms.run(platform))
+                    if settings.alarm_check_seconds and settings.dispatcher_enabled else None)
         try:
             yield
         finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            for background in (task, sending, watching):
+                if background is not None:
+                    background.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await background
+            await sender.aclose()
             await dispatcher.drain()
-            for each in providers.values():
+            for each in platform.providers.values():
                 await each.aclose()
             await stack.aclose()
             await db.disconnect()

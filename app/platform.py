@@ -24,6 +24,8 @@ class Platform:
     listen_url: str | None = None
     # Set when a request is written so the dispatcher need not wait for its next poll.
     work_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set when an operator webhook event is queued, so the sender need not wait for its next poll.
+    operator_events_ready: asyncio.Event = field(default_factory=asyncio.Event)
     # Every provider of PROVIDERS by name, in its order (app/calls/routing.py picks among them);
     # empty: `provider` alone, under the first name of PROVIDERS.
     providers: dict[str, Provider] = field(default_factory=dict)

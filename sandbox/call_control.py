@@ -18,6 +18,7 @@ from . import twiml_reader
 from .calls import Call
 from .clock import Clock
 from .messages import Message
+from .recordings import Recording
 from .webhooks import Webhooks
 
 
@@ -76,4 +77,12 @@ class CallControl(Protocol):
 
     def send_message(self, *, to: str, from_: str | None, body: str, direction: str = "outbound-api") -> Message:
         """Send an SMS (a `<Message>` verb in voice TwiML)."""
+        ...
+
+    def start_recording(self, parent: Call, dial: twiml_reader.Dial) -> Recording:
+        """A `<Dial record>` begins recording `parent` (the in-progress callback, if asked for)."""
+        ...
+
+    def finish_recording(self, recording: Recording) -> None:
+        """The recorded dial ended: the recording is completed (the completed callback)."""
         ...

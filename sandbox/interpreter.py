@@ -9,6 +9,7 @@ party hears and presses goes into `call.transcript`:
     ("press", "*")                   ("time-limit", seconds)
     ("redirect", url)                ("hangup",)            ("reject", reason)
     ("message", to, body)            ("error", code, message)
+    ("recording", recording_sid)     (a <Dial record> began recording this call)
 
 `prompts` is a tuple of the texts (or URLs) the Gather played.
 """
@@ -23,6 +24,7 @@ from . import errors
 from . import twiml_reader as twiml
 from .call_control import CallControl, DialLeg, Fetch, Inline, Source
 from .calls import Call
+from .recordings import RECORD_MODES
 from .webhooks import WebhookError
 
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
@@ -280,6 +282,9 @@ class Interpreter:
         ]
         legs = [self.control.dial_leg(call, number, verb) for number in numbers]
         action = self._resolve(verb.action) if verb.action else None
+        recording = None
+        if verb.record in RECORD_MODES and verb.record.startswith("record-from-ringing"):
+            recording = self._record(verb)
         completed = False
         try:
             winner = await self._first_answer(legs)
@@ -287,11 +292,15 @@ class Interpreter:
                 if leg is not winner:
                     self.control.end(leg.child, "canceled")
             if winner is not None:
+                if verb.record in RECORD_MODES and recording is None:
+                    recording = self._record(verb)  # from the answer: leg B's whisper is not on it
                 await self._bridge(winner, verb)
             # asyncio.wait, not gather: cancelling this call must not cancel the legs' tasks.
             await asyncio.wait([leg.task for leg in legs])
             completed = True
         finally:
+            if recording is not None:
+                self.control.finish_recording(recording)
             if not completed:
                 # The parent hung up (or was redirected) mid-Dial: drop leg B.
                 for leg in legs:
@@ -304,6 +313,10 @@ class Interpreter:
         if action:
             return Fetch(action, verb.method, params, kind="dial-action")
         return None
+
+    def _record(self, verb: twiml.Dial):
+        callback = self._resolve(verb.recording_status_callback) if verb.recording_status_callback else None
+        return self.control.start_recording(self.call, replace(verb, recording_status_callback=callback))
 
     async def _first_answer(self, legs: list[DialLeg]) -> DialLeg | None:
         while True:

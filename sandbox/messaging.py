@@ -34,6 +34,7 @@ class Messaging:
         *,
         phone: Callable[[str], Phone],
         number: Callable[[str], ServiceNumber],
+        new_sid: Callable[[str], str] = new_sid,
     ) -> None:
         # `phone` and `number` are looked up on every message: the network's
         # phone book and default webhooks may be replaced after it is built.
@@ -44,6 +45,7 @@ class Messaging:
         self.phone = phone
         self.number = number
         self.messages: dict[str, Message] = {}
+        self.new_sid = new_sid  # the dialect's ids
 
     async def text(self, from_: str, to: str, body: str) -> Message:
         """A handset texts service number `to`; any `<Message>` reply is sent back."""
@@ -52,7 +54,7 @@ class Messaging:
             raise ValueError(f"no SMS URL for {to}: set Carrier.sms_url or Carrier.numbers[{to!r}]")
         now = self.clock.now()
         inbound = Message(
-            sid=new_sid("SM"),
+            sid=self.new_sid("SM"),
             account_sid=self.account_sid,
             to=to,
             from_=from_,
@@ -123,7 +125,7 @@ class Messaging:
         in_reply_to: str | None = None,
     ) -> Message:
         message = Message(
-            sid=new_sid("MM" if media else "SM"),
+            sid=self.new_sid("MM" if media else "SM"),
             account_sid=self.account_sid,
             to=to,
             from_=from_,

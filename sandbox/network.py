@@ -25,6 +25,7 @@ from .call_control import DialLeg, Fetch, Inline, Source, describe
 from .calls import EVENTS, TERMINAL, Call
 from .clock import Clock
 from .cps import Pacer
+from .dialects import Dialect, dialect as dialect_named
 from .faults import Faults
 from .interpreter import Interpreter, dial_params
 from .messages import Message
@@ -32,7 +33,8 @@ from .messaging import Messaging
 from .numbers import ServiceNumber
 from .phones import Phone, Phones
 from .pricing import CallPricing
-from .sids import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, is_e164, is_sid, new_sid
+from .recordings import Recording, channels_for
+from .sids import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, is_e164
 from .tasks import Tasks
 from .webhooks import WebhookError, Webhooks
 
@@ -62,10 +64,18 @@ class Network:
         api_keys: dict[str, str] | None = None,
         http_client: httpx.AsyncClient | None = None,
         pricing: CallPricing | None = None,
+        dialect: str = "twilio",
+        signing_key: str | None = None,
     ) -> None:
-        if not is_sid(account_sid, "AC"):
-            raise ValueError(f"account_sid must be 'AC' and 32 hex digits, like Twilio's: {account_sid!r}")
+        """`dialect`: the provider it stands in for (dialects.py). With "signalwire", `account_sid` is the
+        project id (a UUID), `auth_token` the API token, and `signing_key` signs the webhooks."""
+        self.dialect: Dialect = dialect_named(dialect)
+        if not self.dialect.is_sid(account_sid, "AC"):
+            raise ValueError(f"account_sid must be shaped like a {dialect} account's: {account_sid!r}")
+        if self.dialect.uuid_sids and not signing_key:
+            raise ValueError("the signalwire dialect signs webhooks with a signing key: give signing_key")
         self.account_sid = account_sid
+        self._signing_key = signing_key
         self.clock = clock or Clock()
         self.pacer = Pacer(self.clock, cps)
         self.phones = Phones(default_phone)
@@ -79,13 +89,18 @@ class Network:
         self.pricing = pricing or CallPricing()
         # `http_client` may be an httpx.AsyncClient on an ASGITransport, to
         # deliver webhooks to an application in-process without a server.
-        self.webhooks = Webhooks(auth_token, self.clock, webhook_timeout, http_client)
+        self.webhooks = Webhooks(signing_key or auth_token, self.clock, webhook_timeout, http_client,
+                                 dialect=self.dialect)
         self.auth_token = auth_token
         self.api_keys = dict(api_keys or {})
         self.calls: dict[str, Call] = {}
+        self.recordings: dict[str, Recording] = {}
+        # Where the REST API is reached from outside, for the absolute RecordingUrl of recording callbacks
+        # (Twilio's: https://api.twilio.com); the embedding app sets it once it serves the carrier.
+        self.public_url = "https://api.twilio.com"
         self.tasks = Tasks(self.webhooks)
         self.messaging = Messaging(
-            account_sid, self.clock, self.webhooks, self.tasks,
+            account_sid, self.clock, self.webhooks, self.tasks, new_sid=self.dialect.new_sid,
             phone=lambda number: self.phones[number], number=self.number,
         )
 
@@ -97,8 +112,19 @@ class Network:
 
     @auth_token.setter
     def auth_token(self, value: str) -> None:
-        # REST authentication and webhook signatures always use the same token.
+        # In Twilio's dialect REST authentication and webhook signatures use the same token.
         self._auth_token = value
+        if self._signing_key is None:
+            self.webhooks.validator = RequestValidator(value)
+
+    @property
+    def signing_key(self) -> str | None:
+        """The key webhooks are signed with when it is not the auth token (SignalWire's dialect)."""
+        return self._signing_key
+
+    @signing_key.setter
+    def signing_key(self, value: str) -> None:
+        self._signing_key = value
         self.webhooks.validator = RequestValidator(value)
 
     @property
@@ -162,7 +188,7 @@ class Network:
         if url is None and twiml is None:
             raise ValueError("a call needs a url or twiml")
         call = Call(
-            sid=new_sid("CA"),
+            sid=self.dialect.new_sid("CA"),
             account_sid=self.account_sid,
             to=to,
             from_=from_,
@@ -280,7 +306,7 @@ class Network:
             raise ValueError(f"no voice URL for {to}: set Carrier.voice_url or Carrier.numbers[{to!r}]")
         now = self.clock.now()
         call = Call(
-            sid=new_sid("CA"),
+            sid=self.dialect.new_sid("CA"),
             account_sid=self.account_sid,
             to=to,
             from_=from_,
@@ -349,7 +375,7 @@ class Network:
 
     def dial_leg(self, parent: Call, number: twiml.Number, dial: twiml.Dial) -> DialLeg:
         child = Call(
-            sid=new_sid("CA"),
+            sid=self.dialect.new_sid("CA"),
             account_sid=self.account_sid,
             to=number.number,
             from_=dial.caller_id or parent.from_,
@@ -413,6 +439,44 @@ class Network:
                 pass  # its TwiML would be ignored anyway
 
         self.tasks.spawn(post())
+
+    # Recordings (the interpreter calls these for a <Dial record>)
+
+    def start_recording(self, parent: Call, dial: twiml.Dial) -> Recording:
+        now = self.clock.now()
+        recording = Recording(
+            sid=self.dialect.new_sid("RE"), account_sid=self.account_sid, call_sid=parent.sid, channels=channels_for(dial.record),
+            start_time=now, date_updated=now, status_callback=dial.recording_status_callback,
+            status_callback_method=dial.recording_status_callback_method,
+            status_callback_events=dial.recording_status_callback_events,
+        )
+        self.recordings[recording.sid] = recording
+        parent.hear(now, "recording", recording.sid)
+        self._recording_progress(recording)
+        return recording
+
+    def finish_recording(self, recording: Recording) -> None:
+        if recording.status != "in-progress":
+            return
+        now = self.clock.now()
+        recording.duration = max(0, round((now - recording.start_time).total_seconds()))
+        # Twilio keeps no empty recording: one with no audio is `absent`.
+        recording.status = "completed" if recording.duration > 0 else "absent"
+        recording.date_updated = now
+        self._recording_progress(recording)
+
+    def delete_recording(self, sid: str) -> bool:
+        return self.recordings.pop(sid, None) is not None
+
+    def _recording_progress(self, recording: Recording) -> None:
+        if not recording.status_callback or self.tasks.closing or \
+                recording.status not in recording.status_callback_events:
+            return
+        url = f"{self.public_url.rstrip('/')}{recording.uri.removesuffix('.json')}"
+        params = recording.callback_params(url)
+        recording.callbacks.append(params)
+        self.tasks.post_in_order(recording.sid, "recording-status", recording.status_callback, params,
+                                 recording.status_callback_method, recording.call_sid)
 
     # Lifecycle plumbing
 

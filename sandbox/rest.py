@@ -1,4 +1,4 @@
-"""Twilio's 2010-04-01 REST API for Calls and Messages, as the SDK expects it.
+"""Twilio's 2010-04-01 REST API for Calls, Messages and Recordings, as the SDK expects it.
 
 Resource URIs in responses are relative to the API root (as Twilio's are to
 https://api.twilio.com), so they stay right when the app is mounted under a
@@ -23,10 +23,12 @@ from starlette.routing import Route
 from . import errors
 from .calls import API_VERSION, Call
 from .clock import rfc2822
+from .dialects import TWILIO, Dialect
 from .errors import TwilioError
 from .messages import Message
 from .network import Network
-from .sids import formatted, is_e164, is_sid
+from . import recordings as recording_media
+from .sids import formatted, is_e164
 
 logger = logging.getLogger("sandbox")
 
@@ -36,9 +38,9 @@ MAX_TIMEOUT = 600
 DEFAULT_PAGE_SIZE = 50
 
 
-def call_resource(call: Call, now: datetime | None = None) -> dict:
+def call_resource(call: Call, now: datetime | None = None, dialect: Dialect = TWILIO) -> dict:
     """The Call resource; `now` (the carrier's clock) decides whether the price has been rated yet."""
-    base = f"/2010-04-01/Accounts/{call.account_sid}/Calls/{call.sid}"
+    base = f"{dialect.rest_prefix}/2010-04-01/Accounts/{call.account_sid}/Calls/{call.sid}"
     subresources = {
         "notifications": "Notifications",
         "recordings": "Recordings",
@@ -51,7 +53,7 @@ def call_resource(call: Call, now: datetime | None = None) -> dict:
         "user_defined_messages": "UserDefinedMessages",
     }
     queue = call.queue_seconds
-    return {
+    resource = {
         "account_sid": call.account_sid,
         "answered_by": call.answered_by,
         "api_version": API_VERSION,
@@ -79,10 +81,16 @@ def call_resource(call: Call, now: datetime | None = None) -> dict:
         "trunk_sid": None,
         "uri": f"{base}.json",
     }
+    if dialect.json_numbers:
+        # SignalWire: the duration an integer, the charge a positive JSON number (0.014), not "-0.01400".
+        resource["duration"] = call.duration if call.ended else None
+        price = resource["price"]
+        resource["price"] = abs(float(price)) if price is not None else None
+    return resource
 
 
-def message_resource(message: Message) -> dict:
-    base = f"/2010-04-01/Accounts/{message.account_sid}/Messages/{message.sid}"
+def message_resource(message: Message, prefix: str = "") -> dict:
+    base = f"{prefix}/2010-04-01/Accounts/{message.account_sid}/Messages/{message.sid}"
     return {
         "account_sid": message.account_sid,
         "api_version": API_VERSION,
@@ -109,17 +117,23 @@ def message_resource(message: Message) -> dict:
 
 def rest_routes(carrier: Network) -> list[Route]:
     api = RestApi(carrier)
+    root = carrier.dialect.rest_prefix + ROOT  # SignalWire's copy of the API lives under /api/laml
     return [
-        Route(ROOT + "/Calls.json", api.calls, methods=["GET", "POST"]),
-        Route(ROOT + "/Calls/{Sid}.json", api.call, methods=["GET", "POST", "DELETE"]),
-        Route(ROOT + "/Messages.json", api.messages, methods=["GET", "POST"]),
-        Route(ROOT + "/Messages/{Sid}.json", api.message, methods=["GET", "POST", "DELETE"]),
+        Route(root + "/Calls.json", api.calls, methods=["GET", "POST"]),
+        Route(root + "/Calls/{Sid}.json", api.call, methods=["GET", "POST", "DELETE"]),
+        Route(root + "/Messages.json", api.messages, methods=["GET", "POST"]),
+        Route(root + "/Messages/{Sid}.json", api.message, methods=["GET", "POST", "DELETE"]),
+        Route(root + "/Recordings.json", api.recordings, methods=["GET"]),
+        # {Sid}.json is the resource, {Sid}.wav and {Sid}.mp3 its media (Twilio: also without an extension, WAV).
+        Route(root + "/Recordings/{Sid}.{Format}", api.recording, methods=["GET", "DELETE"]),
+        Route(root + "/Recordings/{Sid}", api.recording, methods=["GET"]),
     ]
 
 
 class RestApi:
     def __init__(self, carrier: Network) -> None:
         self.carrier = carrier
+        self.prefix = carrier.dialect.rest_prefix
 
     def _now(self) -> datetime:
         return self.carrier.clock.now()
@@ -137,6 +151,22 @@ class RestApi:
     async def message(self, request: Request) -> Response:
         handlers = {"POST": self.update_message, "DELETE": self.delete_message}
         return await self._handle(request, handlers.get(request.method, self.fetch_message))
+
+    async def recordings(self, request: Request) -> Response:
+        return await self._handle(request, self.list_recordings)
+
+    async def recording(self, request: Request) -> Response:
+        fmt = request.path_params.get("Format", "wav")
+        if fmt == "json":
+            handler = self.delete_recording if request.method == "DELETE" else self.fetch_recording
+        elif fmt in ("wav", "mp3") and request.method == "GET":
+            handler = self.recording_media
+        else:
+            handler = self._no_such
+        return await self._handle(request, handler)
+
+    async def _no_such(self, request: Request) -> Response:
+        raise _not_found(request)
 
     async def _handle(self, request: Request, handler) -> Response:
         try:
@@ -236,9 +266,11 @@ class RestApi:
             if not self.carrier.faults.timeout_creates:
                 return await self._stall_then(None)
             call = self.carrier.create_call(**kwargs)
-            return await self._stall_then(JSONResponse(call_resource(call, self._now()), status_code=201))
-        call = self.carrier.create_call(**kwargs)
-        return JSONResponse(call_resource(call, self._now()), status_code=201)
+            return await self._stall_then(self._created(call))
+        return self._created(self.carrier.create_call(**kwargs))
+
+    def _created(self, call: Call) -> JSONResponse:
+        return JSONResponse(call_resource(call, self._now(), self.carrier.dialect), status_code=201)
 
     async def list_calls(self, request: Request) -> Response:
         query = request.query_params
@@ -250,10 +282,10 @@ class RestApi:
             calls = [c for c in calls if c.rest_status == query["Status"]]
         calls.sort(key=lambda c: c.date_created, reverse=True)
         now = self._now()
-        return _page(request, "calls", calls, lambda call: call_resource(call, now))
+        return _page(request, "calls", calls, lambda call: call_resource(call, now, self.carrier.dialect))
 
     async def fetch_call(self, request: Request) -> Response:
-        return JSONResponse(call_resource(self._call(request), self._now()))
+        return JSONResponse(call_resource(self._call(request), self._now(), self.carrier.dialect))
 
     async def update_call(self, request: Request) -> Response:
         call = self._call(request)
@@ -280,7 +312,7 @@ class RestApi:
             if not redirected:
                 raise TwilioError(400, errors.NOT_IN_PROGRESS, "Call is not in-progress. Cannot redirect.")
         call.date_updated = self.carrier.clock.now() if not call.ended else call.date_updated
-        return JSONResponse(call_resource(call, self._now()))
+        return JSONResponse(call_resource(call, self._now(), self.carrier.dialect))
 
     async def delete_call(self, request: Request) -> Response:
         call = self._call(request)
@@ -291,7 +323,7 @@ class RestApi:
 
     def _call(self, request: Request) -> Call:
         sid = request.path_params["Sid"]
-        call = self.carrier.calls.get(sid) if is_sid(sid, "CA") else None
+        call = self.carrier.calls.get(sid) if self.carrier.dialect.is_sid(sid, "CA") else None
         if call is None:
             raise _not_found(request)
         return call
@@ -330,9 +362,9 @@ class RestApi:
             if not self.carrier.faults.timeout_creates:
                 return await self._stall_then(None)
             message = self.carrier.send_message(**kwargs)
-            return await self._stall_then(JSONResponse(message_resource(message), status_code=201))
+            return await self._stall_then(JSONResponse(message_resource(message, self.prefix), status_code=201))
         message = self.carrier.send_message(**kwargs)
-        return JSONResponse(message_resource(message), status_code=201)
+        return JSONResponse(message_resource(message, self.prefix), status_code=201)
 
     async def list_messages(self, request: Request) -> Response:
         query = request.query_params
@@ -341,10 +373,10 @@ class RestApi:
             if query.get(name):
                 messages = [m for m in messages if getattr(m, attribute) == query[name]]
         messages.sort(key=lambda m: m.date_created, reverse=True)
-        return _page(request, "messages", messages, message_resource)
+        return _page(request, "messages", messages, lambda message: message_resource(message, self.prefix))
 
     async def fetch_message(self, request: Request) -> Response:
-        return JSONResponse(message_resource(self._message(request)))
+        return JSONResponse(message_resource(self._message(request), self.prefix))
 
     async def update_message(self, request: Request) -> Response:
         message = self._message(request)
@@ -355,7 +387,7 @@ class RestApi:
             if message.status not in ("queued", "accepted", "scheduled"):
                 raise TwilioError(400, 30409, "Message cannot be canceled in its current state.")
             message.move("canceled", self.carrier.clock.now())
-        return JSONResponse(message_resource(message))
+        return JSONResponse(message_resource(message, self.prefix))
 
     async def delete_message(self, request: Request) -> Response:
         message = self._message(request)
@@ -364,10 +396,45 @@ class RestApi:
 
     def _message(self, request: Request) -> Message:
         sid = request.path_params["Sid"]
+        is_sid = self.carrier.dialect.is_sid
         message = self.carrier.messages.get(sid) if (is_sid(sid, "SM") or is_sid(sid, "MM")) else None
         if message is None:
             raise _not_found(request)
         return message
+
+
+    # Recordings
+
+    async def list_recordings(self, request: Request) -> Response:
+        recordings = list(self.carrier.recordings.values())
+        if request.query_params.get("CallSid"):
+            recordings = [r for r in recordings if r.call_sid == request.query_params["CallSid"]]
+        recordings.sort(key=lambda r: r.start_time, reverse=True)
+        return _page(request, "recordings", recordings, lambda r: recording_media.resource(r, r.start_time))
+
+    async def fetch_recording(self, request: Request) -> Response:
+        recording = self._recording(request)
+        return JSONResponse(recording_media.resource(recording, recording.start_time))
+
+    async def delete_recording(self, request: Request) -> Response:
+        recording = self._recording(request)
+        self.carrier.delete_recording(recording.sid)
+        return Response(status_code=204)
+
+    async def recording_media(self, request: Request) -> Response:
+        recording = self._recording(request)
+        if recording.status != "completed":
+            raise _not_found(request)
+        if request.path_params.get("Format", "wav") == "mp3":
+            return Response(recording_media.mp3(), media_type="audio/mpeg")
+        return Response(recording_media.wav(recording.channels), media_type="audio/x-wav")
+
+    def _recording(self, request: Request):
+        sid = request.path_params["Sid"]
+        recording = self.carrier.recordings.get(sid) if self.carrier.dialect.is_sid(sid, "RE") else None
+        if recording is None:
+            raise _not_found(request)
+        return recording
 
 
 async def _form(request: Request) -> FormData:

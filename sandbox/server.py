@@ -22,7 +22,7 @@ import uvicorn
 from .carrier import Carrier
 from .clock import Clock
 from .pricing import CallPricing
-from .sids import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
+from .sids import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_PROJECT_ID
 
 
 @contextlib.asynccontextmanager
@@ -68,8 +68,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description="A local Twilio-compatible carrier.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8100)
-    parser.add_argument("--account-sid", default=DEFAULT_ACCOUNT_SID)
+    parser.add_argument("--dialect", choices=("twilio", "signalwire"), default="twilio",
+                        help="the provider it stands in for (signalwire: /api/laml, UUID ids, a signing key)")
+    parser.add_argument("--account-sid", help="the account (SignalWire: project id); a fixed one by default")
     parser.add_argument("--auth-token", default=DEFAULT_AUTH_TOKEN)
+    parser.add_argument("--signing-key", default="sandbox-signing-key", help="signs webhooks in the signalwire dialect")
     parser.add_argument("--voice-url", help="voice webhook for inbound calls to any service number")
     parser.add_argument("--sms-url", help="SMS webhook for inbound messages to any service number")
     parser.add_argument("--cps", type=float, default=1.0, help="outbound calls started per second")
@@ -81,15 +84,19 @@ def main(argv: list[str] | None = None) -> None:
                         help="virtual seconds after a call ends before its price shows, as on Twilio")
     args = parser.parse_args(argv)
 
+    signalwire = args.dialect == "signalwire"
     carrier = Carrier(
-        args.account_sid,
+        args.account_sid or (DEFAULT_PROJECT_ID if signalwire else DEFAULT_ACCOUNT_SID),
         args.auth_token,
+        dialect=args.dialect,
+        signing_key=args.signing_key if signalwire else None,
         clock=Clock(speed=args.speed),
         cps=args.cps,
         voice_url=args.voice_url,
         sms_url=args.sms_url,
         pricing=CallPricing(args.price_per_minute, args.price_unit.upper(), args.price_delay),
     )
-    print(f"sandbox carrier: account {carrier.account_sid}, auth token {carrier.auth_token}")
-    print(f"REST base URL: http://{args.host}:{args.port}  control API: /_sandbox/state")
+    print(f"sandbox carrier ({args.dialect}): account {carrier.account_sid}, auth token {carrier.auth_token}"
+          + (f", signing key {carrier.signing_key}" if signalwire else ""))
+    print(f"REST base URL: http://{args.host}:{args.port}{carrier.dialect.rest_prefix}  control API: /_sandbox/state")
     uvicorn.run(carrier.app, host=args.host, port=args.port, log_level="info")

@@ -1,4 +1,4 @@
-"""Twilio-shaped identifiers: a two-letter prefix and 32 hex digits."""
+"""Twilio-shaped identifiers: a two-letter prefix and 32 hex digits (SignalWire's UUIDs: dialects.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import secrets
 
 DEFAULT_ACCOUNT_SID = "AC" + "5a" * 16
 DEFAULT_AUTH_TOKEN = "sandbox-auth-token"
+DEFAULT_PROJECT_ID = "5a5a5a5a-5a5a-4a5a-8a5a-5a5a5a5a5a5a"  # the account in the signalwire dialect
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # Numbers a network presents when the caller withholds their identity.

@@ -76,7 +76,10 @@ class Dial:
     time_limit: float = 14400.0
     hangup_on_star: bool = False
     caller_id: str | None = None
-    record: str | None = None
+    record: str | None = None  # one of recordings.RECORD_MODES to record; anything else does not
+    recording_status_callback: str | None = None
+    recording_status_callback_method: str = "POST"
+    recording_status_callback_events: frozenset = frozenset({"completed"})
 
 
 @dataclass(frozen=True)
@@ -241,6 +244,12 @@ def _dial(element: ET.Element) -> Dial | Unknown:
         hangup_on_star=_boolean(element.get("hangupOnStar"), False),
         caller_id=element.get("callerId") or None,
         record=element.get("record"),
+        recording_status_callback=element.get("recordingStatusCallback") or None,
+        recording_status_callback_method=_method(element, "recordingStatusCallbackMethod"),
+        # Twilio's default is `completed` alone; unknown events are ignored, as it logs and ignores them.
+        recording_status_callback_events=frozenset(
+            event for event in re.split(r"[\s,]+", element.get("recordingStatusCallbackEvent") or "completed")
+            if event in ("in-progress", "completed", "absent")) or frozenset({"completed"}),
     )
 
 

@@ -2,7 +2,8 @@
 
 Every request carries `X-Twilio-Signature`, computed exactly as Twilio does
 (the SDK's RequestValidator): over the URL plus the sorted POST parameters,
-or over the full URL with its query string for GET.
+or over the full URL with its query string for GET. In SignalWire's dialect
+the same signature, keyed by the signing key, is also in X-SignalWire-Signature.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from twilio.request_validator import RequestValidator
 
 from . import errors
 from .clock import Clock
+from .dialects import TWILIO, Dialect
 
-USER_AGENT = "TwilioProxy/1.1"
 # Webhook connection pools, and connections kept in each (see Webhooks.client).
 POOLS = 16
 POOL_CONNECTIONS = 8
@@ -38,7 +39,9 @@ class WebhookError(Exception):
 @dataclass
 class Delivery:
     at: datetime
-    kind: str  # voice | voice-fallback | gather | dial-action | redirect | whisper | status | sms | message-status
+    # voice | voice-fallback | gather | dial-action | redirect | whisper | status | recording-status | sms
+    # | message-status
+    kind: str
     method: str
     url: str
     params: dict
@@ -68,8 +71,11 @@ class Webhooks:
         timeout: float = 15.0,
         client: httpx.AsyncClient | None = None,
         log_limit: int = 10_000,
+        *,
+        dialect: Dialect = TWILIO,
     ):
-        self.validator = RequestValidator(auth_token)
+        self.validator = RequestValidator(auth_token)  # keyed by what signs: the auth token, or a signing key
+        self.dialect = dialect
         self.clock = clock
         self.timeout = timeout
         # Bounded so a long benchmark run does not grow without limit.
@@ -111,7 +117,8 @@ class Webhooks:
         else:
             signature = self.sign(url, params)
             send = dict(url=url, data=params)
-        headers = {"X-Twilio-Signature": signature, "User-Agent": USER_AGENT, "Accept": "*/*"}
+        headers = {name: signature for name in self.dialect.signature_headers}
+        headers.update({"User-Agent": self.dialect.user_agent, "Accept": "*/*"})
         try:
             response = await self.client(call_sid).request(method, headers=headers, timeout=self.timeout, **send)
         except httpx.TimeoutException:

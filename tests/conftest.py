@@ -14,6 +14,7 @@ from app.data.db import sync_engine
 from app.data.migrations import upgrade
 from app.core.settings import Settings, normalize_database_url
 from app.data.tables import metadata
+from tests.utils import signalwire as sw
 from tests.utils import twilio as tw
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -116,8 +117,8 @@ def engine(settings):
 # Every test's log output is written as production writes it (JSON, through the
 # secret-scrubbing filter) and checked: no line may carry a PIN, password,
 # API token, gateway secret or auth token.
-KNOWN_SECRETS = {SECRET_KEY, tw.AUTH_TOKEN, "482193", "735102", "alice-password", "bob-password", "pass-word",
-                 "alice-demo-password", "a-long-password"}
+KNOWN_SECRETS = {SECRET_KEY, tw.AUTH_TOKEN, sw.API_TOKEN, sw.SIGNING_KEY, "482193", "735102", "alice-password",
+                 "bob-password", "pass-word", "alice-demo-password", "a-long-password"}
 
 
 class _SecretWatch(logging.Handler):
@@ -163,3 +164,14 @@ def lockout_clock(monkeypatch):
     clock = LockoutClock()
     monkeypatch.setattr(lockouts, "utcnow", clock)
     return clock
+
+
+@pytest.fixture
+def dialect(request, database_url) -> str:
+    """The provider the sandbox carrier stands in for (tests/utils/live.py): Twilio unless a test asks for
+    each with `EVERY_DIALECT`. The extra dialect runs on SQLite only: what differs is the protocol at the
+    edge, not the database."""
+    name = getattr(request, "param", "twilio")
+    if name != "twilio" and not database_url.startswith("sqlite"):
+        pytest.skip("the SignalWire dialect runs on SQLite; the database does not see the protocol")
+    return name

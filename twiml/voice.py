@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from twilio.twiml.voice_response import VoiceResponse
 
 from twiml.prompts import Speaker
@@ -10,6 +12,17 @@ PIN_TIMEOUT = 8
 DESTINATION_TIMEOUT = 10
 LEG_B_RING_TIMEOUT = 30
 LEG_EVENTS = "initiated ringing answered completed"
+# Both parties on their own channel, from the moment leg B answers (after its whisper): Twilio's <Dial record>.
+RECORD_MODE = "record-from-answer-dual"
+RECORDING_EVENTS = "in-progress completed absent"
+
+
+@dataclass(frozen=True)
+class Recording:
+    """Where the provider reports the recording of a dial, and where leg B's announcement is fetched."""
+
+    status_callback: str
+    whisper: str
 
 
 def spoken_digits(number: str) -> str:
@@ -56,25 +69,56 @@ def ask_pin(*, action: str, speaker: Speaker, before: tuple[str, ...] = ()) -> s
     return str(response)
 
 
-def ask_destination(*, action: str, speaker: Speaker, before: tuple[str, ...] = ()) -> str:
+def ask_destination(*, action: str, speaker: Speaker, before: tuple[str, ...] = (), **fields) -> str:
     response = VoiceResponse()
-    _say(response, speaker, *before)
+    _say(response, speaker, *before, **fields)
     gather = _gather(response, action=action, timeout=DESTINATION_TIMEOUT)
     _say(gather, speaker, "enter_destination")
     return str(response)
 
 
+def ask_voucher(*, action: str, speaker: Speaker) -> str:
+    response = VoiceResponse()
+    gather = _gather(response, action=action, timeout=DESTINATION_TIMEOUT)
+    _say(gather, speaker, "enter_voucher")
+    return str(response)
+
+
 def connect(
     *, number: str, action: str, status_callback: str, caller_id: str | None, time_limit: int, speaker: Speaker,
-    balance: str,
+    balance: str | None, recording: Recording | None = None,
 ) -> str:
+    """Dial `number`, announcing the balance and the minutes; `balance=None` (a caller who is not the
+    account's owner, such as a website widget's visitor) only says the call is being connected.
+    With `recording`, leg A hears that the call is recorded first, and leg B as it answers."""
     response = VoiceResponse()
-    _say(response, speaker, "connecting", balance=balance, minutes=max(1, time_limit // 60))
+    if recording is not None:
+        _say(response, speaker, "call_recorded")
+    if balance is None:
+        _say(response, speaker, "connecting_now")
+    else:
+        _say(response, speaker, "connecting", balance=balance, minutes=max(1, time_limit // 60))
     # hangupOnStar: the subscriber presses * to end leg B and get the next-call offer.
-    dial = response.dial(action=action, method="POST", timeout=LEG_B_RING_TIMEOUT, time_limit=time_limit,
-                         hangup_on_star=True, caller_id=caller_id)
-    dial.number(number, status_callback=status_callback, status_callback_event=LEG_EVENTS,
-                status_callback_method="POST")
+    dial_options = dict(action=action, method="POST", timeout=LEG_B_RING_TIMEOUT, time_limit=time_limit,
+                        hangup_on_star=True, caller_id=caller_id)
+    if recording is not None:
+        dial_options.update(record=RECORD_MODE, recording_status_callback=recording.status_callback,
+                            recording_status_callback_method="POST",
+                            recording_status_callback_event=RECORDING_EVENTS)
+    dial = response.dial(**dial_options)
+    number_options = dict(status_callback=status_callback, status_callback_event=LEG_EVENTS,
+                          status_callback_method="POST")
+    if recording is not None:
+        # The whisper: TwiML played to leg B alone once it answers, before the two are bridged.
+        number_options.update(url=recording.whisper, method="POST")
+    dial.number(number, **number_options)
+    return str(response)
+
+
+def whisper(*, speaker: Speaker) -> str:
+    """What leg B hears on answering a recorded call, before it is bridged."""
+    response = VoiceResponse()
+    _say(response, speaker, "call_recorded")
     return str(response)
 
 

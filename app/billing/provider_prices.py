@@ -18,6 +18,7 @@ import datetime as dt
 from decimal import ROUND_CEILING, Decimal
 
 from app.billing import call_records
+from app.core import money
 from app.data import leg_prices
 from app.data.db import Database
 from app.platform import Platform
@@ -58,7 +59,15 @@ def known_cost(call: ProviderCall) -> tuple[int, str] | None:
 async def store(db: Database, *, sid: str, cost: tuple[int, str]) -> bool:
     """Record an ended leg's cost, once; True if this call stored it."""
     micros, unit = cost
-    return await leg_prices.store(db, sid=sid, micros=micros, unit=unit)
+    stored = await leg_prices.store(db, sid=sid, micros=micros, unit=unit)
+    if stored:
+        # The operator's margin on the leg: what it was paid (by the reseller, else the subscriber) less the
+        # carrier's price, when the carrier priced it in the account's currency.
+        paid = await leg_prices.revenue(db, sid=sid)
+        if paid is not None and paid["cost"] is not None and paid["currency"] == unit.upper():
+            own = paid["reseller_cost"] if paid["reseller_cost"] is not None else paid["cost"]
+            await leg_prices.set_operator_margin(db, sid=sid, margin=own - money.micros_to_minor_ceil(micros, unit))
+    return stored
 
 
 async def _claim(db: Database, leg, now: dt.datetime) -> bool:

@@ -8,6 +8,12 @@ balance. Each request remembers what it holds (`callback_requests.reserved`);
 a leg's cost is then taken from the balance and from the hold together, and
 what is left of the hold is released when the session ends.
 
+An account sold by a reseller holds the same amount of the reseller's credit
+(`resellers.reserved`, conditional on `credit_limit - used` covering it) in the
+same transaction, and each leg charges the reseller what it costs at the
+operator's tariff for the reseller: its accounts together cannot spend past
+its credit limit, however many call at once.
+
 Updates of a request's hold are optimistic (`WHERE reserved = :seen`) and
 retried: the status callbacks of legs A and B may settle at the same moment.
 """
@@ -46,6 +52,9 @@ async def reserve(db: Database, *, request_id: int, account_id: int, amount: int
                 await _swap_hold(db, request_id, seen, amount)
                 if not await holds.move_account_hold(db, account_id=account_id, seen=seen, amount=amount):
                     raise _Lost  # rolls the request's side back too
+                # An account's reseller's credit is held alike, in the same transaction.
+                if not await holds.move_reseller_hold(db, account_id=account_id, seen=seen, amount=amount):
+                    raise _Lost
             return True
         except _Lost:
             if await _held(db, request_id) == seen:
@@ -53,8 +62,10 @@ async def reserve(db: Database, *, request_id: int, account_id: int, amount: int
     return False
 
 
-async def spend(db: Database, *, request_id: int | None, account_id: int, cost: int, release_all: bool = False) -> None:
-    """Charge `cost` to the balance, out of this request's hold; optionally release the rest of it."""
+async def spend(db: Database, *, request_id: int | None, account_id: int, cost: int, release_all: bool = False,
+                reseller_cost: int = 0) -> None:
+    """Charge `cost` to the balance, out of this request's hold; optionally release the rest of it.
+    The account's reseller, if any, is charged `reseller_cost` (the buying price) out of the same hold."""
     for _ in range(ATTEMPTS):
         seen = await _held(db, request_id) if request_id is not None else 0
         freed = seen if release_all else min(cost, seen)
@@ -62,7 +73,7 @@ async def spend(db: Database, *, request_id: int | None, account_id: int, cost: 
             async with db.transaction():
                 if request_id is not None and freed:
                     await _swap_hold(db, request_id, seen, seen - freed)
-                await holds.charge(db, account_id=account_id, cost=cost, freed=freed)
+                await holds.charge(db, account_id=account_id, cost=cost, freed=freed, reseller_cost=reseller_cost)
             return
         except _Lost:
             continue

@@ -8,12 +8,14 @@ A refusal is raised up to the channel's handler, which answers it its own way.
 
 from __future__ import annotations
 
-from app.calls.admission import Admitted, Ask, Refused, admit
+import datetime as dt
+
+from app.calls.admission import MAX_SCHEDULED, TOO_MANY_SCHEDULED, Admitted, Ask, Refused, admit
 from app.core.phone import InvalidNumber, to_e164
 from app.data import accounts, service_numbers
 from app.platform import Platform
 
-__all__ = ["Admitted", "Refused", "normalize", "request_callback"]
+__all__ = ["MAX_SCHEDULED", "TOO_MANY_SCHEDULED", "Admitted", "Refused", "normalize", "request_callback"]
 
 
 def normalize(raw: str, account) -> str:
@@ -41,10 +43,12 @@ async def request_callback(
     requester: str,
     service_number: str | None = None,
     notify_number: str | None = None,
+    at: dt.datetime | None = None,
 ) -> Admitted:
     """Queue a callback to `leg_a` (then `destination`, if given) for an authorized account.
 
-    Numbers are E.164 already (see `normalize`). Raises Refused.
+    Numbers are E.164 already (see `normalize`); `at`, a scheduled time, naive UTC and
+    within app/core/schedule.py's window. Raises Refused.
     """
     if notify_number is not None and trigger_kind != "sms" and not await _own_number(p, account, notify_number):
         # A web or API callback may ring any number, but the platform texts only the
@@ -52,7 +56,7 @@ async def request_callback(
         notify_number = None
     ask = Ask(channel=trigger_kind, trigger_id=trigger_id, requester=requester, account=account, leg_a=leg_a,
               destination=destination, service_number=await service_numbers.caller_id_for(p.db, service_number),
-              mode=trigger_kind, base_url=base_url, notify_number=notify_number)
+              mode=trigger_kind, base_url=base_url, notify_number=notify_number, at=at)
     # Texts and web forms are counted per requester; API clients are trusted
     # integrators whose volume is bounded by the account's concurrency cap.
     outcome = await admit(p, ask, per_requester=trigger_kind != "api")

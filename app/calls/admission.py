@@ -5,7 +5,7 @@ text, the portal's Connect Two, the REST API and so the Callback Dialer) first
 works out, its own way, who asks and for which account, then hands an `Ask` to
 `admit`, which checks, in this order:
 
-1. the account's status (when the account is known);
+1. the account's status (when the account is known), and a PIN card's expiry;
 2. lockouts: a caller whose PIN is still to be typed (`Ask.needs_pin`) must not
    be locked out after wrong PINs; channels that authorize with a secret before
    asking (texts, web logins) count theirs as they authorize;
@@ -34,6 +34,20 @@ Where channels differ on purpose, the difference is a parameter, not a copy:
 - `keep_refusals=True` (voice): a refused trigger is kept as a failed row,
   the operator's log of calls that got no callback; a row refused by a cap is
   written inside the capped transaction, so the next trigger counts it.
+- `Ask.confirm_mode` (the website widget): how leg A confirms before leg B,
+  instead of the account's setting; a widget always asks for press-1, since
+  its visitor is a stranger whose voicemail must never be bridged.
+- `precheck` (the website widget): steps 1 to 5 alone, before a channel spends
+  anything (a texted code) on a request that would be refused anyway.
+- `Ask.at` (a scheduled callback: API, portal, text): the checks run when it is
+  asked for, and the row is due at its time; the queue's time to live counts
+  from then, so it is never expired early. It does not take one of the
+  account's concurrent calls until its time (app/fraud/limits.py), but an
+  account may have at most `limits.MAX_SCHEDULED` waiting. When it is due the
+  dispatcher checks again what may have changed meanwhile: the account's
+  status, the policy for leg A and the balance (the hold of leg A's IVR
+  time), and the IVR checks
+  the destination's policy and rate as for any call (app/calls/dialing.py).
 """
 
 from __future__ import annotations
@@ -44,8 +58,9 @@ from dataclasses import dataclass
 
 from app.core import states
 from app.core.keys import stored_key
+from app.billing import reservations
 from app.calls import machine
-from app.data import rates
+from app.data import cards, rates
 from app.data.db import utcnow
 from app.fraud import limits, lockouts, policy
 from app.platform import Platform
@@ -73,6 +88,8 @@ class Ask:
     base_url: str
     needs_pin: bool = False
     notify_number: str | None = None
+    confirm_mode: str | None = None  # instead of the account's (none, press1, amd); see the module's docstring
+    at: dt.datetime | None = None  # scheduled: naive UTC, checked by app/core/schedule.py; None: now
 
 
 @dataclass(frozen=True)
@@ -97,6 +114,8 @@ class Refused(Exception):
         return f"Refused({self.reason!r}, {self.note!r})"
 
 
+MAX_SCHEDULED = limits.MAX_SCHEDULED  # for the channels, which do not import the caps
+TOO_MANY_SCHEDULED = f"at most {MAX_SCHEDULED} scheduled callbacks may wait; cancel one first"
 TRIGGER_ID_LENGTH, REQUESTER_LENGTH = 64, 32  # callback_requests.trigger_id, .caller_id
 
 
@@ -123,6 +142,8 @@ async def _checks(p: Platform, ask: Ask) -> Refused | None:
     account = ask.account
     if account is not None and account["status"] != "active":
         return Refused(states.AUTH_FAILED, "account is blocked")
+    if cards.expired(account):
+        return Refused(states.AUTH_FAILED, "this card has expired")
     if ask.needs_pin and await lockouts.requester_locked(p.db, requester=ask.leg_a):
         return Refused(states.AUTH_FAILED, "locked out after too many wrong PINs")
     legs = [(ask.leg_a, account["callback_tariff"] if account is not None else "default", "callback number")]
@@ -134,9 +155,18 @@ async def _checks(p: Platform, ask: Ask) -> Refused | None:
             return refused
     if account is not None and account["balance"] - account["reserved"] <= 0:
         return Refused(states.INSUFFICIENT_FUNDS, "balance too low", note="balance exhausted")
+    if (account is not None and account["reseller_id"] is not None
+            and await reservations.spendable(p.db, account_id=account["id"]) <= 0):
+        # The reseller's credit is used up: none of its accounts may call, whatever their balances.
+        return Refused(states.INSUFFICIENT_FUNDS, "reseller credit exhausted", note="reseller credit exhausted")
     if ask.service_number is None:
         return Refused("unavailable", "no service number to call from")
     return None
+
+
+async def precheck(p: Platform, ask: Ask) -> Refused | None:
+    """Steps 1 to 5 without queueing anything: a channel asks before it spends on the request."""
+    return await _checks(p, ask)
 
 
 async def _caps(p: Platform, ask: Ask, requester: str, *, per_requester: bool) -> Refused | None:
@@ -145,8 +175,12 @@ async def _caps(p: Platform, ask: Ask, requester: str, *, per_requester: bool) -
         refused = await requester_over_limit(p, requester)
         if refused:
             return refused
-    if ask.account is not None and await limits.account_over_concurrency(p.db, account=ask.account):
+    if ask.account is None:
+        return None
+    if ask.at is None and await limits.account_over_concurrency(p.db, account=ask.account):
         return Refused(states.RATE_LIMITED, "too many callbacks in progress")
+    if ask.at is not None and await limits.account_over_scheduled(p.db, account=ask.account):
+        return Refused(states.RATE_LIMITED, TOO_MANY_SCHEDULED)
     return None
 
 
@@ -191,12 +225,17 @@ async def admit(p: Platform, ask: Ask, *, per_requester: bool = True, keep_refus
             leg_a_number=ask.leg_a,
             leg_a_from=ask.service_number,
             leg_b_number=ask.destination,
-            confirm_mode=account["confirm_mode"] if account is not None and ask.destination else None,
+            confirm_mode=(ask.confirm_mode or account["confirm_mode"]) if account is not None and ask.destination
+            else None,
             notify_number=ask.notify_number,
             base_url=ask.base_url,
-            due_at=now + dt.timedelta(seconds=p.settings.dispatch_delay_seconds),
-            expires_at=now + dt.timedelta(seconds=p.settings.request_ttl_seconds),
+            due_at=ask.at or now + dt.timedelta(seconds=p.settings.dispatch_delay_seconds),
+            # From the time it is due: a callback scheduled for tomorrow must not expire tonight.
+            expires_at=(ask.at or now) + dt.timedelta(seconds=p.settings.request_ttl_seconds),
+            scheduled_at=ask.at,
         )
     if created:
+        if account is not None:
+            await cards.start_use(p.db, account=account)  # a PIN card's validity runs from its first use
         p.wake_dispatcher()
     return Admitted(request_id=request_id, created=created, leg_a=ask.leg_a, destination=ask.destination)

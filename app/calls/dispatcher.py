@@ -30,8 +30,9 @@ import logging
 import time
 
 from app.data import accounts, callbacks
-from app.calls import dialing, lost_callbacks, machine, notices, pacing, routing
+from app.calls import call_recordings, dialing, lost_callbacks, low_balance, machine, notices, pacing, routing
 from app.billing import provider_prices, reservations
+from app.fraud import policy
 from app.core import states, urls
 from app.data.db import utcnow
 from app.platform import Platform
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
 HOUSEKEEPING_SECONDS = 1.0
+# Retention is counted in days: looking for recordings past it once a minute is plenty.
+RECORDINGS_SECONDS = 60.0
 MAX_BATCH = 50
 MAX_SLOTS = 3  # slots a call may be given before it is sent however late
 
@@ -59,6 +62,18 @@ async def _hold_for_leg_a(p: Platform, request) -> int | None:
     if request["account_id"] is None:
         return await dialing.leg_a_time_limit(p, request, None)
     account = await accounts.get_account(p.db, account_id=request["account_id"])
+    if account is not None and account["status"] != "active":
+        # Blocked since it was accepted (a scheduled callback may wait for days): never placed.
+        await machine.move(p.db, request, machine.NOT_PLACED, states.FAILED, reason=states.AUTH_FAILED,
+                           detail="account blocked before the call was placed")
+        return None
+    if account is not None and request["scheduled_at"] is not None and \
+            await policy.check(p.db, account_id=account["id"], number=request["leg_a_number"]):
+        # Asked for days ago, maybe: the operator's or the account's policy may have changed since.
+        await machine.move(p.db, request, machine.NOT_PLACED, states.FAILED, reason=states.DESTINATION_BLOCKED,
+                           detail="callback number blocked by the policy since it was scheduled")
+        return None
+    # The balance is checked again here, when the call is placed, not only when it was asked for.
     if account is not None and (request["reserved"] > 0 or await dialing.hold_for_ivr(p, request, account)):
         return await dialing.leg_a_time_limit(p, request, account)
     await machine.move(p.db, request, machine.NOT_PLACED, states.FAILED, reason=states.INSUFFICIENT_FUNDS,
@@ -202,10 +217,14 @@ class Dispatcher:
         self.p = platform
         self.in_flight: set[asyncio.Task] = set()
         self._housekeeping_at = 0.0
+        self._recordings_at = 0.0
         self._pacing_ready = False
         self._late: list[tuple[object, int]] = []  # claimed and held, slot missed: (request, slots missed)
         self._time_limits: dict[int, int] = {}  # leg A's TimeLimit of each held request, by id, until it is sent
         self.lost_callbacks = lost_callbacks.LostCallbacks(platform)
+        # What "due" is measured against: a callback scheduled for tomorrow is claimed once this says
+        # tomorrow. Tests move it forward instead of waiting; housekeeping keeps the real time.
+        self.clock = utcnow
 
     async def tick(self) -> int:
         """One pass of both loops `run` keeps: housekeeping when it is due, then dialling."""
@@ -218,9 +237,13 @@ class Dispatcher:
         now = utcnow()
         await expire_and_settle(self.p, now)
         await notices.send_outcome_notices(self.p)
+        await low_balance.send_notices(self.p)
         await reservations.release_finished(self.p.db)
         await self.lost_callbacks.run(now)
         await provider_prices.collect(self.p, now)
+        if time.monotonic() >= self._recordings_at:
+            await call_recordings.purge_expired(self.p, now)
+            self._recordings_at = time.monotonic() + RECORDINGS_SECONDS
         self._housekeeping_at = time.monotonic() + HOUSEKEEPING_SECONDS
 
     async def dial_due(self) -> int:
@@ -233,7 +256,7 @@ class Dispatcher:
         # Left in the list until they have slots: a pass that fails (the database
         # unreachable) must not forget calls that are claimed but not yet sent.
         late = self._late[:]
-        now = utcnow()
+        now = self.clock()
         due = await callbacks.count_due(db, now=now, limit=MAX_BATCH)
         if not due and not late:
             return 0
@@ -297,12 +320,13 @@ class Dispatcher:
     async def _sleep_until_work(self) -> None:
         wait = POLL_SECONDS
         # Calls waiting for a new slot are due now, though the queue no longer holds them.
-        next_due = utcnow() if self._late else await callbacks.next_due_at(self.p.db, now=utcnow())
+        now = self.clock()
+        next_due = now if self._late else await callbacks.next_due_at(self.p.db, now=now)
         if next_due is not None:
             # Slots can be reserved a horizon ahead of their time, so wake that much early.
             slot = await pacing.seconds_to_next(self.p.db) if self._pacing_ready else 0.0
             slot -= pacing.HORIZON_US / 1_000_000
-            wait = min(wait, max((next_due - utcnow()).total_seconds(), slot, 0.005))
+            wait = min(wait, max((next_due - now).total_seconds(), slot, 0.005))
         try:
             await asyncio.wait_for(self.p.work_ready.wait(), timeout=wait)
         except asyncio.TimeoutError:

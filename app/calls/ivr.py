@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 
-from app.data import accounts, callbacks, recordings
-from app.calls import dialing, leg_status, machine
+from app.data import accounts, callbacks, cards, recordings
+from app.calls import dialing, leg_status, machine, phonebook, vouchers
 from app.fraud import limits, lockouts
 from app.core import money, states, urls
+from app.core.ids import is_provider_id
 from app.core.phone import InvalidNumber, to_e164
 from app.platform import Platform
 from app.providers.events import CallAnswered, DialResult, GatherResult
@@ -99,9 +100,10 @@ async def confirm_pressed(p: Platform, request, event: GatherResult) -> str:
     return await _silence(p, request, speaker, lambda: _ask_confirmation(request, speaker))
 
 
-def _ask_destination(request, speaker: Speaker, before: tuple[str, ...] = ()) -> str:
+def _ask_destination(request, speaker: Speaker, before: tuple[str, ...] = (), **fields) -> str:
     return voice.ask_destination(
-        action=urls.leg_step(request["base_url"], request["id"], "destination"), speaker=speaker, before=before
+        action=urls.leg_step(request["base_url"], request["id"], "destination"), speaker=speaker, before=before,
+        **fields
     )
 
 
@@ -133,7 +135,8 @@ async def pin_entered(p: Platform, request, event: GatherResult) -> str:
     account = None
     if attempt is not None and digits.isdigit() and len(digits) <= 12:
         account = await accounts.find_account_by_pin(p.db, secret_key=p.secret_key, pin=digits)
-    refused = account is None or account["status"] != "active" or (expected is not None and account["id"] != expected)
+    refused = (account is None or account["status"] != "active" or cards.expired(account)
+               or (expected is not None and account["id"] != expected))
     if not refused and await lockouts.account_locked(p.db, account_id=account["id"], channel="voice"):
         refused = True
     if refused:
@@ -145,6 +148,7 @@ async def pin_entered(p: Platform, request, event: GatherResult) -> str:
                                      detail="three wrong PINs", event=machine.PIN_REFUSED)
         return voice.ask_pin(action=pin_action, speaker=speaker, before=("wrong_pin",))
     await lockouts.succeeded(p.db, attempt)
+    await cards.start_use(p.db, account=account)  # a PIN card's validity runs from its first call
     # The account is known only now: count its calls and join them in one step, so that
     # parallel PIN entries cannot all take the account's last free slot.
     async with limits.capped(p.db, limits.account_subject(account)):
@@ -178,6 +182,14 @@ async def destination_entered(p: Platform, request, event: GatherResult) -> str:
     if not digits:
         return await _silence(p, request, speaker,
                               lambda: _ask_destination(request, speaker, before=("no_destination",)))
+    if digits == VOUCHER_KEY:
+        return await _ask_voucher(p, request, speaker)
+    # A speed dial (*<code>#) or the redial (**#): the number it stands for, checked as if typed.
+    keyed = await phonebook.resolve_keys(p.db, account, digits)
+    if keyed is not None:
+        if keyed.number is None:
+            return await _bad_destination(p, request, speaker, keyed.prompt, states.DESTINATION_BLOCKED)
+        return await _dial(p, request, account, keyed.number, on_refusal=_bad_destination)
     try:
         number = to_e164(digits, account["country"])
     except InvalidNumber:
@@ -204,8 +216,27 @@ async def _dial(p: Platform, request, account, number: str, *, on_refusal) -> st
         caller_id=await dialing.presented_caller_id(p, request, account),
         time_limit=plan.time_limit,
         speaker=speaker,
-        balance=money.format_amount(plan.spendable, account["currency"]) + " " + account["currency"],
+        balance=None if for_visitor(request)
+        else money.format_amount(plan.spendable, account["currency"]) + " " + account["currency"],
+        recording=_recording(request) if account["record_calls"] else None,
     )
+
+
+def for_visitor(request) -> bool:
+    """A website widget's request: leg A is a visitor, not the account's owner. They hear neither the
+    account's balance nor the offer of another call (which would let them dial anywhere on its money):
+    the session ends when the widget's destination hangs up."""
+    return request["mode"] == "widget"
+
+
+def _recording(request) -> voice.Recording:
+    return voice.Recording(status_callback=urls.recording_callback(request["base_url"], request["id"]),
+                           whisper=urls.leg_step(request["base_url"], request["id"], "whisper"))
+
+
+async def whisper(p: Platform, request, event: GatherResult) -> str:
+    """Leg B of a recorded call answered: it hears so before it is bridged to leg A."""
+    return voice.whisper(speaker=await _speaker(p, request, await _account(p, request)))
 
 
 async def dial_ended(p: Platform, request, event: DialResult) -> str:
@@ -216,7 +247,7 @@ async def dial_ended(p: Platform, request, event: DialResult) -> str:
         status = "failed"  # not a status the provider sends: the call did not go through
     reason = states.LEG_B_FAILURES.get(status)
     dial_sid = event.dialled_call_id
-    if status in ("completed", "answered") and dial_sid.isascii() and dial_sid.isalnum() and len(dial_sid) <= 64:
+    if status in ("completed", "answered") and is_provider_id(dial_sid):
         # The second party was bridged. Its own "answered" status callback may
         # come later than this (or never); count the call now, once either way.
         await leg_status.note_leg_b_answered(p, request, sid=dial_sid, to=request["leg_b_number"])
@@ -227,6 +258,11 @@ async def dial_ended(p: Platform, request, event: DialResult) -> str:
     elif request["state"] != states.A_ANSWERED:
         return voice.goodbye(speaker=speaker, keys=("session_over",))
     before = (B_FAILURE_PROMPTS[reason],) if reason in B_FAILURE_PROMPTS else ()
+    if for_visitor(request):
+        fresh = await callbacks.get_request(p.db, request_id=request["id"])
+        await machine.end_session(p.db, fresh, machine.HUNG_UP, reason=reason or states.CANCELED,
+                                  detail="the widget's destination hung up")
+        return voice.goodbye(speaker=speaker, keys=(*before, "goodbye"))
     return voice.offer_next_call(action=urls.leg_step(request["base_url"], request["id"], "next"),
                                  speaker=speaker, before=before)
 
@@ -235,7 +271,32 @@ async def _another_call(p: Platform, request, speaker: Speaker) -> str:
     return _ask_destination(request, speaker)
 
 
-NEXT_CALL_MENU = {"1": _another_call}
+async def _ask_voucher(p: Platform, request, speaker: Speaker) -> str:
+    return voice.ask_voucher(action=urls.leg_step(request["base_url"], request["id"], "voucher"), speaker=speaker)
+
+
+# At the destination prompt, * then # (the digits "*") asks for a voucher code; in the next-call menu, 2.
+VOUCHER_KEY = "*"
+NEXT_CALL_MENU = {"1": _another_call, "2": _ask_voucher}
+VOUCHER_PROMPTS = {vouchers.INVALID: "voucher_invalid", vouchers.LOCKED: "voucher_locked"}
+
+
+async def voucher_entered(p: Platform, request, event: GatherResult) -> str:
+    """A voucher code typed: credit it (app/calls/vouchers.py), say the outcome, then ask for a destination."""
+    if request["state"] != states.A_ANSWERED or request["needs_pin"]:
+        return voice.goodbye(speaker=DEFAULT_SPEAKER, keys=("session_over",))
+    account = await _account(p, request)
+    if account is None:
+        return await end_session(p, request, states.AUTH_FAILED, speaker=DEFAULT_SPEAKER, prompt="account_unavailable")
+    speaker = await _speaker(p, request, account)
+    if not event.digits:
+        return await _silence(p, request, speaker, lambda: _ask_destination(request, speaker))
+    outcome = await vouchers.redeem(p, account=account, typed=event.digits, channel="voice",
+                                    requester=request["leg_a_number"])
+    if isinstance(outcome, vouchers.Credited):
+        balance = money.format_amount(outcome.balance, account["currency"]) + " " + account["currency"]
+        return _ask_destination(request, speaker, before=("voucher_accepted",), balance=balance)
+    return _ask_destination(request, speaker, before=(VOUCHER_PROMPTS[outcome],))
 
 
 async def next_call_chosen(p: Platform, request, event: GatherResult) -> str:
@@ -243,7 +304,7 @@ async def next_call_chosen(p: Platform, request, event: GatherResult) -> str:
     speaker = await _speaker(p, request, account)
     if request["state"] != states.A_ANSWERED:
         return voice.goodbye(speaker=speaker, keys=("session_over",))
-    choice = NEXT_CALL_MENU.get(event.digits)
+    choice = NEXT_CALL_MENU.get(event.digits) if not for_visitor(request) else None
     if choice is None:
         return await end_session(p, request, request["last_b_reason"] or states.CANCELED, speaker=speaker,
                                  prompt="goodbye")
@@ -257,4 +318,6 @@ STEPS = {
     "confirm": confirm_pressed,
     "dialed": dial_ended,
     "next": next_call_chosen,
+    "whisper": whisper,
+    "voucher": voucher_entered,
 }

@@ -13,9 +13,10 @@ import datetime as dt
 import logging
 
 from app.calls import machine
-from app.data import accounts, callbacks, rates
+from app.data import accounts, callbacks, rates, resellers
 from app.billing import pricing as billing, provider_prices, reservations
 from app.core import states
+from app.core.ids import is_provider_id
 from app.data.db import storable, utcnow
 from app.platform import Platform
 from app.providers.events import FROM_RECORD_SEQUENCE, LegStatus
@@ -50,17 +51,31 @@ async def _write_cdr(p: Platform, request, *, sid: str, leg: str, number: str | 
     billed, cost = billing.leg_cost(duration, rate, currency) if rate else (0, 0)
     if leg == "a" and not p.settings.bill_leg_a_without_b and request["calls_connected"] == 0:
         cost = 0  # the operator chose not to charge sessions that connected nobody
+    margins = await reseller_margins(p, account, number=number, duration=duration, cost=cost)
     ended_at = ended_at or utcnow()
     # The CDR and its charge together: a crash between them would leave a call unbilled.
     async with p.db.transaction():
         first_time = await callbacks.finish_leg_once(
             p.db, sid=sid, status=status, ended_at=ended_at, duration_seconds=duration, billed_seconds=billed,
             rate_prefix=rate.prefix if rate else None, price_per_minute=rate.price_per_minute if rate else None,
-            cost=cost, price_check_at=provider_prices.first_check_at(ended_at),
+            cost=cost, price_check_at=provider_prices.first_check_at(ended_at), **margins,
         )
         # Only the first final callback bills: providers repeat callbacks.
         if first_time and cost and account is not None:
-            await reservations.spend(p.db, request_id=request["id"], account_id=account["id"], cost=cost)
+            await reservations.spend(p.db, request_id=request["id"], account_id=account["id"], cost=cost,
+                                     reseller_cost=margins.get("reseller_cost") or 0)
+
+
+async def reseller_margins(p: Platform, account, *, number: str | None, duration: int, cost: int) -> dict:
+    """A reseller's account's leg: what the reseller owes for it (the operator's tariff for the reseller, on
+    the same billed time) and its margin. Nothing for the operator's own accounts."""
+    if account is None or account["reseller_id"] is None:
+        return {}
+    reseller = await resellers.get_reseller(p.db, reseller_id=account["reseller_id"])
+    rate = await rates.find_rate(p.db, number=number, tariff=reseller["tariff"]) if number and duration > 0 else None
+    # No buying rate for a number the reseller sold a call to: it owes what it charged, so the operator never loses.
+    owed = billing.leg_cost(duration, rate, account["currency"])[1] if rate else cost
+    return {"reseller_cost": owed, "reseller_margin": cost - owed}
 
 
 async def _release_if_over(p: Platform, request_id: int) -> None:
@@ -180,7 +195,7 @@ async def record_status(p: Platform, *, request_id: int, leg: str, event: LegSta
     sid = event.call_id
     # Signed, so from the provider; still, nothing that cannot be a call's sid or
     # status is stored (and the numbers are cut to what a number can be).
-    well_formed = sid.isascii() and sid.isalnum() and len(sid) <= 64 and event.status in KNOWN_STATUSES
+    well_formed = is_provider_id(sid) and event.status in KNOWN_STATUSES
     if request is None or not well_formed:
         return
     event = dataclasses.replace(event, caller=storable(event.caller, 32), called=storable(event.called, 32))

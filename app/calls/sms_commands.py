@@ -8,10 +8,12 @@ sender's number is the ANI), `PIN <pin>` (also PIN<pin>, PIN:<pin>, PIN.<pin>) o
 
     (empty) | CALL                    Call(BySender(), None, None)
     [auth] [CALL] [[<first>] <dest>]  Call(auth, first, dest)
+    ... AT <hh:mm>                    Call(auth, first, dest, at=(hh, mm)): scheduled (18:30, 7:05, 18.30, 18h30)
     U.<login> P.<password> R.<phone>  Register(ByLogin(...), phone)
     VERIFY <code>                     Verify(code): the code texted to this phone by R. or the portal
     [auth] BAL | BALANCE              Balance(auth)
     [auth] RATE <dest>                Rate(auth, dest)
+    [auth] TOPUP <voucher code>       Topup(auth, code): the code's digits, in groups or with dashes
     HELP | INFO ...                   Help()
     STOP | STOPALL | UNSUBSCRIBE | CANCEL | END | QUIT | OPTOUT | REVOKE ...  OptOut()
     START | YES | UNSTOP | OPTIN      OptIn()
@@ -69,6 +71,7 @@ class Call:
     auth: Auth
     first: str | None  # None: the sender, or the account's default number
     destination: str | None  # None: the IVR asks for it
+    at: tuple[int, int] | None = None  # (hour, minute) on the account's clock: scheduled; None: now
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,12 @@ class Rate:
 
 
 @dataclass(frozen=True)
+class Topup:
+    auth: Auth
+    code: str = field(repr=False)  # as typed (digits, spaces and dashes): app/core/voucher_codes.py reads it
+
+
+@dataclass(frozen=True)
 class Help:
     pass
 
@@ -113,13 +122,14 @@ class Invalid:
     reason: str
 
 
-Command = Call | Register | Verify | Balance | Rate | Help | OptOut | OptIn | Invalid
+Command = Call | Register | Verify | Balance | Rate | Topup | Help | OptOut | OptIn | Invalid
 
 _OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"})
 _OPT_IN = frozenset({"START", "YES", "UNSTOP", "OPTIN"})
 _HELP = frozenset({"HELP", "INFO"})
 _BALANCE = frozenset({"BAL", "BALANCE"})
 _VERIFY = "VERIFY"
+_TOPUP = "TOPUP"
 
 # re.ASCII: case-insensitivity must not let non-ASCII letters (dotless i...) spell a keyword.
 _PIN = re.compile(r"PIN[:.]?", re.I | re.A)
@@ -128,9 +138,11 @@ _PASSWORD = re.compile(r"P[:.]", re.I | re.A)
 _REGISTER = re.compile(r"R[:.]", re.I | re.A)
 _PIN_DIGITS = re.compile(r"[0-9]{4,12}")
 _CODE_DIGITS = re.compile(r"[0-9]{6}")
+_VOUCHER = re.compile(r"[0-9][0-9-]{0,39}")
 # [0-9], not \d: \d would accept Arabic-Indic and other non-ASCII digits.
 _NUMBER = re.compile(r"\+?(?:[0-9]*\([0-9]+\)[-.]?)?[0-9]+(?:[-.][0-9]+)*")
 _COUNTRY_CODE = re.compile(r"\+[0-9]{1,3}")
+_CLOCK = re.compile(r"([01]?[0-9]|2[0-3])[:.hH]([0-5][0-9])")
 _SEPARATORS = frozenset(",#;\t\n\v\f\r\x85")
 
 _NOT_TEXT = Invalid("not a text message")
@@ -144,9 +156,11 @@ _REGISTER_ONE = Invalid("R. needs one phone number")
 _BALANCE_ALONE = Invalid("BAL takes no number")
 _VERIFY_CODE = Invalid("VERIFY needs the 6-digit code")
 _RATE_ONE = Invalid("RATE needs one phone number")
+_TOPUP_CODE = Invalid("TOPUP needs the voucher code")
 _BAD_NUMBER = Invalid("not a phone number")
 _NUMBER_LENGTH = Invalid("a phone number has 3 to 17 digits")
 _TOO_MANY = Invalid("too many numbers; type each number without spaces")
+BAD_CLOCK = Invalid("AT needs a time of day, e.g. AT 18:30")
 
 
 def parse(text: str | None) -> Command:
@@ -186,7 +200,7 @@ REDACTED = "***"
 
 
 def redact(text: str | None) -> str | None:
-    """The text with every PIN, password and VERIFY code replaced by ***, for storing and logging.
+    """The text with every PIN, password, VERIFY code and voucher code replaced by ***, for storing and logging.
 
     It reads the text as the parser does (NFKC, the same separators, invisible
     characters dropped), so a secret the parser would accept is found however it
@@ -199,8 +213,17 @@ def redact(text: str | None) -> str | None:
     if tokens and _word(tokens[0]) == _VERIFY and len(tokens) > 1:
         # 'VERIFY <code>': whatever follows the keyword may be the code.
         return " ".join([tokens[0]] + [REDACTED] * (len(tokens) - 1))
-    out, found, hide_next = [], False, False
+    out, found, hide_next, voucher = [], False, False, False
     for token in tokens:
+        if voucher:
+            # Everything after TOPUP is the voucher code: as good as money until it is redeemed.
+            out.append(REDACTED)
+            found = True
+            continue
+        if _word(token) == _TOPUP:
+            out.append(token)
+            voucher = True
+            continue
         if hide_next:
             out.append(REDACTED)
             found, hide_next = True, False
@@ -279,6 +302,10 @@ def _action(auth: Auth, tokens: list[str]) -> Command:
         return Help()
     if word in _BALANCE:
         return Balance(auth) if len(tokens) == 1 else _BALANCE_ALONE
+    if word == _TOPUP:
+        # A voucher code may be typed in groups ("1234 5678 9012 34"): the rest of the text is the code.
+        code = "".join(tokens[1:])
+        return Topup(auth, code) if tokens[1:] and _VOUCHER.fullmatch(code) else _TOPUP_CODE
     if word == "RATE":
         numbers = _numbers(tokens[1:], most=1)
         if isinstance(numbers, Invalid):
@@ -286,11 +313,19 @@ def _action(auth: Auth, tokens: list[str]) -> Command:
         return Rate(auth, numbers[0]) if numbers else _RATE_ONE
     if word == "CALL":
         tokens = tokens[1:]
+    at = None
+    if len(tokens) >= 2 and _word(tokens[-2]) == "AT":
+        clock = _CLOCK.fullmatch(tokens[-1])
+        if clock is None:
+            return BAD_CLOCK
+        at, tokens = (int(clock.group(1)), int(clock.group(2))), tokens[:-2]
+    elif tokens and _word(tokens[-1]) == "AT":
+        return BAD_CLOCK
     numbers = _numbers(tokens, most=2)
     if isinstance(numbers, Invalid):
         return numbers
     first, destination = ([None, None] + numbers)[-2:]
-    return Call(auth, first, destination)
+    return Call(auth, first, destination, at)
 
 
 def _numbers(tokens: list[str], most: int) -> list[str] | Invalid:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from app.calls import account_requests
-from app.data import accounts, rates, sms_log
+from app.calls import account_requests, vouchers
+from app.data import accounts, cards, rates, sms_log
 from app.fraud import verifications as ani_verifications, lockouts
-from app.core import money, security, states
+from app.core import money, schedule, security, states
+from app.data.db import utcnow
 from app.calls import sms_commands as cmd
 from app.core.phone import InvalidNumber, to_e164, usable_caller_id
 from app.platform import Platform
@@ -53,7 +54,7 @@ async def _authorize(p: Platform, auth, sender: str):
     else:
         account = await _by_secret(p, auth, sender)
     # The account-wide limit of this channel: web failures never silence the owner's texts.
-    if account is None or account["status"] != "active" or \
+    if account is None or account["status"] != "active" or cards.expired(account) or \
             await lockouts.account_locked(p.db, account_id=account["id"], channel="sms"):
         raise Refusal("sms_not_authorized")
     return account
@@ -102,20 +103,38 @@ REFUSAL_TEXTS = {
 }
 
 
+def _scheduled_time(command: cmd.Call, account):
+    """`AT hh:mm`: today on the account's clock, or tomorrow if that has passed (naive UTC); None: now."""
+    if command.at is None:
+        return None
+    try:
+        return schedule.next_at(*command.at, account["time_zone"], utcnow())
+    except schedule.BadTime:
+        raise Refusal("sms_time_skipped") from None
+
+
 async def _call(p: Platform, command: cmd.Call, account, incoming: IncomingText, sender: str,
                 inbound_row: int) -> str:
+    at = _scheduled_time(command, account)
     try:
         leg_a = account_requests.normalize(command.first, account) if command.first else sender
         destination = account_requests.normalize(command.destination, account) if command.destination else None
         queued = await account_requests.request_callback(
             p, account=account, trigger_kind="sms", trigger_id=f"{incoming.source}:{incoming.message_id}",
             leg_a=leg_a, destination=destination, base_url=incoming.base_url, requester=sender,
-            service_number=incoming.to, notify_number=sender,
+            service_number=incoming.to, notify_number=sender, at=at,
         )
     except account_requests.Refused as refused:
+        if refused.detail == account_requests.TOO_MANY_SCHEDULED:
+            raise Refusal("sms_too_many_scheduled") from None
         raise Refusal(REFUSAL_TEXTS.get(refused.reason, "sms_unavailable"), destination=refused.number or "") from None
     if queued.created:
         await sms_log.link_request(p.db, message_row_id=inbound_row, request_id=queued.request_id)
+    if at is not None:
+        when = f"{schedule.utc_to_local(at, account['time_zone']):%Y-%m-%d %H:%M} ({account['time_zone']})"
+        if destination:
+            return text("sms_scheduled_to", account["language"], when=when, leg_a=leg_a, destination=destination)
+        return text("sms_scheduled", account["language"], when=when, leg_a=leg_a)
     if destination:
         return text("sms_queued_to", account["language"], leg_a=leg_a, destination=destination)
     return text("sms_queued", account["language"], leg_a=leg_a)
@@ -140,9 +159,21 @@ async def _register(p: Platform, account, phone: str, sender: str, incoming: Inc
     return text("sms_code_sent", language, number=phone)
 
 
+async def _topup(p: Platform, account, code: str, sender: str) -> str:
+    """`TOPUP <code>`: the sender is the requester the voucher lockout counts (app/calls/vouchers.py)."""
+    language, currency = account["language"], account["currency"]
+    outcome = await vouchers.redeem(p, account=account, typed=code, channel="sms", requester=sender)
+    if isinstance(outcome, vouchers.Credited):
+        return text("sms_voucher_accepted", language, amount=money.format_amount(outcome.value, currency),
+                    balance=money.format_amount(outcome.balance, currency), currency=currency)
+    return text("sms_voucher_locked" if outcome == vouchers.LOCKED else "sms_voucher_invalid", language)
+
+
 async def _act(p: Platform, command, incoming: IncomingText, sender: str, inbound_row: int) -> str | None:
     if isinstance(command, cmd.Help):
         return text("sms_help")
+    if command == cmd.BAD_CLOCK:
+        return text("sms_bad_time")
     if isinstance(command, cmd.Invalid):
         return text("sms_not_understood")
     if isinstance(command, cmd.OptOut):
@@ -168,6 +199,8 @@ async def _act(p: Platform, command, incoming: IncomingText, sender: str, inboun
             return text("sms_no_rate", language, destination=destination)
         return text("sms_rate", language, destination=destination, price=money.format_price(rate.price_per_minute),
                     currency=account["currency"])
+    if isinstance(command, cmd.Topup):
+        return await _topup(p, account, command.code, sender)
     if isinstance(command, cmd.Register):
         return await _register(p, account, _number(command.phone, account), sender, incoming)
     if isinstance(command, cmd.Call):

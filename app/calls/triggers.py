@@ -27,6 +27,7 @@ class Decision:
     account: object | None = None  # the account row when known before the PIN
     needs_pin: bool = False
     refusal: str | None = None  # why no callback, for the operator's log
+    destination: str | None = None  # leg B known up front (DID-direct); None: the IVR asks
 
     @property
     def accepted(self) -> bool:
@@ -73,12 +74,24 @@ async def _by_did(p: Platform, number, caller: str | None) -> Decision:
     return Decision(leg_a_number=account["default_number"], account=account)
 
 
+async def _by_did_direct(p: Platform, number, caller: str | None) -> Decision:
+    # A DID bound to one destination: the DID's own rules, then that number, no IVR. The
+    # admission checks the destination's policy and rate as for any number asked for.
+    decision = await _by_did(p, number, caller)
+    if not decision.accepted:
+        return decision
+    if not number["destination"]:
+        return Decision(refusal="DID-direct number has no destination")
+    return Decision(leg_a_number=decision.leg_a_number, account=decision.account, destination=number["destination"])
+
+
 MODES = {
     "pin": _by_pin,
     "ani": _by_ani,
     "ani-then-pin": _by_ani_then_pin,
     "ani-and-pin": _by_ani_and_pin,
     "did": _by_did,
+    "did-direct": _by_did_direct,
 }
 
 
@@ -92,7 +105,8 @@ async def _ask(p: Platform, number, call_sid: str, caller_raw: str | None, base_
     if refused is None:
         decision = await MODES[number["mode"]](p, number, usable_caller_id(caller_raw))
         if decision.accepted:
-            return admission.Ask(account=decision.account, leg_a=decision.leg_a_number, destination=None,
+            return admission.Ask(account=decision.account, leg_a=decision.leg_a_number,
+                                 destination=decision.destination,
                                  needs_pin=decision.needs_pin, **fields), None
         refused = admission.Refused(states.AUTH_FAILED, decision.refusal)
     return admission.Ask(account=None, leg_a="", destination=None, **fields), refused

@@ -35,6 +35,10 @@ class Metrics:
         self.requests = Gauge("callback_requests", "Callback requests by state and reason", ["state", "reason"],
                               registry=self.registry)
         self.queue_depth = Gauge("callback_queue_depth", "Queued requests that are due", registry=self.registry)
+        self.operator_events = Counter("callback_operator_webhook_posts", "Operator webhook POSTs, by event type "
+                                       "and result (delivered, failed)", ["type", "result"], registry=self.registry)
+        self.alarms = Gauge("callback_alarms", "Open alarms, by kind and subject (1 while raised)", ["kind", "subject"],
+                            registry=self.registry)
         self.counts: TimedCache[tuple[list, int]] = TimedCache(COUNTS_SECONDS, max_entries=1)
         self.counting = asyncio.Lock()  # concurrent scrapes wait for one count instead of each running it
 

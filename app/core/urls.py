@@ -15,3 +15,7 @@ def leg_step(base_url: str, request_id: int, step: str, *, provider: str | None 
 def status_callback(base_url: str, request_id: int, leg: str, *, provider: str | None = None) -> str:
     query = {"request": request_id, "leg": leg} | ({"provider": provider} if provider else {})
     return f"{base_url}/twilio/status?{urlencode(query)}"
+
+
+def recording_callback(base_url: str, request_id: int) -> str:
+    return f"{base_url}/twilio/recording?{urlencode({'request': request_id})}"

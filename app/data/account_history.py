@@ -45,6 +45,15 @@ async def list_requests(db: Database, *, account_id: int, before_id: int | None 
     return await db.fetch_all(query.order_by(requests_t.c.id.desc()).limit(limit))
 
 
+async def list_scheduled(db: Database, *, account_id: int, limit: int = 100):
+    """The account's scheduled callbacks still waiting to be placed, soonest first."""
+    return await db.fetch_all(
+        requests_t.select()
+        .where(requests_t.c.account_id == account_id, requests_t.c.state == states.QUEUED,
+               requests_t.c.scheduled_at.is_not(None))
+        .order_by(requests_t.c.scheduled_at, requests_t.c.id).limit(limit))
+
+
 async def has_older(db: Database, *, account_id: int, than_id: int) -> bool:
     return await db.fetch_val(sa.select(requests_t.c.id).where(
         requests_t.c.account_id == account_id, requests_t.c.id < than_id).limit(1)) is not None
@@ -141,6 +150,7 @@ def callback_view(row, legs, currency: str) -> dict:
         "from": row["leg_a_number"],
         "to": row["leg_b_number"],
         "trigger": row["trigger_kind"],
+        "scheduled_at": iso(row["scheduled_at"]),
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
         "terminal": row["state"] in states.TERMINAL,

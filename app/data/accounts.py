@@ -118,9 +118,15 @@ async def top_up(db: Database, *, account_id: int, amount: int, actor: str = "cl
     async with db.transaction():
         # A conditional arithmetic update, never read-modify-write: calls in
         # progress debit the same row at the same time.
+        # A credit that lifts the balance to the low-balance threshold or above re-arms the notice
+        # (app/calls/low_balance.py); SET expressions see the row as it was, hence `balance + amount`.
+        rearm = sa.and_(amount > 0, sa.or_(accounts.c.low_balance_threshold.is_(None),
+                                           accounts.c.balance + amount >= accounts.c.low_balance_threshold))
         balance = await db.fetch_val(
             accounts.update().where(accounts.c.id == account_id)
-            .values(balance=accounts.c.balance + amount).returning(accounts.c.balance)
+            .values(balance=accounts.c.balance + amount,
+                    low_balance_noticed=sa.case((rearm, sa.false()), else_=accounts.c.low_balance_noticed))
+            .returning(accounts.c.balance)
         )
         await db.execute(balance_adjustments.insert().values(
             account_id=account_id, amount=amount, balance_after=balance, actor=actor[:80], note=note[:255],
@@ -137,9 +143,11 @@ async def list_adjustments(db: Database, *, account_id: int, limit: int = 50):
 MAX_LIVE_TOKENS = 10
 
 
-async def create_token(db: Database, *, account_id: int, name: str = "", limit: int | None = None) -> str:
+async def create_token(db: Database, *, account_id: int | None, name: str = "", limit: int | None = None,
+                       scopes: str = "account") -> str:
     """A new API token (returned once; stored hashed). With `limit`, refused (AccountError) when the
-    account already has that many live tokens: the count and the insert are one transaction, locked."""
+    account already has that many live tokens: the count and the insert are one transaction, locked.
+    `account_id` None makes an operator's token (its scopes act on any account)."""
     token = security.new_api_token()
     async with db.transaction():
         if limit is not None:
@@ -150,7 +158,8 @@ async def create_token(db: Database, *, account_id: int, name: str = "", limit: 
                 raise AccountError(f"you have {live} API tokens, the most an account may have: revoke one first")
         await db.execute(
             api_tokens.insert().values(
-                account_id=account_id, name=name, token_hash=security.token_digest(token), created_at=utcnow()
+                account_id=account_id, name=name, token_hash=security.token_digest(token), created_at=utcnow(),
+                scopes=scopes,
             )
         )
     return token
@@ -163,6 +172,35 @@ async def account_for_token(db: Database, *, token: str):
         .where(api_tokens.c.token_hash == security.token_digest(token), api_tokens.c.revoked_at.is_(None))
     )
     return await db.fetch_one(query)
+
+
+async def all_tokens(db: Database, *, account_id: int | None = None, operator: bool = False):
+    """Tokens for the operator's CLI: an account's, the operator's own (`operator`), or every one; newest first."""
+    query = (sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.scopes, api_tokens.c.created_at,
+                       api_tokens.c.last_used_at, api_tokens.c.revoked_at, accounts.c.login)
+             .select_from(api_tokens.outerjoin(accounts, accounts.c.id == api_tokens.c.account_id))
+             .order_by(api_tokens.c.id.desc()))
+    if account_id is not None:
+        query = query.where(api_tokens.c.account_id == account_id)
+    elif operator:
+        query = query.where(api_tokens.c.account_id.is_(None))
+    return await db.fetch_all(query)
+
+
+async def revoke_any_token(db: Database, *, token_id: int) -> bool:
+    """Revoke a live token of any account, or an operator's (the operator's CLI); False if none was live."""
+    revoked = await db.fetch_all(
+        api_tokens.update().where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=utcnow()).returning(api_tokens.c.id))
+    return bool(revoked)
+
+
+async def operator_token(db: Database, *, token: str):
+    """A live operator's token (one of no account): id, name, scopes; or None."""
+    return await db.fetch_one(
+        sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.scopes)
+        .where(api_tokens.c.token_hash == security.token_digest(token), api_tokens.c.revoked_at.is_(None),
+               api_tokens.c.account_id.is_(None)))
 
 
 # For the subscriber portal and the REST API ----------------------------------
@@ -258,7 +296,8 @@ async def authenticate_token(db: Database, *, token: str, touch_after_seconds: i
     into a write.
     """
     query = (
-        sa.select(accounts, api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at.label("token_last_used_at"))
+        sa.select(accounts, api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at.label("token_last_used_at"),
+                  api_tokens.c.scopes.label("token_scopes"), api_tokens.c.name.label("token_name"))
         .select_from(accounts.join(api_tokens, api_tokens.c.account_id == accounts.c.id))
         .where(api_tokens.c.token_hash == security.token_digest(token), api_tokens.c.revoked_at.is_(None))
     )

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.core import states
+from app.core.ids import is_provider_id
 from app.data.db import Database, utcnow
 from app.data.tables import call_legs, callback_requests, events
 
@@ -214,7 +215,7 @@ async def attach_leg_a(db: Database, *, request_id: int, sid: str, provider: str
     `provider`: the provider the call is at; only while the request is placed there
     (or names none yet), never a call of a provider it was failed over from.
     """
-    if not (sid.isascii() and sid.isalnum() and len(sid) <= 64):
+    if not is_provider_id(sid):
         return False
     taken = sa.select(requests_t.c.id).where(requests_t.c.leg_a_sid == sid).exists()
     at = [] if provider is None else [sa.or_(requests_t.c.provider.is_(None), requests_t.c.provider == provider)]

@@ -11,7 +11,11 @@ import sqlalchemy as sa
 
 from app.core import states
 from app.data.db import Database
-from app.data.tables import accounts, call_legs, callback_requests
+from app.data.tables import accounts, call_legs, callback_requests, resellers
+
+
+def _reseller_of(account_id: int):
+    return sa.select(accounts.c.reseller_id).where(accounts.c.id == account_id).scalar_subquery()
 
 
 async def held(db: Database, *, request_id: int) -> int:
@@ -41,22 +45,64 @@ async def move_account_hold(db: Database, *, account_id: int, seen: int, amount:
     return got is not None
 
 
-async def charge(db: Database, *, account_id: int, cost: int, freed: int) -> None:
-    """Take `cost` from the balance and `freed` from the account's holds."""
+async def move_reseller_hold(db: Database, *, account_id: int, seen: int, amount: int) -> bool:
+    """The same move on the account's reseller's credit, if it covers it; True for an operator's own account.
+
+    The account row is updated first (move_account_hold) and the reseller's second, in every
+    transaction that touches both, so concurrent calls queue on the rows in one order and never deadlock.
+    """
+    reseller_id = await db.fetch_val(sa.select(accounts.c.reseller_id).where(accounts.c.id == account_id))
+    if reseller_id is None:
+        return True
+    got = await db.fetch_val(
+        resellers.update()
+        .where(resellers.c.id == reseller_id,
+               resellers.c.credit_limit - resellers.c.used - (resellers.c.reserved - seen) >= amount)
+        .values(reserved=resellers.c.reserved - seen + amount)
+        .returning(resellers.c.id)
+    )
+    return got is not None
+
+
+async def charge(db: Database, *, account_id: int, cost: int, freed: int, reseller_cost: int = 0) -> None:
+    """Take `cost` from the balance and `freed` from the account's holds; its reseller's credit is charged
+    `reseller_cost` and freed of the same hold."""
     await db.execute(accounts.update().where(accounts.c.id == account_id)
                      .values(balance=accounts.c.balance - cost, reserved=accounts.c.reserved - freed))
+    if reseller_cost or freed:
+        await db.execute(resellers.update().where(resellers.c.id == _reseller_of(account_id))
+                         .values(used=resellers.c.used + reseller_cost, reserved=resellers.c.reserved - freed))
+
+
+def _reseller_room():
+    """What the account's reseller may still spend (NULL for an operator's own account)."""
+    return (resellers.c.credit_limit - resellers.c.used - resellers.c.reserved).label("room")
+
+
+def _with_reseller():
+    return accounts.outerjoin(resellers, resellers.c.id == accounts.c.reseller_id)
 
 
 async def spendable(db: Database, *, account_id: int) -> int:
-    return await db.fetch_val(sa.select(accounts.c.balance - accounts.c.reserved).where(accounts.c.id == account_id))
+    """The balance less its holds, and never more than the account's reseller has left of its credit."""
+    row = await db.fetch_one(sa.select((accounts.c.balance - accounts.c.reserved).label("own"), _reseller_room())
+                             .select_from(_with_reseller()).where(accounts.c.id == account_id))
+    if row is None:
+        return None
+    return row["own"] if row["room"] is None else min(row["own"], row["room"])
 
 
 async def budget(db: Database, *, request_id: int, account_id: int) -> int:
-    """The account's spendable balance and the request's own hold."""
+    """The account's spendable balance and the request's own hold (held of the reseller's credit too)."""
     own_hold = sa.select(callback_requests.c.reserved).where(callback_requests.c.id == request_id).scalar_subquery()
-    return await db.fetch_val(
-        sa.select(accounts.c.balance - accounts.c.reserved + own_hold).where(accounts.c.id == account_id)
+    row = await db.fetch_one(
+        sa.select((accounts.c.balance - accounts.c.reserved + own_hold).label("own"),
+                  (_reseller_room() + own_hold).label("room"))
+        .select_from(_with_reseller()).where(accounts.c.id == account_id)
     )
+    if row is None:
+        return None
+    return row["own"] if row["room"] is None else min(row["own"], row["room"])
 
 
 async def finished_holding(db: Database, *, limit: int):

@@ -7,7 +7,7 @@ import datetime as dt
 import sqlalchemy as sa
 
 from app.data.db import Database
-from app.data.tables import call_legs
+from app.data.tables import accounts, call_legs, callback_requests
 
 
 async def store(db: Database, *, sid: str, micros: int, unit: str) -> bool:
@@ -44,3 +44,16 @@ async def due_checks(db: Database, *, now: dt.datetime, limit: int):
         .order_by(call_legs.c.price_check_at)
         .limit(limit)
     )
+
+
+async def revenue(db: Database, *, sid: str):
+    """What the operator was paid for a leg (cost, reseller_cost) and the account's currency, or None."""
+    return await db.fetch_one(
+        sa.select(call_legs.c.cost, call_legs.c.reseller_cost, accounts.c.currency)
+        .select_from(call_legs.join(callback_requests, callback_requests.c.id == call_legs.c.request_id)
+                     .join(accounts, accounts.c.id == callback_requests.c.account_id))
+        .where(call_legs.c.provider_sid == sid))
+
+
+async def set_operator_margin(db: Database, *, sid: str, margin: int) -> None:
+    await db.execute(call_legs.update().where(call_legs.c.provider_sid == sid).values(operator_margin=margin))

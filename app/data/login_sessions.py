@@ -15,7 +15,7 @@ import secrets
 import sqlalchemy as sa
 
 from app.data.db import Database, utcnow
-from app.data.tables import accounts, login_sessions, operators
+from app.data.tables import accounts, login_sessions, operators, resellers
 
 
 def _digest(token: str) -> str:
@@ -23,14 +23,15 @@ def _digest(token: str) -> str:
 
 
 async def open_session(db: Database, *, lifetime: dt.timedelta, account_id: int | None = None,
-                       operator_id: int | None = None) -> str:
-    """A new session for an account or an operator; its token (for the cookie only)."""
+                       operator_id: int | None = None, reseller_id: int | None = None) -> str:
+    """A new session for an account, an operator or a reseller; its token (for the cookie only)."""
     now = utcnow()
     token = secrets.token_urlsafe(32)
     # Sessions that ran out are dropped as new ones open: no job needed to keep the table small.
     await db.execute(login_sessions.delete().where(login_sessions.c.expires_at < now))
     await db.execute(login_sessions.insert().values(token_hash=_digest(token), account_id=account_id,
-                                                    operator_id=operator_id, created_at=now, expires_at=now + lifetime))
+                                                    operator_id=operator_id, reseller_id=reseller_id, created_at=now,
+                                                    expires_at=now + lifetime))
     return token
 
 
@@ -59,3 +60,12 @@ async def operator_of(db: Database, *, token: str, login: str):
     return await db.fetch_one(
         operators.select().select_from(operators.join(login_sessions, login_sessions.c.operator_id == operators.c.id))
         .where(_live(token), operators.c.login == login))
+
+
+async def reseller_of(db: Database, *, token: str, login: str):
+    """The reseller of a live session token, or None."""
+    if not token:
+        return None
+    return await db.fetch_one(
+        resellers.select().select_from(resellers.join(login_sessions, login_sessions.c.reseller_id == resellers.c.id))
+        .where(_live(token), resellers.c.login == login))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.core.phone import InvalidNumber, to_e164
 from app.data.db import Database, utcnow
 # MODES, the modes a service number may have, is read from here by the forms that offer them.
-from app.data.tables import MODES, service_numbers
+from app.data.tables import DID_MODES, MODES, service_numbers
 from app.core.timed_cache import TimedCache
 
 
@@ -16,21 +16,29 @@ class NumberError(ValueError):
 MAX_ID = 2**31 - 1
 
 
-def _check_mode(mode: str, account_id: int | None) -> None:
+def _check_mode(mode: str, account_id: int | None, destination: str | None = None) -> None:
     if mode not in MODES:
         raise NumberError(f"mode must be one of {', '.join(MODES)}")
-    if mode == "did" and account_id is None:
+    if mode in DID_MODES and account_id is None:
         raise NumberError("a DID number belongs to an account")
-    if mode != "did" and account_id is not None:
+    if mode not in DID_MODES and account_id is not None:
         raise NumberError("only a DID number belongs to an account")
+    if mode == "did-direct" and not destination:
+        raise NumberError("a DID-direct number connects one destination")
+    if mode != "did-direct" and destination:
+        raise NumberError("only a DID-direct number has a destination")
 
 
-async def add_number(db: Database, *, number: str, mode: str, account_id: int | None = None) -> int:
-    _check_mode(mode, account_id)
+async def add_number(db: Database, *, number: str, mode: str, account_id: int | None = None,
+                     destination: str | None = None) -> int:
+    """Add a service number; `destination` (DID-direct) is E.164, its policy already checked
+    (app/calls/did_direct.py)."""
+    _check_mode(mode, account_id, destination)
     if await get_number(db, number=number):
         raise NumberError(f"{number} is already a service number")
     new_id = await db.execute(
-        service_numbers.insert().values(number=number, mode=mode, account_id=account_id, created_at=utcnow())
+        service_numbers.insert().values(number=number, mode=mode, account_id=account_id, destination=destination,
+                                        created_at=utcnow())
     )
     _by_number.clear()
     return new_id
@@ -64,11 +72,13 @@ async def update_number(db: Database, *, number: str, **values) -> None:
     _by_number.clear()
 
 
-async def set_mode(db: Database, *, number_id: int, mode: str, account_id: int | None) -> None:
-    """Change a number's mode, with the rule `add_number` keeps: a DID, and only a DID, has an account."""
-    _check_mode(mode, account_id)
+async def set_mode(db: Database, *, number_id: int, mode: str, account_id: int | None,
+                   destination: str | None = None) -> None:
+    """Change a number's mode, with the rules `add_number` keeps: a DID, and only a DID, has an account;
+    a DID-direct number, and only it, a destination."""
+    _check_mode(mode, account_id, destination)
     await db.execute(service_numbers.update().where(service_numbers.c.id == number_id)
-                     .values(mode=mode, account_id=account_id))
+                     .values(mode=mode, account_id=account_id, destination=destination))
     _by_number.clear()
 
 
@@ -95,5 +105,5 @@ async def caller_id_for(db: Database, to: str | None) -> str | None:
             row = None
         if row is not None:
             return row["number"]
-    shared = [row for row in await list_numbers(db) if row["mode"] != "did"]
+    shared = [row for row in await list_numbers(db) if row["mode"] not in DID_MODES]
     return shared[0]["number"] if shared else None

@@ -26,6 +26,25 @@ instance_settings = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
+# Operator -> resellers -> accounts. A reseller buys at the operator's tariff for it (`tariff`, a rate table)
+# and sells at its accounts' own tariffs; its accounts' calls are charged to `used` at the buying price, and
+# stop when `used + reserved` would pass `credit_limit` (holds as for balances: app/billing/reservations.py).
+resellers = sa.Table(
+    "resellers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("login", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("tariff", sa.String(32), nullable=False, server_default="default"),
+    # The rate table it sells at, which it edits itself at /reseller/rates (NULL: the operator keeps its rates).
+    sa.Column("sell_tariff", sa.String(32), unique=True),
+    sa.Column("currency", sa.String(3), nullable=False, server_default="USD"),
+    sa.Column("credit_limit", sa.BigInteger, nullable=False, server_default="0"),  # minor units
+    sa.Column("used", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("reserved", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
 accounts = sa.Table(
     "accounts",
     metadata,
@@ -61,6 +80,19 @@ accounts = sa.Table(
     # What the second party sees as the caller: the service number, the subscriber's
     # own (verified) number, or nothing where the provider allows it.
     sa.Column("caller_id_mode", sa.String(10), nullable=False, server_default="service"),
+    # Opt-in: the second-party calls are recorded (both parties hear so first) and kept for the retention period.
+    sa.Column("record_calls", sa.Boolean, nullable=False, server_default=sa.text("false")),
+    # Low-balance notice: texted once when the balance falls below the threshold (minor units, NULL: never),
+    # `low_balance_noticed` set with it and cleared by a top-up above it, so that each crossing texts once.
+    sa.Column("low_balance_threshold", sa.BigInteger),
+    sa.Column("low_balance_noticed", sa.Boolean, nullable=False, server_default=sa.text("false")),
+    # A PIN card (see card_batches): no login of its own; it expires `valid_days` after its first use.
+    sa.Column("card_batch_id", sa.Integer, sa.ForeignKey("card_batches.id", ondelete="SET NULL"), index=True),
+    sa.Column("card_expires_at", sa.DateTime),
+    # IANA name (Europe/Paris): how the subscriber's own clock reads, for scheduled callbacks.
+    sa.Column("time_zone", sa.String(64), nullable=False, server_default="UTC"),
+    # The reseller that sells to this account (NULL: the operator's own); see `resellers`.
+    sa.Column("reseller_id", sa.Integer, sa.ForeignKey("resellers.id", ondelete="RESTRICT"), index=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.CheckConstraint("status in ('active', 'blocked')", name="status"),
     sa.CheckConstraint("confirm_mode in ('none', 'press1', 'amd')", name="confirm_mode"),
@@ -76,7 +108,8 @@ anis = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
 )
 
-MODES = ("pin", "ani", "ani-then-pin", "ani-and-pin", "did")
+MODES = ("pin", "ani", "ani-then-pin", "ani-and-pin", "did", "did-direct")
+DID_MODES = ("did", "did-direct")  # personal numbers: each belongs to an account
 
 service_numbers = sa.Table(
     "service_numbers",
@@ -87,8 +120,10 @@ service_numbers = sa.Table(
     # Set for a personal DID: the account it belongs to.
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True),
     sa.Column("caller_id_mode", sa.String(10)),  # overrides the account's for calls through this number
+    # did-direct: the one number (E.164) a call to this DID connects, with no IVR.
+    sa.Column("destination", sa.String(20)),
     sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.CheckConstraint("mode in ('pin', 'ani', 'ani-then-pin', 'ani-and-pin', 'did')", name="mode"),
+    sa.CheckConstraint("mode in ('pin', 'ani', 'ani-then-pin', 'ani-and-pin', 'did', 'did-direct')", name="mode"),
 )
 
 rates = sa.Table(
@@ -134,6 +169,8 @@ callback_requests = sa.Table(
     sa.Column("base_url", sa.String(255)),
     sa.Column("due_at", sa.DateTime, nullable=False),
     sa.Column("expires_at", sa.DateTime, nullable=False),
+    # A scheduled callback: the time it was asked for (its first due_at). NULL: as soon as possible.
+    sa.Column("scheduled_at", sa.DateTime),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("claimed_at", sa.DateTime),
     sa.Column("leg_a_sid", sa.String(64), unique=True),
@@ -151,6 +188,20 @@ callback_requests = sa.Table(
     sa.UniqueConstraint("trigger_kind", "trigger_id", name="uq_callback_requests_trigger"),
     sa.Index("ix_callback_requests_state_due_at", "state", "due_at"),
     sa.Index("ix_callback_requests_caller_id_created_at", "caller_id", "created_at"),
+)
+
+# A subscriber's phonebook: named numbers, those with a code also speed dials at the IVR (*<code>#).
+phonebook_entries = sa.Table(
+    "phonebook_entries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("number", sa.String(20), nullable=False),  # E.164
+    sa.Column("code", sa.String(2)),  # 1 or 2 digits, unique in the account; NULL: no speed dial
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "code", name="uq_phonebook_entries_account_id_code"),
 )
 
 # One row per call leg: the CDR once the leg has ended.
@@ -181,6 +232,12 @@ call_legs = sa.Table(
     # NULL while unknown: not priced yet, never priced, or ended before prices were collected.
     sa.Column("provider_price", sa.BigInteger),
     sa.Column("provider_price_unit", sa.String(3)),
+    # Resellers' legs: what the reseller owes the operator for it (at the operator's tariff for the reseller),
+    # and its margin (cost - reseller_cost). The operator's margin: what it was paid for the leg (reseller_cost,
+    # or cost for its own accounts) less the carrier's price, once that is known in the same currency.
+    sa.Column("reseller_cost", sa.BigInteger),  # minor units
+    sa.Column("reseller_margin", sa.BigInteger),
+    sa.Column("operator_margin", sa.BigInteger),
     # When to ask the provider for the price next; NULL once priced or given up (after `price_checks` tries).
     sa.Column("price_check_at", sa.DateTime, index=True),
     sa.Column("price_checks", sa.Integer, nullable=False, server_default="0"),
@@ -207,8 +264,11 @@ api_tokens = sa.Table(
     "api_tokens",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    # NULL for an operator's token (`token create --operator`): it acts on any account, within its scopes.
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True),
     sa.Column("name", sa.String(64), nullable=False, server_default=""),
+    # Space-separated (app/core/scopes.py): "account" is what every token could do before scopes.
+    sa.Column("scopes", sa.String(64), nullable=False, server_default="account"),
     # SHA-256 of a random 256-bit token: enough entropy that a slow hash adds nothing.
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
@@ -348,6 +408,7 @@ login_sessions = sa.Table(
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True),
     sa.Column("operator_id", sa.Integer, sa.ForeignKey("operators.id", ondelete="CASCADE"), index=True),
+    sa.Column("reseller_id", sa.Integer, sa.ForeignKey("resellers.id", ondelete="CASCADE"), index=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
 )
@@ -379,6 +440,27 @@ prompt_recordings = sa.Table(
 )
 
 
+# Recordings of second-party calls (accounts with record_calls), as the provider's recording status
+# callbacks report them; the audio stays at the provider. Deleted there and here after the retention period.
+call_recordings = sa.Table(
+    "call_recordings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("sid", sa.String(64), nullable=False, unique=True),  # the provider's id, opaque
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("callback_requests.id", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("call_sid", sa.String(64), nullable=False),
+    sa.Column("destination", sa.String(20)),
+    sa.Column("status", sa.String(16), nullable=False),  # in-progress | completed | absent
+    sa.Column("duration", sa.Integer),  # seconds
+    sa.Column("channels", sa.Integer),
+    sa.Column("url", sa.String(255)),  # as reported; the audio is fetched from the configured API base, never here
+    sa.Column("created_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+
 # The provider's calls-per-second limit, shared by every dispatcher of every
 # instance: the time (microseconds since the epoch) of the next free slot.
 provider_pacing = sa.Table(
@@ -388,6 +470,147 @@ provider_pacing = sa.Table(
     sa.Column("next_slot_us", sa.BigInteger, nullable=False),
 )
 
+
+# Click-to-call widgets embedded on operators' websites: a visitor types their number, the platform
+# calls it and connects the widget's fixed destination, billed to the widget's account.
+widgets = sa.Table(
+    "widgets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    # What the embed snippet carries (data-key): public, it authorizes nothing by itself.
+    sa.Column("public_key", sa.String(32), nullable=False, unique=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("destination", sa.String(20), nullable=False),
+    # The web origins (scheme://host[:port]) whose pages may use the widget, one a line.
+    sa.Column("allowed_origins", sa.Text, nullable=False, server_default=""),
+    sa.Column("ip_hourly_limit", sa.Integer, nullable=False, server_default="5"),
+    sa.Column("number_daily_limit", sa.Integer, nullable=False, server_default="3"),
+    # How a visitor proves to be one before the call: a code texted to them, a proof-of-work, or both.
+    sa.Column("verification", sa.String(8), nullable=False, server_default="code"),
+    sa.Column("pow_bits", sa.Integer, nullable=False, server_default="16"),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.text("true")),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.CheckConstraint("verification in ('code', 'pow', 'both')", name="verification"),
+)
+
+# One visitor's submission of a widget's form: counted for the per-IP and per-number limits, holding the
+# texted code until it is typed, then the callback request it became. The visitor holds a random token
+# (its digest is here) that shows the status and nothing else.
+widget_visits = sa.Table(
+    "widget_visits",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("widget_id", sa.Integer, sa.ForeignKey("widgets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("number", sa.String(20), nullable=False),
+    sa.Column("client_ip", sa.String(64), nullable=False),
+    sa.Column("code_hash", sa.String(64)),  # HMAC of the texted code keyed with the secret key
+    sa.Column("code_tries", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("code_expires_at", sa.DateTime),
+    sa.Column("outcome", sa.String(16)),  # NULL while a code is awaited; queued or failed
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("callback_requests.id", ondelete="SET NULL")),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index("ix_widget_visits_widget_id_client_ip_created_at", "widget_id", "client_ip", "created_at"),
+    sa.Index("ix_widget_visits_number_created_at", "number", "created_at"),
+)
+
+# Proof-of-work challenges already redeemed, until they expire: each is good for one submission.
+widget_pow_spent = sa.Table(
+    "widget_pow_spent",
+    metadata,
+    sa.Column("nonce", sa.String(32), primary_key=True),
+    sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
+)
+
+# Vouchers: prepaid codes the operator sells, each worth `value` of `currency` once.
+voucher_batches = sa.Table(
+    "voucher_batches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("value", sa.BigInteger, nullable=False),  # minor units
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("prefix", sa.String(8), nullable=False, server_default=""),  # leading digits of every code
+    sa.Column("expires_at", sa.DateTime),  # first moment it is no longer valid (the day after --expires, 00:00 UTC)
+    sa.Column("disabled_at", sa.DateTime),
+    sa.Column("created_by", sa.String(80), nullable=False, server_default="cli"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+vouchers = sa.Table(
+    "vouchers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("batch_id", sa.Integer, sa.ForeignKey("voucher_batches.id", ondelete="CASCADE"), nullable=False,
+              index=True),
+    # HMAC-SHA256 of the 14 digits keyed with the secret key: a typed code is found by an indexed exact
+    # lookup, and a copy of the database alone gives no code away. The codes themselves are never stored.
+    sa.Column("code_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("redeemed_at", sa.DateTime),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="SET NULL"), index=True),
+    sa.Column("channel", sa.String(8)),  # where it was redeemed: voice, sms, web, api
+)
+
+# PIN cards (calling cards): batches of accounts with a PIN and a balance and no login.
+card_batches = sa.Table(
+    "card_batches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("balance", sa.BigInteger, nullable=False),  # minor units, each card's starting balance
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("valid_days", sa.Integer),  # a card expires this many days after its first use; NULL: never
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+# The operator webhook's outbox (app/calls/operator_events.py): each event is written with the change
+# it reports, in the same transaction where there is one, and POSTed until the receiver takes it.
+operator_events = sa.Table(
+    "operator_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("event_id", sa.String(36), nullable=False, unique=True),  # the payload's "id", what receivers dedupe on
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # the exact JSON POSTed, so every retry signs the same bytes
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    # Undelivered while delivered_at is NULL; tried next at next_attempt_at (a lease while a POST is out).
+    sa.Column("next_attempt_at", sa.DateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("delivered_at", sa.DateTime),
+    sa.Column("last_error", sa.String(255)),
+    sa.Index("ix_operator_events_delivered_at_next_attempt_at", "delivered_at", "next_attempt_at"),
+)
+
+# A POST repeated with the same Idempotency-Key gets the first one's answer (app/web/api_topups.py):
+# the key's row is inserted in the transaction that does the work, so two at once do it once.
+api_idempotency = sa.Table(
+    "api_idempotency",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("token_id", sa.Integer, sa.ForeignKey("api_tokens.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.String(50), nullable=False),
+    sa.Column("request_hash", sa.String(64), nullable=False),  # SHA-256 of method, path and body
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("response", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("token_id", "key", name="uq_api_idempotency_token_id_key"),
+)
+
+# Alarms on the traffic (app/calls/alarms.py): one open row per (kind, subject) until it clears.
+alarms = sa.Table(
+    "alarms",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # asr, acd, failed_run, spend_spike
+    sa.Column("subject", sa.String(80), nullable=False),  # "prefix:44", "provider:twilio", "account:alice"
+    sa.Column("value", sa.String(32), nullable=False),  # what was measured, as shown
+    sa.Column("threshold", sa.String(32), nullable=False),
+    sa.Column("raised_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("cleared_at", sa.DateTime),
+    sa.Index("ix_alarms_cleared_at", "cleared_at"),
+)
 
 # Least-cost routing (app/calls/routing.py): what each provider charges per minute for numbers
 # starting with `prefix`, in micro-units of the operator's currency.

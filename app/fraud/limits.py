@@ -18,6 +18,10 @@ from app.data import caps
 from app.data.db import Database, utcnow
 from app.core.settings import Settings
 
+# Scheduled callbacks waiting for their time, per account: each was checked when asked for, so
+# a flood of them would be a flood of calls later.
+MAX_SCHEDULED = 20
+
 IN_PROGRESS = (states.QUEUED, states.CALLING_A, states.A_ANSWERED, states.CALLING_B, states.CONNECTED)
 
 
@@ -64,5 +68,11 @@ async def record_dial(db: Database, *, number: str, request_id: int | None) -> N
 
 
 async def account_over_concurrency(db: Database, *, account, excluding: int | None = None) -> bool:
-    count = await caps.requests_in_states(db, account_id=account["id"], states=IN_PROGRESS, excluding=excluding)
+    """Whether the account has its cap of calls in progress; a scheduled callback counts from its time on."""
+    count = await caps.requests_in_states(db, account_id=account["id"], states=IN_PROGRESS, excluding=excluding,
+                                          scheduled_after=utcnow())
     return count >= account["max_concurrent"]
+
+
+async def account_over_scheduled(db: Database, *, account) -> bool:
+    return await caps.scheduled_waiting(db, account_id=account["id"], now=utcnow()) >= MAX_SCHEDULED

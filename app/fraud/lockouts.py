@@ -132,3 +132,43 @@ async def clear(db: Database, *, account_id: int | None = None, requester: str |
 async def recent(db: Database):
     """Failed authorizations of the window, by requester and account: what an operator checks."""
     return await auth_failures.recent(db, since=utcnow() - WINDOW)
+
+
+# Voucher codes ----------------------------------------------------------------
+# A redemption is made by an account already authorized; what is guessed is the code. Ten wrong
+# codes in the window lock redemption both for the account and for the requester (its own key,
+# `voucher:<requester>`, so wrong codes never lock PIN entry nor wrong PINs redemption). No backoff:
+# 14 digits with a check digit leave ten guesses an hour no chance, and a subscriber mistyping a
+# scratched card should not wait.
+VOUCHER_CHANNEL = "voucher"
+VOUCHER_MAX_FAILURES = 10
+
+
+def _voucher_requester(requester: str | None) -> str:
+    return _requester(f"{VOUCHER_CHANNEL}:{requester or 'unknown'}")
+
+
+async def begin_voucher(db: Database, *, account_id: int, requester: str) -> Attempt | None:
+    """Count a redemption as a failure before the code is checked; None when redemption is locked.
+
+    The count and the failure row are one transaction holding the account's and the requester's
+    locks, so of any number of concurrent wrong codes exactly VOUCHER_MAX_FAILURES are checked;
+    a code that credits takes its row back (`succeeded`).
+    """
+    requester = _voucher_requester(requester)
+    async with db.transaction():
+        await db.lock(f"voucher-failures:{account_id}", f"voucher-failures:{requester}")
+        if await voucher_locked(db, account_id=account_id, requester=requester, keyed=True):
+            return None
+        row = await auth_failures.insert(db, account_id=account_id, requester=requester, channel=VOUCHER_CHANNEL,
+                                         at=utcnow())
+    return Attempt((row,))
+
+
+async def voucher_locked(db: Database, *, account_id: int, requester: str, keyed: bool = False) -> bool:
+    """Whether the account or the requester has had VOUCHER_MAX_FAILURES wrong codes in the window."""
+    since = utcnow() - WINDOW
+    return (await auth_failures.count(db, since=since, account_id=account_id, channel=VOUCHER_CHANNEL)
+            >= VOUCHER_MAX_FAILURES
+            or await auth_failures.count(db, since=since, requester=requester if keyed else _voucher_requester(requester))
+            >= VOUCHER_MAX_FAILURES)

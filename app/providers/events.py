@@ -77,6 +77,18 @@ class DialResult:
 
 
 @dataclass(frozen=True)
+class RecordingStatus:
+    """A recording of a dialled call has started, is ready, or will not be (absent)."""
+
+    recording_id: str  # the provider's, opaque
+    call_id: str  # the call whose TwiML asked for it (for a <Dial>, the callback leg)
+    status: str  # in-progress, completed, absent, failed
+    duration: int | None = None  # seconds
+    channels: int | None = None
+    url: str | None = None  # where the provider says the audio is (informative: never fetched as given)
+
+
+@dataclass(frozen=True)
 class IncomingText:
     """A text to the service, from the provider or an SMS gateway."""
 

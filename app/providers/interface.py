@@ -1,7 +1,8 @@
 """What the call engine knows of a voice/SMS provider: this interface, and the events of app/providers/events.py.
 
 app/providers/twilio.py implements it for Twilio and Twilio-compatible APIs
-(the sandbox carrier); the engine (app.calls, app.billing, app.fraud) imports
+(the sandbox carrier; signalwire.py for SignalWire), and app/providers/registry.py
+builds the one PROVIDER names; the engine (app.calls, app.billing, app.fraud) imports
 only this module and the events, never an adapter (import-linter checks it).
 Ids and statuses are the provider's, passed through as opaque strings.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import AsyncIterator, Protocol
 
 
 class ProviderError(Exception):
@@ -51,11 +52,13 @@ def error_kind(exc: Exception) -> str:
 
 @dataclass(frozen=True)
 class Credentials:
-    """An account at the provider: its id, the token that signs its webhooks, and its API's base URL."""
+    """An account at the provider: its id, its REST token, its API's base URL, and the key that signs
+    its webhooks when that is not the REST token (SignalWire's signing key)."""
 
     account_sid: str
     auth_token: str
     api_base: str
+    signing_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,17 @@ class ProviderCall:
     end_time: dt.datetime | None
 
 
+@dataclass
+class RecordingMedia:
+    """A recording's audio as the provider serves it: read `chunks` to the end (or close it) once."""
+
+    content_type: str  # audio/mpeg or audio/wav
+    chunks: AsyncIterator[bytes]
+    length: int | None = None  # bytes, when the provider says
+
+
 class Provider(Protocol):
-    """The provider client: place, inspect and end calls, send texts.
+    """The provider client: place, inspect and end calls, send texts, fetch and delete call recordings.
 
     Every method raises ProviderError (refused or failed) or ProviderTimeout (no answer).
     """
@@ -92,5 +104,11 @@ class Provider(Protocol):
 
     async def send_sms(self, *, to: str, from_: str, body: str) -> str:
         """Send a text; its id."""
+
+    async def fetch_recording_media(self, sid: str, *, audio_format: str = "mp3") -> RecordingMedia:
+        """A recording's audio ("mp3" or "wav"), fetched with the platform's provider credentials."""
+
+    async def delete_recording(self, sid: str) -> None:
+        """Delete a recording at the provider (ProviderError with not_found if it is gone already)."""
 
     async def aclose(self) -> None: ...

@@ -1,19 +1,30 @@
-"""Provider-facing requests: a bounded form body, checked against X-Twilio-Signature."""
+"""Provider-facing requests: a bounded form body, checked against the provider's signature (Twilio, SignalWire)."""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping
+from typing import Protocol
 from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import (HMAC_SHA1, HMAC_SHA256, SIGNATURE_SETTINGS_HEADER, RequestValidator,
+                                      get_signature_algorithm)
 
 from app.core.numbers import ascii_int
 
 MAX_BODY = 64 * 1024
 MAX_FIELDS = 200
+
+
+class WebhookVerifier(Protocol):
+    """A provider's webhook signature scheme (app/providers/registry.py picks one per provider)."""
+
+    headers: tuple[str, ...]  # the signature's headers, any one of which must be present
+
+    def refusal(self, headers: Mapping[str, str], url: str, params: dict[str, str]) -> str | None:
+        """None when the request is signed by the provider; else why it is refused (the 403's message)."""
 
 
 def public_url(request: Request, callback_base: str) -> str:
@@ -43,7 +54,8 @@ async def read_form(request: Request) -> dict[str, str]:
     return dict(pairs)
 
 
-def signature_matches(validator: RequestValidator, url: str, params: dict[str, str], signature: str) -> bool:
+def signature_matches(validator: RequestValidator, url: str, params: dict[str, str], signature: str,
+                      algorithm: str = HMAC_SHA1) -> bool:
     """Check the signature against the URL as we know it: one HMAC in the usual case.
 
     The SDK's `validate` always computes two (the URL with and without its
@@ -52,25 +64,101 @@ def signature_matches(validator: RequestValidator, url: str, params: dict[str, s
     """
     # Bytes, not str: compare_digest raises TypeError on a non-ASCII str, and a header is whatever was sent.
     offered = signature.encode("utf-8", "surrogatepass")
-    if hmac.compare_digest(validator.compute_signature(url, params).encode(), offered):
+    if hmac.compare_digest(validator.compute_signature(url, params, algorithm).encode(), offered):
         return True
     if not signature.isascii():
         return False  # no signature is: it is base64
-    return validator.validate(url, params, signature)
+    return validator.validate(url, params, signature, algorithm)
 
 
-async def signed_form(request: Request, validator: RequestValidator | Sequence[RequestValidator],
-                      callback_base: str) -> dict[str, str]:
-    """The form parameters of a request the provider signed; 403 otherwise.
+class TwilioSignatures:
+    """Twilio's webhooks: X-Twilio-Signature, HMAC-SHA1 keyed by the auth token; or, when a Webhook Rule
+    matched the URL, keyed by a SharedKey with the algorithm X-Twilio-Webhooks-Signature-Settings names.
 
-    Several validators (several providers, each signing with its own token): any one may have signed it.
+    Also the scheme of the sandbox carrier in its Twilio dialect.
     """
-    signature = request.headers.get("x-twilio-signature")
-    if not signature:
-        raise HTTPException(403, "missing X-Twilio-Signature")
+
+    headers = ("X-Twilio-Signature",)
+
+    def __init__(self, auth_token: str, shared_key: str | None = None):
+        self.validator = RequestValidator(auth_token)
+        self.shared = RequestValidator(shared_key) if shared_key else None
+
+    def refusal(self, headers: Mapping[str, str], url: str, params: dict[str, str]) -> str | None:
+        signature = headers.get("x-twilio-signature")
+        if not signature:
+            return "missing X-Twilio-Signature"
+        settings = headers.get(SIGNATURE_SETTINGS_HEADER.lower())
+        if settings is None:
+            return None if signature_matches(self.validator, url, params, signature) else "invalid X-Twilio-Signature"
+        # Signed under a Webhook Rule: only the SharedKey (never the auth token) and an algorithm we know.
+        if self.shared is None:
+            return "X-Twilio-Webhooks-Signature-Settings without TWILIO_WEBHOOK_SHARED_KEY"
+        algorithm = get_signature_algorithm(settings).upper()
+        if algorithm not in (HMAC_SHA256, HMAC_SHA1):
+            return "unsupported webhook signature algorithm"
+        if not signature_matches(self.shared, url, params, signature, algorithm):
+            return "invalid X-Twilio-Signature"
+        return None
+
+
+class SignalWireSignatures:
+    """SignalWire's Compatibility webhooks: Twilio's scheme (HMAC-SHA1 over the URL and the sorted form
+    parameters) keyed by the project's signing key, in X-SignalWire-Signature and, for Twilio
+    libraries, X-Twilio-Signature too. The API token is not a key: a request signed with it is refused.
+    """
+
+    headers = ("X-SignalWire-Signature", "X-Twilio-Signature")
+
+    def __init__(self, signing_key: str):
+        self.validator = RequestValidator(signing_key)
+
+    def refusal(self, headers: Mapping[str, str], url: str, params: dict[str, str]) -> str | None:
+        signature = headers.get("x-signalwire-signature") or headers.get("x-twilio-signature")
+        if not signature:
+            return "missing X-SignalWire-Signature"
+        return None if signature_matches(self.validator, url, params, signature) else "invalid X-SignalWire-Signature"
+
+
+class Webhooks:
+    """The webhook verifiers of the configured providers, by name (PROVIDERS; one with a single provider).
+
+    A webhook is accepted when any one of them signed it; a request that names its provider
+    (`?provider=` on the URLs a leg was given) is checked against that provider's alone, so that
+    one provider's key cannot speak for another's calls.
+    """
+
+    def __init__(self, verifiers: Mapping[str, WebhookVerifier]):
+        self.by_name = dict(verifiers)
+        self.headers = tuple(dict.fromkeys(header for verifier in self.by_name.values()
+                                           for header in verifier.headers))
+
+    def __getitem__(self, name: str) -> WebhookVerifier:
+        return self.by_name[name]
+
+    def refusal(self, headers: Mapping[str, str], url: str, params: dict[str, str]) -> str | None:
+        refusals = [verifier.refusal(headers, url, params) for verifier in self.by_name.values()]
+        if any(refusal is None for refusal in refusals):
+            return None
+        # The message of a verifier whose header was present (its signature did not match), else the first.
+        return next((refusal for refusal in refusals if refusal and refusal.startswith("invalid")), refusals[0])
+
+    def of(self, provider: str | None) -> WebhookVerifier:
+        """The verifier for a request naming `provider` (any configured one when None); 403 for a name not configured."""
+        if provider is None:
+            return self
+        verifier = self.by_name.get(provider)
+        if verifier is None:
+            raise HTTPException(403, "unknown provider")
+        return verifier
+
+
+async def signed_form(request: Request, verifier: WebhookVerifier, callback_base: str) -> dict[str, str]:
+    """The form parameters of a request the provider signed; 403 otherwise (before anything is read into the app)."""
+    if not any(request.headers.get(name) for name in verifier.headers):
+        raise HTTPException(403, f"missing {verifier.headers[0]}")
     params = await read_form(request)
-    url = public_url(request, callback_base)
-    validators = [validator] if isinstance(validator, RequestValidator) else validator
-    if not any(signature_matches(one, url, params, signature) for one in validators):
-        raise HTTPException(403, "invalid X-Twilio-Signature")
+    refusal = verifier.refusal(request.headers, public_url(request, callback_base), params)
+    if refusal is not None:
+        raise HTTPException(403, refusal)
     return params

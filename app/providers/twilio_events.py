@@ -1,7 +1,7 @@
 """Twilio-family webhooks (signed form posts) as the typed events of app/providers/events.py.
 
 The only place that knows Twilio's field names (CallSid, CallStatus, Digits,
-DialCallStatus, SequenceNumber, AnsweredBy, MessageSid, From, To, Body...).
+DialCallStatus, SequenceNumber, AnsweredBy, MessageSid, From, To, Body, RecordingSid...).
 Values are passed through as given; what the engine must not trust (a sid's
 shape, a status outside its vocabulary, a number's length) it checks itself.
 """
@@ -51,6 +51,14 @@ def gather_result(form: Mapping[str, str]) -> events.GatherResult:
 def dial_result(form: Mapping[str, str]) -> events.DialResult:
     return events.DialResult(call_id=form.get("CallSid", ""), status=form.get("DialCallStatus", ""),
                              dialled_call_id=form.get("DialCallSid") or "")
+
+
+def recording_status(form: Mapping[str, str]) -> events.RecordingStatus:
+    return events.RecordingStatus(
+        recording_id=form.get("RecordingSid") or "", call_id=form.get("CallSid") or "",
+        status=(form.get("RecordingStatus") or "").lower(), duration=_int(form.get("RecordingDuration")),
+        channels=_int(form.get("RecordingChannels")), url=form.get("RecordingUrl") or None,
+    )
 
 
 def incoming_text(form: Mapping[str, str], *, base_url: str, max_length: int) -> events.IncomingText:

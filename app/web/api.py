@@ -11,6 +11,8 @@ import json
 import logging
 import re
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 from markupsafe import Markup, escape
 from starlette.requests import Request
@@ -18,10 +20,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.data import account_history, accounts, rates
-from app.calls import account_requests, cancellation
+from app.data import phonebook as phonebook_queries
+from app.calls import account_requests, cancellation, phonebook, vouchers
 from app.web import api_schema
-from app.core import money
+from app.core import money, schedule, voucher_codes
 from app.core.numbers import ascii_int
+from app.data.db import utcnow
 from app.web.kit.pages import templates
 
 log = logging.getLogger(__name__)
@@ -58,15 +62,30 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
 # Input -------------------------------------------------------------------------
 
 
-async def authenticate(request: Request):
+@dataclass(frozen=True)
+class Caller:
+    """Who a token speaks for: its account (None for an operator's token) and what it may do."""
+
+    token_id: int
+    name: str
+    scopes: frozenset[str]
+    account: Any = None
+
+
+async def caller(request: Request) -> Caller:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise ApiError(401, "unauthorized", "send your API token as 'Authorization: Bearer <token>'",
                        {"WWW-Authenticate": REALM})
-    account = None
+    db = request.app.state.platform.db
+    account = operator = None
     if len(token) <= MAX_TOKEN and token.isascii() and token.isprintable():
-        account = await accounts.authenticate_token(request.app.state.platform.db, token=token)
+        account = await accounts.authenticate_token(db, token=token)
+        if account is None:
+            operator = await accounts.operator_token(db, token=token)
+    if operator is not None:
+        return Caller(operator["id"], operator["name"], frozenset(operator["scopes"].split()))
     if account is None:
         raise ApiError(401, "invalid_token", "that token is unknown or revoked",
                        {"WWW-Authenticate": REALM + ', error="invalid_token"'})
@@ -74,7 +93,20 @@ async def authenticate(request: Request):
         # A blocked account's tokens open nothing, reads included, until the operator unblocks it
         # (the refusal a blocked account's new callback always met).
         raise ApiError(403, "auth_failed", "this account is blocked; ask the operator")
-    return account
+    return Caller(account["token_id"], account["token_name"], frozenset(account["token_scopes"].split()), account)
+
+
+def require(who: Caller, scope: str) -> None:
+    if scope not in who.scopes:
+        raise ApiError(403, "insufficient_scope", f"this token does not have the '{scope}' scope",
+                       {"WWW-Authenticate": REALM + f', error="insufficient_scope", scope="{scope}"'})
+
+
+async def authenticate(request: Request):
+    """The account of a token with the `account` scope (every token made before scopes has it)."""
+    who = await caller(request)
+    require(who, "account")
+    return who.account
 
 
 async def json_object(request: Request) -> dict:
@@ -132,6 +164,13 @@ def _number(raw: str, account, field: str) -> str:
         raise ApiError(422, "invalid_number", f"'{field}' is not a valid phone number") from None
 
 
+def _scheduled_time(raw: str):
+    try:
+        return schedule.check_window(schedule.parse_rfc3339(raw), utcnow())
+    except schedule.BadTime as exc:
+        raise ApiError(422, "invalid_time", str(exc)) from None
+
+
 # Handlers ------------------------------------------------------------------------
 
 
@@ -149,16 +188,17 @@ async def create_callback(request: Request, account) -> Response:
     key = request.headers.get("idempotency-key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise ApiError(400, "invalid_idempotency_key", "an Idempotency-Key is 1 to 50 visible ASCII characters")
-    body = string_fields(await json_object(request), required={"to"}, optional={"from"})
+    body = string_fields(await json_object(request), required={"to"}, optional={"from", "at"})
     if not body.get("from") and not account["default_number"]:
         raise ApiError(422, "from_required", "'from' is required: the account has no default number")
     leg_a = _number(body.get("from") or account["default_number"], account, "from")
     leg_b = _number(body["to"], account, "to")
+    at = _scheduled_time(body["at"]) if body.get("at") else None
     try:
         queued = await account_requests.request_callback(
             p, account=account, trigger_kind="api", trigger_id=f"{account['id']}:{key}" if key else uuid.uuid4().hex,
             leg_a=leg_a, destination=leg_b, base_url=p.callback_base(request),
-            requester=f"api:{account['login']}", notify_number=leg_a,
+            requester=f"api:{account['login']}", notify_number=leg_a, at=at,
         )
     except account_requests.Refused as refused:
         message = refused.detail + (f": {refused.number}" if refused.number else "")
@@ -181,6 +221,15 @@ async def list_callbacks(request: Request, account) -> Response:
             raise ApiError(400, "invalid_parameter", "'cursor' is the next_cursor of a previous page")
         before = int(cursor)
     db = request.app.state.platform.db
+    scheduled = params.get("scheduled")
+    if scheduled not in (None, "true", "false"):
+        raise ApiError(400, "invalid_parameter", "'scheduled' is true or false")
+    if scheduled == "true":
+        # The scheduled callbacks still waiting for their time, soonest first: one page holds them all.
+        rows = await account_history.list_scheduled(db, account_id=account["id"], limit=account_requests.MAX_SCHEDULED)
+        data = [account_history.callback_view(row, legs, account["currency"])
+                for row, legs in await account_history.with_legs(db, account_id=account["id"], rows=rows)]
+        return JSONResponse({"data": data, "next_cursor": None})
     rows = await account_history.list_requests(db, account_id=account["id"], before_id=before, limit=int(raw_limit))
     data = [account_history.callback_view(row, legs, account["currency"])
             for row, legs in await account_history.with_legs(db, account_id=account["id"], rows=rows)]
@@ -214,6 +263,24 @@ async def get_account(request: Request, account) -> Response:
     })
 
 
+async def redeem_voucher(request: Request, account) -> Response:
+    p = request.app.state.platform
+    body = string_fields(await json_object(request), required={"code"}, optional=set(),
+                         max_length=voucher_codes.MAX_TYPED)
+    outcome = await vouchers.redeem(p, account=account, typed=body["code"], channel="api",
+                                    requester=f"api:{account['login']}")
+    if outcome == vouchers.LOCKED:
+        raise ApiError(429, "voucher_locked", "too many wrong voucher codes; try again in an hour",
+                       {"Retry-After": "3600"})
+    if not isinstance(outcome, vouchers.Credited):
+        # One answer for unknown, used, expired, disabled and wrong-currency codes alike.
+        raise ApiError(422, "voucher_invalid", "that voucher code is not valid")
+    currency = account["currency"]
+    return JSONResponse({"amount": money.format_amount(outcome.value, currency), "amount_minor": outcome.value,
+                         "balance": money.format_amount(outcome.balance, currency),
+                         "balance_minor": outcome.balance, "currency": currency})
+
+
 async def get_rate(request: Request, account) -> Response:
     raw = request.query_params.get("number")
     if not raw or not raw.strip():
@@ -231,6 +298,74 @@ async def get_rate(request: Request, account) -> Response:
         "price_per_minute_micros": rate.price_per_minute, "currency": account["currency"],
         "first_increment": rate.first_increment, "next_increment": rate.next_increment,
     })
+
+
+# The phonebook (speed dials) -------------------------------------------------------
+
+
+def _entry_view(row) -> dict:
+    return {"id": row["id"], "name": row["name"], "number": row["number"], "code": row["code"],
+            "created_at": account_history.iso(row["created_at"]), "updated_at": account_history.iso(row["updated_at"])}
+
+
+async def _entry_values(request: Request, account) -> phonebook.Entry:
+    data = await json_object(request)
+    body = string_fields(data, required={"name", "number"}, optional={"code"}, max_length=phonebook.MAX_NAME)
+    try:
+        return phonebook.entry(account, name=body["name"], number=body["number"], code=body.get("code"))
+    except phonebook.EntryError as exc:
+        code = "invalid_number" if exc.field == "number" else "invalid_field"
+        raise ApiError(422, code, f"'{exc.field}': {exc}") from None
+
+
+def _entry_id(request: Request) -> int:
+    entry_id = request.path_params["entry_id"]
+    if not account_history.valid_id(entry_id):
+        raise ApiError(404, "not_found", "no such phonebook entry")
+    return entry_id
+
+
+async def list_phonebook(request: Request, account) -> Response:
+    rows = await phonebook_queries.list_entries(request.app.state.platform.db, account_id=account["id"])
+    return JSONResponse({"data": [_entry_view(row) for row in rows]})
+
+
+async def create_entry(request: Request, account) -> Response:
+    db = request.app.state.platform.db
+    values = await _entry_values(request, account)
+    try:
+        entry_id = await phonebook.add(db, account, values)
+    except phonebook.EntryError as exc:
+        raise ApiError(409, "code_taken" if exc.field == "code" else "phonebook_full", str(exc)) from None
+    row = await phonebook_queries.get_entry(db, account_id=account["id"], entry_id=entry_id)
+    return JSONResponse(_entry_view(row), status_code=201, headers={"Location": f"{PREFIX}/phonebook/{entry_id}"})
+
+
+async def get_entry(request: Request, account) -> Response:
+    row = await phonebook_queries.get_entry(request.app.state.platform.db, account_id=account["id"],
+                                            entry_id=_entry_id(request))
+    if row is None:
+        raise ApiError(404, "not_found", "no such phonebook entry")
+    return JSONResponse(_entry_view(row))
+
+
+async def replace_entry(request: Request, account) -> Response:
+    db, entry_id = request.app.state.platform.db, _entry_id(request)
+    values = await _entry_values(request, account)
+    try:
+        changed = await phonebook.change(db, account, entry_id, values)
+    except phonebook.EntryError as exc:
+        raise ApiError(409, "code_taken", str(exc)) from None
+    if not changed:
+        raise ApiError(404, "not_found", "no such phonebook entry")
+    return JSONResponse(_entry_view(await phonebook_queries.get_entry(db, account_id=account["id"], entry_id=entry_id)))
+
+
+async def delete_entry(request: Request, account) -> Response:
+    if not await phonebook_queries.delete_entry(request.app.state.platform.db, account_id=account["id"],
+                                                entry_id=_entry_id(request)):
+        raise ApiError(404, "not_found", "no such phonebook entry")
+    return Response(status_code=204)
 
 
 async def openapi(request: Request, account) -> Response:
@@ -258,8 +393,9 @@ async def not_found(request: Request, account) -> Response:
 # Routing -----------------------------------------------------------------------
 
 
-def resource(handlers: dict, *, public: bool = False):
-    """One path's endpoint: picks the handler by method (405 with Allow otherwise), authenticates, maps errors."""
+def resource(handlers: dict, *, public: bool = False, auth=authenticate):
+    """One path's endpoint: picks the handler by method (405 with Allow otherwise), authenticates (`auth`:
+    the account of an `account`-scoped token by default), maps errors."""
     allowed = sorted(set(handlers) | ({"HEAD"} if "GET" in handlers else set()))
 
     async def endpoint(request: Request) -> Response:
@@ -270,7 +406,7 @@ def resource(handlers: dict, *, public: bool = False):
             if handler is None:
                 raise ApiError(405, "method_not_allowed", f"{request.method[:10]} is not allowed here",
                                {"Allow": ", ".join(allowed)})
-            account = None if public else await authenticate(request)
+            account = None if public else await auth(request)
             return await handler(request, account)
         except ApiError as exc:
             return exc.response()
@@ -289,6 +425,10 @@ routes = [
     Route(PREFIX + "/callbacks/{request_id:int}", resource({"GET": get_callback}), methods=METHODS),
     Route(PREFIX + "/callbacks/{request_id:int}/cancel", resource({"POST": cancel_callback}), methods=METHODS),
     Route(PREFIX + "/account", resource({"GET": get_account}), methods=METHODS),
+    Route(PREFIX + "/account/vouchers", resource({"POST": redeem_voucher}), methods=METHODS),
     Route(PREFIX + "/rates", resource({"GET": get_rate}), methods=METHODS),
+    Route(PREFIX + "/phonebook", resource({"GET": list_phonebook, "POST": create_entry}), methods=METHODS),
+    Route(PREFIX + "/phonebook/{entry_id:int}", resource({"GET": get_entry, "PUT": replace_entry,
+                                                          "DELETE": delete_entry}), methods=METHODS),
     Route(PREFIX + "/{rest:path}", resource({"*": not_found}, public=True), methods=METHODS),
 ]

@@ -55,6 +55,9 @@ SCHEMAS = {
                    "description": "the second party (leg B): E.164 (+14155550123), 00-prefixed or national"},
             "from": {"type": ["string", "null"], "format": "phone", "maxLength": 40,
                      "description": "the phone called first (leg A); default: the account's default number"},
+            "at": {"type": ["string", "null"], "format": "date-time", "maxLength": 40,
+                   "description": "schedule it: an RFC 3339 time with its offset (`2026-12-24T18:30:00+01:00`), "
+                                  "ahead of now and at most 30 days ahead; default: now"},
         },
     },
     "Leg": {
@@ -78,7 +81,8 @@ SCHEMAS = {
     },
     "Callback": {
         "type": "object",
-        "required": ["id", "state", "reason", "from", "to", "trigger", "created_at", "updated_at", "terminal",
+        "required": ["id", "state", "reason", "from", "to", "trigger", "scheduled_at", "created_at", "updated_at",
+                     "terminal",
                      "leg_a", "leg_b", "legs", "cost", "cost_minor", "currency"],
         "properties": {
             "id": {"type": "integer"},
@@ -88,6 +92,8 @@ SCHEMAS = {
             "from": NULLABLE_STRING,
             "to": NULLABLE_STRING,
             "trigger": {"type": "string", "description": "how it was asked for: api, web, sms, voice"},
+            "scheduled_at": {"type": ["string", "null"], "format": "date-time",
+                             "description": "the time it was scheduled for (UTC); null: placed as soon as asked"},
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
             "terminal": {"type": "boolean", "description": "completed or failed: the state will not change again"},
@@ -125,6 +131,55 @@ SCHEMAS = {
             "anis": {"type": "array", "items": {"type": "string"}, "description": "registered caller IDs"},
         },
     },
+    "VoucherCode": {
+        "type": "object",
+        "required": ["code"],
+        "additionalProperties": False,
+        "properties": {
+            "code": {"type": "string", "minLength": 1, "maxLength": 40,
+                     "description": "the voucher's 14 digits; spaces and dashes are ignored"},
+        },
+    },
+    "Redemption": {
+        "type": "object",
+        "required": ["amount", "amount_minor", "balance", "balance_minor", "currency"],
+        "properties": {
+            "amount": AMOUNT,
+            "amount_minor": {"type": "integer", "description": "the voucher's value in minor units"},
+            "balance": AMOUNT,
+            "balance_minor": {"type": "integer", "description": "the new balance in minor units"},
+            "currency": {"type": "string"},
+        },
+    },
+    "NewPhonebookEntry": {
+        "type": "object",
+        "required": ["name", "number"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 64, "description": "shown in the portal"},
+            "number": {"type": "string", "format": "phone", "minLength": 1, "maxLength": 40},
+            "code": {"type": ["string", "null"], "pattern": "^[0-9]{1,2}$",
+                     "description": "speed-dial code, 1 or 2 digits, unique in the account: `*<code>#` at the "
+                                    "IVR's destination prompt dials this entry; null: none"},
+        },
+    },
+    "PhonebookEntry": {
+        "type": "object",
+        "required": ["id", "name", "number", "code", "created_at", "updated_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "number": {"type": "string", "description": "E.164"},
+            "code": NULLABLE_STRING,
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "Phonebook": {
+        "type": "object",
+        "required": ["data"],
+        "properties": {"data": {"type": "array", "items": _ref("PhonebookEntry")}},
+    },
     "Rate": {
         "type": "object",
         "required": ["number", "prefix", "price_per_minute", "price_per_minute_micros", "currency",
@@ -139,6 +194,33 @@ SCHEMAS = {
             "next_increment": {"type": "integer", "description": "then billed by steps of this many seconds"},
         },
     },
+    "NewTopup": {
+        "type": "object",
+        "required": ["amount", "currency"],
+        "additionalProperties": False,
+        "properties": {
+            "amount": {**AMOUNT, "maxLength": 64, "description": "positive, in the account's currency, e.g. \"10.00\""},
+            "currency": {"type": "string", "minLength": 1, "maxLength": 64,
+                         "description": "the account's currency (ISO 4217), checked"},
+            "reference": {"type": ["string", "null"], "maxLength": 64,
+                          "description": "the payment system's own reference, kept in the balance history"},
+        },
+    },
+    "Topup": {
+        "type": "object",
+        "required": ["login", "amount", "currency", "balance", "balance_minor", "reference", "idempotency_key",
+                     "created_at"],
+        "properties": {
+            "login": {"type": "string"},
+            "amount": AMOUNT,
+            "currency": {"type": "string"},
+            "balance": AMOUNT,
+            "balance_minor": {"type": "integer"},
+            "reference": NULLABLE_STRING,
+            "idempotency_key": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
 }
 
 CALLBACK_ID = {"name": "id", "in": "path", "required": True, "description": "the callback's id",
@@ -147,6 +229,16 @@ IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key", "in": "header", "required": False,
     "description": "makes retries safe: the same key (per account) returns the callback it created the first time",
     "schema": {"type": "string", "pattern": r"^[!-~]{1,50}$"},
+}
+ENTRY_ID = {"name": "id", "in": "path", "required": True, "description": "the entry's id",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
+ENTRY_NOT_FOUND = _error("no such entry in this account's phonebook")
+ENTRY_BODY = {"required": True, "content": {"application/json": {"schema": _ref("NewPhonebookEntry")}}}
+ENTRY_REFUSED = {
+    "400": _error("malformed JSON"),
+    "413": _error("the body is larger than 8 KiB"),
+    "415": _error("the body is not application/json"),
+    "422": _error("`invalid_number`, or a body that does not match NewPhonebookEntry"),
 }
 LOCATION = {"Location": {"description": "the callback's URL", "schema": {"type": "string"}}}
 
@@ -173,19 +265,27 @@ PATHS = {
                 "409": _error("`idempotency_conflict`: the key was used for another callback; other refusals"),
                 "413": _error("the body is larger than 8 KiB"),
                 "415": _error("the body is not application/json"),
-                "422": _error("`invalid_number`, `from_required`, or a body that does not match NewCallback"),
-                "429": _error("`rate_limited`: too many callbacks; wait and try again"),
+                "422": _error("`invalid_number`, `from_required`, `invalid_time` (malformed, past or more than "
+                              "30 days ahead), or a body that does not match NewCallback"),
+                "429": _error("`rate_limited`: too many callbacks (or 20 scheduled ones waiting); wait and try again"),
                 "503": _error("`unavailable`: no service number to call from"),
             },
             description="Leg A (`from`) is called first; once it answers (and presses 1, if the account "
-                        "confirms calls) leg B (`to`) is dialled and the two are connected. Both legs are billed.",
+                        "confirms calls) leg B (`to`) is dialled and the two are connected. Both legs are billed. "
+                        "With `at`, it is scheduled: checked now, placed at that time (the balance is checked "
+                        "again then), listed with `?scheduled=true` until then, and canceled like any other.",
             parameters=[IDEMPOTENCY_KEY],
             requestBody={"required": True, "content": {"application/json": {"schema": _ref("NewCallback")}}},
         ),
         "get": _operation(
             "listCallbacks", "List this account's callbacks, newest first",
-            {"200": _ok("a page of callbacks", "CallbackList"), "400": _error("a bad `limit` or `cursor`")},
+            {"200": _ok("a page of callbacks", "CallbackList"),
+             "400": _error("a bad `limit`, `cursor` or `scheduled`")},
             parameters=[
+                {"name": "scheduled", "in": "query", "required": False,
+                 "description": "`true`: only the scheduled callbacks still waiting for their time, soonest first, "
+                                "all on one page",
+                 "schema": {"type": "string", "enum": ["true", "false"]}},
                 {"name": "limit", "in": "query", "required": False,
                  "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
                 {"name": "cursor", "in": "query", "required": False, "description": "`next_cursor` of the previous page",
@@ -208,6 +308,48 @@ PATHS = {
         "get": _operation("getAccount", "The account of the token: balance, default number, caller IDs",
                           {"200": _ok("the account", "Account")}),
     },
+    "/account/vouchers": {
+        "post": _operation(
+            "redeemVoucher", "Redeem a voucher: its value is added to the balance",
+            {"200": _ok("credited", "Redemption"),
+             "400": _error("malformed JSON"),
+             "413": _error("the body is larger than 8 KiB"),
+             "415": _error("the body is not application/json"),
+             "422": _error("`voucher_invalid`: unknown, used, expired, disabled or of another currency (one answer "
+                           "for all), or a body that does not match VoucherCode"),
+             "429": _error("`voucher_locked`: ten wrong codes in the last hour; try again later")},
+            description="A voucher credits an account of its own currency once. Wrong codes are counted: ten in "
+                        "an hour lock redemption for the account.",
+            requestBody={"required": True, "content": {"application/json": {"schema": _ref("VoucherCode")}}},
+        ),
+    },
+    "/accounts/{login}/topups": {
+        "post": _operation(
+            "createTopup", "Credit an account (a payment system's top-up); needs the `topup` scope",
+            {
+                "201": _ok("credited", "Topup"),
+                "200": _ok("the top-up this Idempotency-Key made before (header `Idempotent-Replayed: true`); "
+                           "nothing more is credited", "Topup"),
+                "400": _error("`idempotency_key_required`, `invalid_idempotency_key`, or malformed JSON"),
+                "403": _error("`insufficient_scope`: the token lacks `topup`; `auth_failed`: its account is blocked"),
+                "404": _error("no such account (an account's own token sees only its account)"),
+                "409": _error("`idempotency_conflict`: the key was used for a different top-up"),
+                "413": _error("the body is larger than 8 KiB"),
+                "415": _error("the body is not application/json"),
+                "422": _error("`invalid_amount`, `currency_mismatch`, or a body that does not match NewTopup"),
+            },
+            description="Made by `callback-platform token create --operator --scope topup` (any account) or "
+                        "`token create LOGIN --scope topup` (that account). Each top-up is in the balance history "
+                        "and sent to the operator webhook as `balance.changed`.",
+            parameters=[
+                {"name": "login", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}},
+                {**IDEMPOTENCY_KEY, "required": True,
+                 "description": "required: a retry with the same key (per token) gets the first answer and "
+                                "credits once"},
+            ],
+            requestBody={"required": True, "content": {"application/json": {"schema": _ref("NewTopup")}}},
+        ),
+    },
     "/rates": {
         "get": _operation(
             "getRate", "The price per minute of calls to a number",
@@ -220,6 +362,29 @@ PATHS = {
     },
 }
 
+PATHS["/phonebook"] = {
+    "get": _operation("listPhonebook", "The account's phonebook, by name",
+                      {"200": _ok("every entry", "Phonebook")}),
+    "post": _operation(
+        "createPhonebookEntry", "Add a phonebook entry, with a speed-dial code if given",
+        {"201": _ok("added", "PhonebookEntry", LOCATION), **ENTRY_REFUSED,
+         "409": _error("`code_taken`: another entry has that code; `phonebook_full`: 100 entries already")},
+        description="At the IVR's destination prompt, `*<code>#` dials the entry with that code and `**#` "
+                    "redials the last number called; both are checked as a typed number is.",
+        requestBody=ENTRY_BODY,
+    ),
+}
+PATHS["/phonebook/{id}"] = {
+    "get": _operation("getPhonebookEntry", "A phonebook entry", {"200": _ok("the entry", "PhonebookEntry"),
+                                                                 "404": ENTRY_NOT_FOUND}, parameters=[ENTRY_ID]),
+    "put": _operation("replacePhonebookEntry", "Change a phonebook entry (every field)",
+                      {"200": _ok("changed", "PhonebookEntry"), "404": ENTRY_NOT_FOUND, **ENTRY_REFUSED,
+                       "409": _error("`code_taken`: another entry has that code")},
+                      parameters=[ENTRY_ID], requestBody=ENTRY_BODY),
+    "delete": _operation("deletePhonebookEntry", "Delete a phonebook entry",
+                         {"204": {"description": "deleted"}, "404": ENTRY_NOT_FOUND}, parameters=[ENTRY_ID]),
+}
+
 DOCUMENT = {
     "openapi": "3.1.0",
     "info": {
@@ -227,7 +392,9 @@ DOCUMENT = {
         "version": "1.0.0",
         "description": "Start and follow callbacks (\"connect two\" calls) for your account. Authenticate with "
                        "`Authorization: Bearer <token>`; make tokens in the portal's settings or with "
-                       "`callback-platform token create LOGIN`. Errors are JSON: "
+                       "`callback-platform token create LOGIN`. A token has scopes: `account` (this account's "
+                       "callbacks, account and rates; every token made before scopes) and `topup` (top-ups by a "
+                       "payment system). Errors are JSON: "
                        "`{\"error\": {\"code\": ..., \"message\": ...}}`. Request bodies are JSON objects; "
                        "unknown fields are refused (422), not ignored; unknown query parameters are ignored. "
                        "Strings of format `phone` are phone numbers: E.164 (`+14155550123`), 00-prefixed, or "

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from app.data import account_history, accounts
-from app.core import money, states
+from app.core import money, schedule, states
 from app.data.db import utcnow
 from app.platform import Platform
 from app.web.portal.pages import Visit, portal_page
@@ -70,6 +70,11 @@ async def snapshot(p: Platform, *, account_id: int, request_id: int) -> dict | N
     view["live"] = not view["settled"] and (
         not view["terminal"] or (utcnow() - row["updated_at"]).total_seconds() < SETTLE_SECONDS)
     view["summary"] = summary(view, account["language"])
+    if row["state"] == states.QUEUED and row["scheduled_at"] is not None and row["scheduled_at"] > utcnow():
+        # Nothing to follow until its time (maybe days ahead): no stream, and when it will ring.
+        local = schedule.utc_to_local(row["scheduled_at"], account["time_zone"])
+        view["live"] = False
+        view["summary"] = f"Scheduled for {local:%Y-%m-%d %H:%M} ({account['time_zone']}): your phone rings then."
     return view
 
 

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.calls import texts as sms
+from app.core.ids import MAX_LENGTH as MAX_ID_LENGTH, is_provider_id
 from app.core.keys import stored_key
 from app.data import sms_log
 from app.providers import twilio_events
@@ -37,11 +38,11 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 async def twilio_sms(request: Request) -> Response:
     p = request.app.state.platform
-    form = await signed_form(request, list(request.app.state.validators.values()),
-                             p.callback_base(request))
+    form = await signed_form(request, request.app.state.webhooks, p.callback_base(request))
     text = twilio_events.incoming_text(form, base_url=p.callback_base(request), max_length=MAX_TEXT)
     sid = text.message_id
-    if not sid.isascii() or not sid.isalnum() or len(sid) > 64:
+    # The trigger id is "<source>:<id>" in a 64-character column.
+    if not is_provider_id(sid, max_length=MAX_ID_LENGTH - len(text.source) - 1):
         raise HTTPException(400, "MessageSid is required")
     reply = await sms.handle_text(p, text)
     return Response(messaging.reply(reply.body if reply and reply.deliver else None), media_type="application/xml")

@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.data import callbacks, recordings, service_numbers
-from app.calls import ivr, leg_status, triggers
+from app.calls import call_recordings, ivr, leg_status, triggers
+from app.core.ids import is_provider_id
 from app.core.phone import InvalidNumber, to_e164
 from app.providers import twilio_events
 from app.providers.signatures import signed_form
@@ -32,17 +33,14 @@ def _provider(request: Request) -> str | None:
 async def _signed(request: Request) -> dict[str, str]:
     """The signed form: signed by the provider the URL names, else by any configured one."""
     p = request.app.state.platform
-    validators = request.app.state.validators
-    name = _provider(request)
-    chosen = [validators[name]] if name in validators else list(validators.values())
-    return await signed_form(request, chosen, p.callback_base(request))
+    return await signed_form(request, request.app.state.webhooks.of(_provider(request)), p.callback_base(request))
 
 
 async def voice_trigger(request: Request) -> Response:
     call = twilio_events.incoming_call(await _signed(request))
     p = request.app.state.platform
     call_sid = call.call_id
-    if not call_sid.isascii() or not call_sid.isalnum() or len(call_sid) > 64:
+    if not is_provider_id(call_sid):
         raise HTTPException(400, "CallSid is required")
     try:
         number = await service_numbers.cached_number(p.db, to_e164(call.called, "US"))
@@ -73,6 +71,15 @@ async def status(request: Request) -> Response:
     if request_id is not None and leg in ("a", "b"):
         await leg_status.record_status(request.app.state.platform, request_id=request_id, leg=leg, event=event,
                                        provider=_provider(request))
+    return Response(status_code=204)
+
+
+async def recording(request: Request) -> Response:
+    """The provider's recording status callback for a request's dial (signed; 403 otherwise)."""
+    event = twilio_events.recording_status(await _signed(request))
+    request_id = _positive_int(request.query_params.get("request"))
+    if request_id is not None:
+        await call_recordings.status_reported(request.app.state.platform, request_id=request_id, event=event)
     return Response(status_code=204)
 
 

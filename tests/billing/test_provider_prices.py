@@ -168,3 +168,21 @@ def test_a_price_is_a_positive_cost_in_micro_units_rounded_up():
     assert provider_prices.cost_micros(Decimal("0.0085")) == 8_500  # a provider that states charges as positive
     assert provider_prices.cost_micros(Decimal("-0.0000001")) == 1
     assert provider_prices.cost_micros(Decimal("-0")) == 0
+
+
+async def test_the_operators_margin_is_what_it_was_paid_less_the_carriers_price(platform, carrier, engine):
+    from app.data import accounts, rates
+
+    account_id = await accounts.create_account(platform.db, secret_key="k", login="carol", password="carol-password",
+                                               pin=None, balance=10_000)
+    await rates.set_rate(platform.db, prefix="1", price_per_minute=50_000)  # 0.05 a minute, by the minute
+    sid = await call_at_carrier(carrier)
+    request_id, _ = await callbacks.create_request(platform.db, trigger_kind="api", trigger_id=sid,
+                                                   account_id=account_id, state=states.CONNECTED, leg_b_number=NY)
+    await leg_status.record_status(platform, request_id=request_id, leg="b", event=twilio_events.leg_status({
+        "CallSid": sid, "CallStatus": "completed", "CallDuration": "90", "To": NY, "SequenceNumber": "3"}))
+    assert leg_row(engine, sid)["operator_margin"] is None  # the carrier's price is not known yet
+    assert await provider_prices.collect(platform, later(61)) == 1
+    leg = leg_row(engine, sid)
+    # Two started minutes sold at 0.05; the carrier charged 0.026, 3 cents rounded up.
+    assert (leg["cost"], leg["operator_margin"], leg["reseller_cost"]) == (10, 7, None)

@@ -80,6 +80,16 @@ def test_an_admitted_ask_is_one_queued_request_and_the_same_trigger_again_is_not
     assert len(p.requests()) == 1
 
 
+def test_a_channel_may_set_the_confirmation_and_precheck_without_queueing(p):
+    row = alice(p, confirm_mode="none")
+    refused = p.run(admission.precheck, p.platform, ask(p, account=row, leg_a=PREMIUM))
+    assert refused.reason == states.DESTINATION_BLOCKED and p.requests() == []
+    assert p.run(admission.precheck, p.platform, ask(p, account=row)) is None and p.requests() == []
+    admit(p, ask(p, account=row, confirm_mode="press1"))
+    admit(p, ask(p, account=row))
+    assert [r["confirm_mode"] for r in p.requests()] == ["press1", "none"]
+
+
 def test_a_blocked_account_is_refused(p):
     refused = admit(p, ask(p, account=alice(p, status="blocked")))
     assert (reason(refused), refused.detail) == (states.AUTH_FAILED, "account is blocked")
@@ -172,12 +182,13 @@ def test_refusals_by_a_cap_are_kept_too_and_counted_by_the_next_trigger(p):
 
 def test_every_channel_has_its_own_answer_to_every_reason():
     from app.calls import texts
-    from app.web import api
+    from app.web import api, widget
 
     reasons = set(admission.REASONS) | {"invalid_number"}
     assert reasons <= set(api.REFUSAL_STATUS)  # the API's status, and the portal's (api.refusal_status)
     assert reasons <= set(texts.REFUSAL_TEXTS)  # the text an SMS trigger gets back
     assert all(400 <= api.refusal_status(r) < 600 for r in reasons)
+    assert reasons <= set(widget.STATUS) | set(widget.UNAVAILABLE)  # the website widget's JSON answer
 
 
 # The order -----------------------------------------------------------------------

@@ -27,15 +27,14 @@ from app.data.db import utcnow
 from app.providers.twilio import ProviderError, ProviderTimeout
 from app.data.tables import accounts, call_legs
 from tests.utils import scenario as sc
-from tests.utils import twilio as tw
-from tests.utils.live import Live, live_platform
+from tests.utils.live import EVERY_DIALECT, Live, live_platform
 
 NY = "+12125550123"
 
 
 @pytest.fixture
-async def live(settings, engine):
-    async with live_platform(settings, engine) as live:
+async def live(settings, engine, dialect):
+    async with live_platform(settings, engine, dialect=dialect) as live:
         yield live
 
 
@@ -76,10 +75,11 @@ async def deliver_late(live: Live, call, url: str) -> int:
     """The lost final status callback after all, signed as the provider signs it."""
     params = call.progress_params(call.status, live.carrier.clock.now())
     async with httpx.AsyncClient() as client:
-        response = await client.post(url, data=params, headers={"X-Twilio-Signature": tw.sign(url, params)})
+        response = await client.post(url, data=params, headers=live.signed(url, params))
     return response.status_code
 
 
+@EVERY_DIALECT
 async def test_a_session_whose_leg_a_ended_unheard_settles_after_a_restart(live):
     trigger, row = await connected_session(live)
     leg_a, leg_b = carrier_legs(live)
@@ -287,9 +287,10 @@ def settled_without_a_call(live: Live, trigger_sid: str, row, *, detail: str):
     assert detail in live.events(row["id"])[-1]["detail"]
 
 
-async def test_a_session_whose_leg_the_provider_does_not_know_is_settled(settings, engine):
+@EVERY_DIALECT
+async def test_a_session_whose_leg_the_provider_does_not_know_is_settled(settings, engine, dialect):
     """The carrier forgot the call (it restarted): a 404 for ever. Settled from what is known, at once."""
-    async with live_platform(settings, engine, speed=2) as live:
+    async with live_platform(settings, engine, speed=2, dialect=dialect) as live:
         await live.db.execute(accounts.update().where(accounts.c.login == "alice").values(max_concurrent=1))
         trigger, row = await in_ivr(live)
         (leg_a,) = live.calls_to(sc.ALICE_HOME)

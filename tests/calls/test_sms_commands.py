@@ -531,3 +531,23 @@ def test_a_verify_code_the_parser_takes_is_redacted(before, keyword, gap, code, 
     if isinstance(command, Verify):
         redacted = sms_commands.redact(text)
         assert command.code not in redacted and code not in redacted, redacted
+
+
+# --- scheduled: CALL <dest> AT <hh:mm> -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("CALL 2125550123 AT 18:30", Call(SENDER, None, "2125550123", (18, 30))),
+    ("call,2125550123,at,7.05", Call(SENDER, None, "2125550123", (7, 5))),
+    ("2125550123 at 23h59", Call(SENDER, None, "2125550123", (23, 59))),
+    ("CALL AT 0:00", Call(SENDER, None, None, (0, 0))),
+    ("PIN 482193 4155550123 2125550123 AT 18:30", Call(ByPin("482193"), "4155550123", "2125550123", (18, 30))),
+])
+def test_at_schedules_the_call(text, expected):
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize("text", ["CALL 2125550123 AT", "CALL 2125550123 AT 24:00", "CALL 2125550123 AT 18:60",
+                                  "CALL 2125550123 AT 18:30:00", "CALL 2125550123 AT noon", "CALL 212 AT ١٨:٣٠"])
+def test_at_without_a_time_of_day_says_so(text):
+    assert parse(text) == sms_commands.BAD_CLOCK

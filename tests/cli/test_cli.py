@@ -270,3 +270,27 @@ def test_routes_and_providers_marked_down(run, engine, settings):
     assert [(r["provider"], r["down"]) for r in rows(engine, provider_states)] == [("twilio", False)]
     assert run("route", "remove", "44", "telnyx")[0] == 0
     assert [r["provider"] for r in rows(engine, provider_routes)] == ["twilio"]
+
+
+def test_did_direct_numbers_connect_a_destination_checked_when_set(run, engine):
+    run("account", "create", "alice", "--password", "pass-word", "--time-zone", "Europe/Paris")
+    run("rate", "add", "1", "0.01")
+    assert rows(engine, accounts)[0]["time_zone"] == "Europe/Paris"
+    code, _, err = run("number", "add", "+18005550009", "--mode", "did-direct", "--account", "alice")
+    assert code == 1 and "--destination" in err
+    code, _, err = run("number", "add", "+18005550009", "--mode", "did-direct", "--account", "alice",
+                       "--destination", "+19005550123")  # premium rate: blocked by default
+    assert code == 1 and "blocked" in err
+    code, _, err = run("number", "add", "+18005550009", "--mode", "did-direct", "--account", "alice",
+                       "--destination", "+442071234567")  # no rate for the UK here
+    assert code == 1 and "no rate" in err
+    code, _, err = run("number", "add", "+18005550008", "--mode", "pin", "--destination", "2125550123")
+    assert code == 1 and "did-direct" in err
+    assert rows(engine, service_numbers) == []
+    assert run("number", "add", "+18005550009", "--mode", "did-direct", "--account", "alice",
+               "--destination", "(212) 555-0123")[0] == 0
+    (number,) = rows(engine, service_numbers)
+    assert (number["mode"], number["destination"]) == ("did-direct", "+12125550123")
+    assert run("account", "set", "alice", "--time-zone", "Mars/Olympus")[0] == 1
+    assert run("account", "set", "alice", "--time-zone", "America/New_York")[0] == 0
+    assert rows(engine, accounts)[0]["time_zone"] == "America/New_York"

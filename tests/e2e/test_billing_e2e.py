@@ -13,15 +13,15 @@ from app.core import states
 from app.data.tables import accounts, call_legs, callback_requests
 from tests.utils import scenario as sc
 from tests.utils import twilio as tw
-from tests.utils.live import live_platform
+from tests.utils.live import EVERY_DIALECT, live_platform
 
 NY = "+12125550123"
 PREMIUM = "+449098790000"
 
 
 @pytest.fixture
-async def live(settings, engine):
-    async with live_platform(settings, engine) as live:
+async def live(settings, engine, dialect):
+    async with live_platform(settings, engine, dialect=dialect) as live:
         yield live
 
 
@@ -33,6 +33,7 @@ async def set_balance(live, login: str, balance: int, **values):
     await live.db.execute(accounts.update().where(accounts.c.login == login).values(balance=balance, **values))
 
 
+@EVERY_DIALECT
 async def test_balance_and_minutes_are_announced_and_the_call_is_cut_at_its_limit(live):
     await set_balance(live, "alice", 20)  # 0.20: at 0.01 + 0.01 a minute, a few minutes
     live.carrier.phones.set(sc.ALICE_HOME, keys=["2125550123#", None])

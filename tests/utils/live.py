@@ -12,6 +12,7 @@ import contextlib
 import socket
 from dataclasses import dataclass
 
+import pytest
 import sqlalchemy as sa
 
 from app.data import accounts, rates, service_numbers
@@ -22,6 +23,7 @@ from app.data.tables import accounts as accounts_t
 from app.data.tables import call_legs, callback_requests, events
 from sandbox import Carrier, Clock, Phone, serve
 from tests.utils import scenario as sc
+from tests.utils import signalwire as sw
 from tests.utils import twilio as tw
 
 
@@ -31,6 +33,16 @@ class Live:
     platform_url: str
     app: object
     engine: sa.Engine
+    dialect: str = "twilio"
+
+    def signed(self, url: str, params: dict[str, str]) -> dict[str, str]:
+        """The headers the provider of this dialect signs a webhook to `url` with."""
+        if self.dialect == "signalwire":
+            return sw.headers(url, params)
+        return {"X-Twilio-Signature": tw.sign(url, params)}
+
+    def message_sid(self) -> str:
+        return sw.call_sid() if self.dialect == "signalwire" else tw.message_sid()
 
     @property
     def db(self):
@@ -99,26 +111,49 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# The providers whose protocol the carrier can speak (the app configured for each as in production).
+DIALECTS = ("twilio", "signalwire")
+# A whole flow, run with the carrier and the app as each provider (the `dialect` fixture, tests/conftest.py).
+EVERY_DIALECT = pytest.mark.parametrize("dialect", DIALECTS, indirect=True)
+
+
+def provider_settings(settings: Settings, dialect: str, carrier_url: str) -> Settings:
+    """`settings` pointed at a carrier at `carrier_url` speaking `dialect`, configured as that provider."""
+    if dialect == "signalwire":
+        # A full base URL as SIGNALWIRE_SPACE_URL: the local double of a space.
+        return settings.with_(provider="signalwire", signalwire_space_url=carrier_url,
+                              signalwire_project_id=sw.PROJECT_ID, signalwire_api_token=sw.API_TOKEN,
+                              signalwire_signing_key=sw.SIGNING_KEY)
+    return settings.with_(twilio_api_base=carrier_url)
+
+
+def carrier_for(dialect: str, **kwargs) -> Carrier:
+    if dialect == "signalwire":
+        return Carrier(sw.PROJECT_ID, sw.API_TOKEN, dialect="signalwire", signing_key=sw.SIGNING_KEY, **kwargs)
+    return Carrier(tw.ACCOUNT_SID, tw.AUTH_TOKEN, **kwargs)
+
+
 @contextlib.asynccontextmanager
 async def live_platform(settings: Settings, engine: sa.Engine, *, speed: float = 100.0, cps: float = 50.0,
-                        seed_data: bool = True):
-    """`seed_data=False`: start again on a database seeded before (a restart)."""
-    carrier = Carrier(tw.ACCOUNT_SID, tw.AUTH_TOKEN, clock=Clock(speed=speed), cps=cps,
-                      default_phone=Phone(answer_after=1.0, talk_seconds=30.0))
+                        seed_data: bool = True, dialect: str = "twilio"):
+    """`seed_data=False`: start again on a database seeded before (a restart); `dialect`: the provider
+    the carrier stands in for, and the app is configured as."""
+    carrier = carrier_for(dialect, clock=Clock(speed=speed), cps=cps,
+                          default_phone=Phone(answer_after=1.0, talk_seconds=30.0))
     try:
         async with serve(carrier.app) as carrier_url:
             # The port is chosen before the app is built: its callback URLs are configuration.
             port = free_port()
-            configured = settings.with_(twilio_api_base=carrier_url, dispatcher_enabled=True,
-                                        dispatch_delay_seconds=0, provider_cps=cps,
-                                        public_base_url=f"http://127.0.0.1:{port}")
+            configured = provider_settings(settings, dialect, carrier_url).with_(
+                dispatcher_enabled=True, dispatch_delay_seconds=0, provider_cps=cps,
+                public_base_url=f"http://127.0.0.1:{port}")
             app = create_app(configured)
             # The app's lifespan is entered here, not by uvicorn: the test server is
             # stopped by cancellation, and the dispatcher and database must still shut down.
             async with app.router.lifespan_context(app), serve(app, port=port) as platform_url:
                 carrier.voice_url = platform_url + "/twilio/voice"
                 carrier.sms_url = platform_url + "/twilio/sms"
-                live = Live(carrier=carrier, platform_url=platform_url, app=app, engine=engine)
+                live = Live(carrier=carrier, platform_url=platform_url, app=app, engine=engine, dialect=dialect)
                 if seed_data:
                     await seed(live.db, configured.secret_key)
                 yield live

@@ -39,7 +39,7 @@ FUZZ = hsettings(max_examples=120, deadline=None, derandomize=False,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                         HealthCheck.function_scoped_fixture])
 PROVIDER_ROUTES = ["/twilio/voice", "/twilio/status?request=1&leg=a", "/twilio/sms", "/legs/1/answer",
-                   "/legs/1/destination", "/legs/1/next"]
+                   "/legs/1/destination", "/legs/1/next", "/twilio/recording?request=1"]
 STEPS = ["answer", "pin", "destination", "confirm", "dialed", "next"]
 
 
@@ -111,6 +111,9 @@ def field_values(call_sid):
         "DialCallDuration": counters, "Digits": digits, "AnsweredBy": st.sampled_from(
             ["human", "machine_start", "machine_end_beep", "fax", "unknown", ""]) | anything,
         "Body": st.text(max_size=200) | big, "Direction": st.sampled_from(["inbound", "outbound-api", "outbound-dial"]),
+        "RecordingSid": sids("RE"), "RecordingStatus": st.sampled_from(["in-progress", "completed", "absent", "failed",
+                                                                        "deleted", ""]) | unbounded,
+        "RecordingDuration": counters, "RecordingChannels": counters, "RecordingUrl": unbounded | big,
     }
 
 
@@ -183,10 +186,14 @@ def base_for(fz: Fuzzed, route: str) -> dict[str, str]:
         return tw.sms_params(From=sc.ALICE_MOBILE, To=sc.PIN_NUMBER, Body="BAL")
     if route == "status":
         return tw.status_params(CallSid=fz.leg_a_sid, SequenceNumber=1, **leg)
+    if route == "recording":
+        return {"AccountSid": tw.ACCOUNT_SID, "CallSid": fz.leg_a_sid, "RecordingSid": "RE" + "0" * 32,
+                "RecordingStatus": "completed", "RecordingDuration": "12", "RecordingChannels": "2",
+                "RecordingUrl": "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE" + "0" * 32}
     return tw.voice_params(CallSid=fz.leg_a_sid, Direction="outbound-api", **leg)
 
 
-@pytest.mark.parametrize("route", ["voice", "status", "sms", "legs"])
+@pytest.mark.parametrize("route", ["voice", "status", "sms", "legs", "recording"])
 def test_signed_forms_never_get_a_5xx(fz, route):
     """The provider's own signature over whatever it sends: 200, 204 or a 4xx, never a 5xx."""
     call_sid = st.one_of(st.just(fz.leg_a_sid), st.just(fz.leg_a_sid), sids("CA"))
@@ -199,6 +206,7 @@ def test_signed_forms_never_get_a_5xx(fz, route):
                             request_ids.map(str) | st.sampled_from(["", "x", "-1", "01"]),
                             st.sampled_from(["a", "b", "a", "b", "c", ""]),
                             st.sampled_from(["", "&leg=b", "&x=1"])),
+        "recording": st.builds(lambda r: f"/twilio/recording?request={r}", request_ids.map(str) | st.just("x")),
         "legs": st.builds(lambda r, step: f"/legs/{r}/{step}", request_ids, st.sampled_from(STEPS) | st.text(
             st.characters(min_codepoint=97, max_codepoint=122), min_size=1, max_size=10)),
     }[route]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import uuid
 
 import httpx
 import pytest
@@ -269,3 +270,25 @@ async def test_no_demo_with_real_twilio_credentials(demo_settings):
         assert (await http.get("/demo/state", params={"trigger": "CA" + "0" * 32})).status_code == 404
         assert (await http.post("/demo/ring", json={"from": STRANGER, "to": PIN_NUMBER})).status_code == 404
         assert (await http.post("/demo/keys", json={"call_sid": "CA" + "0" * 32, "digits": "1"})).status_code == 404
+
+
+async def test_the_demo_runs_with_the_sandbox_speaking_signalwires_dialect(demo_settings):
+    """SANDBOX_DIALECT=signalwire: the embedded carrier names calls by UUIDs, serves /api/laml and signs with a
+    signing key; the app reaches it through the SignalWire adapter and checks SignalWire's signature."""
+    async with running(demo_settings.with_(sandbox_dialect="signalwire")) as client:
+        assert (await client.get("/healthz")).json()["provider"] == "sandbox"
+        trigger = (await client.post("/demo/ring", json={"from": STRANGER, "to": PIN_NUMBER})).json()["trigger_sid"]
+        assert str(uuid.UUID(trigger)) == trigger
+        state = await wait_for(client, trigger, "the PIN prompt", prompt_waiting("PIN"))
+        leg_a = state["leg_a_call"]["sid"]
+        assert str(uuid.UUID(leg_a)) == leg_a
+        await client.post("/demo/keys", json={"call_sid": leg_a, "digits": "482193#"})
+        await wait_for(client, trigger, "the destination prompt", prompt_waiting("number you wish to call"))
+        await client.post("/demo/keys", json={"call_sid": leg_a, "digits": "00442071234567#"})
+        await wait_for(client, trigger, "connected", request_state("connected"))
+        # The callee talks its seconds, then comes the next-call offer: a hang-up sooner could bill nothing.
+        await wait_for(client, trigger, "the next-call prompt", prompt_waiting("another call"))
+        assert (await client.post("/demo/hangup", json={"call_sid": leg_a})).status_code == 200
+        state = await wait_for(client, trigger, "the request to complete", lambda s: s["done"])
+        assert state["request"]["state"] == "completed"
+        assert all(leg["cost_minor"] > 0 for leg in state["legs"]), state["legs"]

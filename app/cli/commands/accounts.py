@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from app.data import accounts, operators
+from app.calls import topups
 from app.fraud import lockouts
-from app.core import money, security
+from app.core import money, schedule, security
 from app.cli.commands import CommandError, account_by_login, parse_number
 from app.data.instance import resolve_secret_key
 from app.core.settings import Settings
+
+
+def _time_zone(name: str) -> str:
+    if not schedule.valid_time_zone(name):
+        raise CommandError("--time-zone is an IANA time zone name such as Europe/Paris or America/New_York")
+    return name
 
 
 async def cmd_account_create(settings: Settings, args, db) -> str:
@@ -26,15 +33,18 @@ async def cmd_account_create(settings: Settings, args, db) -> str:
         balance = money.parse_amount(args.balance, currency)
     except money.MoneyError as exc:
         raise CommandError(str(exc)) from None
+    time_zone = _time_zone(args.time_zone)
     secret_key = await resolve_secret_key(db, settings)
     try:
-        await accounts.create_account(
+        account_id = await accounts.create_account(
             db, secret_key=secret_key, login=args.login, password=args.password, pin=args.pin,
             default_number=default_number, balance=balance, currency=currency, country=country,
             language=args.language.lower(),
         )
     except accounts.AccountError as exc:
         raise CommandError(str(exc)) from None
+    if time_zone != schedule.DEFAULT_TIME_ZONE:
+        await accounts.update_account(db, account_id=account_id, time_zone=time_zone)
     return f"account {args.login} created, balance {money.format_amount(balance, currency)} {currency}"
 
 
@@ -56,7 +66,7 @@ async def cmd_account_topup(settings: Settings, args, db) -> str:
         raise CommandError(str(exc)) from None
     if amount <= 0:
         raise CommandError("a top-up is a positive amount")
-    balance = await accounts.top_up(db, account_id=account["id"], amount=amount, actor="cli", note=args.note)
+    balance = await topups.change_balance(db, settings, account=account, amount=amount, actor="cli", note=args.note)
     return f"{args.login} balance {money.format_amount(balance, account['currency'])} {account['currency']}"
 
 
@@ -67,6 +77,8 @@ async def cmd_account_set(settings: Settings, args, db) -> str:
         changes["confirm_mode"] = args.confirm_mode
     if args.language is not None:
         changes["language"] = args.language.lower()
+    if args.time_zone is not None:
+        changes["time_zone"] = _time_zone(args.time_zone)
     if args.default_number is not None:
         changes["default_number"] = parse_number(args.default_number, account["country"]) if args.default_number else None
     if args.retry_attempts is not None:
@@ -77,6 +89,8 @@ async def cmd_account_set(settings: Settings, args, db) -> str:
         changes["status"] = args.status
     if args.caller_id is not None:
         changes["caller_id_mode"] = args.caller_id
+    if args.record_calls is not None:
+        changes["record_calls"] = args.record_calls == "on"
     for name in ("tariff", "callback_tariff"):
         value = getattr(args, name)
         if value is not None:
@@ -94,6 +108,13 @@ async def cmd_account_set(settings: Settings, args, db) -> str:
             changes["max_call_cost"] = money.parse_amount(args.max_call_cost, account["currency"]) or None
         except money.MoneyError as exc:
             raise CommandError(str(exc)) from None
+    if args.low_balance is not None:
+        try:
+            changes["low_balance_threshold"] = money.parse_amount(args.low_balance, account["currency"]) or None
+        except money.MoneyError as exc:
+            raise CommandError(str(exc)) from None
+        # A new threshold re-arms the notice (app/calls/low_balance.py).
+        changes["low_balance_noticed"] = False
     if not changes:
         raise CommandError("nothing to change: give at least one option")
     await accounts.update_account(db, account_id=account["id"], **changes)
@@ -123,10 +144,38 @@ async def cmd_lockouts(settings: Settings, args, db) -> str:
                      for row in rows) or "no failed authorizations in the last hour"
 
 
+TOKEN_SCOPES = ("account", "topup")
+
+
 async def cmd_token_create(settings: Settings, args, db) -> str:
+    scopes = list(dict.fromkeys(args.scope or ["account"]))
+    if args.operator:
+        if args.login is not None:
+            raise CommandError("an operator's token belongs to no account: give --operator or a LOGIN, not both")
+        if "account" in scopes:
+            raise CommandError("an operator's token has no account to act as: give it --scope topup")
+        return await accounts.create_token(db, account_id=None, name=args.name, scopes=" ".join(scopes))
+    if args.login is None:
+        raise CommandError("give the LOGIN of the account the token is for (or --operator)")
     account = await account_by_login(db, args.login)
-    token = await accounts.create_token(db, account_id=account["id"], name=args.name)
-    return token
+    return await accounts.create_token(db, account_id=account["id"], name=args.name, scopes=" ".join(scopes))
+
+
+async def cmd_token_list(settings: Settings, args, db) -> str:
+    account_id = (await account_by_login(db, args.login))["id"] if args.login else None
+    rows = await accounts.all_tokens(db, account_id=account_id, operator=args.operator)
+    return "\n".join(
+        f"{row['id']}\t{row['login'] or '(operator)'}\t{row['scopes']}\t{row['name'] or '-'}\t"
+        f"created {row['created_at']:%Y-%m-%d}\t"
+        + (f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else
+           f"last used {row['last_used_at']:%Y-%m-%d %H:%M}" if row["last_used_at"] else "never used")
+        for row in rows) or "no tokens"
+
+
+async def cmd_token_revoke(settings: Settings, args, db) -> str:
+    if not await accounts.revoke_any_token(db, token_id=args.id):
+        raise CommandError(f"no live token with id {args.id}")
+    return f"token {args.id} revoked"
 
 
 def register(groups) -> None:
@@ -147,6 +196,7 @@ def register(groups) -> None:
     create.add_argument("--currency", default="USD")
     create.add_argument("--country", default="US")
     create.add_argument("--language", default="en")
+    create.add_argument("--time-zone", default="UTC", help="IANA name, for scheduled callbacks (Europe/Paris)")
     create.set_defaults(run_db=cmd_account_create)
     add_ani = account.add_parser("add-ani", help="register a caller ID (ANI) to an account")
     add_ani.add_argument("login")
@@ -163,16 +213,20 @@ def register(groups) -> None:
     change.add_argument("--confirm-mode", choices=["none", "press1", "amd"],
                         help="one-stage calls: how to make sure a person answered before dialling")
     change.add_argument("--language")
+    change.add_argument("--time-zone", help="IANA name, for scheduled callbacks (Europe/Paris)")
     change.add_argument("--default-number", help="empty to remove")
     change.add_argument("--retry-attempts", type=int)
     change.add_argument("--status", choices=["active", "blocked"])
     change.add_argument("--caller-id", choices=["service", "subscriber", "withheld"],
                         help="what the second party sees calling")
+    change.add_argument("--record-calls", choices=["on", "off"],
+                        help="record second-party calls (both parties are told); off by default")
     change.add_argument("--tariff", help="rate table for the second party")
     change.add_argument("--callback-tariff", help="rate table for the callback leg")
     change.add_argument("--max-concurrent", type=int, help="callbacks in progress at once")
     change.add_argument("--max-call-minutes", type=int, help="longest call; 0 for the operator's limit")
     change.add_argument("--max-call-cost", help="most a call may cost; 0 for the operator's limit")
+    change.add_argument("--low-balance", help="text the subscriber when the balance falls below this; 0 for never")
     change.set_defaults(run_db=cmd_account_set)
     unlock = account.add_parser("unlock", help="clear an account's failed-PIN/password lockout")
     unlock.add_argument("login")
@@ -182,6 +236,17 @@ def register(groups) -> None:
 
     token = groups.add_parser("token", help="API tokens").add_subparsers(dest="command", required=True)
     token_create = token.add_parser("create", help="create an API token (shown once)")
-    token_create.add_argument("login")
+    token_create.add_argument("login", nargs="?")
     token_create.add_argument("--name", default="")
+    token_create.add_argument("--scope", action="append", choices=TOKEN_SCOPES,
+                              help="what it may do (repeatable): account (default) and/or topup")
+    token_create.add_argument("--operator", action="store_true",
+                              help="an operator's token, for no account: with --scope topup, tops up any account")
     token_create.set_defaults(run_db=cmd_token_create)
+    token_list = token.add_parser("list", help="tokens (never the secrets): id, account, scopes, name, use")
+    token_list.add_argument("login", nargs="?")
+    token_list.add_argument("--operator", action="store_true", help="only the operator's own tokens")
+    token_list.set_defaults(run_db=cmd_token_list)
+    token_revoke = token.add_parser("revoke", help="revoke a token by its id (from token list)")
+    token_revoke.add_argument("id", type=int)
+    token_revoke.set_defaults(run_db=cmd_token_revoke)

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+from app.calls import did_direct
 from app.data import service_numbers, sms_log
+from app.data.service_numbers import DID_MODES, MODES
 from app.cli.commands import CommandError, account_by_login, parse_number
 from app.core.settings import Settings
 
 
 async def cmd_number_add(settings: Settings, args, db) -> str:
     number = parse_number(args.number)
-    account_id = (await account_by_login(db, args.account))["id"] if args.account else None
+    account = await account_by_login(db, args.account) if args.account else None
+    destination = None
+    if args.destination is not None:
+        if args.mode != "did-direct" or account is None:
+            raise CommandError("--destination is for --mode did-direct with --account")
+        try:
+            destination = await did_direct.checked_destination(db, account=account, raw=args.destination)
+        except did_direct.DestinationError as exc:
+            raise CommandError(str(exc)) from None
     try:
-        await service_numbers.add_number(db, number=number, mode=args.mode, account_id=account_id)
+        await service_numbers.add_number(db, number=number, mode=args.mode,
+                                         account_id=account["id"] if account else None, destination=destination)
     except service_numbers.NumberError as exc:
-        hint = ": give --account" if args.mode == "did" and account_id is None else ""
+        hint = ": give --account" if args.mode in DID_MODES and account is None else ""
+        if args.mode == "did-direct" and account is not None and destination is None:
+            hint = ": give --destination"
         raise CommandError(f"{exc}{hint}") from None
-    return f"service number {number} added in {args.mode} mode"
+    return f"service number {number} added in {args.mode} mode" + (f", connecting {destination}" if destination else "")
 
 
 async def cmd_number_set(settings: Settings, args, db) -> str:
@@ -51,8 +64,9 @@ def register(groups) -> None:
     number = groups.add_parser("number", help="service numbers").add_subparsers(dest="command", required=True)
     add = number.add_parser("add", help="add a service number")
     add.add_argument("number")
-    add.add_argument("--mode", required=True, choices=["pin", "ani", "ani-then-pin", "ani-and-pin", "did"])
-    add.add_argument("--account")
+    add.add_argument("--mode", required=True, choices=list(MODES))
+    add.add_argument("--account", help="the account a DID (did, did-direct) belongs to")
+    add.add_argument("--destination", help="did-direct: the number a call to the DID connects")
     add.set_defaults(run_db=cmd_number_add)
     change = number.add_parser("set", help="change a service number's settings")
     change.add_argument("number")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.cli.commands import CommandError
 from app.core import money
-from app.core.settings import PROVIDER_NAMES, Settings
+from app.core.settings import PROVIDERS, Settings
 from app.data import provider_routes
 from app.data.rates import RateError
 
@@ -12,8 +12,8 @@ from app.data.rates import RateError
 def _provider(settings: Settings, name: str) -> tuple[str, str]:
     """The provider name as stored, and a note when PROVIDERS does not list it (its routes wait unused)."""
     name = name.strip().lower()
-    if name not in PROVIDER_NAMES:
-        raise CommandError(f"unknown provider {name!r}: one of {', '.join(PROVIDER_NAMES)}")
+    if name not in PROVIDERS:
+        raise CommandError(f"unknown provider {name!r}: one of {', '.join(PROVIDERS)}")
     unused = "" if name in settings.provider_names else f" (not in PROVIDERS={','.join(settings.provider_names)}: unused until it is)"
     return name, unused
 
@@ -59,7 +59,7 @@ def register(groups) -> None:
         dest="command", required=True)
     add = route.add_parser("add", help="add or change what a provider costs for a prefix")
     add.add_argument("prefix")
-    add.add_argument("provider", help=", ".join(PROVIDER_NAMES))
+    add.add_argument("provider", help=", ".join(PROVIDERS))
     add.add_argument("cost", metavar="COST_PER_MINUTE")
     add.set_defaults(run_db=cmd_route_add)
     remove = route.add_parser("remove", help="remove a route")

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from app.data import accounts, admin_queries
+from app.data import accounts, admin_queries, low_balance
+from app.calls import topups
 from app.fraud import lockouts
-from app.core import money, security
+from app.core import money, schedule, security
 from app.core.numbers import ascii_int
 from app.web.admin import forms as forms
 from app.web.admin.pages import Desk, admin_page
@@ -27,6 +28,7 @@ DONE = {
     "ani_removed": "The number is no longer a caller ID of the account.",
     "unlocked": "Failed attempts were cleared: the account is unlocked.",
     "settings": "The settings were saved.",
+    "low_balance": "The low-balance notice was saved.",
 }
 PIN_TRIES = 20
 
@@ -94,7 +96,8 @@ async def _detail(desk: Desk, account, *, status: int = 200, errors: dict | None
         failures=failures, locked=failures >= lockouts.ACCOUNT_MAX_FAILURES,
         max_failures=lockouts.ACCOUNT_MAX_FAILURES, source_max_failures=lockouts.MAX_FAILURES,
         languages=forms.languages(account["language"]), confirm_modes=forms.CONFIRM_MODES,
-        caller_id_modes=forms.CALLER_ID_MODES,
+        caller_id_modes=forms.CALLER_ID_MODES, record_calls=forms.RECORD_CALLS,
+        time_zones=sorted(schedule.time_zones()),
     )
 
 
@@ -141,8 +144,23 @@ async def top_up(desk: Desk, account) -> Response:
                                   f"{money.format_amount(account['balance'], account['currency'])}).")
     except forms.FormError as exc:
         return await _detail(desk, account, status=422, errors={"topup": str(exc)}, values=values)
-    await accounts.top_up(desk.p.db, account_id=account["id"], amount=amount, actor=desk.actor, note=note)
+    await topups.change_balance(desk.p.db, desk.p.settings, account=account, amount=amount, actor=desk.actor, note=note)
+    desk.p.operator_events_ready.set()
     return desk.redirect(f"/admin/accounts/{account['id']}?done=topup")
+
+
+@account_action
+async def save_low_balance(desk: Desk, account) -> Response:
+    raw = desk.field("threshold", 40)
+    try:
+        threshold = forms.amount(raw, account["currency"], "The threshold") if raw else 0
+        if threshold < 0:
+            raise forms.FormError("The threshold cannot be negative.")
+    except forms.FormError as exc:
+        return await _detail(desk, account, status=422, errors={"low_balance": str(exc)},
+                             values={"threshold": raw})
+    await low_balance.set_threshold(desk.p.db, account_id=account["id"], threshold=threshold or None)
+    return desk.redirect(f"/admin/accounts/{account['id']}?done=low_balance")
 
 
 async def _generated_pin(desk: Desk, account) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from app.billing import pricing as billing
-from app.core import money, security
+from app.core import money, schedule, security
 from app.core.phone import InvalidNumber, to_e164
 from app.core.numbers import ascii_int
 from app.data.service_numbers import MODES
@@ -17,6 +17,7 @@ from twiml.prompts import PROMPTS
 
 CONFIRM_MODES = ("none", "press1", "amd")
 CALLER_ID_MODES = ("service", "subscriber", "withheld")
+RECORD_CALLS = ("off", "on")
 STATUSES = ("active", "blocked")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
@@ -171,7 +172,11 @@ def account_settings(form: dict[str, str], account) -> dict:
     return {
         "confirm_mode": choice(form.get("confirm_mode", ""), CONFIRM_MODES, "The confirmation"),
         "caller_id_mode": choice(form.get("caller_id_mode", ""), CALLER_ID_MODES, "The caller ID"),
+        # A form without the field (an older page) leaves the opt-in as it was.
+        "record_calls": choice(form.get("record_calls") or ("on" if account["record_calls"] else "off"),
+                               RECORD_CALLS, "Call recording") == "on",
         "language": language(form.get("language", ""), account["language"]),
+        "time_zone": time_zone(form.get("time_zone", "").strip() or account["time_zone"]),
         "default_number": phone_number(raw_default, account["country"], "The default number") if raw_default else None,
         "tariff": tariff(form.get("tariff", ""), "The tariff"),
         "callback_tariff": tariff(form.get("callback_tariff", ""), "The callback tariff"),
@@ -181,6 +186,12 @@ def account_settings(form: dict[str, str], account) -> dict:
         if minutes else None,
         "max_call_cost": limit_amount(cost, account["currency"]) if cost else None,
     }
+
+
+def time_zone(raw: str) -> str:
+    if not schedule.valid_time_zone(raw):
+        raise FormError("The time zone is an IANA name such as Europe/Paris.")
+    return raw
 
 
 def limit_amount(raw: str, currency_code: str) -> int | None:

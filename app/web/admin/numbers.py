@@ -7,9 +7,10 @@ from starlette.responses import Response
 from app.data import accounts, admin_queries, service_numbers
 from app.web.admin import forms as forms
 from app.web.admin.pages import Desk, admin_page
-from app.data.service_numbers import MODES
+from app.calls import did_direct
+from app.data.service_numbers import DID_MODES, MODES
 
-DONE = {"added": "The number was added.", "mode": "The number's mode was changed.",
+DONE = {"added": "The number was added.", "mode": "The number's mode (and account, destination) was changed.",
         "caller_id": "The caller ID setting was saved.", "removed": "The number was removed."}
 MODE_TEXT = {
     "pin": "anyone with a caller ID; asks for a PIN",
@@ -17,6 +18,7 @@ MODE_TEXT = {
     "ani-then-pin": "registered caller IDs, otherwise a PIN",
     "ani-and-pin": "registered caller IDs, and their PIN",
     "did": "one account's personal number, any caller",
+    "did-direct": "one account's personal number, connects its fixed destination with no IVR",
 }
 
 
@@ -29,19 +31,29 @@ async def _page(desk: Desk, *, status: int = 200, errors: dict | None = None, va
                        done=DONE.get(desk.query("done")), errors=errors or {}, values=values or {})
 
 
-async def _owner_id(desk: Desk, mode: str) -> int | None:
-    """The account a DID belongs to, from the login typed; None for other modes."""
+async def _owner(desk: Desk, mode: str) -> tuple[int | None, str | None]:
+    """The account a DID belongs to, from the login typed, and a DID-direct number's destination
+    (its policy checked); None for what the mode has not."""
     login = desk.field("account", 64)
-    if mode != "did":
+    raw_destination = desk.field("destination", 40)
+    if mode not in DID_MODES:
         if login:
             raise forms.FormError("Only a DID number belongs to an account: leave the account empty.")
-        return None
-    if not login:
+    elif not login:
         raise forms.FormError("A DID number belongs to an account: give its login.")
+    if mode != "did-direct" and raw_destination:
+        raise forms.FormError("Only a DID-direct number has a destination: leave it empty.")
+    if mode not in DID_MODES:
+        return None, None
     account = await accounts.get_account_by_login(desk.p.db, login=login)
     if account is None:
         raise forms.FormError(f"There is no account with login {login}.")
-    return account["id"]
+    if mode != "did-direct":
+        return account["id"], None
+    try:
+        return account["id"], await did_direct.checked_destination(desk.p.db, account=account, raw=raw_destination)
+    except did_direct.DestinationError as exc:
+        raise forms.FormError(str(exc)) from None
 
 
 @admin_page()
@@ -51,11 +63,14 @@ async def number_list(desk: Desk) -> Response:
 
 @admin_page()
 async def add_number(desk: Desk) -> Response:
-    values = {"number": desk.field("number", 40), "mode": desk.field("mode", 16), "account": desk.field("account", 64)}
+    values = {"number": desk.field("number", 40), "mode": desk.field("mode", 16), "account": desk.field("account", 64),
+              "destination": desk.field("destination", 40)}
     try:
         number = forms.phone_number(values["number"])
         mode = forms.number_mode(values["mode"])
-        await service_numbers.add_number(desk.p.db, number=number, mode=mode, account_id=await _owner_id(desk, mode))
+        account_id, destination = await _owner(desk, mode)
+        await service_numbers.add_number(desk.p.db, number=number, mode=mode, account_id=account_id,
+                                         destination=destination)
     except (forms.FormError, service_numbers.NumberError) as exc:
         message = str(exc)
         return await _page(desk, status=422, errors={"add": message[:1].upper() + message[1:].rstrip(".") + "."},
@@ -78,8 +93,9 @@ def number_action(handler):
 async def change_mode(desk: Desk, row) -> Response:
     try:
         mode = forms.number_mode(desk.field("mode", 16))
-        await service_numbers.set_mode(desk.p.db, number_id=row["id"], mode=mode,
-                                       account_id=await _owner_id(desk, mode))
+        account_id, destination = await _owner(desk, mode)
+        await service_numbers.set_mode(desk.p.db, number_id=row["id"], mode=mode, account_id=account_id,
+                                       destination=destination)
     except (forms.FormError, service_numbers.NumberError) as exc:
         message = str(exc)
         return await _page(desk, status=422,

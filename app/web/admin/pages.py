@@ -12,10 +12,12 @@ from app.web.admin import sessions as admin_sessions
 from app.web.kit.pages import Page, Side
 
 NAV = [("summary", "/admin", "Summary"), ("live", "/admin/live", "Live calls"), ("cdrs", "/admin/cdrs", "CDRs"),
-       ("accounts", "/admin/accounts", "Accounts"), ("numbers", "/admin/numbers", "Numbers"),
+       ("accounts", "/admin/accounts", "Accounts"), ("resellers", "/admin/resellers", "Resellers"),
+       ("numbers", "/admin/numbers", "Numbers"),
        ("rates", "/admin/rates", "Rates"), ("providers", "/admin/providers", "Providers"),
        ("policy", "/admin/policy", "Policy"),
-       ("lockouts", "/admin/lockouts", "Lockouts"), ("prompts", "/admin/prompts", "Prompts")]
+       ("vouchers", "/admin/vouchers", "Vouchers"), ("lockouts", "/admin/lockouts", "Lockouts"),
+       ("alarms", "/admin/alarms", "Alarms"), ("prompts", "/admin/prompts", "Prompts"), ("widgets", "/admin/widgets", "Widgets")]
 
 
 @dataclass

@@ -11,7 +11,9 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from app.web.admin import accounts as admin_accounts, calls as admin_calls, numbers as admin_numbers
-from app.web.admin import prompts as admin_prompts, providers as admin_providers, rates as admin_rates
+from app.web.admin import alarms as admin_alarms, prompts as admin_prompts, providers as admin_providers
+from app.web.admin import rates as admin_rates
+from app.web.admin import resellers as admin_resellers, vouchers as admin_vouchers, widgets as admin_widgets
 from app.data import operators
 from app.web.admin.pages import ADMIN
 from app.web.kit import signin as kit_signin
@@ -51,6 +53,8 @@ routes = [
     Route("/admin/accounts/{account_id:int}/unlock", admin_accounts.unlock, methods=["POST"]),
     Route("/admin/accounts/{account_id:int}/settings", admin_accounts.save_settings, methods=["POST"]),
     Route("/admin/lockouts", admin_accounts.lockout_list, methods=["GET"]),
+    Route("/admin/alarms", admin_alarms.alarm_list, methods=["GET"]),
+    Route("/admin/resellers", admin_resellers.reseller_list, methods=["GET"]),
     Route("/admin/lockouts/clear", admin_accounts.clear_lockout, methods=["POST"]),
     Route("/admin/numbers", admin_numbers.number_list, methods=["GET"]),
     Route("/admin/numbers", admin_numbers.add_number, methods=["POST"]),
@@ -70,4 +74,13 @@ routes = [
     Route("/admin/prompts", admin_prompts.prompt_list, methods=["GET"]),
     Route("/admin/prompts", admin_prompts.upload, methods=["POST"]),
     Route("/admin/prompts/remove", admin_prompts.remove, methods=["POST"]),
+    Route("/admin/widgets", admin_widgets.widget_list, methods=["GET"]),
+    Route("/admin/widgets", admin_widgets.create_widget, methods=["POST"]),
+    Route("/admin/widgets/{widget_id:int}", admin_widgets.widget_page, methods=["GET"]),
+    Route("/admin/widgets/{widget_id:int}", admin_widgets.save_widget, methods=["POST"]),
+    Route("/admin/widgets/{widget_id:int}/enabled", admin_widgets.set_enabled, methods=["POST"]),
+    Route("/admin/vouchers", admin_vouchers.voucher_list, methods=["GET"]),
+    Route("/admin/vouchers/find", admin_vouchers.find_code, methods=["POST"]),
+    Route("/admin/vouchers/{batch_id:int}/disable", admin_vouchers.disable_batch, methods=["POST"]),
+    Route("/admin/accounts/{account_id:int}/low-balance", admin_accounts.save_low_balance, methods=["POST"]),
 ]

@@ -25,6 +25,7 @@ from app.data import accounts, callbacks, request_lookup, service_numbers
 from app.web.demo import seed as demo
 from app.web.loopback import loopback_only
 from app.core import states
+from app.core.ids import is_provider_id
 from app.core.money import format_amount
 
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parents[3] / "templates"))
@@ -42,6 +43,8 @@ MODES = {
     "ani-then-pin": "Registered caller IDs as in ani; anyone else is called back and asked for a PIN.",
     "ani-and-pin": "Registered caller IDs only. Calls the caller back and asks for that account's PIN.",
     "did": "Anyone, even a withheld caller ID. Always calls {owner}'s default number, no PIN.",
+    "did-direct": "Anyone, even a withheld caller ID. Calls {owner}'s default number and connects the DID's "
+                  "fixed destination, no IVR.",
 }
 STATE_TEXT = {
     states.QUEUED: "the callback rings in a moment",
@@ -57,7 +60,6 @@ HANDSET = dict(interactive=True, answer_after=3.0)
 DESTINATION = dict(answer_after=2.0, talk_seconds=20.0)
 MAX_BODY = 4096
 DIGITS = re.compile(r"[0-9*#]{1,32}")
-SID = re.compile(r"CA[0-9a-f]{32}")
 
 
 def _demo_phones() -> list[dict]:
@@ -131,7 +133,7 @@ async def _body(request: Request, *names: str) -> dict[str, str]:
 
 def _handset_call(carrier, sid: str):
     """A call whose handset is one of the demo phones (the page is that handset)."""
-    call = carrier.calls.get(sid) if SID.fullmatch(sid) else None
+    call = carrier.calls.get(sid) if is_provider_id(sid) else None
     if call is not None and (
         (call.direction == "inbound" and call.from_ in PHONE_LABELS)
         or (call.direction == "outbound-api" and call.to in PHONE_LABELS)

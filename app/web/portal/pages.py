@@ -9,7 +9,8 @@ from app.data import accounts
 from app.web.kit.pages import Page, Side
 from app.web.portal import sessions as portal_sessions
 
-NAV = [("dashboard", "/", "Dashboard"), ("history", "/history", "History"), ("settings", "/settings", "Settings"),
+NAV = [("dashboard", "/", "Dashboard"), ("history", "/history", "History"), ("phonebook", "/phonebook", "Phonebook"),
+       ("balance", "/balance", "Balance"), ("recordings", "/recordings", "Recordings"), ("settings", "/settings", "Settings"),
        ("api", "/api/v1/docs", "API")]
 
 

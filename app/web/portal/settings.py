@@ -1,4 +1,4 @@
-"""The portal's settings page: default number, language, caller IDs, PIN, password, API tokens.
+"""The portal's settings page: default number, language, time zone, caller IDs, PIN, password, API tokens.
 
 Each form posts to its own path and comes back to the page (a redirect with a
 `done` code on success, the page with the form's error otherwise).
@@ -12,7 +12,7 @@ from starlette.routing import Route
 from app.calls import account_requests
 from app.data import accounts
 from app.fraud import verifications as ani_verifications, lockouts
-from app.core import request_origin, security
+from app.core import request_origin, schedule, security
 from app.web.portal import sessions as portal_sessions
 from app.web.portal.pages import Visit, portal_page
 from twiml.prompts import PROMPTS
@@ -48,6 +48,8 @@ async def _page(visit: Visit, *, status: int = 200, errors: dict | None = None, 
         pending=await ani_verifications.list_pending(p, account_id=account["id"]),
         tokens=await accounts.list_tokens(p.db, account_id=account["id"]),
         languages=languages(account["language"]), max_tokens=accounts.MAX_LIVE_TOKENS,
+        retention_days=p.settings.recording_retention_days,
+        time_zones=sorted(schedule.time_zones()),
     )
 
 
@@ -63,6 +65,9 @@ async def save_profile(visit: Visit) -> Response:
     language = form.get("language", "")
     if language not in dict(languages(account["language"])):
         return await _page(visit, status=422, errors={"profile": "Choose a language from the list."})
+    time_zone = form.get("time_zone", account["time_zone"]).strip()[:64]
+    if not schedule.valid_time_zone(time_zone):
+        return await _page(visit, status=422, errors={"profile": "Choose a time zone from the list."})
     default_number = None
     if raw:
         try:
@@ -75,7 +80,8 @@ async def save_profile(visit: Visit) -> Response:
     trusted = default_number is not None and default_number == account["default_number"] \
         and account["default_number_trusted"]
     await accounts.update_account(visit.p.db, account_id=account["id"], default_number=default_number,
-                                  default_number_trusted=trusted, language=language)
+                                  default_number_trusted=trusted, language=language, time_zone=time_zone,
+                                  record_calls=form.get("record_calls") == "on")
     return visit.redirect("/settings?done=profile")
 
 

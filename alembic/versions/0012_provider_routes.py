@@ -1,7 +1,7 @@
 """Several providers: the routing table, providers marked down, and the provider of each request and leg
 
-Revision ID: 0007_provider_routes
-Revises: 0006
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-04
 """
 
@@ -9,8 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0007_provider_routes'
-down_revision = '0006'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
