@@ -28,6 +28,7 @@ from app.calls.dispatcher import Dispatcher
 from app.calls.operator_events import Sender
 from app.platform import Platform
 from app.providers import registry
+from app.providers.signatures import Webhooks
 from app.web import telnyx_sms
 from app.core.settings import Settings, check, load_settings
 
@@ -40,7 +41,8 @@ async def healthz(request: Request) -> JSONResponse:
         await p.db.fetch_val("SELECT 1")
     except Exception:
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok", "provider": p.settings.provider_name})
+    return JSONResponse({"status": "ok", "database": "ok", "provider": p.default_provider_name,
+                         "providers": list(p.providers)})
 
 
 async def http_error(request: Request, exc: HTTPException):
@@ -82,23 +84,34 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
         await db.connect()
         secret_key = await instance.resolve_secret_key(db, settings)
         stack = contextlib.AsyncExitStack()
-        if carrier is not None:
-            account = await stack.enter_async_context(embedded_carrier.running(carrier, secret_key))
-            adapter = registry.build(settings.sandbox_dialect, embedded_carrier.adapter_settings(carrier, settings),
-                                     account=account)
-            log.info("PROVIDER=sandbox: calls go to the sandbox carrier at %s, in %s's dialect", account.api_base,
-                     settings.sandbox_dialect)
-        else:
-            adapter = registry.build(settings.provider_name, settings)
-        provider = adapter.provider
-        platform = Platform(settings=settings, db=db, secret_key=secret_key, credentials=adapter.credentials,
-                            provider=provider, metrics=measured, listen_url=listen_url)
+        # One adapter per name of PROVIDERS (PROVIDER=x is PROVIDERS=x), each built by the registry; the
+        # sandbox is the embedded carrier, in the dialect of the provider it stands in for.
+        adapters: dict[str, registry.Adapter] = {}
+        for name in settings.provider_names:
+            if name == "sandbox":
+                account = await stack.enter_async_context(embedded_carrier.running(carrier, secret_key))
+                adapters[name] = registry.build(settings.sandbox_dialect,
+                                                embedded_carrier.adapter_settings(carrier, settings), account=account)
+                log.info("calls %sgo to the sandbox carrier at %s, in %s's dialect",
+                         "" if len(settings.provider_names) == 1 else "may ", account.api_base,
+                         settings.sandbox_dialect)
+            else:
+                adapters[name] = registry.build(name, settings)
+        # The first is the default (texts, triggers, rows without a provider).
+        first = next(iter(adapters.values()))
+        platform = Platform(settings=settings, db=db, secret_key=secret_key, credentials=first.credentials,
+                            provider=first.provider, metrics=measured, listen_url=listen_url,
+                            providers={name: adapter.provider for name, adapter in adapters.items()})
         app.state.platform = platform
-        # The provider's webhook signature check, for the handlers of /twilio/*, /legs/* and /telnyx/sms,
-        # and its dialect of TwiML.
-        app.state.webhooks = adapter.verifier
-        app.state.voice_dialect = adapter.voice_dialect
-        app.state.telnyx_key = adapter.verifier.key if adapter.name == "telnyx" else None
+        # The providers' webhook signature checks, for the handlers of /twilio/*, /legs/* and /telnyx/sms: each
+        # provider signs with its own key; a URL naming its provider is checked against that one only.
+        app.state.webhooks = Webhooks({name: adapter.verifier for name, adapter in adapters.items()})
+        # Each provider's dialect of TwiML, where it has one (Telnyx's TeXML).
+        app.state.voice_dialects = {name: adapter.voice_dialect for name, adapter in adapters.items()
+                                    if adapter.voice_dialect is not None}
+        telnyx_adapter = adapters.get("telnyx") or (adapters.get("sandbox") if settings.sandbox_dialect == "telnyx"
+                                                    and "sandbox" in adapters else None)
+        app.state.telnyx_key = telnyx_adapter.verifier.key if telnyx_adapter is not None else None
         dispatcher = Dispatcher(platform)
         task = asyncio.create_task(dispatcher.run()) if settings.dispatcher_enabled else None
         app.state.dispatcher = dispatcher
@@ -118,7 +131,8 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
                         await background
             await sender.aclose()
             await dispatcher.drain()
-            await provider.aclose()
+            for each in platform.providers.values():
+                await each.aclose()
             await stack.aclose()
             await db.disconnect()
 

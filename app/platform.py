@@ -18,7 +18,7 @@ class Platform:
     db: Database
     secret_key: str
     credentials: Credentials
-    provider: Provider  # app/providers/interface.py; main.py picks the adapter
+    provider: Provider  # app/providers/interface.py; main.py picks the adapter. The first of PROVIDERS.
     metrics: "Metrics | None" = None
     # The address `callback-platform serve` bound (http://127.0.0.1:8000), when it is known.
     listen_url: str | None = None
@@ -26,6 +26,22 @@ class Platform:
     work_ready: asyncio.Event = field(default_factory=asyncio.Event)
     # Set when an operator webhook event is queued, so the sender need not wait for its next poll.
     operator_events_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # Every provider of PROVIDERS by name, in its order (app/calls/routing.py picks among them);
+    # empty: `provider` alone, under the first name of PROVIDERS.
+    providers: dict[str, Provider] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.providers:
+            self.providers = {self.settings.provider_names[0]: self.provider}
+
+    @property
+    def default_provider_name(self) -> str:
+        return next(iter(self.providers))
+
+    def provider_for(self, name: str | None) -> Provider:
+        """The provider called `name` (a leg's or a request's); the first for rows written before
+        there were several, or naming one no longer configured (asked there, it answers not found)."""
+        return self.providers.get(name or "", self.provider)
 
     def wake_dispatcher(self) -> None:
         self.work_ready.set()

@@ -18,8 +18,9 @@ log = logging.getLogger(__name__)
 
 
 async def lookup(p: Platform, legs, *, why: str) -> list[tuple[object, ProviderCall | BaseException]]:
-    """(leg, the provider's record of it, or why there is none) for each leg of `legs` (rows with `provider_sid`)."""
-    answers = await asyncio.gather(*(p.provider.fetch_call(leg["provider_sid"]) for leg in legs),
+    """(leg, the provider's record of it, or why there is none) for each leg of `legs` (rows with `provider_sid`
+    and `provider`): each asked of the provider that placed it."""
+    answers = await asyncio.gather(*(p.provider_for(leg["provider"]).fetch_call(leg["provider_sid"]) for leg in legs),
                                    return_exceptions=True)
     for leg, answer in zip(legs, answers):
         if isinstance(answer, (ProviderError, ProviderTimeout)):

@@ -46,10 +46,6 @@ class Reading:
     breaching: bool | None  # None: too few calls to judge
 
 
-def provider_name(p: Platform) -> str:
-    return "sandbox" if p.settings.uses_sandbox else "twilio"
-
-
 def destination_prefix(number: str | None) -> str | None:
     """The country calling code of an E.164 number ("44" for +44 20...), None if it is not one."""
     if not number or not number.startswith("+"):
@@ -83,8 +79,13 @@ async def readings(p: Platform, now: dt.datetime) -> list[Reading]:
     s = p.settings
     window = dt.timedelta(seconds=s.alarm_window_seconds)
     legs = await data.ended_legs(p.db, since=now - window)
-    provider = f"provider:{provider_name(p)}"
-    found = _traffic(provider, legs, p)
+    # One subject per provider of PROVIDERS, over the legs it placed (a leg naming none: the first's).
+    by_provider = defaultdict(list)
+    for leg in legs:
+        by_provider[leg["provider"] or p.default_provider_name].append(leg)
+    found = []
+    for name in p.providers:
+        found += _traffic(f"provider:{name}", by_provider[name], p)
     by_prefix = defaultdict(list)
     for leg in legs:
         prefix = destination_prefix(leg["to_number"])
@@ -92,10 +93,11 @@ async def readings(p: Platform, now: dt.datetime) -> list[Reading]:
             by_prefix[prefix].append(leg)
     for prefix, group in sorted(by_prefix.items()):
         found += _traffic(f"prefix:{prefix}", group, p)
-    if s.alarm_failed_run:
-        latest = await data.latest_answered(p.db, limit=s.alarm_failed_run)
+    for name in p.providers if s.alarm_failed_run else ():
+        latest = await data.latest_answered(p.db, limit=s.alarm_failed_run, provider=name,
+                                            default=name == p.default_provider_name)
         failed = len(latest) if True not in latest else latest.index(True)
-        found.append(Reading("failed_run", provider, f"{failed} failed", f"{s.alarm_failed_run} failed",
+        found.append(Reading("failed_run", f"provider:{name}", f"{failed} failed", f"{s.alarm_failed_run} failed",
                              failed >= s.alarm_failed_run))
     if s.alarm_spend_factor:
         spent = await data.spend_by_account(p.db, since=now - window, until=now)

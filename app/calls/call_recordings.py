@@ -58,6 +58,12 @@ async def status_reported(p: Platform, *, request_id: int, event: RecordingStatu
     return True
 
 
+async def _provider_of(p: Platform, row):
+    """The provider that recorded it: its request's (with several providers, the one leg A was placed with)."""
+    request = await callbacks.get_request(p.db, request_id=row["request_id"])
+    return p.provider_for(request["provider"] if request is not None else None)
+
+
 async def open_media(p: Platform, *, account_id: int, recording_id: int, audio_format: str) -> RecordingMedia | None:
     """The audio of one of the account's completed recordings, from the provider; None if there is none.
 
@@ -69,7 +75,8 @@ async def open_media(p: Platform, *, account_id: int, recording_id: int, audio_f
     if row is None or row["status"] != "completed":
         return None
     try:
-        return await p.provider.fetch_recording_media(row["sid"], audio_format=audio_format)
+        provider = await _provider_of(p, row)
+        return await provider.fetch_recording_media(row["sid"], audio_format=audio_format)
     except ProviderError as exc:
         if is_not_found(exc):
             return None
@@ -86,7 +93,7 @@ async def purge_expired(p: Platform, now: dt.datetime | None = None) -> int:
     deleted = 0
     for row in await call_recordings.older_than(p.db, before=cutoff, limit=PURGE_BATCH):
         try:
-            await p.provider.delete_recording(row["sid"])
+            await (await _provider_of(p, row)).delete_recording(row["sid"])
         except (ProviderError, ProviderTimeout) as exc:
             if not is_not_found(exc):
                 log.warning("recording %s: the provider did not delete it (%s); tried again later", row["sid"], exc,

@@ -39,15 +39,15 @@ async def cancel(p: Platform, request, *, by: str = "the subscriber"):
         fresh = await callbacks.get_request(p.db, request_id=request["id"])
         if moved:
             if fresh["leg_a_sid"]:
-                await _hang_up(p, fresh["leg_a_sid"])
+                await _hang_up(p, fresh["leg_a_sid"], fresh["provider"])
             return fresh
         request = fresh
     raise NotCancelable(request["state"])
 
 
-async def _hang_up(p: Platform, sid: str) -> None:
+async def _hang_up(p: Platform, sid: str, provider: str | None) -> None:
     try:
-        await p.provider.end_call(sid)
+        await p.provider_for(provider).end_call(sid)
     except (ProviderError, ProviderTimeout) as exc:
         # Already over, most likely; a live leg would still end at its time limit.
         log.warning("could not end call %s after a cancel: %s", sid, exc)

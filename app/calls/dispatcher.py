@@ -11,6 +11,15 @@ create call is sent, so no other instance or tick can dial it again. Outcomes:
   It is left `calling_a` without a sid; its first status callback attaches
   it, and if none comes within the grace period it fails `provider_error`.
   Failing rather than redialling is what keeps a request from ringing twice.
+
+With several providers (PROVIDERS, app/calls/routing.py) each attempt names its
+provider on the row before the create call is sent. A provider that refuses
+with 5xx/429 beyond the retry budget, or is marked down, is failed over from:
+the request goes back to the queue, due now, routed to the next provider. A
+timeout is failed over from only after the grace period has passed without a
+status callback from that provider, since a call it placed would have sent
+one by then; should one still come later, its call is not adopted (the
+provider it was given to is in its callback URLs) but ended as a duplicate.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import logging
 import time
 
 from app.data import accounts, callbacks
-from app.calls import call_recordings, dialing, lost_callbacks, low_balance, machine, notices, pacing
+from app.calls import call_recordings, dialing, lost_callbacks, low_balance, machine, notices, pacing, routing
 from app.billing import provider_prices, reservations
 from app.fraud import policy
 from app.core import states, urls
@@ -96,16 +105,30 @@ async def place_leg_a(p: Platform, request, *, time_limit: int | None = None, sl
         account = await accounts.get_account(p.db, account_id=request["account_id"]) \
             if request["account_id"] is not None else None
         time_limit = await dialing.leg_a_time_limit(p, request, account)
+    names = await routing.candidates(p, request["leg_a_number"])
+    name = routing.pick(request, names)
+    if name is None:
+        await _not_placed(p, request, "every provider is marked down", retryable=True, names=names, name=None)
+        return True
+    several = len(p.providers) > 1
+    if several and name != request["provider"]:
+        # Named before the create call: a timeout is then asked about, and failed over from, there.
+        switched = request["provider"] is not None
+        request = await machine.routed(p.db, request, provider=name, attempts=1 if switched else None)
+        if request is None:
+            return True  # moved meanwhile (canceled)
     if slot_us is not None and not await pacing.wait_for(slot_us, late_us=late_us):
         return False
     if p.metrics is not None:
         p.metrics.dispatch_lag.observe(max(0.0, (utcnow() - request["due_at"]).total_seconds()))
+    # The provider's name in its webhook URLs says whose call a late callback is (leg_status, ivr).
+    tag = name if several else None
     try:
-        sid = await p.provider.create_call(
+        sid = await p.providers[name].create_call(
             to=request["leg_a_number"],
             from_=request["leg_a_from"],
-            url=urls.leg_step(request["base_url"], request["id"], "answer"),
-            status_callback=urls.status_callback(request["base_url"], request["id"], "a"),
+            url=urls.leg_step(request["base_url"], request["id"], "answer", provider=tag),
+            status_callback=urls.status_callback(request["base_url"], request["id"], "a", provider=tag),
             timeout=p.settings.leg_a_timeout_seconds,
             time_limit=time_limit,
             machine_detection=request["leg_b_number"] is not None and request["confirm_mode"] == "amd",
@@ -113,28 +136,60 @@ async def place_leg_a(p: Platform, request, *, time_limit: int | None = None, sl
     except ProviderTimeout as exc:
         if p.metrics is not None:
             p.metrics.provider_errors.labels("timeout").inc()
-        log.warning("request %s: %s; waiting for a status callback", request["id"], exc, extra={"callback_id": request["id"]})
+        log.warning("request %s: %s%s; waiting for a status callback", request["id"], f"{name}: " if several else "",
+                    exc, extra={"callback_id": request["id"]})
         return True
     except ProviderError as exc:
         if p.metrics is not None:
             p.metrics.provider_errors.labels(str(exc.status or "unreachable")).inc()
-        detail = f"provider {exc.status or '-'} {exc.code or ''} {exc}".strip()
-        if exc.retryable and request["attempts"] < p.settings.provider_max_attempts:
-            delay = backoff_seconds(request["attempts"])
-            await machine.move(p.db, request, machine.NOT_PLACED, states.QUEUED, detail=detail,
-                               due_at=utcnow() + dt.timedelta(seconds=delay))
-        else:
-            log.warning("request %s: %s", request["id"], detail, extra={"callback_id": request["id"]})
-            await machine.move(p.db, request, machine.NOT_PLACED, states.FAILED, reason=states.PROVIDER_ERROR,
-                               detail=detail)
+        detail = f"{name + ' ' if several else ''}provider {exc.status or '-'} {exc.code or ''} {exc}".strip()
+        await _not_placed(p, request, detail, retryable=exc.retryable, names=names, name=name)
         return True
     if sid is None:
         # Placed, but not named in the answer: its first status callback attaches it (as after a timeout).
         return True
-    await machine.placed(p.db, request_id=request["id"], sid=sid)
+    if not await machine.placed(p.db, request_id=request["id"], sid=sid, provider=name):
+        await _unless_own(p, request["id"], sid=sid, provider=name)
     await callbacks.ensure_leg(p.db, request_id=request["id"], leg="a", sid=sid, direction="outbound-api",
-                               from_number=request["leg_a_from"], to_number=request["leg_a_number"], status="queued")
+                               from_number=request["leg_a_from"], to_number=request["leg_a_number"], status="queued",
+                               provider=name)
     return True
+
+
+async def _not_placed(p: Platform, request, detail: str, *, retryable: bool, names: list[str],
+                      name: str | None) -> None:
+    """A create call refused (or no provider to send it to): retry, fail over, or fail the request."""
+    if retryable and request["attempts"] < p.settings.provider_max_attempts:
+        delay = backoff_seconds(request["attempts"])
+        await machine.move(p.db, request, machine.NOT_PLACED, states.QUEUED, detail=detail,
+                           due_at=utcnow() + dt.timedelta(seconds=delay))
+        return
+    following = routing.after(names, name) if retryable and name is not None else None
+    if following is not None:
+        # The refusal certainly placed nothing: the next provider, now, with a retry budget of its own.
+        log.warning("request %s: %s; failing over to %s", request["id"], detail, following,
+                    extra={"callback_id": request["id"]})
+        if await machine.move(p.db, request, machine.NOT_PLACED, states.QUEUED, detail=f"{detail}; to {following}",
+                              due_at=utcnow(), provider=following, attempts=0):
+            p.wake_dispatcher()
+        return
+    log.warning("request %s: %s", request["id"], detail, extra={"callback_id": request["id"]})
+    await machine.move(p.db, request, machine.NOT_PLACED, states.FAILED, reason=states.PROVIDER_ERROR,
+                       detail=detail)
+
+
+async def _unless_own(p: Platform, request_id: int, *, sid: str, provider: str) -> None:
+    """A created call whose sid was not recorded: the request's own if a status callback recorded it first;
+    else it was failed over from this provider meanwhile, and the call is a duplicate, ended at once."""
+    request = await callbacks.get_request(p.db, request_id=request_id)
+    if request is None or request["leg_a_sid"] == sid:
+        return
+    log.warning("request %s: call %s created at %s after the request moved on; ending it", request_id, sid, provider,
+                extra={"callback_id": request_id})
+    try:
+        await p.providers[provider].end_call(sid)
+    except (ProviderError, ProviderTimeout) as exc:
+        log.warning("could not end duplicate call %s: %s", sid, exc, extra={"callback_id": request_id})
 
 
 async def expire_and_settle(p: Platform, now: dt.datetime) -> None:
@@ -143,8 +198,21 @@ async def expire_and_settle(p: Platform, now: dt.datetime) -> None:
                            detail="not placed in time")
     grace = max(p.settings.placing_grace_seconds, 3 * p.settings.provider_timeout_seconds)
     for request in await callbacks.stale_placing(p.db, before=now - dt.timedelta(seconds=grace)):
+        following = None
+        if len(p.providers) > 1:
+            following = routing.after(await routing.candidates(p, request["leg_a_number"]),
+                                      request["provider"] or p.default_provider_name)
+        if following is not None:
+            # No status callback within the grace: the provider placed no call. Should it still report
+            # one, that call is not adopted but ended (the provider is in its callback URLs).
+            await machine.move(p.db, request, machine.NOT_PLACED, states.QUEUED, unplaced=True, due_at=now,
+                               provider=following, attempts=0,
+                               detail=f"no answer from {request['provider']} and no status callback within "
+                                      f"{grace:g} s; to {following}")
+            p.wake_dispatcher()
+            continue
         await machine.move(p.db, request, machine.NOT_PLACED, states.FAILED, reason=states.PROVIDER_ERROR,
-                           detail="no answer from the provider; not redialled")
+                           detail="no answer from the provider; not redialled", unplaced=True)
 
 
 class Dispatcher:

@@ -47,9 +47,10 @@ async def end_session(p: Platform, request, reason: str, *, speaker: Speaker, pr
     return voice.goodbye(speaker=speaker, keys=(prompt,))
 
 
-async def answer(p: Platform, request, event: CallAnswered) -> str:
-    # The create call's response may not have been recorded yet: then this is its leg.
-    request = await machine.adopt_leg_a(p.db, request, event.call_id)
+async def answer(p: Platform, request, event: CallAnswered, *, provider: str | None = None) -> str:
+    # The create call's response may not have been recorded yet: then this is its leg. Not so a call of a
+    # provider the request was failed over from (`provider`, named in the URL): it is hung up.
+    request = await machine.adopt_leg_a(p.db, request, event.call_id, provider=provider)
     if request["leg_a_sid"] != event.call_id:
         return voice.goodbye(speaker=DEFAULT_SPEAKER, keys=("session_over",))
     if request["state"] == states.CALLING_A:

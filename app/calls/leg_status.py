@@ -20,6 +20,7 @@ from app.core.ids import is_provider_id
 from app.data.db import storable, utcnow
 from app.platform import Platform
 from app.providers.events import FROM_RECORD_SEQUENCE, LegStatus
+from app.providers.interface import ProviderError, ProviderTimeout
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +102,19 @@ async def _retry_or_fail_leg_a(p: Platform, request, status: str) -> None:
     await machine.move(p.db, request, machine.LEG_A_ENDED, states.FAILED, reason=reason, detail=f"leg A {status}")
 
 
-async def _leg_a(p: Platform, request, event: LegStatus) -> None:
+async def _leg_a(p: Platform, request, event: LegStatus, provider: str | None) -> None:
     sid, status = event.call_id, event.status
     known = await callbacks.get_leg(p.db, sid=sid)
     if known is None:
         # The create call's response may not have been recorded yet: then this is its leg.
-        request = await machine.adopt_leg_a(p.db, request, sid)
+        request = await machine.adopt_leg_a(p.db, request, sid, provider=provider)
         if request["leg_a_sid"] != sid:
             log.warning("request %s: status for a leg A %s that is not its own", request["id"], sid, extra={"callback_id": request["id"]})
+            await _end_duplicate(p, request, sid=sid, status=status, provider=provider)
             return
         await callbacks.ensure_leg(p.db, request_id=request["id"], leg="a", sid=sid, direction="outbound-api",
-                                   from_number=event.caller, to_number=request["leg_a_number"], status=status)
+                                   from_number=event.caller, to_number=request["leg_a_number"], status=status,
+                                   provider=provider or request["provider"])
     await callbacks.update_leg(p.db, sid=sid, sequence=event.sequence, status=status)
     if status == "in-progress":
         await callbacks.finish_answer_once(p.db, sid=sid)
@@ -131,6 +134,19 @@ async def _leg_a(p: Platform, request, event: LegStatus) -> None:
     await _release_if_over(p, request["id"])
 
 
+async def _end_duplicate(p: Platform, request, *, sid: str, status: str, provider: str | None) -> None:
+    """A live call of a provider the request was failed over from (its create call timed out, and the
+    call appeared after the grace): the request is placed elsewhere, so this one is ended, never adopted."""
+    if provider is None or provider == request["provider"] or provider not in p.providers or status in FINAL:
+        return
+    log.warning("request %s: call %s at %s appeared after failing over to %s; ending it", request["id"], sid,
+                provider, request["provider"], extra={"callback_id": request["id"]})
+    try:
+        await p.providers[provider].end_call(sid)
+    except (ProviderError, ProviderTimeout) as exc:
+        log.warning("could not end duplicate call %s: %s", sid, exc, extra={"callback_id": request["id"]})
+
+
 async def _end_session(p: Platform, request) -> None:
     """Leg A hung up: the session is over, whatever step it was at (the machine retries lost races)."""
     if request["state"] not in states.LIVE:
@@ -144,7 +160,7 @@ async def _leg_b(p: Platform, request, event: LegStatus) -> None:
     sid, status = event.call_id, event.status
     await callbacks.ensure_leg(p.db, request_id=request["id"], leg="b", sid=sid, direction="outbound-dial",
                                from_number=event.caller, to_number=event.called or request["leg_b_number"],
-                               status=status)
+                               status=status, provider=request["provider"])
     await callbacks.update_leg(p.db, sid=sid, sequence=event.sequence, status=status)
     if status == "in-progress":
         await note_leg_b_answered(p, request, sid=sid, to=event.called)
@@ -162,15 +178,19 @@ async def note_leg_b_answered(p: Platform, request, *, sid: str, to: str | None)
     """
     await callbacks.ensure_leg(p.db, request_id=request["id"], leg="b", sid=sid, direction="outbound-dial",
                                from_number=request["leg_a_from"], to_number=to or request["leg_b_number"],
-                               status="in-progress")
+                               status="in-progress", provider=request["provider"])
     if await callbacks.finish_answer_once(p.db, sid=sid):
         await callbacks.increment(p.db, request_id=request["id"], column="calls_connected")
         if request["state"] == states.CALLING_B:
             await machine.move(p.db, request, machine.LEG_B_ANSWERED, states.CONNECTED, detail=to)
 
 
-async def record_status(p: Platform, *, request_id: int, leg: str, event: LegStatus) -> None:
-    """Apply one status report of leg `leg` ("a" or "b"): a status callback, or a lost one's stand-in."""
+async def record_status(p: Platform, *, request_id: int, leg: str, event: LegStatus,
+                        provider: str | None = None) -> None:
+    """Apply one status report of leg `leg` ("a" or "b"): a status callback, or a lost one's stand-in.
+
+    `provider`: the provider named in the callback's URL (with several providers), whose call it reports.
+    """
     request = await callbacks.get_request(p.db, request_id=request_id)
     sid = event.call_id
     # Signed, so from the provider; still, nothing that cannot be a call's sid or
@@ -180,7 +200,7 @@ async def record_status(p: Platform, *, request_id: int, leg: str, event: LegSta
         return
     event = dataclasses.replace(event, caller=storable(event.caller, 32), called=storable(event.called, 32))
     if leg == "a":
-        await _leg_a(p, request, event)
+        await _leg_a(p, request, event, provider if provider in p.providers else None)
     elif leg == "b":
         await _leg_b(p, request, event)
 

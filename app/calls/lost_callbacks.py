@@ -62,7 +62,8 @@ async def _record_unrecorded_legs_a(db: Database, *, quiet_before: dt.datetime, 
     """Write the missing row of a placed leg A, as its first status callback would have, so it can be checked."""
     for row in await open_legs.placed_legs_a_without_row(db, quiet_before=quiet_before, limit=limit):
         await callbacks.ensure_leg(db, request_id=row["id"], leg="a", sid=row["leg_a_sid"], direction="outbound-api",
-                                   from_number=row["leg_a_from"], to_number=row["leg_a_number"], status="queued")
+                                   from_number=row["leg_a_from"], to_number=row["leg_a_number"], status="queued",
+                                   provider=row["provider"])
 
 
 async def resume_ended_legs_a(p: Platform, now: dt.datetime, *, quiet_before: dt.datetime,
@@ -132,7 +133,7 @@ async def _settle_unknown(p: Platform, leg, answer, *, overdue: bool) -> bool:
         if isinstance(answer, ProviderCall):
             # Still up, it says, past its TimeLimit: end it, so that it costs nothing more.
             try:
-                await p.provider.end_call(leg["provider_sid"])
+                await p.provider_for(leg["provider"]).end_call(leg["provider_sid"])
             except (ProviderError, ProviderTimeout) as exc:
                 log.warning("could not end overdue call %s: %s", leg["provider_sid"], exc,
                             extra={"callback_id": leg["request_id"]})

@@ -132,19 +132,31 @@ async def claim(db: Database, *, now: dt.datetime, limit: int):
 # Leg A -----------------------------------------------------------------------
 
 
-async def placed(db: Database, *, request_id: int, sid: str) -> bool:
-    """The provider placed leg A with this sid (the create call's answer)."""
-    return await callbacks.attach_leg_a(db, request_id=request_id, sid=sid)
+async def routed(db: Database, request, *, provider: str, attempts: int | None = None):
+    """Leg A is about to be placed with `provider` (app/calls/routing.py): the row as it now is, None if it
+    moved meanwhile. Written before the create call, so a create that gets no answer is failed over from
+    the right provider; `attempts` restarts the retry budget at a provider it was failed over to."""
+    return await callbacks.route_leg_a(db, request, provider=provider, attempts=attempts)
 
 
-async def adopt_leg_a(db: Database, request, sid: str):
+async def placed(db: Database, *, request_id: int, sid: str, provider: str | None = None) -> bool:
+    """The provider placed leg A with this sid (the create call's answer).
+
+    `provider`: which one; refused if the request has been failed over from it meanwhile.
+    """
+    return await callbacks.attach_leg_a(db, request_id=request_id, sid=sid, provider=provider)
+
+
+async def adopt_leg_a(db: Database, request, sid: str, *, provider: str | None = None):
     """A webhook of a leg A whose create call has not been answered yet: it is this request's leg.
 
     The create call's answer may land meanwhile, so whichever wrote the sid wins,
-    and the row is read back. The request as it now is.
+    and the row is read back. The request as it now is. `provider`: the provider
+    the webhook's URL was given to; a call of a provider the request has been
+    failed over from is never adopted (the caller ends it as a duplicate).
     """
     if request["leg_a_sid"] is None and request["state"] == S.CALLING_A:
-        await placed(db, request_id=request["id"], sid=sid)
+        await placed(db, request_id=request["id"], sid=sid, provider=provider)
         return await callbacks.get_request(db, request_id=request["id"])
     return request
 

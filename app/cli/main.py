@@ -7,7 +7,7 @@ import asyncio
 import sys
 
 from dialer import cli as dialer
-from app.cli.commands import CommandError, accounts, numbers, rates, resellers, system, vouchers
+from app.cli.commands import CommandError, accounts, numbers, rates, resellers, routes, system, vouchers
 from app.data.db import make_database
 from app.core.settings import Settings, load_settings
 
@@ -24,7 +24,7 @@ async def _with_db(settings: Settings, work):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="callback-platform", description="Callback platform operator commands")
     groups = parser.add_subparsers(dest="group", required=True)
-    for module in (system, accounts, numbers, rates, resellers, vouchers):
+    for module in (system, accounts, numbers, rates, routes, resellers, vouchers):
         module.register(groups)
     dialer.add_commands(groups)
     return parser

@@ -18,7 +18,7 @@ from app.core import request_origin
 
 DEFAULT_DATABASE_URL = "sqlite:///./callback.db"
 TWILIO_API_BASE = "https://api.twilio.com"
-# PROVIDER's values (PRODUCT.md §5); app/providers/registry.py builds each one's adapter.
+# PROVIDER's (and PROVIDERS' list's) values (PRODUCT.md §5); app/providers/registry.py builds each one's adapter.
 PROVIDERS = ("sandbox", "twilio", "signalwire", "telnyx")
 # The protocol the sandbox carrier speaks (SANDBOX_DIALECT): which provider it stands in for.
 SANDBOX_DIALECTS = ("twilio", "signalwire", "telnyx")
@@ -144,13 +144,24 @@ class Settings:
     alarm_spend_factor: int = 5
     alarm_spend_min: int = 1000
 
+    # PROVIDERS: the providers calls are placed with, in order of preference (app/calls/routing.py);
+    # empty: PROVIDER alone (PROVIDER=x is PROVIDERS=x), else the one the credentials name.
+    providers: tuple[str, ...] = ()
+
+    @property
+    def provider_names(self) -> tuple[str, ...]:
+        """The providers in use, the first the default (webhooks of the trigger, texts, rows without a provider)."""
+        if self.providers:
+            return self.providers
+        return (self.provider or ("twilio" if self.twilio_account_sid else "sandbox"),)
+
     @property
     def provider_name(self) -> str:
-        return self.provider or ("twilio" if self.twilio_account_sid else "sandbox")
+        return self.provider_names[0]
 
     @property
     def uses_sandbox(self) -> bool:
-        return self.provider_name == "sandbox"
+        return "sandbox" in self.provider_names
 
     @property
     def is_sqlite(self) -> bool:
@@ -192,12 +203,25 @@ def signalwire_api_base(space_url: str) -> str:
 
 
 def _check_provider(settings: Settings) -> None:
-    name = settings.provider_name
-    if name not in PROVIDERS:
-        raise SystemExit(f"PROVIDER must be one of {', '.join(PROVIDERS)}, got {name!r}")
     if settings.twilio_account_sid and not settings.twilio_auth_token:
         # The auth token is the key webhooks are signed with: without it, anyone could sign.
         raise SystemExit("TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN is not: set both, or neither for the sandbox")
+    if len(set(settings.providers)) != len(settings.providers) or not set(settings.providers) <= set(PROVIDERS):
+        raise SystemExit(f"PROVIDERS is a comma-separated list of {', '.join(PROVIDERS)}, each at most once, "
+                         f"got {','.join(settings.providers)!r}")
+    if settings.providers and settings.provider and settings.provider != settings.providers[0]:
+        raise SystemExit(f"PROVIDER={settings.provider} and PROVIDERS={','.join(settings.providers)} disagree: "
+                         "set one (PROVIDERS for several, in order of preference)")
+    for name in settings.provider_names:
+        _check_one_provider(settings, name)
+    if settings.sandbox_dialect not in SANDBOX_DIALECTS:
+        raise SystemExit(f"SANDBOX_DIALECT must be one of {', '.join(SANDBOX_DIALECTS)}, "
+                         f"got {settings.sandbox_dialect!r}")
+
+
+def _check_one_provider(settings: Settings, name: str) -> None:
+    if name not in PROVIDERS:
+        raise SystemExit(f"PROVIDER must be one of {', '.join(PROVIDERS)}, got {name!r}")
     missing = [variable for variable in REQUIRED.get(name, ()) if not _setting(settings, variable)]
     if missing:
         # Half a provider would place calls nobody can verify the webhooks of, or none at all.
@@ -268,6 +292,10 @@ def check(settings: Settings) -> Settings:
     return settings
 
 
+def _providers(raw: str | None) -> tuple[str, ...]:
+    return tuple(name.strip().lower() for name in (raw or "").split(",") if name.strip())
+
+
 def _hosts(raw: str | None) -> tuple[str, ...] | None:
     names = tuple(name.strip().lower() for name in (raw or "").split(",") if name.strip())
     return names or None
@@ -320,6 +348,7 @@ def load_settings(environ: dict | None = None, env_file: str | Path | None = ".e
         metrics_token=env.get("METRICS_TOKEN") or None,
         forwarded_allow_ips=(env.get("FORWARDED_ALLOW_IPS") or "127.0.0.1").strip(),
         forwarded_trusted_hops=_int(env, "FORWARDED_TRUSTED_HOPS", 0),
+        providers=_providers(env.get("PROVIDERS")),
         recording_retention_days=_int(env, "RECORDING_RETENTION_DAYS", 30),
         operator_webhook_url=(env.get("OPERATOR_WEBHOOK_URL") or "").strip() or None,
         operator_webhook_secret=env.get("OPERATOR_WEBHOOK_SECRET") or None,

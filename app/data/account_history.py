@@ -135,6 +135,7 @@ def leg_view(leg, currency: str) -> dict:
         "price_per_minute": money.format_price(leg["price_per_minute"]) if leg["price_per_minute"] is not None else None,
         "cost": _amount(leg["cost"], currency),
         "cost_minor": leg["cost"],
+        "provider": leg["provider"],
     }
 
 
@@ -159,6 +160,7 @@ def callback_view(row, legs, currency: str) -> dict:
         "cost": money.format_amount(cost, currency),
         "cost_minor": cost,
         "currency": currency,
+        "provider": row["provider"],
     }
 
 

@@ -14,19 +14,24 @@ MAX_LEGS = 50_000
 
 
 async def ended_legs(db: Database, *, since: dt.datetime):
-    """Legs ended since `since`, newest first: to_number, answered (bool), duration_seconds."""
+    """Legs ended since `since`, newest first: to_number, answered (bool), duration_seconds, provider."""
     return await db.fetch_all(
         sa.select(call_legs.c.to_number, call_legs.c.answered_at.is_not(None).label("answered"),
-                  call_legs.c.duration_seconds)
+                  call_legs.c.duration_seconds, call_legs.c.provider)
         .where(call_legs.c.ended_at >= since)
         .order_by(call_legs.c.ended_at.desc(), call_legs.c.id.desc()).limit(MAX_LEGS))
 
 
-async def latest_answered(db: Database, *, limit: int) -> list[bool]:
-    """Whether each of the `limit` most recently ended legs was answered, newest first."""
+async def latest_answered(db: Database, *, limit: int, provider: str | None = None,
+                          default: bool = True) -> list[bool]:
+    """Whether each of the `limit` most recently ended legs (of `provider`, and of none when it is the
+    `default` one: legs written before there were several) was answered, newest first."""
+    placed_by = [] if provider is None else [
+        sa.or_(call_legs.c.provider == provider, call_legs.c.provider.is_(None)) if default
+        else call_legs.c.provider == provider]
     rows = await db.fetch_all(
         sa.select(call_legs.c.answered_at.is_not(None).label("answered"))
-        .where(call_legs.c.ended_at.is_not(None))
+        .where(call_legs.c.ended_at.is_not(None), *placed_by)
         .order_by(call_legs.c.ended_at.desc(), call_legs.c.id.desc()).limit(limit))
     return [bool(row["answered"]) for row in rows]
 

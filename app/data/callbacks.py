@@ -81,9 +81,13 @@ async def get_request(db: Database, *, request_id: int):
 
 
 async def transition(
-    db: Database, request, to_state: str, *, reason: str | None = None, detail: str | None = None, **values
+    db: Database, request, to_state: str, *, reason: str | None = None, detail: str | None = None,
+    unplaced: bool = False, **values
 ) -> bool:
-    """Move `request` (the row as last read) to `to_state`; False if someone else moved it first."""
+    """Move `request` (the row as last read) to `to_state`; False if someone else moved it first.
+
+    `unplaced`: only while no leg A sid is recorded (a status callback may attach one meanwhile).
+    """
     from_state = request["state"]
     if not states.can_move(from_state, to_state):
         return False
@@ -91,7 +95,8 @@ async def transition(
     async with db.transaction():
         moved = await db.fetch_val(
             requests_t.update()
-            .where(requests_t.c.id == request["id"], requests_t.c.state == from_state)
+            .where(requests_t.c.id == request["id"], requests_t.c.state == from_state,
+                   *([requests_t.c.leg_a_sid.is_(None)] if unplaced else []))
             .values(state=to_state, reason=reason, updated_at=now, **values)
             .returning(requests_t.c.id)
         )
@@ -203,19 +208,35 @@ async def next_due_at(db: Database, *, now: dt.datetime) -> dt.datetime | None:
     )
 
 
-async def attach_leg_a(db: Database, *, request_id: int, sid: str) -> bool:
+async def attach_leg_a(db: Database, *, request_id: int, sid: str, provider: str | None = None) -> bool:
     """Record leg A's sid once; whichever of the create response and the first
-    status callback comes first wins, the other is a no-op."""
+    status callback comes first wins, the other is a no-op.
+
+    `provider`: the provider the call is at; only while the request is placed there
+    (or names none yet), never a call of a provider it was failed over from.
+    """
     if not is_provider_id(sid):
         return False
     taken = sa.select(requests_t.c.id).where(requests_t.c.leg_a_sid == sid).exists()
+    at = [] if provider is None else [sa.or_(requests_t.c.provider.is_(None), requests_t.c.provider == provider)]
     got = await db.fetch_val(
         requests_t.update()
-        .where(requests_t.c.id == request_id, requests_t.c.leg_a_sid.is_(None), ~taken)
-        .values(leg_a_sid=sid, updated_at=utcnow())
+        .where(requests_t.c.id == request_id, requests_t.c.leg_a_sid.is_(None), ~taken, *at)
+        .values(leg_a_sid=sid, updated_at=utcnow(), **({} if provider is None else {"provider": provider}))
         .returning(requests_t.c.id)
     )
     return got is not None
+
+
+async def route_leg_a(db: Database, request, *, provider: str, attempts: int | None = None):
+    """Name the provider a claimed leg A is about to be placed with, before its create call is sent;
+    the row as it now is, or None if it was moved meanwhile. Not a state change (app/calls/machine.py)."""
+    values = {"provider": provider} | ({} if attempts is None else {"attempts": attempts})
+    return await db.fetch_one(
+        requests_t.update()
+        .where(requests_t.c.id == request["id"], requests_t.c.state == states.CALLING_A,
+               requests_t.c.leg_a_sid.is_(None))
+        .values(updated_at=utcnow(), **values).returning(*requests_t.c))
 
 
 async def list_events(db: Database, *, request_id: int):
@@ -226,11 +247,11 @@ async def list_events(db: Database, *, request_id: int):
 
 
 async def ensure_leg(db: Database, *, request_id: int, leg: str, sid: str, direction: str,
-                     from_number: str | None, to_number: str | None, status: str) -> None:
+                     from_number: str | None, to_number: str | None, status: str, provider: str | None = None) -> None:
     query = (
         _insert_ignoring_duplicates(db, call_legs)
         .values(request_id=request_id, leg=leg, provider_sid=sid, direction=direction, from_number=from_number,
-                to_number=to_number, status=status, started_at=utcnow())
+                to_number=to_number, status=status, started_at=utcnow(), provider=provider)
         .on_conflict_do_nothing(index_elements=["provider_sid"])
     )
     await db.execute(query)

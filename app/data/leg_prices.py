@@ -39,7 +39,7 @@ async def claim_check(db: Database, *, leg_id: int, seen_checks: int, checks: in
 async def due_checks(db: Database, *, now: dt.datetime, limit: int):
     """Legs whose price check is due by `now`, the longest due first."""
     return await db.fetch_all(
-        sa.select(call_legs.c.id, call_legs.c.request_id, call_legs.c.provider_sid, call_legs.c.price_checks)
+        sa.select(call_legs.c.id, call_legs.c.request_id, call_legs.c.provider_sid, call_legs.c.provider, call_legs.c.price_checks)
         .where(call_legs.c.price_check_at <= now)
         .order_by(call_legs.c.price_check_at)
         .limit(limit)

@@ -19,7 +19,7 @@ async def placed_legs_a_without_row(db: Database, *, quiet_before: dt.datetime, 
     """Requests whose leg A sid was recorded but not its leg row, quiet since `quiet_before`."""
     recorded = sa.select(call_legs.c.id).where(call_legs.c.provider_sid == callback_requests.c.leg_a_sid)
     return await db.fetch_all(
-        sa.select(callback_requests.c.id, callback_requests.c.leg_a_sid, callback_requests.c.leg_a_from,
+        sa.select(callback_requests.c.id, callback_requests.c.leg_a_sid, callback_requests.c.provider, callback_requests.c.leg_a_from,
                   callback_requests.c.leg_a_number)
         .where(callback_requests.c.state.in_(_UNFINISHED),
                callback_requests.c.leg_a_sid.is_not(None), callback_requests.c.updated_at < quiet_before,

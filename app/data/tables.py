@@ -180,6 +180,9 @@ callback_requests = sa.Table(
     sa.Column("calls_connected", sa.Integer, nullable=False, server_default="0"),
     # What this request holds of its account's balance (see app/billing/reservations.py).
     sa.Column("reserved", sa.BigInteger, nullable=False, server_default="0"),
+    # The provider (a name of PROVIDERS) leg A is placed with: set before its create call is sent, so a
+    # create that got no answer is asked about, and failed over from, at the right one. NULL: the first.
+    sa.Column("provider", sa.String(16)),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("trigger_kind", "trigger_id", name="uq_callback_requests_trigger"),
@@ -213,6 +216,8 @@ call_legs = sa.Table(
     sa.Column("from_number", sa.String(32)),
     sa.Column("to_number", sa.String(32)),
     sa.Column("status", sa.String(16), nullable=False),
+    # The provider that placed the leg (leg B: leg A's, which dials it): its status and price are asked there.
+    sa.Column("provider", sa.String(16)),
     sa.Column("last_sequence", sa.Integer, nullable=False, server_default="-1"),
     sa.Column("started_at", sa.DateTime, nullable=False),
     sa.Column("answered_at", sa.DateTime),
@@ -605,4 +610,26 @@ alarms = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.Column("cleared_at", sa.DateTime),
     sa.Index("ix_alarms_cleared_at", "cleared_at"),
+)
+
+# Least-cost routing (app/calls/routing.py): what each provider charges per minute for numbers
+# starting with `prefix`, in micro-units of the operator's currency.
+provider_routes = sa.Table(
+    "provider_routes",
+    metadata,
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("provider", sa.String(16), nullable=False),
+    sa.Column("cost_per_minute", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("prefix", "provider"),
+)
+
+# A provider the operator marked down: no call is placed with it until it is marked up.
+provider_states = sa.Table(
+    "provider_states",
+    metadata,
+    sa.Column("provider", sa.String(16), primary_key=True),
+    sa.Column("down", sa.Boolean, nullable=False, server_default=sa.text("false")),
+    sa.Column("note", sa.String(255)),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
 )

@@ -132,6 +132,59 @@ class SignalWireSignatures(FormSignature):
         return None if signature_matches(self.validator, url, params, signature) else "invalid X-SignalWire-Signature"
 
 
+class Webhooks:
+    """The webhook verifiers of the configured providers, by name (PROVIDERS; one with a single provider).
+
+    A webhook is accepted when any one of them signed it; a request that names its provider
+    (`?provider=` on the URLs a leg was given) is checked against that provider's alone, so that
+    one provider's key cannot speak for another's calls. The Twilio family's schemes sign the URL and
+    the form, and share one reading of it; a scheme that signs the raw body (Telnyx's, `signs_body`)
+    is asked alone, when its own headers are on the request.
+    """
+
+    def __init__(self, verifiers: Mapping[str, WebhookVerifier]):
+        self.by_name = dict(verifiers)
+
+    def __getitem__(self, name: str) -> WebhookVerifier:
+        return self.by_name[name]
+
+    def of(self, provider: str | None) -> WebhookVerifier:
+        """The verifier for a request naming `provider` (any configured one when None); 403 for a name not configured."""
+        if provider is None:
+            return self
+        verifier = self.by_name.get(provider)
+        if verifier is None:
+            raise HTTPException(403, "unknown provider")
+        return verifier
+
+    async def form(self, request: Request, callback_base: str) -> dict[str, str]:
+        verifiers = list(self.by_name.values())
+        if len(verifiers) == 1:
+            return await verifiers[0].form(request, callback_base)
+        for verifier in verifiers:
+            if getattr(verifier, "signs_body", False) and any(request.headers.get(h) for h in verifier.headers):
+                return await verifier.form(request, callback_base)
+        family = [verifier for verifier in verifiers if isinstance(verifier, FormSignature)]
+        if not family:
+            raise HTTPException(403, "missing signature")
+        return await signed_form(request, AnyOf(family), callback_base)
+
+
+class AnyOf(FormSignature):
+    """Several Twilio-family schemes: signed by any one of them."""
+
+    def __init__(self, verifiers: list[FormSignature]):
+        self.verifiers = verifiers
+        self.headers = tuple(dict.fromkeys(header for verifier in verifiers for header in verifier.headers))
+
+    def refusal(self, headers: Mapping[str, str], url: str, params: dict[str, str]) -> str | None:
+        refusals = [verifier.refusal(headers, url, params) for verifier in self.verifiers]
+        if any(refusal is None for refusal in refusals):
+            return None
+        # The message of a verifier whose header was present (its signature did not match), else the first.
+        return next((refusal for refusal in refusals if refusal and refusal.startswith("invalid")), refusals[0])
+
+
 async def signed_form(request: Request, verifier: FormSignature, callback_base: str) -> dict[str, str]:
     """The form parameters of a request the provider signed; 403 otherwise (before anything is read into the app)."""
     if not any(request.headers.get(name) for name in verifier.headers):

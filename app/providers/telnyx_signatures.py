@@ -93,6 +93,9 @@ async def signed_form(request: Request, key: VerifyKey) -> dict[str, str]:
 class TelnyxWebhooks:
     """The TeXML webhook check app.main hands the voice and SMS handlers for PROVIDER=telnyx."""
 
+    headers = (SIGNATURE_HEADER, TIMESTAMP_HEADER)
+    signs_body = True  # over the raw body, not the URL and form: signatures.Webhooks asks it alone
+
     def __init__(self, public_key: str):
         self.key = verify_key(public_key)
 

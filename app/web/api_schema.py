@@ -76,6 +76,7 @@ SCHEMAS = {
             "price_per_minute": NULLABLE_STRING,
             "cost": {"type": ["string", "null"], "description": "in the account's currency, once the leg has ended"},
             "cost_minor": NULLABLE_INT,
+            "provider": {"type": ["string", "null"], "description": "the provider that placed the leg (PROVIDERS)"},
         },
     },
     "Callback": {
@@ -102,6 +103,8 @@ SCHEMAS = {
             "cost": AMOUNT,
             "cost_minor": {"type": "integer", "description": "the cost in minor units (cents)"},
             "currency": {"type": "string", "minLength": 3, "maxLength": 3},
+            "provider": {"type": ["string", "null"],
+                         "description": "the provider leg A is placed with (null until it is routed)"},
         },
     },
     "CallbackList": {

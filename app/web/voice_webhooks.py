@@ -20,14 +20,25 @@ log = logging.getLogger(__name__)
 
 
 def twiml_response(twiml: str, request: Request | None = None) -> Response:
-    # The provider's dialect of TwiML (Telnyx's TeXML differs in a few attributes: app/providers/telnyx_texml.py).
-    dialect = getattr(request.app.state, "voice_dialect", None) if request is not None else None
+    # The provider's dialect of TwiML (Telnyx's TeXML differs in a few attributes: app/providers/telnyx_texml.py):
+    # that of the provider a leg's URL names, else the first provider's.
+    dialect = None
+    if request is not None:
+        dialects = getattr(request.app.state, "voice_dialects", {})
+        dialect = dialects.get(_provider(request) or request.app.state.platform.settings.provider_name)
     return Response(dialect(twiml) if dialect is not None else twiml, media_type="application/xml")
 
 
+def _provider(request: Request) -> str | None:
+    """The provider a webhook URL was given to, when several are configured (app/core/urls.py)."""
+    name = request.query_params.get("provider")
+    return name if name in request.app.state.platform.providers else None
+
+
 async def _signed(request: Request) -> dict[str, str]:
+    """The signed form: signed by the provider the URL names, else by any configured one."""
     p = request.app.state.platform
-    return await request.app.state.webhooks.form(request, p.callback_base(request))
+    return await request.app.state.webhooks.of(_provider(request)).form(request, p.callback_base(request))
 
 
 async def voice_trigger(request: Request) -> Response:
@@ -63,7 +74,8 @@ async def status(request: Request) -> Response:
     request_id = _positive_int(request.query_params.get("request"))
     leg = request.query_params.get("leg")
     if request_id is not None and leg in ("a", "b"):
-        await leg_status.record_status(request.app.state.platform, request_id=request_id, leg=leg, event=event)
+        await leg_status.record_status(request.app.state.platform, request_id=request_id, leg=leg, event=event,
+                                       provider=_provider(request))
     return Response(status_code=204)
 
 
@@ -92,7 +104,10 @@ async def leg_step(request: Request) -> Response:
     row = await callbacks.get_request(p.db, request_id=request_id) if request_id <= MAX_ID else None
     if row is None:
         return twiml_response(voice.goodbye(speaker=Speaker(), keys=("session_over",)), request)
-    return twiml_response(await step(p, row, event), request)
+    # Leg A's answer URL names its provider when there are several (ivr.answer: a call of a provider
+    # the request was failed over from is hung up).
+    provider = _provider(request) if name == "answer" else None
+    return twiml_response(await step(p, row, event, **({"provider": provider} if provider else {})), request)
 
 
 async def prompt_audio(request: Request) -> Response:

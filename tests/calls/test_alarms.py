@@ -28,7 +28,7 @@ def p(settings, engine):
         yield platform
 
 
-def cdr(engine, *, login="alice", to="+12125550123", ago=60, seconds=0, cost=0):
+def cdr(engine, *, login="alice", to="+12125550123", ago=60, seconds=0, cost=0, provider=None):
     """One ended leg, `ago` seconds ago, as the billing writes it."""
     now = utcnow()
     ended = now - dt.timedelta(seconds=ago)
@@ -40,7 +40,8 @@ def cdr(engine, *, login="alice", to="+12125550123", ago=60, seconds=0, cost=0):
         c.execute(call_legs.insert().values(
             request_id=request_id, leg="b", provider_sid=f"CA{next(_sids):032d}", direction="outbound-dial",
             to_number=to, status="completed" if seconds else "no-answer", started_at=ended,
-            answered_at=ended if seconds else None, ended_at=ended, duration_seconds=seconds, cost=cost))
+            answered_at=ended if seconds else None, ended_at=ended, duration_seconds=seconds, cost=cost,
+            provider=provider))
 
 
 def kinds(readings) -> set[tuple[str, str]]:
@@ -75,3 +76,16 @@ def test_short_calls_and_unanswered_destinations_raise_acd_and_asr(p, engine):
         cdr(engine, to="+442071234567", seconds=120)
     _, cleared = p.run(alarms.check, p.platform)
     assert kinds(cleared) == kinds(raised)
+
+
+def test_with_several_providers_each_one_is_measured_on_the_legs_it_placed(settings, engine):
+    watched = settings.with_(providers=("twilio", "sandbox"), alarm_min_calls=3, alarm_asr_below_percent=50,
+                             alarm_acd_below_seconds=0, alarm_failed_run=3, alarm_spend_factor=0)
+    with PlatformUnderTest(watched, engine) as p:
+        p.run(seed, p.platform.db, watched.secret_key)
+        for _ in range(3):
+            cdr(engine, provider="sandbox")                # unanswered at sandbox
+            cdr(engine, seconds=60, provider="twilio")     # answered at twilio
+        cdr(engine, seconds=60)                            # a leg naming no provider: the first's (twilio)
+        raised, _ = p.run(alarms.check, p.platform)
+        assert kinds(raised) == {("asr", "provider:sandbox"), ("failed_run", "provider:sandbox")}

@@ -113,3 +113,33 @@ def test_retention_keeps_what_the_provider_did_not_delete(p, monkeypatch):
     with p.engine.connect() as c:
         left = c.execute(sa.select(recordings_t.c.sid)).scalars().all()
     assert left == ["RE" + "0" * 31 + "2"]  # the provider was down: tried again on the next pass
+
+
+def test_a_recording_is_fetched_and_deleted_through_the_provider_that_placed_its_call(p, monkeypatch):
+    """With several providers (PROVIDERS), a recording is at the provider of its request's leg A."""
+    from types import SimpleNamespace
+
+    from app.data.tables import callback_requests
+
+    s, _ = dialled(p)
+    event = RecordingStatus(recording_id="RE" + "7" * 32, call_id=s.row["leg_a_sid"], status="completed", duration=5)
+    p.run(call_recordings.status_reported, p.platform, request_id=s.request_id, event=event)
+    asked = []
+
+    async def delete_recording(sid):
+        asked.append(("second", sid))
+
+    async def not_this_one(sid):
+        raise AssertionError("asked the first provider about the second one's recording")
+
+    async def aclose():
+        pass
+
+    second = SimpleNamespace(delete_recording=delete_recording, aclose=aclose)
+    monkeypatch.setitem(p.platform.providers, "second", second)
+    monkeypatch.setattr(p.platform.provider, "delete_recording", not_this_one)
+    with p.engine.begin() as c:
+        c.execute(callback_requests.update().where(callback_requests.c.id == s.request_id).values(provider="second"))
+    later = utcnow() + dt.timedelta(days=p.platform.settings.recording_retention_days, hours=1)
+    assert p.run(call_recordings.purge_expired, p.platform, later) == 1
+    assert asked == [("second", "RE" + "7" * 32)]

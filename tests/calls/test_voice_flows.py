@@ -471,9 +471,9 @@ def test_the_answer_runs_the_ivr_when_the_create_response_records_its_sid_meanwh
     sid = tw.call_sid()
     attach = callbacks.attach_leg_a
 
-    async def create_response_lands_first(db, *, request_id, sid):
+    async def create_response_lands_first(db, *, request_id, sid, **provider):
         assert await attach(db, request_id=request_id, sid=sid)  # the dispatcher's write
-        return await attach(db, request_id=request_id, sid=sid)  # the webhook's: a no-op now
+        return await attach(db, request_id=request_id, sid=sid, **provider)  # the webhook's: a no-op now
 
     monkeypatch.setattr(callbacks, "attach_leg_a", create_response_lands_first)
     params = tw.voice_params(From=sc.PIN_NUMBER, To=sc.STRANGER, CallSid=sid, CallStatus="in-progress",

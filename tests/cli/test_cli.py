@@ -247,6 +247,31 @@ def test_pin_min_length_is_four_to_twelve():
             load_settings({"PIN_MIN_LENGTH": wrong}, env_file=None)
 
 
+def test_routes_and_providers_marked_down(run, engine, settings):
+    from app.data.tables import provider_routes, provider_states
+
+    assert run("route", "add", "+44", "twilio", "0.0125") == (0, "route 44 via twilio: 0.0125/min", "")
+    code, out, _ = run("route", "add", "44", "telnyx", "0.011")
+    assert code == 0 and "not in PROVIDERS=twilio" in out  # kept, unused until configured
+    assert run("route", "add", "44", "twilio", "0.012")[0] == 0  # changed, not added twice
+    assert {(r["prefix"], r["provider"], r["cost_per_minute"]) for r in rows(engine, provider_routes)} == {
+        ("44", "twilio", 12_000), ("44", "telnyx", 11_000)}
+    for argv, message in [(("route", "add", "44", "acme", "0.01"), "unknown provider"),
+                          (("route", "add", "4x", "twilio", "0.01"), "digits"),
+                          (("route", "add", "44", "twilio", "-0.01"), "negative"),
+                          (("route", "add", "44", "twilio", "0.0000001"), "decimals"),
+                          (("route", "remove", "1", "twilio"), "no route")]:
+        code, _, err = run(*argv)
+        assert code == 1 and message in err, (argv, err)
+    assert run("route", "down", "twilio", "--note", "carrier incident")[0] == 0
+    assert run("route", "list")[1].splitlines() == ["providers: twilio (down)", "44 telnyx 0.011/min",
+                                                    "44 twilio 0.012/min"]
+    assert run("route", "up", "twilio")[0] == 0
+    assert [(r["provider"], r["down"]) for r in rows(engine, provider_states)] == [("twilio", False)]
+    assert run("route", "remove", "44", "telnyx")[0] == 0
+    assert [r["provider"] for r in rows(engine, provider_routes)] == ["twilio"]
+
+
 def test_did_direct_numbers_connect_a_destination_checked_when_set(run, engine):
     run("account", "create", "alice", "--password", "pass-word", "--time-zone", "Europe/Paris")
     run("rate", "add", "1", "0.01")

@@ -57,3 +57,25 @@ def test_an_unknown_or_half_configured_provider_refuses_to_start(tmp_path, envir
     with pytest.raises(SystemExit) as refused:
         load_settings(environ, env_file=tmp_path / "missing.env")
     assert message in str(refused.value)
+
+
+def test_providers_are_an_ordered_list_of_known_names_each_once(tmp_path):
+    import pytest
+
+    missing = tmp_path / "missing.env"
+    assert load_settings({}, env_file=missing).provider_names == ("sandbox",)
+    twilio = {"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t", "PUBLIC_BASE_URL": "https://cb.example.com"}
+    assert load_settings(twilio, env_file=missing).provider_names == ("twilio",)
+    both = load_settings(twilio | {"PROVIDERS": " Twilio, sandbox "}, env_file=missing)
+    assert both.provider_names == ("twilio", "sandbox") and both.uses_sandbox
+    # PROVIDER=x is PROVIDERS=x; both set, they must agree.
+    assert load_settings(SIGNALWIRE, env_file=missing).provider_names == ("signalwire",)
+    several = load_settings(SIGNALWIRE | twilio | {"PROVIDERS": "signalwire,twilio"}, env_file=missing)
+    assert several.provider_names == ("signalwire", "twilio") and several.provider_name == "signalwire"
+    for environ, message in [({"PROVIDERS": "twilio,twilio"}, "each at most once"),
+                             ({"PROVIDERS": "sandbox,acme"}, "each at most once"),
+                             ({"PROVIDERS": "sandbox,twilio"}, "PROVIDER=twilio needs TWILIO_ACCOUNT_SID"),
+                             ({"PROVIDERS": "sandbox,signalwire"}, "PROVIDER=signalwire needs SIGNALWIRE_SPACE_URL"),
+                             ({"PROVIDER": "twilio", "PROVIDERS": "sandbox,twilio"}, "disagree")]:
+        with pytest.raises(SystemExit, match=message):
+            load_settings(environ, env_file=missing)

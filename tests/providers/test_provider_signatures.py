@@ -145,3 +145,38 @@ def test_an_id_that_cannot_be_one_gets_400_and_nothing_is_written(rules):
             response = rules.post(path, params_for(path, sid))
             assert response.status_code == 400, (path, sid)
     assert nothing_written(rules)
+
+
+@pytest.fixture
+def twilio_and_signalwire(settings, engine):
+    configured = settings.with_(providers=("twilio", "signalwire"), signalwire_space_url="example.signalwire.com",
+                                signalwire_project_id=sw.PROJECT_ID, signalwire_api_token=sw.API_TOKEN,
+                                signalwire_signing_key=sw.SIGNING_KEY)
+    with PlatformUnderTest(configured, engine) as platform:
+        sc.seed(platform)
+        yield platform
+
+
+def test_with_several_providers_any_ones_signature_is_served_and_a_named_one_takes_only_its_own(
+        twilio_and_signalwire):
+    p = twilio_and_signalwire
+    assert p.client.get("/healthz").json()["providers"] == ["twilio", "signalwire"]
+    voice = "/twilio/voice"
+    by_signalwire = params_for(voice, sw.call_sid())
+    assert p.client.post(voice, data=by_signalwire, headers=sw.headers(BASE + voice, by_signalwire)).status_code == 200
+    assert p.post(voice, params_for(voice, tw.call_sid())).status_code == 200  # Twilio's auth token
+    forged = params_for(voice, sw.call_sid())
+    # SignalWire's API token signs for neither provider.
+    assert p.client.post(voice, data=forged, headers=sw.headers(BASE + voice, forged, key=sw.API_TOKEN)).status_code == 403
+    (request_id, _) = (row["id"] for row in p.requests())
+
+    # A URL naming its provider takes that provider's signature and no other configured one's.
+    for named, other in [("twilio", "signalwire"), ("signalwire", "twilio")]:
+        path = f"/twilio/status?request={request_id}&leg=a&provider={named}"
+        status = tw.status_params(CallSid=tw.call_sid(), CallStatus="ringing", From=sc.ANI_NUMBER, To=sc.ALICE_HOME,
+                                  SequenceNumber=1)
+        signed = {"twilio": lambda: {"X-Twilio-Signature": tw.sign(BASE + path, status)},
+                  "signalwire": lambda: sw.headers(BASE + path, status)}
+        refused = p.client.post(path, data=status, headers=signed[other]())
+        assert refused.status_code == 403, (named, other)
+        assert p.client.post(path, data=status, headers=signed[named]()).status_code == 204, named

@@ -42,7 +42,8 @@ from tests.utils.harness import PlatformUnderTest
 from tests.utils.web import OPERATOR, OPERATOR_PASSWORD, Browser, operator, web_platform
 
 PAGES = ["/admin", "/admin/live", "/admin/cdrs", "/admin/accounts", "/admin/accounts/1", "/admin/numbers",
-         "/admin/rates", "/admin/policy", "/admin/lockouts", "/admin/cdrs.csv", "/admin/rates/export.csv"]
+         "/admin/rates", "/admin/providers", "/admin/policy", "/admin/lockouts", "/admin/cdrs.csv",
+         "/admin/rates/export.csv"]
 SVG = "{http://www.w3.org/2000/svg}"
 
 

@@ -297,7 +297,7 @@ def test_history_as_csv(p):
     assert lines[0].startswith("request_id,created_at,trigger,state,reason,from,to,leg,number,leg_status")
     assert len(lines) == 1 + 1 + 2 * 2
     assert re.fullmatch(rf"{ids[0]},2026-11-26T12:00:00Z,web,completed,,\{sc.ALICE_HOME},\{NY},b,\{NY},completed,"
-                        r"[0-9TZ:-]{20},,2026-11-26T12:00:00Z,61,120,0.01,0.03,USD", lines[-1]), lines[-1]
+                        r"[0-9TZ:-]{20},,2026-11-26T12:00:00Z,61,120,0.01,0.03,USD,", lines[-1]), lines[-1]  # no provider: seeded
 
 
 def test_a_call_page_shows_its_events_and_legs(p):

@@ -23,7 +23,7 @@ LIVE_POLL_SECONDS = 2
 ALL_STATES = ("queued", "calling_a", "a_answered", "calling_b", "connected", "completed", "failed")
 CSV_COLUMNS = ["request_id", "created_at", "login", "trigger", "service_number", "mode", "caller_id", "state",
                "reason", "from", "to", "leg", "number", "leg_status", "started_at", "answered_at", "ended_at",
-               "duration_seconds", "billed_seconds", "price_per_minute", "cost", "currency"]
+               "duration_seconds", "billed_seconds", "price_per_minute", "cost", "currency", "provider"]
 CHART_COLORS = {"completed": "#16794a", "failed": "#b42318", "in progress": "#1d5fbf"}
 
 
@@ -132,10 +132,11 @@ def _csv_lines(call: dict) -> list[str]:
     head = [call["id"], call["created_at"], call["login"], call["trigger"], call["service_number"], call["mode"],
             call["caller_id"], call["state"], call["reason"], call["from"], call["to"]]
     if not call["legs"]:
-        return [_csv_line(head + [None] * 10 + [call["currency"]])]
+        return [_csv_line(head + [None] * 10 + [call["currency"], call["provider"]])]
     return [_csv_line(head + [leg["leg"], leg["number"], leg["status"], leg["started_at"], leg["answered_at"],
                               leg["ended_at"], leg["duration_seconds"], leg["billed_seconds"],
-                              leg["price_per_minute"], leg["cost"], call["currency"]])
+                              leg["price_per_minute"], leg["cost"], call["currency"],
+                              leg["provider"] or call["provider"]])
             for leg in call["legs"]]
 
 

@@ -14,7 +14,8 @@ from app.web.kit.pages import Page, Side
 NAV = [("summary", "/admin", "Summary"), ("live", "/admin/live", "Live calls"), ("cdrs", "/admin/cdrs", "CDRs"),
        ("accounts", "/admin/accounts", "Accounts"), ("resellers", "/admin/resellers", "Resellers"),
        ("numbers", "/admin/numbers", "Numbers"),
-       ("rates", "/admin/rates", "Rates"), ("policy", "/admin/policy", "Policy"),
+       ("rates", "/admin/rates", "Rates"), ("providers", "/admin/providers", "Providers"),
+       ("policy", "/admin/policy", "Policy"),
        ("vouchers", "/admin/vouchers", "Vouchers"), ("lockouts", "/admin/lockouts", "Lockouts"),
        ("alarms", "/admin/alarms", "Alarms"), ("prompts", "/admin/prompts", "Prompts"), ("widgets", "/admin/widgets", "Widgets")]
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from app.web.admin import accounts as admin_accounts, calls as admin_calls, numbers as admin_numbers
-from app.web.admin import alarms as admin_alarms, prompts as admin_prompts, rates as admin_rates
+from app.web.admin import alarms as admin_alarms, prompts as admin_prompts, providers as admin_providers
+from app.web.admin import rates as admin_rates
 from app.web.admin import resellers as admin_resellers, vouchers as admin_vouchers, widgets as admin_widgets
 from app.data import operators
 from app.web.admin.pages import ADMIN
@@ -68,6 +69,8 @@ routes = [
     Route("/admin/policy/rules", admin_rates.add_rule, methods=["POST"]),
     Route("/admin/policy/rules/remove", admin_rates.remove_rule, methods=["POST"]),
     Route("/admin/policy/limits", admin_rates.save_limits, methods=["POST"]),
+    Route("/admin/providers", admin_providers.provider_page, methods=["GET"]),
+    Route("/admin/providers", admin_providers.mark_provider, methods=["POST"]),
     Route("/admin/prompts", admin_prompts.prompt_list, methods=["GET"]),
     Route("/admin/prompts", admin_prompts.upload, methods=["POST"]),
     Route("/admin/prompts/remove", admin_prompts.remove, methods=["POST"]),

@@ -16,7 +16,7 @@ PAGE_SIZE = 20
 CSV_BATCH = 500
 CSV_COLUMNS = ["request_id", "created_at", "trigger", "state", "reason", "from", "to", "leg", "number",
                "leg_status", "started_at", "answered_at", "ended_at", "duration_seconds", "billed_seconds",
-               "price_per_minute", "cost", "currency"]
+               "price_per_minute", "cost", "currency", "provider"]
 
 
 def _cursor(raw: str | None) -> int | None:
@@ -54,11 +54,11 @@ def _csv_line(values: list) -> str:
 def _csv_lines(call: dict) -> list[str]:
     head = [call["id"], call["created_at"], call["trigger"], call["state"], call["reason"], call["from"], call["to"]]
     if not call["legs"]:
-        return [_csv_line(head + [None] * 10 + [call["currency"]])]
+        return [_csv_line(head + [None] * 10 + [call["currency"], call["provider"]])]
     return [
         _csv_line(head + [leg["leg"], leg["number"], leg["status"], leg["started_at"], leg["answered_at"],
                           leg["ended_at"], leg["duration_seconds"], leg["billed_seconds"], leg["price_per_minute"],
-                          leg["cost"], call["currency"]])
+                          leg["cost"], call["currency"], leg["provider"] or call["provider"]])
         for leg in call["legs"]
     ]
 
