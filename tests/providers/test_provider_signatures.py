@@ -180,3 +180,27 @@ def test_with_several_providers_any_ones_signature_is_served_and_a_named_one_tak
         refused = p.client.post(path, data=status, headers=signed[other]())
         assert refused.status_code == 403, (named, other)
         assert p.client.post(path, data=status, headers=signed[named]()).status_code == 204, named
+
+
+def test_with_twilio_and_telnyx_each_ones_own_scheme_is_checked(settings, engine):
+    """Telnyx signs the raw body (Ed25519), Twilio the URL and form: with both configured, a webhook is
+    served when either signed it its own way, and a Telnyx signature by another key is refused."""
+    from sandbox import telnyx as sandbox_telnyx
+    from tests.utils import telnyx as tx
+
+    signer, stranger = sandbox_telnyx.Signer(), sandbox_telnyx.Signer()
+    configured = tx.settings_for(settings, signer, public_base_url=BASE).with_(
+        provider=None, providers=("twilio", "telnyx"), twilio_account_sid=tw.ACCOUNT_SID,
+        twilio_auth_token=tw.AUTH_TOKEN)
+    with PlatformUnderTest(configured, engine) as p:
+        sc.seed(p)
+        voice = "/twilio/voice"
+        assert p.client.get("/healthz").json()["providers"] == ["twilio", "telnyx"]
+        assert p.post(voice, params_for(voice, tw.call_sid())).status_code == 200  # Twilio's auth token
+        by_telnyx = params_for(voice, "v3:" + "A" * 40)
+        body, headers = tx.signed_form(signer, by_telnyx)
+        assert p.client.post(voice, content=body, headers=headers).status_code == 200
+        forged = params_for(voice, "v3:" + "B" * 40)
+        body, headers = tx.signed_form(stranger, forged)
+        assert p.client.post(voice, content=body, headers=headers).status_code == 403
+        assert len(p.requests()) == 2
