@@ -42,14 +42,27 @@ async def send_notices(p: Platform) -> int:
         await operator_events.emit(p, "balance.low", account, balance=account["balance"],
                                    threshold=account["low_balance_threshold"])
         to = await _recipient(p, account)
-        from_ = await service_numbers.caller_id_for(p.db, None)
-        if to is None or from_ is None:
+        if to is None:
             log.info("account %s: balance low, no number to text", account["id"])
+            continue
+        # A subscriber who texts through an SMS gateway app is texted back through it (the operator may
+        # have no provider number for texts); anyone else by the provider.
+        came_in = await sms_log.last_inbound_source(p.db, number=to)
+        source = came_in if came_in is not None and came_in.startswith("gateway:") else "provider"
+        from_ = await service_numbers.caller_id_for(p.db, None)
+        if source == "provider" and from_ is None:
+            log.info("account %s: balance low, no number to text from", account["id"])
             continue
         body = notice_text(account)
         if await sms_log.is_opted_out(p.db, number=to):
-            await sms_log.record_outbound(p.db, source="provider", to_number=to, from_number=from_, body=body,
+            await sms_log.record_outbound(p.db, source=source, to_number=to, from_number=from_, body=body,
                                           status="suppressed")
+            continue
+        if source != "provider":
+            # The gateway app sends it the next time it polls.
+            await sms_log.record_outbound(p.db, source=source, to_number=to, from_number=from_, body=body,
+                                          status="queued")
+            sent += 1
             continue
         try:
             sid, status = await p.provider.send_sms(to=to, from_=from_, body=body), "sent"

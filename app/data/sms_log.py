@@ -65,6 +65,15 @@ async def queued_for_gateway(db: Database, *, source: str, limit: int = 20):
     return sorted(rows, key=lambda row: row["id"])
 
 
+async def last_inbound_source(db: Database, *, number: str) -> str | None:
+    """Where `number`'s latest text came in: "provider", "twilio:...", "gateway:<name>"; None: it never texted."""
+    return await db.fetch_val(
+        sa.select(sms_messages.c.source)
+        .where(sms_messages.c.direction == "in", sms_messages.c.from_number == number)
+        .order_by(sms_messages.c.id.desc()).limit(1)
+    )
+
+
 async def list_messages(db: Database, *, number: str | None = None):
     query = sms_messages.select().order_by(sms_messages.c.id)
     if number:

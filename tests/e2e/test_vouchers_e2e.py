@@ -186,3 +186,25 @@ async def test_a_low_balance_notice_is_texted_once_per_crossing(live):
     await holds.charge(live.db, account_id=alice["id"], cost=900, freed=0)
     bodies = await notices_received(2)
     assert len(bodies) == 2 and bodies[1].startswith("Su saldo es de 3.00 USD")
+
+
+async def test_a_low_balance_notice_goes_through_the_gateway_its_subscriber_texts_through(live):
+    """An operator without a provider number for texts: the notice waits for the gateway app's next poll."""
+    from app.calls import low_balance as notices
+    from app.data import holds, low_balance, sms_log
+
+    p = live.app.state.platform
+    secret = await sms_log.add_gateway(live.db, name="android")
+    alice = await accounts.get_account_by_login(live.db, login="alice")
+    await low_balance.set_threshold(live.db, account_id=alice["id"], threshold=500)
+    async with httpx.AsyncClient(base_url=live.platform_url) as client:
+        texted = await client.post("/sms/gateway", json={"from": sc.ALICE_HOME, "text": "BAL", "secret": secret})
+        assert texted.status_code == 200
+        await holds.charge(live.db, account_id=alice["id"], cost=900, freed=0)
+        assert await notices.send_notices(p) == 1
+        assert await notices.send_notices(p) == 0  # once per crossing
+        polled = (await client.get("/sms/gateway", params={"task": "send", "secret": secret})).json()
+    messages = polled["payload"]["messages"]
+    assert [m["to"] for m in messages] == [sc.ALICE_HOME]
+    assert messages[0]["message"].startswith("Your balance is 1.00 USD")
+    assert live.carrier.phones[sc.ALICE_HOME].inbox == []  # not by the provider
