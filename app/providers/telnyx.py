@@ -13,39 +13,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
-from decimal import Decimal, InvalidOperation
 from urllib.parse import quote
 
 import httpx
 
 from app.core.settings import Settings
+from app.providers import call_fields
 from app.providers.interface import ProviderCall, ProviderError, ProviderTimeout
 
 # Status callback events asked for on every leg (TeXML takes them space-separated, as Twilio's SDK sends them).
 LEG_EVENTS = "initiated ringing answered completed"
-
-
-def _price(value) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        price = Decimal(str(value).strip())
-    except InvalidOperation:
-        return None
-    return price if price.is_finite() else None
-
-
-def _unit(value) -> str | None:
-    unit = str(value or "").strip().upper()
-    return unit if len(unit) == 3 and unit.isascii() and unit.isalpha() else None
-
-
-def _seconds(value) -> int | None:
-    try:
-        seconds = int(value)
-    except (TypeError, ValueError):
-        return None
-    return seconds if seconds >= 0 else None
 
 
 def _utc(value) -> dt.datetime | None:
@@ -56,14 +33,16 @@ def _utc(value) -> dt.datetime | None:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return parsed.astimezone(dt.timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
+    return call_fields.naive_utc(parsed)
 
 
 def provider_call(resource: dict) -> ProviderCall:
     """A ProviderCall from TeXML's call resource (Twilio's field names, Telnyx's `v3:` sids)."""
     return ProviderCall(sid=str(resource.get("sid") or resource.get("call_sid") or ""),
-                        status=str(resource.get("status") or ""), duration=_seconds(resource.get("duration")),
-                        price=_price(resource.get("price")), price_unit=_unit(resource.get("price_unit")),
+                        status=str(resource.get("status") or ""),
+                        duration=call_fields.seconds(resource.get("duration")),
+                        price=call_fields.price(resource.get("price")),
+                        price_unit=call_fields.unit(resource.get("price_unit")),
                         start_time=_utc(resource.get("start_time")), end_time=_utc(resource.get("end_time")))
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from decimal import Decimal, InvalidOperation
 
 import aiohttp
 import httpx
@@ -20,6 +19,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 from app.core.ids import is_provider_id
+from app.providers import call_fields
 from app.providers.interface import (Credentials, ProviderCall, ProviderError, ProviderTimeout, RecordingMedia,
                                      error_kind)
 
@@ -42,42 +42,17 @@ def is_not_found(exc: BaseException) -> bool:
     return isinstance(exc, ProviderError) and exc.status == 404 and exc.code == 20404
 
 
-def _price(value) -> Decimal | None:
-    # Twilio sends a string. A compatible provider may send a JSON number, which the SDK hands over as a
-    # float: str() gives back its shortest decimal form ("0.0085"), what was sent, for Decimal to read exactly.
-    if value is None or value == "":
-        return None
-    try:
-        price = Decimal(str(value).strip())
-    except InvalidOperation:
-        return None
-    return price if price.is_finite() else None
-
-
-def _unit(value) -> str | None:
-    unit = str(value or "").strip().upper()
-    return unit if len(unit) == 3 and unit.isascii() and unit.isalpha() else None
-
-
-def _seconds(value) -> int | None:
-    try:
-        seconds = int(value)
-    except (TypeError, ValueError):
-        return None
-    return seconds if seconds >= 0 else None
-
-
 def _utc(value) -> dt.datetime | None:
     # The SDK parses RFC 2822 times into aware datetimes, and leaves what it cannot parse as given.
     if not isinstance(value, dt.datetime):
         return None
-    return value.astimezone(dt.timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+    return call_fields.naive_utc(value)
 
 
 def provider_call(call) -> ProviderCall:
     """A ProviderCall from the SDK's CallInstance."""
-    return ProviderCall(sid=call.sid, status=str(call.status or ""), duration=_seconds(call.duration),
-                        price=_price(call.price), price_unit=_unit(call.price_unit),
+    return ProviderCall(sid=call.sid, status=str(call.status or ""), duration=call_fields.seconds(call.duration),
+                        price=call_fields.price(call.price), price_unit=call_fields.unit(call.price_unit),
                         start_time=_utc(call.start_time), end_time=_utc(call.end_time))
 
 
