@@ -109,9 +109,10 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
         # Each provider's dialect of TwiML, where it has one (Telnyx's TeXML).
         app.state.voice_dialects = {name: adapter.voice_dialect for name, adapter in adapters.items()
                                     if adapter.voice_dialect is not None}
-        telnyx_adapter = adapters.get("telnyx") or (adapters.get("sandbox") if settings.sandbox_dialect == "telnyx"
-                                                    and "sandbox" in adapters else None)
-        app.state.telnyx_key = telnyx_adapter.verifier.key if telnyx_adapter is not None else None
+        # /telnyx/sms checks its JSON events with the key of the provider that signs raw bodies (Telnyx's, or
+        # the sandbox's in its dialect); without one the route answers 404.
+        telnyx = next((a for a in adapters.values() if getattr(a.verifier, "signs_body", False)), None)
+        app.state.telnyx_key = telnyx.verifier.key if telnyx is not None else None
         dispatcher = Dispatcher(platform)
         task = asyncio.create_task(dispatcher.run()) if settings.dispatcher_enabled else None
         app.state.dispatcher = dispatcher
