@@ -16,9 +16,15 @@ works out, its own way, who asks and for which account, then hands an `Ask` to
 6. the trigger limit per requester (`per_requester`);
 7. the account's concurrency cap.
 
-Steps 6 and 7 are counted, and the row written, inside one `limits.capped(...)`
-transaction holding the requester's and the account's locks: thirty requests
-at once must not all see the same free slots.
+Step 6 is one upsert of the requester's count (app/fraud/limits.py). A voice
+trigger takes it first, before anything is looked up, so that every trigger
+counts, and the same statement reads step 2's lockout; the other channels count
+what passed steps 1 to 5. Step 7 is
+counted, and the row written, inside one `limits.capped(...)` transaction
+holding the account's lock: thirty requests at once must not all see the same
+free slots. A request with no account yet (a voice trigger whose PIN is to
+come) has nothing more to count: its row is one statement, so such a trigger
+costs two (the count, the row).
 
 The one outcome is `Admitted` or `Refused`; each channel turns it into its own
 answer (a rejected call, a text, a 4xx JSON body, a form message).
@@ -32,8 +38,7 @@ Where channels differ on purpose, the difference is a parameter, not a copy:
   are checked at PIN entry (app/calls/ivr.py), and leg A is checked against
   the operator's policy at the default tariff.
 - `keep_refusals=True` (voice): a refused trigger is kept as a failed row,
-  the operator's log of calls that got no callback; a row refused by a cap is
-  written inside the capped transaction, so the next trigger counts it.
+  the operator's log of calls that got no callback.
 - `Ask.confirm_mode` (the website widget): how leg A confirms before leg B,
   instead of the account's setting; a widget always asks for press-1, since
   its visitor is a stranger whose voicemail must never be bridged.
@@ -119,13 +124,25 @@ TOO_MANY_SCHEDULED = f"at most {MAX_SCHEDULED} scheduled callbacks may wait; can
 TRIGGER_ID_LENGTH, REQUESTER_LENGTH = 64, 32  # callback_requests.trigger_id, .caller_id
 
 
-async def requester_over_limit(p: Platform, requester: str) -> Refused | None:
-    """Step 6, also usable before a channel identifies its caller (voice: a caller ringing in a
-    loop costs one count, not the lookups); only the count inside `admit` is exact."""
-    if await limits.requester_over_limit(p.db, p.settings, requester=stored_key(requester, REQUESTER_LENGTH)):
+async def count_trigger(p: Platform, requester: str, *, pin_source: str | None = None) -> limits.Counted:
+    """Step 6's count, taken once per trigger before anything is looked up (a caller ringing in a loop
+    costs this one statement), with step 2's lockout of `pin_source` (the caller whose PIN may follow;
+    else the requester) read by the same statement. Refusals are counted too."""
+    return await limits.count_trigger(p.db, p.settings, requester=stored_key(requester, REQUESTER_LENGTH),
+                                      source=pin_source or requester)
+
+
+def over_limit(counted: limits.Counted) -> Refused | None:
+    if counted.over_limit:
         return Refused(states.RATE_LIMITED, "too many requests; wait a few minutes",
                        note="too many triggers from this caller")
     return None
+
+
+async def _locked_out(p: Platform, ask: Ask, counted: limits.Counted | None) -> bool:
+    if counted is not None and counted.source == ask.leg_a:
+        return lockouts.too_many(counted.failures)
+    return await lockouts.requester_locked(p.db, requester=ask.leg_a)
 
 
 async def _destination(p: Platform, account, number: str, tariff: str, leg: str) -> Refused | None:
@@ -137,14 +154,14 @@ async def _destination(p: Platform, account, number: str, tariff: str, leg: str)
     return None
 
 
-async def _checks(p: Platform, ask: Ask) -> Refused | None:
+async def _checks(p: Platform, ask: Ask, counted: limits.Counted | None = None) -> Refused | None:
     """Steps 1 to 5: what can be refused without a lock."""
     account = ask.account
     if account is not None and account["status"] != "active":
         return Refused(states.AUTH_FAILED, "account is blocked")
     if cards.expired(account):
         return Refused(states.AUTH_FAILED, "this card has expired")
-    if ask.needs_pin and await lockouts.requester_locked(p.db, requester=ask.leg_a):
+    if ask.needs_pin and await _locked_out(p, ask, counted):
         return Refused(states.AUTH_FAILED, "locked out after too many wrong PINs")
     legs = [(ask.leg_a, account["callback_tariff"] if account is not None else "default", "callback number")]
     if ask.destination is not None:
@@ -169,14 +186,8 @@ async def precheck(p: Platform, ask: Ask) -> Refused | None:
     return await _checks(p, ask)
 
 
-async def _caps(p: Platform, ask: Ask, requester: str, *, per_requester: bool) -> Refused | None:
-    """Steps 6 and 7, inside `limits.capped`: the caps that parallel triggers would otherwise all pass."""
-    if per_requester:
-        refused = await requester_over_limit(p, requester)
-        if refused:
-            return refused
-    if ask.account is None:
-        return None
+async def _caps(p: Platform, ask: Ask) -> Refused | None:
+    """Step 7, inside `limits.capped`: the account's caps, which parallel requests would otherwise all pass."""
     if ask.at is None and await limits.account_over_concurrency(p.db, account=ask.account):
         return Refused(states.RATE_LIMITED, "too many callbacks in progress")
     if ask.at is not None and await limits.account_over_scheduled(p.db, account=ask.account):
@@ -199,41 +210,50 @@ async def refuse(p: Platform, ask: Ask, refused: Refused, *, keep: bool) -> Refu
     return refused
 
 
-async def admit(p: Platform, ask: Ask, *, per_requester: bool = True, keep_refusals: bool = False) -> Admitted | Refused:
-    """Check `ask` in the order of this module's docstring and queue it: Admitted, or the first Refused."""
-    refused = await _checks(p, ask)
+async def admit(p: Platform, ask: Ask, *, per_requester: bool = True, keep_refusals: bool = False,
+                counted: limits.Counted | None = None) -> Admitted | Refused:
+    """Check `ask` in the order of this module's docstring and queue it: Admitted, or the first Refused.
+
+    `counted`: the trigger's count (`count_trigger`) when the channel took it before its own lookups.
+    """
+    requester = stored_key(ask.requester, REQUESTER_LENGTH)
+    refused = await _checks(p, ask, counted)
+    if not refused and per_requester:
+        # Counted here, after steps 1 to 5, unless the channel counted every trigger up front (voice).
+        refused = over_limit(counted or await count_trigger(p, ask.requester))
     if refused:
         return await refuse(p, ask, refused, keep=keep_refusals)
-    requester = stored_key(ask.requester, REQUESTER_LENGTH)
     account = ask.account
-    subjects = [limits.requester_subject(requester) if per_requester else "",
-                limits.account_subject(account) if account is not None else ""]
     now = utcnow()
-    async with limits.capped(p.db, *subjects):
-        refused = await _caps(p, ask, requester, per_requester=per_requester)
-        if refused:
-            return await refuse(p, ask, refused, keep=keep_refusals)
-        request_id, created = await machine.accept(
-            p.db,
-            trigger_kind=ask.channel,
-            trigger_id=stored_key(ask.trigger_id, TRIGGER_ID_LENGTH),
-            service_number=ask.service_number,
-            mode=ask.mode,
-            caller_id=requester,
-            account_id=account["id"] if account is not None else None,
-            needs_pin=ask.needs_pin,
-            leg_a_number=ask.leg_a,
-            leg_a_from=ask.service_number,
-            leg_b_number=ask.destination,
-            confirm_mode=(ask.confirm_mode or account["confirm_mode"]) if account is not None and ask.destination
-            else None,
-            notify_number=ask.notify_number,
-            base_url=ask.base_url,
-            due_at=ask.at or now + dt.timedelta(seconds=p.settings.dispatch_delay_seconds),
-            # From the time it is due: a callback scheduled for tomorrow must not expire tonight.
-            expires_at=(ask.at or now) + dt.timedelta(seconds=p.settings.request_ttl_seconds),
-            scheduled_at=ask.at,
-        )
+    values = dict(
+        trigger_kind=ask.channel,
+        trigger_id=stored_key(ask.trigger_id, TRIGGER_ID_LENGTH),
+        service_number=ask.service_number,
+        mode=ask.mode,
+        caller_id=requester,
+        account_id=account["id"] if account is not None else None,
+        needs_pin=ask.needs_pin,
+        leg_a_number=ask.leg_a,
+        leg_a_from=ask.service_number,
+        leg_b_number=ask.destination,
+        confirm_mode=(ask.confirm_mode or account["confirm_mode"]) if account is not None and ask.destination
+        else None,
+        notify_number=ask.notify_number,
+        base_url=ask.base_url,
+        due_at=ask.at or now + dt.timedelta(seconds=p.settings.dispatch_delay_seconds),
+        # From the time it is due: a callback scheduled for tomorrow must not expire tonight.
+        expires_at=(ask.at or now) + dt.timedelta(seconds=p.settings.request_ttl_seconds),
+        scheduled_at=ask.at,
+    )
+    if account is None:
+        # No account yet (a PIN follows): nothing left to count, and the row is one statement.
+        request_id, created = await machine.accept(p.db, **values)
+    else:
+        async with limits.capped(p.db, limits.account_subject(account)):
+            refused = await _caps(p, ask)
+            if refused:
+                return await refuse(p, ask, refused, keep=keep_refusals)
+            request_id, created = await machine.accept(p.db, **values)
     if created:
         if account is not None:
             await cards.start_use(p.db, account=account)  # a PIN card's validity runs from its first use

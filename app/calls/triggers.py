@@ -96,20 +96,23 @@ MODES = {
 
 
 async def _ask(p: Platform, number, call_sid: str, caller_raw: str | None, base_url: str):
-    """The Ask a call from `caller_raw` to service `number` makes, or why its mode refuses it."""
+    """The Ask a call from `caller_raw` to service `number` makes, its count, and why it is refused, if it is."""
     requester = storable(caller_raw, 32)
     fields = dict(channel="voice", trigger_id=call_sid, requester=requester, service_number=number["number"],
                   mode=number["mode"], base_url=base_url)
-    # The flood guard comes first: a caller ringing in a loop costs one count, not the lookups.
-    refused = await admission.requester_over_limit(p, requester)
+    # The flood guard comes first: a caller ringing in a loop costs one count, not the lookups. The same
+    # statement reads the lockout of the caller, whose PIN may follow.
+    caller = usable_caller_id(caller_raw)
+    counted = await admission.count_trigger(p, requester, pin_source=caller)
+    refused = admission.over_limit(counted)
     if refused is None:
-        decision = await MODES[number["mode"]](p, number, usable_caller_id(caller_raw))
+        decision = await MODES[number["mode"]](p, number, caller)
         if decision.accepted:
             return admission.Ask(account=decision.account, leg_a=decision.leg_a_number,
                                  destination=decision.destination,
-                                 needs_pin=decision.needs_pin, **fields), None
+                                 needs_pin=decision.needs_pin, **fields), counted, None
         refused = admission.Refused(states.AUTH_FAILED, decision.refusal)
-    return admission.Ask(account=None, leg_a="", destination=None, **fields), refused
+    return admission.Ask(account=None, leg_a="", destination=None, **fields), counted, refused
 
 
 async def accept_voice_trigger(p: Platform, *, number, call_sid: str, caller_raw: str | None, base_url: str) -> int | None:
@@ -117,11 +120,11 @@ async def accept_voice_trigger(p: Platform, *, number, call_sid: str, caller_raw
 
     A refused trigger is kept as a failed row: the caller hears the same busy signal either way.
     """
-    ask, refused = await _ask(p, number, call_sid, caller_raw, base_url)
+    ask, counted, refused = await _ask(p, number, call_sid, caller_raw, base_url)
     if refused:
         await admission.refuse(p, ask, refused, keep=True)
         return None
-    outcome = await admission.admit(p, ask, keep_refusals=True)
+    outcome = await admission.admit(p, ask, keep_refusals=True, counted=counted)
     if isinstance(outcome, admission.Refused) or not outcome.created:
         return None
     log.info("trigger %s on %s queued", call_sid, number["number"], extra={"callback_id": outcome.request_id})

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.core import states
 from app.core.ids import is_provider_id
-from app.data.db import Database, utcnow
+from app.data.db import Database, Prepared, utcnow
 from app.data.tables import call_legs, callback_requests, events
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,25 @@ def _insert_ignoring_duplicates(db: Database, table: sa.Table):
     return (postgresql if _is_postgres(db) else sqlite).insert(table)
 
 
+# The columns of a queued request as the admission writes it (app/calls/admission.py).
+_QUEUED = ("trigger_kind", "trigger_id", "service_number", "mode", "caller_id", "account_id", "needs_pin",
+           "leg_a_number", "leg_a_from", "leg_b_number", "confirm_mode", "notify_number", "base_url", "due_at",
+           "expires_at", "scheduled_at", "state", "created_at", "updated_at")
+
+
+def _queue_statement(dialect) -> Prepared:
+    return Prepared(
+        dialect.insert(requests_t)
+        .values({name: sa.bindparam(name, type_=requests_t.c[name].type) for name in _QUEUED})
+        .on_conflict_do_nothing(index_elements=["trigger_kind", "trigger_id"])
+        .returning(requests_t.c.id)
+    )
+
+
+# Every trigger's write: prepared once (app/data/db.py), not built per request.
+_QUEUE = {"postgresql": _queue_statement(postgresql), "sqlite": _queue_statement(sqlite)}
+
+
 async def create_request(db: Database, *, detail: str | None = None, **values) -> tuple[int | None, bool]:
     """Write a request unless its trigger was seen before: (id, created).
 
@@ -43,16 +62,21 @@ async def create_request(db: Database, *, detail: str | None = None, **values) -
     values.setdefault("updated_at", now)
     values.setdefault("due_at", now)
     values.setdefault("expires_at", now)
-    query = (
-        _insert_ignoring_duplicates(db, requests_t)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["trigger_kind", "trigger_id"])
-        .returning(requests_t.c.id)
-    )
-    if detail or values.get("state") == states.FAILED:
-        new_id = await _create_with_event(db, query, now=now, detail=detail, values=values)
+    if not detail and values.get("state") != states.FAILED and len(values) == len(_QUEUED) \
+            and all(name in values for name in _QUEUED):
+        # One statement, the whole of a queued trigger's write.
+        new_id = await db.fetch_val(_QUEUE["postgresql" if db.is_postgres else "sqlite"], values)
     else:
-        new_id = await db.fetch_val(query)  # one statement, the whole of a queued trigger's write
+        query = (
+            _insert_ignoring_duplicates(db, requests_t)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["trigger_kind", "trigger_id"])
+            .returning(requests_t.c.id)
+        )
+        if detail or values.get("state") == states.FAILED:
+            new_id = await _create_with_event(db, query, now=now, detail=detail, values=values)
+        else:
+            new_id = await db.fetch_val(query)
     if new_id is None:
         existing = await db.fetch_val(
             sa.select(requests_t.c.id).where(

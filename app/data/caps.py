@@ -5,16 +5,52 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from app.core import states
-from app.data.db import Database
-from app.data.tables import callback_requests, destination_dials
+from app.data.db import Database, Prepared
+from app.data.tables import auth_failures, callback_requests, destination_dials, trigger_counts
+
+_COUNT = sa.bindparam("count_requester", type_=sa.String)
+_NOW = sa.bindparam("now", type_=sa.DateTime)
+_WINDOW_OPENED_BEFORE = sa.bindparam("window_opened_before", type_=sa.DateTime)
+_FAILED_BY = sa.bindparam("failed_by", type_=sa.String)
+_FAILED_SINCE = sa.bindparam("failed_since", type_=sa.DateTime)
 
 
-async def requests_from(db: Database, *, requester: str, since: dt.datetime) -> int:
-    """Callback requests triggered by `requester` after `since`."""
-    return await db.fetch_val(sa.select(sa.func.count()).where(
-        callback_requests.c.caller_id == requester, callback_requests.c.created_at > since))
+def _count_trigger_statement(dialect) -> sa.Insert:
+    """Count one trigger in its requester's window (a new window when the last one is over), returning
+    the count and the requester's recent authentication failures: built once per backend, with bound
+    parameters, so each trigger reuses its compiled form."""
+    stale = trigger_counts.c.window_start <= _WINDOW_OPENED_BEFORE
+    failures = (sa.select(sa.func.count()).where(auth_failures.c.requester == _FAILED_BY,
+                                                 auth_failures.c.at > _FAILED_SINCE)
+                .scalar_subquery().label("failures"))
+    insert = dialect.insert(trigger_counts).values(requester=_COUNT, window_start=_NOW, count=1)
+    return insert.on_conflict_do_update(
+        index_elements=[trigger_counts.c.requester],
+        # Every right-hand side reads the row as it was: the window is judged once.
+        set_={"count": sa.case((stale, 1), else_=trigger_counts.c.count + 1),
+              "window_start": sa.case((stale, _NOW), else_=trigger_counts.c.window_start)},
+    ).returning(trigger_counts.c.count, failures)
+
+
+_COUNT_TRIGGER = {"postgresql": Prepared(_count_trigger_statement(postgresql)),
+                  "sqlite": Prepared(_count_trigger_statement(sqlite))}
+
+
+async def count_trigger(db: Database, *, requester: str, now: dt.datetime, window: dt.timedelta,
+                        failed_by: str, failed_since: dt.datetime) -> tuple[int, int]:
+    """Count a trigger of `requester`: (its triggers in the current window, this one included; the
+    authentication failures of `failed_by` after `failed_since`), in one statement.
+
+    The upsert takes the requester's row lock, so parallel triggers of one requester each get a
+    count of their own on both backends, without a transaction around it.
+    """
+    row = await db.fetch_one(_COUNT_TRIGGER["postgresql" if db.is_postgres else "sqlite"], {
+        "count_requester": requester, "now": now, "window_opened_before": now - window,
+        "failed_by": failed_by, "failed_since": failed_since})
+    return row["count"], row["failures"]
 
 
 async def dials_to(db: Database, *, number: str, since: dt.datetime) -> int:

@@ -21,20 +21,34 @@ backends, and it is most of the cost of a statement:
   adapter makes three or four per statement, and its pool a rollback per use).
   One connection, because SQLite has one writer at a time: the process's
   statements queue for it in order instead of polling the file's lock.
+
+The webhooks' own statements are `Prepared`: built once at import, compiled
+once per backend, and run by the driver itself. On PostgreSQL, outside a
+transaction, that is an asyncpg pool of the process's own, its statements
+prepared once per connection. On SQLite it is a second connection used on the
+event loop's own thread, which never waits for the file's write lock: a
+statement that finds it taken goes to the thread's connection, which does.
+A hand-off to a thread (and back) costs more than the statement itself. A SQLAlchemy statement pays for its execution
+machinery each time (building the statement, its cache key, the execution
+context, the result): on SQLite that is several times the statement's own cost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
+import sqlite3
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -80,6 +94,53 @@ class Record(Mapping):
 
     def __repr__(self) -> str:
         return f"Record({dict(self._row._mapping)!r})"
+
+
+class Prepared:
+    """A statement built once (its values `sa.bindparam`s) whose SQL is compiled once per backend.
+
+    `Database.fetch_one/fetch_all/fetch_val/execute` run it through the driver
+    with the bound values converted as SQLAlchemy would (dates on SQLite are text),
+    and read its columns with the column types' result processors, so a row reads
+    the same as one SQLAlchemy returns.
+    """
+
+    __slots__ = ("statement", "_forms")
+
+    def __init__(self, statement):
+        self.statement = statement
+        self._forms: dict[str, _Form] = {}
+
+    def form(self, dialect) -> _Form:
+        form = self._forms.get(dialect.name)
+        if form is None:
+            form = self._forms[dialect.name] = _Form(self.statement, dialect)
+        return form
+
+
+class _Form:
+    """A Prepared statement for one backend: its SQL, its parameters in order and their converters."""
+
+    __slots__ = ("sql", "compiled", "names", "binders", "columns", "readers")
+
+    def __init__(self, statement, dialect):
+        compiled = statement.compile(dialect=dialect)
+        self.sql, self.compiled = compiled.string, compiled
+        self.names = list(compiled.positiontup or ())
+        self.binders = [compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+                        for name in self.names]
+        exported = list(getattr(statement, "exported_columns", ()) or ())
+        self.columns = [getattr(c, "key", None) or getattr(c, "name", None) or f"_{i}" for i, c in enumerate(exported)]
+        self.readers = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in exported]
+
+    def args(self, values: Mapping | None) -> list:
+        params = self.compiled.construct_params(values or {}, _check=False)
+        return [value if bind is None or value is None else bind(value)
+                for value, bind in zip((params[name] for name in self.names), self.binders)]
+
+    def row(self, raw) -> dict:
+        return {name: value if read is None or value is None else read(value)
+                for name, value, read in zip(self.columns, raw, self.readers)}
 
 
 class _Link:
@@ -159,6 +220,12 @@ class Database:
         self._link: _ThreadLink | None = None
         self._turn: asyncio.Semaphore | None = None
         self._open: contextvars.ContextVar[_Open | None] = contextvars.ContextVar(f"db-{id(self)}", default=None)
+        # PostgreSQL: the asyncpg pool `Prepared` statements run on outside a transaction.
+        self._raw_pool = None
+        # SQLite: the connection `Prepared` statements run on outside a transaction, on the loop's thread.
+        self._inline: sqlite3.Connection | None = None
+        self._inline_path = _sqlite_path(url) if self.is_sqlite else None
+        self._inline_writes = 0
 
     async def connect(self) -> None:
         if self._engine is not None:
@@ -175,6 +242,7 @@ class Database:
             event.listen(self._engine, "connect", _sqlite_pragmas)
             self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite")
             self._turn = asyncio.Semaphore(1)
+            self._inline = _inline_connection(self.url)
         else:
             # No reset on return: under autocommit a rollback there would only cost a
             # round trip, and a connection that may still be inside a transaction is
@@ -183,6 +251,11 @@ class Database:
                 async_url(self.url), isolation_level="AUTOCOMMIT", pool_size=self.pool_size,
                 max_overflow=self.max_overflow, pool_timeout=self.timeout, pool_pre_ping=True,
                 pool_reset_on_return=None)
+            # Its statements are single autocommitted ones that leave no state on the connection,
+            # so nothing is reset when it goes back (asyncpg's reset would cost a round trip each).
+            self._raw_pool = await asyncpg.create_pool(
+                _plain_url(self.url), min_size=1, max_size=self.pool_size, reset=_no_reset,
+                command_timeout=self.timeout)
 
     async def disconnect(self) -> None:
         if self._engine is None:
@@ -190,6 +263,12 @@ class Database:
         link, self._link = self._link, None
         if link is not None:
             await _close_quietly(link)
+        inline, self._inline = self._inline, None
+        if inline is not None:
+            inline.close()
+        pool, self._raw_pool = self._raw_pool, None
+        if pool is not None:
+            await pool.close()
         if isinstance(self._engine, AsyncEngine):
             await self._engine.dispose()
         else:
@@ -242,6 +321,15 @@ class Database:
                 await _close_quietly(link)
             self._turn.release()
 
+    def _inline_wrote(self, cursor: sqlite3.Cursor) -> None:
+        # The inline connection never checkpoints (it would copy the log into the file on the loop's
+        # thread): every so many writes, the thread's connection does, without anyone waiting for it.
+        if cursor.rowcount > 0:
+            self._inline_writes += 1
+            if self._inline_writes >= CHECKPOINT_EVERY and self._thread is not None:
+                self._inline_writes = 0
+                self._thread.submit(_checkpoint, self._inline_path)
+
     # --- statements -----------------------------------------------------------------
 
     def _current(self) -> _Open | None:
@@ -259,11 +347,53 @@ class Database:
         async with self._borrow() as link:
             return await link.run(work)
 
+    async def _prepared(self, prepared: Prepared, values: Mapping | None, how: str):
+        """Run a `Prepared` statement: `how` is rows, row, value or count."""
+        if self._engine is None:
+            raise RuntimeError("the database is not connected")
+        if self._raw_pool is not None and self._current() is None:
+            form = prepared.form(_ASYNCPG)
+            async with self._raw_pool.acquire(timeout=self.timeout) as connection:
+                if how == "count":
+                    status = await connection.execute(form.sql, *form.args(values))
+                    return int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
+                raw = await connection.fetch(form.sql, *form.args(values))
+            return _shaped(form, raw, how)
+        if self.is_sqlite:
+            form = prepared.form(self._engine.dialect)
+            if self._inline is not None and self._current() is None:
+                try:
+                    cursor = self._inline.execute(form.sql, form.args(values))
+                    result = cursor.rowcount if how == "count" else _shaped(form, cursor.fetchall(), how)
+                except sqlite3.OperationalError as error:
+                    if not _busy(error):
+                        raise
+                    # Another connection holds the write lock: wait for it on the thread, as any statement does.
+                else:
+                    self._inline_wrote(cursor)
+                    return result
+
+            def run(c: sa.Connection):
+                cursor = c.connection.dbapi_connection.execute(form.sql, form.args(values))
+                if how == "count":
+                    return cursor.rowcount
+                return _shaped(form, cursor.fetchall(), how)
+
+            return await self._run(run)
+        # PostgreSQL inside a transaction: on the transaction's own connection, through SQLAlchemy.
+        if how == "count":
+            return await self._run(lambda c: c.execute(prepared.statement, values).rowcount)
+        return await self._run(lambda c: _shaped_records(c.execute(prepared.statement, values).all(), how))
+
     async def fetch_all(self, query, values: Mapping | None = None) -> list[Record]:
+        if isinstance(query, Prepared):
+            return await self._prepared(query, values, "rows")
         statement = _statement(query)
         return await self._run(lambda c: [Record(row) for row in c.execute(statement, values).all()])
 
     async def fetch_one(self, query, values: Mapping | None = None) -> Record | None:
+        if isinstance(query, Prepared):
+            return await self._prepared(query, values, "row")
         statement = _statement(query)
 
         def first(c: sa.Connection) -> Record | None:
@@ -273,6 +403,8 @@ class Database:
         return await self._run(first)
 
     async def fetch_val(self, query, values: Mapping | None = None) -> Any:
+        if isinstance(query, Prepared):
+            return await self._prepared(query, values, "value")
         statement = _statement(query)
 
         def value(c: sa.Connection) -> Any:
@@ -282,7 +414,9 @@ class Database:
         return await self._run(value)
 
     async def execute(self, query, values: Mapping | None = None) -> Any:
-        """Run a statement; for an INSERT, the new row's primary key."""
+        """Run a statement; for an INSERT, the new row's primary key (a `Prepared` one: the rows it changed)."""
+        if isinstance(query, Prepared):
+            return await self._prepared(query, values, "count")
         statement = _statement(query)
 
         def run(c: sa.Connection) -> Any:
@@ -373,6 +507,35 @@ class Database:
             current.depth -= 1
 
 
+_ASYNCPG = postgresql_asyncpg.dialect()
+
+
+async def _no_reset(connection) -> None:
+    return None
+
+
+def _plain_url(url: str) -> str:
+    """asyncpg's own DSN: postgresql://, whatever driver the URL names for SQLAlchemy."""
+    scheme, rest = url.split("://", 1)
+    return "postgresql://" + rest
+
+
+def _shaped(form: _Form, raw: list, how: str):
+    if how == "rows":
+        return [form.row(each) for each in raw]
+    if not raw:
+        return None
+    return form.row(raw[0]) if how == "row" else form.row(raw[0])[form.columns[0]]
+
+
+def _shaped_records(rows: list, how: str):
+    if how == "rows":
+        return [Record(row) for row in rows]
+    if not rows:
+        return None
+    return Record(rows[0]) if how == "row" else rows[0][0]
+
+
 def _statement(query):
     return sa.text(query) if isinstance(query, str) else query
 
@@ -403,6 +566,41 @@ async def _close_quietly(link: _Link, *, invalidate: bool = False) -> None:
             await link.close()
     except Exception:
         pass  # it is being thrown away because it is broken
+
+
+CHECKPOINT_EVERY = 200  # inline writes between two checkpoints of SQLite's log
+
+
+def _sqlite_path(url: str) -> str | None:
+    """The file of a SQLite URL; None for an in-memory database, which a second connection would not see."""
+    path = sa.engine.make_url(url).database
+    return path if path and path != ":memory:" and not path.startswith("file:") else None
+
+
+def _inline_connection(url: str) -> sqlite3.Connection | None:
+    path = _sqlite_path(url)
+    if path is None:
+        return None
+    # Autocommit, and no waiting for the write lock: the event loop must never sleep in SQLite's busy handler.
+    connection = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    _sqlite_pragmas(connection, None)
+    connection.execute("PRAGMA wal_autocheckpoint=0")
+    return connection
+
+
+def _busy(error: sqlite3.OperationalError) -> bool:
+    return getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) \
+        or "locked" in str(error)
+
+
+def _checkpoint(path: str | None) -> None:
+    if path is None:
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=5, isolation_level=None)) as connection:
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.Error:
+        pass  # the next one will do
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

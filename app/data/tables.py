@@ -375,6 +375,17 @@ verification_texts = sa.Table(
     sa.Index("ix_verification_texts_number_sent_at", "number", "sent_at"),
 )
 
+# Each requester's triggers (caller ID, sender, web:<login>) in its current window of
+# TRIGGER_WINDOW_SECONDS, counted by one upsert: the row's lock, not a count of requests
+# under an advisory lock, is what keeps parallel triggers from all seeing the same free slots.
+trigger_counts = sa.Table(
+    "trigger_counts",
+    metadata,
+    sa.Column("requester", sa.String(32), primary_key=True),
+    sa.Column("window_start", sa.DateTime, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
 # Second-party dials allowed, one row each, written with the check of the
 # destination's daily limit (the leg's own row comes later, from the provider).
 destination_dials = sa.Table(

@@ -1,10 +1,16 @@
 """Rate limits against abuse: triggers per requester, calls per destination, calls per account.
 
-Counted from rows over sliding windows: a requester who went over the limit is
-refused until enough of their earlier triggers have aged out of the window (the
-cool-down). A count is only a cap if nothing can be inserted between it and the
-insert it allows: callers count and insert inside `capped(...)`, which holds a
-lock per subject (account, requester, destination) until the insert commits.
+Triggers per requester are counted by one upsert of the requester's row in
+`trigger_counts`: at most TRIGGER_LIMIT in a window of TRIGGER_WINDOW_SECONDS that
+opens with the requester's first trigger after the last window closed. Every
+trigger counts, refused ones included (a caller ringing in a loop stays refused
+until the window closes: the cool-down). The row's lock makes that one statement
+exact under parallel triggers, so the trigger's own write needs no transaction.
+
+The other caps are counted from rows over sliding windows. A count is only a cap
+if nothing can be inserted between it and the insert it allows: callers count and
+insert inside `capped(...)`, which holds a lock per subject (account, destination)
+until the insert commits.
 """
 
 from __future__ import annotations
@@ -12,8 +18,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from app.core import states
+from app.fraud import lockouts
 from app.data import caps
 from app.data.db import Database, utcnow
 from app.core.settings import Settings
@@ -46,10 +54,22 @@ def destination_subject(number: str) -> str:
     return f"destination:{number}"
 
 
-async def requester_over_limit(db: Database, settings: Settings, *, requester: str) -> bool:
-    since = utcnow() - dt.timedelta(seconds=settings.trigger_window_seconds)
-    count = await caps.requests_from(db, requester=requester, since=since)
-    return count >= settings.trigger_limit
+@dataclass(frozen=True)
+class Counted:
+    """One trigger counted against its requester's limit, and the lockout of the caller whose PIN
+    may follow, read by the same statement (app/fraud/lockouts.py: `failures` of `source`)."""
+
+    over_limit: bool
+    source: str
+    failures: int
+
+
+async def count_trigger(db: Database, settings: Settings, *, requester: str, source: str) -> Counted:
+    now = utcnow()
+    count, failures = await caps.count_trigger(
+        db, requester=requester, now=now, window=dt.timedelta(seconds=settings.trigger_window_seconds),
+        failed_by=lockouts.source_key(source), failed_since=now - lockouts.WINDOW)
+    return Counted(over_limit=count > settings.trigger_limit, source=source, failures=failures)
 
 
 async def destination_over_limit(db: Database, settings: Settings, *, number: str) -> bool:

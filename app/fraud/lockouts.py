@@ -44,8 +44,17 @@ BACKOFF_FIRST = dt.timedelta(seconds=1)  # the wait after the BACKOFF_AFTER-th f
 BACKOFF_LONGEST = dt.timedelta(minutes=1)
 
 
-def _requester(requester: str | None) -> str:
+def source_key(requester: str | None) -> str:
+    """A source (caller ID, sender, client address) as its failures are stored."""
     return (requester or "unknown")[:64]
+
+
+_requester = source_key
+
+
+def too_many(failures: int) -> bool:
+    """Whether a source with `failures` in the window is locked out."""
+    return failures >= MAX_FAILURES
 
 
 async def record_failure(db: Database, *, account_id: int | None, requester: str, channel: str) -> None:
@@ -60,8 +69,7 @@ async def account_locked(db: Database, *, account_id: int, channel: str | None =
 
 
 async def requester_locked(db: Database, *, requester: str) -> bool:
-    count = await auth_failures.count(db, since=utcnow() - WINDOW, requester=_requester(requester))
-    return count >= MAX_FAILURES
+    return too_many(await auth_failures.count(db, since=utcnow() - WINDOW, requester=_requester(requester)))
 
 
 def backoff(failures: int) -> dt.timedelta:

@@ -95,6 +95,19 @@ def test_parallel_sms_triggers_from_one_sender_stop_at_the_trigger_limit(p):
     assert queued == p.platform.settings.trigger_limit == 5
 
 
+def test_parallel_pin_mode_triggers_from_one_caller_stop_at_the_trigger_limit(p):
+    # PIN mode: no account until the PIN, so the caller's own count (one upsert) is the only cap in play.
+    def send(client, i):
+        return signed_post(client, "/twilio/voice", tw.voice_params(From=sc.BOB_MOBILE, To=sc.PIN_NUMBER))
+
+    responses = burst(p, send, 20)
+    assert all(response.status_code == 200 and "Reject" in response.text for response in responses)
+    rows = p.requests()
+    assert len(rows) == 20  # every trigger is on record, the refused ones as failed rows
+    assert sorted(row["state"] for row in rows) == [states.FAILED] * 15 + [states.QUEUED] * 5
+    assert {row["reason"] for row in rows if row["state"] == states.FAILED} == {states.RATE_LIMITED}
+
+
 def test_parallel_voice_triggers_get_exactly_the_accounts_slots(p):
     set_account(p, "alice", max_concurrent=2)
 
