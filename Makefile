@@ -29,8 +29,10 @@ test: install
 
 # The benchmark suite (bench/README.md): loopback only, stops by itself, about six
 # minutes; `make bench BENCH_ARGS=--quick` for a two-minute smoke run. PostgreSQL
-# too (six more) when BENCH_DATABASE_URL is set: that database is emptied.
+# too (six more) when BENCH_DATABASE_URL is set: that database is emptied. Its Flask
+# peer needs the `bench` extras (Flask, gunicorn), installed here when missing.
 bench: install
+	$(BIN)/python -c 'import flask, gunicorn' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:

@@ -167,6 +167,11 @@ async def closed(spec: dict) -> dict:
                 i %= total
             state["next"] += 1
             try:
+                if not conn.keep_alive:
+                    # The server closes after each answer (gunicorn's sync workers): a new connection,
+                    # counted in this request's time, as a client of such a server pays for it.
+                    conn.close()
+                    conn = await wire.connect(host, port)
                 status, body = await conn.send(requests[i])
             except (wire.HttpError, OSError) as exc:
                 (tally if now >= measure_from else warm).failed(exc)

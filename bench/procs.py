@@ -118,15 +118,20 @@ def loadavg() -> float:
 
 
 class Server:
-    """A server process (uvicorn, maybe with worker processes) started by the benchmark."""
+    """A server process (uvicorn or gunicorn, maybe with worker processes) started by the benchmark.
+
+    It is ready once its log holds `ready_text` once per worker and it answers HTTP.
+    """
 
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path, port: int,
-                 workers: int = 1, ready_path: str | None = None):
+                 workers: int = 1, ready_path: str | None = None,
+                 ready_text: bytes = b"Application startup complete"):
         self.name = name
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.workers = workers
         self.ready_path = ready_path
+        self.ready_text = ready_text
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([sys.executable, *args], env=env, cwd=log_dir, stdout=self._log,
@@ -146,7 +151,7 @@ class Server:
             if self.proc.poll() is not None:
                 self.stop()
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
-            started = self.log_path.read_bytes().count(b"Application startup complete")
+            started = self.log_path.read_bytes().count(self.ready_text)
             if started >= self.workers and self._answers():
                 return self
             time.sleep(0.1)
@@ -167,9 +172,10 @@ class Server:
 
     def worker_pids(self) -> list[int]:
         """The processes that serve requests: the workers, or the one process when there are none."""
-        kids = [pid for pid in descendants(self.proc.pid) if "multiprocessing" in cmdline(pid)
-                and "resource_tracker" not in cmdline(pid)]
-        return kids or [self.proc.pid]
+        kids = descendants(self.proc.pid)
+        # uvicorn's workers are spawned by multiprocessing (beside its resource tracker); gunicorn's are forks.
+        spawned = [pid for pid in kids if "multiprocessing" in cmdline(pid) and "resource_tracker" not in cmdline(pid)]
+        return spawned or kids or [self.proc.pid]
 
     def cpu(self) -> float:
         return sum(cpu_seconds(pid) for pid in self.pids())

@@ -5,7 +5,8 @@ is set) it measures, with every server a process of its own on loopback:
 
 1. the ceiling: a bare Starlette endpoint answering constant TwiML, served as the app is;
 2. the trigger webhook and the PIN step of the IVR: requests/s and latency at
-   32 connections, as a fraction of the ceiling;
+   32 connections, as a fraction of the ceiling; the trigger also against two
+   peers doing its core work the plain way (bench/peers/: Starlette, Flask + gunicorn);
 3. dispatch lag at 50 triggers/s, and the pacing of creates at a 1 call/s provider limit;
 4. complete PIN callbacks per second, end to end on the sandbox carrier, with each process's CPU;
 5. the app's resident memory after warm-up and after half and all of 10,000 callbacks.
@@ -44,6 +45,9 @@ from sandbox.cps import most_in_window
 
 HERE = Path(__file__).resolve().parent
 PACING_JITTER = 0.020  # seconds of arrival-time jitter tolerated by the pacing verdict
+
+# The trigger webhook's peers (bench/peers/), in the order they run and are reported.
+PEERS = ("naive_starlette", "flask_gunicorn")
 
 FULL = dict(duration=10.0, warmup=2.0, connections=32, lag_rate=50.0, lag_seconds=10.0, pacing_triggers=10,
             callbacks=10_000, in_flight=64, speed=100.0, e2e_timeout=240.0)
@@ -87,6 +91,20 @@ class Bench:
         args = ["-m", "bench.serve", "ceiling", "--port", str(port), "--workers", str(self.workers),
                 "--http", self.args.http]
         return procs.Server(name, args, procs.base_env(), self.work, port, self.workers).wait_ready()
+
+    def peer_server(self, name: str, peer: str, url: str) -> procs.Server:
+        """A peer of the trigger webhook (bench/peers/) on the database `url`, with the app's settings."""
+        port = procs.free_port()
+        env = procs.base_env(DATABASE_URL=url, TWILIO_AUTH_TOKEN=sc.AUTH_TOKEN,
+                             PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
+        if peer == "naive_starlette":
+            args = ["-m", "bench.serve", "naive", "--port", str(port), "--workers", str(self.workers),
+                    "--http", self.args.http]
+            return procs.Server(name, args, env, self.work, port, self.workers).wait_ready()
+        # gunicorn's defaults: sync workers, no access log; the same graceful stop as uvicorn's in serve.py.
+        args = ["-m", "gunicorn", "--workers", str(self.workers), "--bind", f"127.0.0.1:{port}",
+                "--graceful-timeout", "5", *_gunicorn_quiet(), "bench.peers.flask_app:app"]
+        return procs.Server(name, args, env, self.work, port, self.workers, ready_text=b"peer worker").wait_ready()
 
     def carrier_server(self, name: str, app_port: int) -> procs.Server:
         port = procs.free_port()
@@ -133,6 +151,14 @@ class Bench:
             out["ivr_pin"]["prepared"] = len(legs)
             out["memory_after"] = app.memory()
             out["app_errors"] = app.log_errors()
+        # The peers, with the app stopped, each on a fresh database, loaded with the same triggers.
+        out["peers"] = {}
+        for peer in PEERS:
+            try:
+                out["peers"][peer] = self.peer_trigger(dbs, peer, expected)
+            except Exception as exc:  # a peer that cannot run leaves the app's numbers standing
+                out["peers"][peer] = {"error": f"{type(exc).__name__}: {exc}"}
+                traceback.print_exc()
         # The ceiling again after the app, on the same (possibly shared) machine: the ratios are
         # taken against the higher of the two, so a noisy first measurement cannot flatter the app.
         with self.ceiling_server(f"{dbs.backend}-ceiling-after") as ceiling:
@@ -141,9 +167,23 @@ class Bench:
         out["ceiling_runs_rps"] = [out["ceiling"]["rps"], again["rps"]]
         if again["rps"] > out["ceiling"]["rps"]:
             out["ceiling"] = again
-        for key in ("trigger", "ivr_pin"):
-            out[key]["ratio"] = round(out[key]["rps"] / max(out["ceiling"]["rps"], 1e-9), 3)
+        for r in (out["trigger"], out["ivr_pin"], *out["peers"].values()):
+            if "rps" in r:
+                r["ratio"] = round(r["rps"] / max(out["ceiling"]["rps"], 1e-9), 3)
+        naive = out["peers"].get("naive_starlette", {})
+        if naive.get("rps"):
+            out["trigger"]["ratio_to_naive"] = round(out["trigger"]["rps"] / naive["rps"], 3)
         return out
+
+    def peer_trigger(self, dbs: data.Databases, peer: str, max_requests: int) -> dict:
+        url = dbs.fresh()
+        with self.peer_server(f"{dbs.backend}-{peer}", peer, url) as server:
+            result = self.closed_load(f"{dbs.backend}-{peer}-load", server, kind="trigger",
+                                      max_requests=max_requests, expect="<Reject")
+            result["memory_after"] = server.memory()
+            result["server_errors"] = server.log_errors()
+        result["outbox_rows"] = self._scalar(url, "SELECT count(*) FROM peer_outbox")
+        return result
 
     def lag(self, dbs: data.Databases) -> dict:
         url = dbs.fresh()
@@ -268,6 +308,14 @@ class Bench:
         return n
 
     @staticmethod
+    def _scalar(url: str, sql: str):
+        engine = sync_engine(data.settings(url))
+        with engine.connect() as c:
+            value = c.execute(sa.text(sql)).scalar_one()
+        engine.dispose()
+        return value
+
+    @staticmethod
     def _due_times(url: str) -> dict[str, float]:
         engine = sync_engine(data.settings(url))
         with engine.connect() as c:
@@ -281,6 +329,13 @@ def scrub_paths(text: str) -> str:
     """No paths of this machine in the results: files relative to the project or to site-packages."""
     text = re.sub(r"[^\s\"'(]*/(site-packages|lib/python3\.\d+)/", r"\1/", text)
     return text.replace(str(procs.ROOT) + "/", "")
+
+
+def _gunicorn_quiet() -> list[str]:
+    """Recent gunicorns open a control socket in the home directory unless told not to; older ones have none."""
+    from gunicorn.config import KNOWN_SETTINGS
+
+    return ["--no-control-socket"] if any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS) else []
 
 
 def _get_json(server: procs.Server, path: str, attempts: int = 3) -> dict:
@@ -330,7 +385,7 @@ def versions() -> dict:
 
     out = {}
     for name in ("uvicorn", "httptools", "uvloop", "starlette", "SQLAlchemy", "asyncpg",
-                 "twilio", "aiohttp"):
+                 "twilio", "aiohttp", "flask", "gunicorn", "psycopg"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

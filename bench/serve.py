@@ -1,6 +1,6 @@
-"""Serve the platform, or the ceiling app, the way `callback-platform serve` does.
+"""Serve the platform, the ceiling app or the naive peer, the way `callback-platform serve` does.
 
-    python -m bench.serve app|ceiling --port 8000 --workers 2
+    python -m bench.serve app|ceiling|naive --port 8000 --workers 2
 
 uvicorn with httptools, N worker processes, proxy headers on, the app's JSON
 logging; the one difference from `serve` is that the access log is off. The
@@ -15,7 +15,7 @@ import uvicorn
 
 from app.core import logs
 
-TARGETS = {"app": "app.main:app", "ceiling": "bench.ceiling:app"}
+TARGETS = {"app": "app.main:app", "ceiling": "bench.ceiling:app", "naive": "bench.peers.naive_starlette:app"}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,6 +22,7 @@ class Connection(asyncio.Protocol):
         self.buffer = bytearray()
         self.waiter: asyncio.Future | None = None
         self.closed = False
+        self.keep_alive = True  # False once the server answered `Connection: close` (gunicorn's sync workers)
         self._body_at = -1
         self._end = -1
         self._status = 0
@@ -66,6 +67,8 @@ class Connection(asyncio.Protocol):
             else:
                 stop = head.find(b"\r\n", at + 2)
                 length = int(head[at + 17: stop if stop >= 0 else None])
+            if b"\r\nconnection: close" in head:
+                self.keep_alive = False
             self._body_at = head_end + 4
             self._end = self._body_at + length
         if len(self.buffer) >= self._end:
@@ -95,14 +98,16 @@ class Connection(asyncio.Protocol):
 
 
 class Client:
-    """One keep-alive connection, opened again when the server closed it while idle."""
+    """One keep-alive connection, opened again when the server closed it while idle or said it would."""
 
     def __init__(self, host: str, port: int):
         self.host, self.port = host, port
         self.conn: Connection | None = None
 
     async def send(self, data: bytes) -> tuple[int, bytes]:
-        if self.conn is None or self.conn.closed:
+        if self.conn is None or self.conn.closed or not self.conn.keep_alive:
+            if self.conn is not None:
+                self.conn.close()
             self.conn = await connect(self.host, self.port)
         try:
             return await self.conn.send(data)
