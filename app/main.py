@@ -30,6 +30,7 @@ from app.platform import Platform
 from app.providers import registry
 from app.providers.signatures import Webhooks
 from app.web import telnyx_sms
+from app.web.webhook_lane import WebhookLane
 from app.core.settings import Settings, check, load_settings
 
 log = logging.getLogger(__name__)
@@ -52,16 +53,22 @@ async def http_error(request: Request, exc: HTTPException):
     return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
 
 
+# What providers post to on every call: served by the webhook lane (app/web/webhook_lane.py), and by the
+# router for anything the lane does not take.
+provider_routes = [
+    Route("/twilio/voice", webhooks.voice_trigger, methods=["POST"]),
+    Route("/twilio/status", webhooks.status, methods=["POST"]),
+    Route("/legs/{request_id:int}/{step}", webhooks.leg_step, methods=["POST"]),
+]
+
 routes = [
     Route("/healthz", healthz),
     Route("/metrics", metrics_page.metrics_endpoint),
-    Route("/twilio/voice", webhooks.voice_trigger, methods=["POST"]),
-    Route("/twilio/status", webhooks.status, methods=["POST"]),
+    *provider_routes,
     Route("/twilio/recording", webhooks.recording, methods=["POST"]),
     Route("/twilio/sms", sms_webhooks.twilio_sms, methods=["POST"]),
     Route("/telnyx/sms", telnyx_sms.telnyx_sms, methods=["POST"]),
     Route("/sms/gateway", sms_webhooks.gateway, methods=["GET", "POST"]),
-    Route("/legs/{request_id:int}/{step}", webhooks.leg_step, methods=["POST"]),
     Route("/media/prompts/{prompt}/{language}", webhooks.prompt_audio),
     *admin.routes,
     *reseller.routes,
@@ -150,6 +157,9 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
                                                                                    listen_url)
     app.add_middleware(request_origin.TrustedHostMiddleware, allowed_hosts=allowed_hosts)
     app.add_middleware(metrics.MetricsMiddleware, metrics=measured)
+    # Added last, so outermost: the provider webhooks skip the layers above (app/web/webhook_lane.py).
+    app.add_middleware(WebhookLane, routes=provider_routes, allowed_hosts=allowed_hosts, metrics=measured,
+                       on_http_error=http_error)
     return app
 
 

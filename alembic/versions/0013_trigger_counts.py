@@ -1,4 +1,5 @@
-"""Trigger counts: each requester's triggers in its current window, one row a requester
+"""Trigger counts: each requester's triggers in its current window, one row a requester; requests are no
+longer counted by caller, so their index by caller and time goes
 
 Revision ID: 0013
 Revises: 0012
@@ -22,7 +23,10 @@ def upgrade() -> None:
         sa.Column('window_start', sa.DateTime(), nullable=False),
         sa.Column('count', sa.Integer(), nullable=False),
     )
+    # Every trigger paid for it; the limit it served now counts in trigger_counts.
+    op.drop_index('ix_callback_requests_caller_id_created_at', table_name='callback_requests')
 
 
 def downgrade() -> None:
+    op.create_index('ix_callback_requests_caller_id_created_at', 'callback_requests', ['caller_id', 'created_at'])
     op.drop_table('trigger_counts')

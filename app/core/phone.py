@@ -17,6 +17,16 @@ class InvalidNumber(ValueError):
 
 # Parsing takes a good part of a webhook's time, and the same numbers come back all day.
 @functools.lru_cache(maxsize=16_384)
+def parsed_international(number: str) -> phonenumbers.PhoneNumber | None:
+    """`+<digits>` parsed once per process however many checks read it (the trigger's caller is
+    normalized, its region looked up, its risk assessed); None if it does not parse."""
+    try:
+        return phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+@functools.lru_cache(maxsize=16_384)
 def to_e164(raw: str | None, region: str = "US") -> str:
     """Normalize what a person typed or a carrier sent to E.164.
 
@@ -38,11 +48,14 @@ def to_e164(raw: str | None, region: str = "US") -> str:
         candidates = [digits] + ["+" + digits[len(idd):] for idd in ("00", "011")
                                  if digits.startswith(idd) and len(digits) - len(idd) >= 7]
     for candidate in candidates:
-        try:
-            parsed = phonenumbers.parse(candidate, None if candidate.startswith("+") else region.upper())
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_valid_number(parsed):
+        if candidate.startswith("+"):
+            parsed = parsed_international(candidate)
+        else:
+            try:
+                parsed = phonenumbers.parse(candidate, region.upper())
+            except phonenumbers.NumberParseException:
+                parsed = None
+        if parsed is not None and phonenumbers.is_valid_number(parsed):
             return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     raise InvalidNumber("not a valid number")
 
@@ -64,8 +77,5 @@ def nanp_region(number: str) -> str | None:
     digits = number.lstrip("+")
     if not digits.startswith("1"):
         return None
-    try:
-        parsed = phonenumbers.parse("+" + digits, None)
-    except phonenumbers.NumberParseException:
-        return None
-    return phonenumbers.region_code_for_number(parsed) or None
+    parsed = parsed_international("+" + digits)
+    return (phonenumbers.region_code_for_number(parsed) or None) if parsed is not None else None

@@ -92,17 +92,24 @@ class TrustedHostMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
-        raw = b""
-        for name, value in scope["headers"]:
-            if name == b"host":
-                raw = value
-                break
-        if len(raw) > MAX_HOST:
-            return await PlainTextResponse("Host header too long", status_code=400)(scope, receive, send)
-        host = host_of(raw.decode("latin-1"))
-        if not host_allowed(host, self.allowed):
-            return await PlainTextResponse("Invalid host header", status_code=400)(scope, receive, send)
+        refused = host_refusal(scope, self.allowed)
+        if refused is not None:
+            return await PlainTextResponse(refused, status_code=400)(scope, receive, send)
         return await self.app(scope, receive, send)
+
+
+def host_refusal(scope, allowed: tuple[str, ...]) -> str | None:
+    """Why a request's Host is refused (the 400's text), None when it is one of `allowed` (lower case)."""
+    raw = b""
+    for name, value in scope["headers"]:
+        if name == b"host":
+            raw = value
+            break
+    if len(raw) > MAX_HOST:
+        return "Host header too long"
+    if not host_allowed(host_of(raw.decode("latin-1")), allowed):
+        return "Invalid host header"
+    return None
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -119,24 +119,33 @@ class Prepared:
 
 
 class _Form:
-    """A Prepared statement for one backend: its SQL, its parameters in order and their converters."""
+    """A Prepared statement for one backend: its SQL, and how each positional parameter is made from the
+    values given (a value by name, or a literal the statement holds) and converted for the driver."""
 
-    __slots__ = ("sql", "compiled", "names", "binders", "columns", "readers")
+    __slots__ = ("sql", "params", "columns", "readers")
 
     def __init__(self, statement, dialect):
         compiled = statement.compile(dialect=dialect)
-        self.sql, self.compiled = compiled.string, compiled
-        self.names = list(compiled.positiontup or ())
-        self.binders = [compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-                        for name in self.names]
+        self.sql = compiled.string
+        self.params = []
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if bind.callable is not None:
+                raise ValueError(f"{name}: a Prepared statement's values are given, not computed")
+            # (name, a literal of the statement's own, is it one, its converter)
+            self.params.append((bind.key, bind.value, not bind.required, convert))
         exported = list(getattr(statement, "exported_columns", ()) or ())
         self.columns = [getattr(c, "key", None) or getattr(c, "name", None) or f"_{i}" for i, c in enumerate(exported)]
         self.readers = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in exported]
 
     def args(self, values: Mapping | None) -> list:
-        params = self.compiled.construct_params(values or {}, _check=False)
-        return [value if bind is None or value is None else bind(value)
-                for value, bind in zip((params[name] for name in self.names), self.binders)]
+        values = values or {}
+        out = []
+        for key, literal, is_literal, convert in self.params:
+            value = literal if is_literal else values[key]
+            out.append(value if convert is None or value is None else convert(value))
+        return out
 
     def row(self, raw) -> dict:
         return {name: value if read is None or value is None else read(value)
@@ -362,16 +371,22 @@ class Database:
         if self.is_sqlite:
             form = prepared.form(self._engine.dialect)
             if self._inline is not None and self._current() is None:
-                try:
-                    cursor = self._inline.execute(form.sql, form.args(values))
-                    result = cursor.rowcount if how == "count" else _shaped(form, cursor.fetchall(), how)
-                except sqlite3.OperationalError as error:
-                    if not _busy(error):
-                        raise
-                    # Another connection holds the write lock: wait for it on the thread, as any statement does.
-                else:
-                    self._inline_wrote(cursor)
-                    return result
+                args = form.args(values)
+                # Another connection (another worker, or this one's thread in a transaction) may hold the
+                # write lock, for tens of microseconds as a rule: try again after letting the loop run
+                # (SQLite's own busy handler would sleep a millisecond or more, blocking it), then wait for
+                # it on the thread, as any statement does.
+                for pause in INLINE_RETRIES:
+                    try:
+                        cursor = self._inline.execute(form.sql, args)
+                        result = cursor.rowcount if how == "count" else _shaped(form, cursor.fetchall(), how)
+                    except sqlite3.OperationalError as error:
+                        if not _busy(error):
+                            raise
+                        await asyncio.sleep(pause)
+                    else:
+                        self._inline_wrote(cursor)
+                        return result
 
             def run(c: sa.Connection):
                 cursor = c.connection.dbapi_connection.execute(form.sql, form.args(values))
@@ -569,6 +584,8 @@ async def _close_quietly(link: _Link, *, invalidate: bool = False) -> None:
 
 
 CHECKPOINT_EVERY = 200  # inline writes between two checkpoints of SQLite's log
+# Seconds between the tries of an inline statement that found the write lock taken (about 20 ms in all).
+INLINE_RETRIES = (0, 0, 0.0005, 0.001, 0.002, 0.004, 0.004, 0.008)
 
 
 def _sqlite_path(url: str) -> str | None:

@@ -187,7 +187,6 @@ callback_requests = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("trigger_kind", "trigger_id", name="uq_callback_requests_trigger"),
     sa.Index("ix_callback_requests_state_due_at", "state", "due_at"),
-    sa.Index("ix_callback_requests_caller_id_created_at", "caller_id", "created_at"),
 )
 
 # A subscriber's phonebook: named numbers, those with a code also speed dials at the IVR (*<code>#).

@@ -19,6 +19,7 @@ import phonenumbers
 from app.fraud import destination_risk
 from app.data import call_limits, destination_rules
 from app.data.db import Database
+from app.core.phone import parsed_international
 from app.core.timed_cache import TimedCache
 
 KINDS = ("allow_country", "allow_prefix", "deny_prefix", "allow_type", "allow_range")
@@ -66,7 +67,9 @@ async def _read(db: Database, *, account_id: int | None) -> tuple[Rules, Rules]:
 @functools.lru_cache(maxsize=16_384)
 def _country_and_kind(number: str) -> tuple[str, str | None]:
     """The region of an E.164 number, and its high-risk type if it has one."""
-    parsed = phonenumbers.parse(number, None)
+    parsed = parsed_international(number)
+    if parsed is None:
+        raise phonenumbers.NumberParseException(phonenumbers.NumberParseException.NOT_A_NUMBER, number)
     return phonenumbers.region_code_for_number(parsed) or "", destination_risk.risky_type(parsed)
 
 
