@@ -16,30 +16,33 @@ backends, and it is most of the cost of a statement:
   replaced, not handed out). Autocommit at the driver and no reset on return:
   `transaction()` says BEGIN and COMMIT/ROLLBACK itself, so a connection goes
   back to the pool outside any transaction, or is invalidated.
-- SQLite: the `sqlite3` module on one connection per process, used only from
-  one thread of its own, one hand-off per statement (SQLAlchemy's aiosqlite
-  adapter makes three or four per statement, and its pool a rollback per use).
-  One connection, because SQLite has one writer at a time: the process's
-  statements queue for it in order instead of polling the file's lock.
+- SQLite: the `sqlite3` module on one connection per process, used on the
+  event loop's own thread. A statement costs its own tens of microseconds; a
+  hand-off to a thread of its own and back (as this module once made, and
+  SQLAlchemy's aiosqlite adapter makes three or four of) costs several times
+  that. One connection, because SQLite has one writer at a time: the process's
+  statements queue for it in order, and a transaction holds it until it ends.
+  The write lock of another process is waited for between tries, never in
+  SQLite's busy handler, which would block the loop (`_InlineLink`). A long
+  statement does hold the loop: SQLite is for one machine's modest traffic,
+  PostgreSQL for production.
 
 The webhooks' own statements are `Prepared`: built once at import, compiled
-once per backend, and run by the driver itself. On PostgreSQL, outside a
-transaction, that is an asyncpg pool of the process's own, its statements
-prepared once per connection. On SQLite it is a second connection used on the
-event loop's own thread, which never waits for the file's write lock: a
-statement that finds it taken goes to the thread's connection, which does.
-A hand-off to a thread (and back) costs more than the statement itself. A SQLAlchemy statement pays for its execution
-machinery each time (building the statement, its cache key, the execution
-context, the result): on SQLite that is several times the statement's own cost.
+once per backend, and run by the driver itself, on SQLite's connection or, on
+PostgreSQL outside a transaction, an asyncpg pool of the process's own, its
+statements prepared once per connection. A SQLAlchemy statement pays for its
+execution machinery each time (building the statement, its cache key, the
+execution context, the result): several times a SQLite statement's own cost.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import contextvars
+import itertools
 import sqlite3
+import time
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -188,22 +191,42 @@ class _AsyncLink(_Link):
         await self.connection.close()
 
 
-class _ThreadLink(_Link):
-    def __init__(self, connection: sa.Connection, thread: concurrent.futures.Executor):
-        self.connection, self.thread = connection, thread
+class _InlineLink(_Link):
+    """SQLite's connection, used on the event loop's own thread.
+
+    A statement costs its own time only (tens of microseconds), where a hand-off to
+    a thread and back cost several times that. It never waits in SQLite's busy
+    handler, which sleeps and would block the loop: a statement that finds the
+    file's write lock taken by another process fails at once, and is tried again
+    after an asyncio sleep, the loop serving others meanwhile, for `timeout`
+    seconds at most. Only a statement that changed nothing fails that way (a lone
+    statement, or BEGIN IMMEDIATE: inside a transaction the lock is already ours).
+    """
+
+    def __init__(self, connection: sa.Connection, timeout: float):
+        self.connection, self.timeout = connection, timeout
 
     async def run(self, work):
-        return await asyncio.get_running_loop().run_in_executor(self.thread, work, self.connection)
+        waited = 0.0
+        for attempt in itertools.count():
+            try:
+                return work(self.connection)
+            except (sa.exc.OperationalError, sqlite3.OperationalError) as error:
+                if not _busy(getattr(error, "orig", None) or error) or waited >= self.timeout:
+                    raise
+            pause = BUSY_PAUSES[min(attempt, len(BUSY_PAUSES) - 1)]
+            await asyncio.sleep(pause)
+            waited += pause
 
     @property
     def broken(self) -> bool:
         return self.connection.invalidated or self.connection.closed
 
     async def invalidate(self) -> None:
-        await self.run(lambda connection: connection.invalidate())
+        self.connection.invalidate()
 
     async def close(self) -> None:
-        await self.run(lambda connection: connection.close())
+        self.connection.close()
 
 
 class _Open:
@@ -224,17 +247,13 @@ class Database:
         self.size = 1 if self.is_sqlite else pool_size + max_overflow
         self.timeout = timeout
         self._engine: AsyncEngine | sa.Engine | None = None
-        # SQLite: the process's one connection, its thread, and the turn to use it.
-        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
-        self._link: _ThreadLink | None = None
+        # SQLite: the process's one connection, and the turn to use it (a transaction holds it throughout).
+        self._link: _InlineLink | None = None
         self._turn: asyncio.Semaphore | None = None
+        self._checkpointed = 0.0  # monotonic time of the last checkpoint of SQLite's log
         self._open: contextvars.ContextVar[_Open | None] = contextvars.ContextVar(f"db-{id(self)}", default=None)
         # PostgreSQL: the asyncpg pool `Prepared` statements run on outside a transaction.
         self._raw_pool = None
-        # SQLite: the connection `Prepared` statements run on outside a transaction, on the loop's thread.
-        self._inline: sqlite3.Connection | None = None
-        self._inline_path = _sqlite_path(url) if self.is_sqlite else None
-        self._inline_writes = 0
 
     async def connect(self) -> None:
         if self._engine is not None:
@@ -242,16 +261,16 @@ class Database:
         # Autocommit at the driver: a lone statement is its own transaction, and
         # `transaction()` says BEGIN itself (BEGIN IMMEDIATE on SQLite, below).
         if self.is_sqlite:
-            # Writers of other processes wait for each other instead of failing with
-            # "database is locked"; the connection is used from its thread only, and
-            # kept here (one connection: no pool to keep it in).
+            # No busy timeout: a statement that finds the write lock taken fails at once, and
+            # `_InlineLink` tries it again without blocking the loop. The connection is kept
+            # here (one connection: no pool to keep it in); the log is checkpointed off the
+            # loop's thread (`_checkpoint_soon`), never by a commit on it.
             self._engine = sa.create_engine(
                 self.url, isolation_level="AUTOCOMMIT", poolclass=NullPool,
-                connect_args={"timeout": self.timeout, "check_same_thread": False})
+                connect_args={"timeout": 0, "check_same_thread": False})
             event.listen(self._engine, "connect", _sqlite_pragmas)
-            self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite")
+            event.listen(self._engine, "connect", _no_autocheckpoint)
             self._turn = asyncio.Semaphore(1)
-            self._inline = _inline_connection(self.url)
         else:
             # No reset on return: under autocommit a rollback there would only cost a
             # round trip, and a connection that may still be inside a transaction is
@@ -272,9 +291,6 @@ class Database:
         link, self._link = self._link, None
         if link is not None:
             await _close_quietly(link)
-        inline, self._inline = self._inline, None
-        if inline is not None:
-            inline.close()
         pool, self._raw_pool = self._raw_pool, None
         if pool is not None:
             await pool.close()
@@ -282,9 +298,6 @@ class Database:
             await self._engine.dispose()
         else:
             self._engine.dispose()
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
-            self._thread = None
         self._engine = None
         self._turn = None
 
@@ -315,29 +328,32 @@ class Database:
 
     @asynccontextmanager
     async def _sqlite(self) -> AsyncIterator[_Link]:
-        """The process's one SQLite connection, once its turn comes; reopened if it broke.
-        A cancelled task leaves it fine: the thread finishes the statement."""
-        async with asyncio.timeout(self.timeout):
-            await self._turn.acquire()
+        """The process's one SQLite connection, once its turn comes; reopened if it broke."""
+        if self._turn.locked():
+            async with asyncio.timeout(self.timeout):
+                await self._turn.acquire()
+        else:
+            await self._turn.acquire()  # free: taken without suspending
         try:
             if self._link is None:
-                connection = await asyncio.get_running_loop().run_in_executor(self._thread, self._engine.connect)
-                self._link = _ThreadLink(connection, self._thread)
+                self._link = _InlineLink(self._engine.connect(), self.timeout)
             yield self._link
         finally:
             if self._link is not None and self._link.broken:
                 link, self._link = self._link, None
                 await _close_quietly(link)
             self._turn.release()
+            self._checkpoint_soon()
 
-    def _inline_wrote(self, cursor: sqlite3.Cursor) -> None:
-        # The inline connection never checkpoints (it would copy the log into the file on the loop's
-        # thread): every so many writes, the thread's connection does, without anyone waiting for it.
-        if cursor.rowcount > 0:
-            self._inline_writes += 1
-            if self._inline_writes >= CHECKPOINT_EVERY and self._thread is not None:
-                self._inline_writes = 0
-                self._thread.submit(_checkpoint, self._inline_path)
+    def _checkpoint_soon(self) -> None:
+        """Copy SQLite's log into the file at most once every CHECKPOINT_SECONDS, on a thread of the
+        loop's executor with a connection of its own: a checkpoint is file I/O, and may take milliseconds."""
+        now = time.monotonic()
+        if now - self._checkpointed >= CHECKPOINT_SECONDS:
+            self._checkpointed = now
+            path = _sqlite_path(self.url)
+            if path is not None:
+                asyncio.get_running_loop().run_in_executor(None, _checkpoint, path)
 
     # --- statements -----------------------------------------------------------------
 
@@ -370,23 +386,6 @@ class Database:
             return _shaped(form, raw, how)
         if self.is_sqlite:
             form = prepared.form(self._engine.dialect)
-            if self._inline is not None and self._current() is None:
-                args = form.args(values)
-                # Another connection (another worker, or this one's thread in a transaction) may hold the
-                # write lock, for tens of microseconds as a rule: try again after letting the loop run
-                # (SQLite's own busy handler would sleep a millisecond or more, blocking it), then wait for
-                # it on the thread, as any statement does.
-                for pause in INLINE_RETRIES:
-                    try:
-                        cursor = self._inline.execute(form.sql, args)
-                        result = cursor.rowcount if how == "count" else _shaped(form, cursor.fetchall(), how)
-                    except sqlite3.OperationalError as error:
-                        if not _busy(error):
-                            raise
-                        await asyncio.sleep(pause)
-                    else:
-                        self._inline_wrote(cursor)
-                        return result
 
             def run(c: sa.Connection):
                 cursor = c.connection.dbapi_connection.execute(form.sql, form.args(values))
@@ -459,26 +458,10 @@ class Database:
         async with self._borrow() as link:
             # Take SQLite's write lock up front: a deferred transaction that reads and then
             # writes can deadlock against another writer, and busy waiting cannot save it.
-            try:
-                await link.run(_sql("BEGIN IMMEDIATE" if self.is_sqlite else "BEGIN"))
-            except BaseException:
-                # Cancelled (or failed) while BEGIN waited for the write lock. SQLite's thread
-                # still runs the BEGIN to its end, and the connection (the process's only one)
-                # would go back to the pool inside a transaction nobody owns: every later
-                # BEGIN would fail. Queue its end on that thread, right behind the BEGIN.
-                # (asyncpg: `_borrow` throws a cancelled connection away, and a failed BEGIN
-                # opened nothing.)
-                if isinstance(link, _ThreadLink):
-                    def end_orphan(connection: sa.Connection) -> None:
-                        try:
-                            if connection.connection.dbapi_connection.in_transaction:
-                                connection.exec_driver_sql("ROLLBACK")
-                        except Exception:
-                            connection.invalidate()  # state unknown: `_borrow` throws it away
-
-                    ended = asyncio.get_running_loop().run_in_executor(link.thread, end_orphan, link.connection)
-                    await asyncio.shield(ended)
-                raise
+            # A BEGIN that failed, or was cancelled while it waited for the lock, opened nothing: SQLite's is
+            # tried on the loop's thread (the lock is waited for between tries), and asyncpg's `_borrow`
+            # throws a cancelled connection away.
+            await link.run(_sql("BEGIN IMMEDIATE" if self.is_sqlite else "BEGIN"))
             opened = _Open(asyncio.current_task(), link)
             token = self._open.set(opened)
             try:
@@ -557,7 +540,10 @@ def _statement(query):
 
 def _sql(text: str) -> Callable[[sa.Connection], None]:
     def run(connection: sa.Connection) -> None:
-        connection.exec_driver_sql(text)
+        if connection.dialect.name == "sqlite":
+            connection.connection.dbapi_connection.execute(text)  # BEGIN, COMMIT: nothing for SQLAlchemy to do
+        else:
+            connection.exec_driver_sql(text)
 
     return run
 
@@ -583,41 +569,33 @@ async def _close_quietly(link: _Link, *, invalidate: bool = False) -> None:
         pass  # it is being thrown away because it is broken
 
 
-CHECKPOINT_EVERY = 200  # inline writes between two checkpoints of SQLite's log
-# Seconds between the tries of an inline statement that found the write lock taken (about 20 ms in all).
-INLINE_RETRIES = (0, 0, 0.0005, 0.001, 0.002, 0.004, 0.004, 0.008)
+CHECKPOINT_SECONDS = 1.0  # at most this often SQLite's log is copied into the database file
+# Seconds between the tries of a SQLite statement that found the write lock taken by another process.
+BUSY_PAUSES = (0, 0, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016)
 
 
 def _sqlite_path(url: str) -> str | None:
-    """The file of a SQLite URL; None for an in-memory database, which a second connection would not see."""
+    """The file of a SQLite URL; None for an in-memory database, which another connection would not see."""
     path = sa.engine.make_url(url).database
     return path if path and path != ":memory:" and not path.startswith("file:") else None
 
 
-def _inline_connection(url: str) -> sqlite3.Connection | None:
-    path = _sqlite_path(url)
-    if path is None:
-        return None
-    # Autocommit, and no waiting for the write lock: the event loop must never sleep in SQLite's busy handler.
-    connection = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
-    _sqlite_pragmas(connection, None)
-    connection.execute("PRAGMA wal_autocheckpoint=0")
-    return connection
+def _busy(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and (
+        getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+        or "locked" in str(error))
 
 
-def _busy(error: sqlite3.OperationalError) -> bool:
-    return getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) \
-        or "locked" in str(error)
-
-
-def _checkpoint(path: str | None) -> None:
-    if path is None:
-        return
+def _checkpoint(path: str) -> None:
     try:
         with contextlib.closing(sqlite3.connect(path, timeout=5, isolation_level=None)) as connection:
             connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
     except sqlite3.Error:
         pass  # the next one will do
+
+
+def _no_autocheckpoint(dbapi_connection, _record) -> None:
+    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
