@@ -153,8 +153,7 @@ async def pin_entered(p: Platform, request, event: GatherResult) -> str:
     # parallel PIN entries cannot all take the account's last free slot.
     async with limits.capped(p.db, limits.account_subject(account)):
         over = await limits.account_over_concurrency(p.db, account=account, excluding=request["id"])
-        request = await callbacks.update_request(p.db, request_id=request["id"], account_id=account["id"],
-                                                 needs_pin=False)
+        request = await callbacks.assign_account(p.db, request_id=request["id"], account_id=account["id"])
     if over:
         return await end_session(p, request, states.RATE_LIMITED, speaker=await _speaker(p, request, account),
                                  prompt="too_many_calls")

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.core import security
-from app.data.db import Database, utcnow
+from app.data.db import Database, Prepared, utcnow
 from app.data.tables import accounts, anis, api_tokens, balance_adjustments
 
 
@@ -65,9 +65,11 @@ async def update_account(db: Database, *, account_id: int, **values) -> None:
     await db.execute(accounts.update().where(accounts.c.id == account_id).values(**values))
 
 
+_BY_PIN = Prepared(accounts.select().where(accounts.c.pin_hash == sa.bindparam("digest")))
+
+
 async def find_account_by_pin(db: Database, *, secret_key: str, pin: str):
-    digest = security.pin_digest(secret_key, pin)
-    return await db.fetch_one(accounts.select().where(accounts.c.pin_hash == digest))
+    return await db.fetch_one(_BY_PIN, {"digest": security.pin_digest(secret_key, pin)})
 
 
 async def find_account_by_ani(db: Database, *, number: str):

@@ -10,21 +10,39 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from app.data.db import Database, utcnow
+from app.data.db import Database, Prepared, utcnow
 from app.data.tables import auth_failures
 
 WINDOW = dt.timedelta(hours=1)
 
 
+_INSERT = Prepared(auth_failures.insert().values(
+    account_id=sa.bindparam("account_id", type_=sa.Integer), requester=sa.bindparam("requester"),
+    channel=sa.bindparam("channel"), at=sa.bindparam("at", type_=sa.DateTime)).returning(auth_failures.c.id))
+_SOURCE_FAILURES = Prepared(
+    sa.select(sa.func.count().label("failures"), sa.func.max(auth_failures.c.at).label("latest"))
+    .where(auth_failures.c.requester == sa.bindparam("requester"),
+           auth_failures.c.at > sa.bindparam("since", type_=sa.DateTime),
+           auth_failures.c.id != sa.bindparam("excluding", type_=sa.Integer)))
+_ACCOUNT_FAILURES = Prepared(
+    sa.select(sa.func.count().label("failures"))
+    .where(auth_failures.c.account_id == sa.bindparam("account_id", type_=sa.Integer),
+           auth_failures.c.channel == sa.bindparam("channel"),
+           auth_failures.c.at > sa.bindparam("since", type_=sa.DateTime)))
+_DELETE_ONE = Prepared(auth_failures.delete().where(auth_failures.c.id == sa.bindparam("id", type_=sa.Integer)))
+
+
 async def insert(db: Database, *, account_id: int | None, requester: str, channel: str, at: dt.datetime) -> int:
     """One failure row; its id."""
-    return await db.execute(auth_failures.insert().values(account_id=account_id, requester=requester,
-                                                          channel=channel, at=at))
+    return await db.fetch_val(_INSERT, {"account_id": account_id, "requester": requester, "channel": channel,
+                                        "at": at})
 
 
 async def count(db: Database, *, since: dt.datetime, account_id: int | None = None, channel: str | None = None,
                 requester: str | None = None) -> int:
     """Failures after `since`, of the account (in `channel` when given) and/or of the requester."""
+    if account_id is not None and channel is not None and requester is None:
+        return await db.fetch_val(_ACCOUNT_FAILURES, {"account_id": account_id, "channel": channel, "since": since})
     query = sa.select(sa.func.count()).where(auth_failures.c.at > since)
     if account_id is not None:
         query = query.where(auth_failures.c.account_id == account_id)
@@ -38,6 +56,10 @@ async def count(db: Database, *, since: dt.datetime, account_id: int | None = No
 async def source_failures(db: Database, *, requester: str, since: dt.datetime,
                           excluding: list[int]) -> tuple[int, dt.datetime | None]:
     """(how many, the latest) failures of `requester` after `since`, but for the rows `excluding`."""
+    if len(excluding) == 1:
+        row = await db.fetch_one(_SOURCE_FAILURES, {"requester": requester, "since": since,
+                                                    "excluding": excluding[0]})
+        return row["failures"], row["latest"]
     row = await db.fetch_one(
         sa.select(sa.func.count(), sa.func.max(auth_failures.c.at))
         .where(auth_failures.c.requester == requester, auth_failures.c.at > since,
@@ -47,7 +69,11 @@ async def source_failures(db: Database, *, requester: str, since: dt.datetime,
 
 
 async def delete_ids(db: Database, *, ids) -> None:
-    await db.execute(auth_failures.delete().where(auth_failures.c.id.in_(list(ids))))
+    ids = list(ids)
+    if len(ids) == 1:
+        await db.execute(_DELETE_ONE, {"id": ids[0]})
+    else:
+        await db.execute(auth_failures.delete().where(auth_failures.c.id.in_(ids)))
 
 
 async def delete(db: Database, *, account_id: int | None = None, requester: str | None = None) -> int:

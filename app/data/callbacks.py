@@ -100,8 +100,21 @@ async def _create_with_event(db: Database, query, *, now: dt.datetime, detail: s
     return new_id
 
 
+_BY_ID = Prepared(requests_t.select().where(requests_t.c.id == sa.bindparam("request_id", type_=sa.Integer)))
+_ASSIGN = Prepared(requests_t.update().where(requests_t.c.id == sa.bindparam("request_id", type_=sa.Integer))
+                   .values(account_id=sa.bindparam("account_id", type_=sa.Integer), needs_pin=False,
+                           updated_at=sa.bindparam("now", type_=sa.DateTime))
+                   .returning(*requests_t.c))
+_LEG_BY_SID = Prepared(call_legs.select().where(call_legs.c.provider_sid == sa.bindparam("sid")))
+
+
 async def get_request(db: Database, *, request_id: int):
-    return await db.fetch_one(requests_t.select().where(requests_t.c.id == request_id))
+    return await db.fetch_one(_BY_ID, {"request_id": request_id})
+
+
+async def assign_account(db: Database, *, request_id: int, account_id: int):
+    """The account a PIN named, its PIN no longer awaited; the row as it is now."""
+    return await db.fetch_one(_ASSIGN, {"request_id": request_id, "account_id": account_id, "now": utcnow()})
 
 
 async def transition(
@@ -282,7 +295,7 @@ async def ensure_leg(db: Database, *, request_id: int, leg: str, sid: str, direc
 
 
 async def get_leg(db: Database, *, sid: str):
-    return await db.fetch_one(call_legs.select().where(call_legs.c.provider_sid == sid))
+    return await db.fetch_one(_LEG_BY_SID, {"sid": sid})
 
 
 async def update_leg(db: Database, *, sid: str, sequence: int | None, **values) -> bool:

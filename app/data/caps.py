@@ -67,10 +67,33 @@ async def add_dial(db: Database, *, number: str, request_id: int | None, at: dt.
     await db.execute(destination_dials.insert().values(number=number, request_id=request_id, at=at))
 
 
+def _in_states_statement(states_: tuple[str, ...], *, scheduled: bool) -> Prepared:
+    c = callback_requests.c
+    query = sa.select(sa.func.count().label("count")).where(
+        c.account_id == sa.bindparam("account_id", type_=sa.Integer),
+        sa.or_(*(c.state == sa.literal(state) for state in states_)),
+        c.id != sa.bindparam("excluding", type_=sa.Integer))
+    if scheduled:
+        after = sa.bindparam("scheduled_after", type_=sa.DateTime)
+        query = query.where(sa.or_(c.scheduled_at.is_(None), c.scheduled_at <= after))
+    return Prepared(query)
+
+
+# The count a call's admission and its PIN make of the account's calls in progress, prepared once per set of states.
+_IN_STATES: dict[tuple[tuple[str, ...], bool], Prepared] = {}
+
+
 async def requests_in_states(db: Database, *, account_id: int, states, excluding: int | None = None,
                              scheduled_after: dt.datetime | None = None) -> int:
     """The account's requests in `states`, but for the request `excluding` and, with `scheduled_after`,
     those scheduled for a later time (still waiting for it)."""
+    key = (tuple(states), scheduled_after is not None)
+    prepared = _IN_STATES.get(key)
+    if prepared is None and len(_IN_STATES) < 16:
+        prepared = _IN_STATES[key] = _in_states_statement(key[0], scheduled=key[1])
+    if prepared is not None:
+        return await db.fetch_val(prepared, {"account_id": account_id, "excluding": excluding or 0,
+                                             "scheduled_after": scheduled_after})
     query = sa.select(sa.func.count()).where(
         callback_requests.c.account_id == account_id, callback_requests.c.state.in_(states))
     if excluding is not None:

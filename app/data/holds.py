@@ -10,12 +10,31 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from app.core import states
-from app.data.db import Database
+from app.data.db import Database, Prepared
 from app.data.tables import accounts, call_legs, callback_requests, resellers
 
 
 def _reseller_of(account_id: int):
     return sa.select(accounts.c.reseller_id).where(accounts.c.id == account_id).scalar_subquery()
+
+
+_REQUEST = sa.bindparam("request_id", type_=sa.Integer)
+_ACCOUNT = sa.bindparam("account_id", type_=sa.Integer)
+_SEEN = sa.bindparam("seen", type_=sa.BigInteger)
+_AMOUNT = sa.bindparam("amount", type_=sa.BigInteger)
+# The moves of a hold, the IVR's every PIN entry and destination: prepared once (app/data/db.py).
+_SWAP_REQUEST = Prepared(callback_requests.update()
+                         .where(callback_requests.c.id == _REQUEST, callback_requests.c.reserved == _SEEN)
+                         .values(reserved=_AMOUNT).returning(callback_requests.c.id))
+_MOVE_ACCOUNT = Prepared(accounts.update()
+                         .where(accounts.c.id == _ACCOUNT, accounts.c.balance - (accounts.c.reserved - _SEEN) >= _AMOUNT)
+                         .values(reserved=accounts.c.reserved - _SEEN + _AMOUNT).returning(accounts.c.id))
+_RESELLER_OF = Prepared(sa.select(accounts.c.reseller_id).where(accounts.c.id == _ACCOUNT))
+_MOVE_RESELLER = Prepared(
+    resellers.update()
+    .where(resellers.c.id == sa.bindparam("reseller_id", type_=sa.Integer),
+           resellers.c.credit_limit - resellers.c.used - (resellers.c.reserved - _SEEN) >= _AMOUNT)
+    .values(reserved=resellers.c.reserved - _SEEN + _AMOUNT).returning(resellers.c.id))
 
 
 async def held(db: Database, *, request_id: int) -> int:
@@ -25,23 +44,13 @@ async def held(db: Database, *, request_id: int) -> int:
 
 async def swap_request_hold(db: Database, *, request_id: int, seen: int, new: int) -> bool:
     """Make the request hold `new`, if it still holds `seen`."""
-    moved = await db.fetch_val(
-        callback_requests.update()
-        .where(callback_requests.c.id == request_id, callback_requests.c.reserved == seen)
-        .values(reserved=new)
-        .returning(callback_requests.c.id)
-    )
+    moved = await db.fetch_val(_SWAP_REQUEST, {"request_id": request_id, "seen": seen, "amount": new})
     return moved is not None
 
 
 async def move_account_hold(db: Database, *, account_id: int, seen: int, amount: int) -> bool:
     """Replace `seen` by `amount` in the account's holds, if its balance covers them."""
-    got = await db.fetch_val(
-        accounts.update()
-        .where(accounts.c.id == account_id, accounts.c.balance - (accounts.c.reserved - seen) >= amount)
-        .values(reserved=accounts.c.reserved - seen + amount)
-        .returning(accounts.c.id)
-    )
+    got = await db.fetch_val(_MOVE_ACCOUNT, {"account_id": account_id, "seen": seen, "amount": amount})
     return got is not None
 
 
@@ -51,16 +60,10 @@ async def move_reseller_hold(db: Database, *, account_id: int, seen: int, amount
     The account row is updated first (move_account_hold) and the reseller's second, in every
     transaction that touches both, so concurrent calls queue on the rows in one order and never deadlock.
     """
-    reseller_id = await db.fetch_val(sa.select(accounts.c.reseller_id).where(accounts.c.id == account_id))
+    reseller_id = await db.fetch_val(_RESELLER_OF, {"account_id": account_id})
     if reseller_id is None:
         return True
-    got = await db.fetch_val(
-        resellers.update()
-        .where(resellers.c.id == reseller_id,
-               resellers.c.credit_limit - resellers.c.used - (resellers.c.reserved - seen) >= amount)
-        .values(reserved=resellers.c.reserved - seen + amount)
-        .returning(resellers.c.id)
-    )
+    got = await db.fetch_val(_MOVE_RESELLER, {"reseller_id": reseller_id, "seen": seen, "amount": amount})
     return got is not None
 
 

@@ -151,7 +151,7 @@ callback_requests = sa.Table(
     sa.Column("service_number", sa.String(20)),
     sa.Column("mode", sa.String(16)),
     sa.Column("caller_id", sa.String(32)),
-    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="SET NULL"), index=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="SET NULL")),
     sa.Column("needs_pin", sa.Boolean, nullable=False, server_default=sa.text("false")),
     sa.Column("leg_a_number", sa.String(20)),
     sa.Column("leg_a_from", sa.String(20)),
@@ -187,6 +187,9 @@ callback_requests = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("trigger_kind", "trigger_id", name="uq_callback_requests_trigger"),
     sa.Index("ix_callback_requests_state_due_at", "state", "due_at"),
+    # An account's calls in progress are counted by state at every admission and PIN: by account alone,
+    # the count would read every request the account ever made.
+    sa.Index("ix_callback_requests_account_id_state", "account_id", "state"),
 )
 
 # A subscriber's phonebook: named numbers, those with a code also speed dials at the IVR (*<code>#).
