@@ -79,6 +79,17 @@ routes = [
 ]
 
 
+class CallbackApp(Starlette):
+    """Starlette, with the provider webhooks' lane (app/web/webhook_lane.py) outside its whole middleware stack."""
+
+    def __init__(self, *args, lane: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lane = lane
+
+    def build_middleware_stack(self):
+        return WebhookLane(super().build_middleware_stack(), **self.lane)
+
+
 def create_app(settings: Settings | None = None, *, listen_url: str | None = None) -> Starlette:
     """The app; `listen_url` is the address `serve` bound, the sandbox's base for callback URLs."""
     settings = check(settings or load_settings())
@@ -149,17 +160,17 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
         # The sandbox's control API (verification codes, texting as any subscriber) and the demo
         # have no sign-in: loopback clients only, whatever address `serve` listens on.
         app_routes += [*softphone.routes, Mount("/sandbox", app=LoopbackOnly(carrier.app))]
-    app = Starlette(routes=app_routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
+    allowed_hosts = settings.allowed_hosts or request_origin.default_allowed_hosts(settings.public_base_url,
+                                                                                   listen_url)
+    # The provider webhooks skip the layers below (app/web/webhook_lane.py), doing what they would have done.
+    app = CallbackApp(routes=app_routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan,
+                      lane=dict(routes=provider_routes, allowed_hosts=allowed_hosts, metrics=measured,
+                                on_http_error=http_error))
     app.state.carrier = carrier
     app.state.listen_url = listen_url
     app.state.metrics = measured
-    allowed_hosts = settings.allowed_hosts or request_origin.default_allowed_hosts(settings.public_base_url,
-                                                                                   listen_url)
     app.add_middleware(request_origin.TrustedHostMiddleware, allowed_hosts=allowed_hosts)
     app.add_middleware(metrics.MetricsMiddleware, metrics=measured)
-    # Added last, so outermost: the provider webhooks skip the layers above (app/web/webhook_lane.py).
-    app.add_middleware(WebhookLane, routes=provider_routes, allowed_hosts=allowed_hosts, metrics=measured,
-                       on_http_error=http_error)
     return app
 
 

@@ -6,16 +6,17 @@ check, its metrics and its handler, not the rest of the stack it would cross
 (the other middleware, the exception middleware, the router trying every
 route in turn, Starlette's request/response wrapper): each layer is an await
 and a closure per message, and together they cost more than the webhook's
-own work. `WebhookLane` is a middleware placed outermost but for Starlette's
-error handler (which still turns a crash into a 500): it sends a POST to one
-of its routes straight to the route's endpoint, doing on the way what the
-skipped layers would have done for it; any other request takes the whole
-stack. The routes are the app's own `Route` objects, so paths and their
+own work. `WebhookLane` is the outermost layer of the app (app/main.py): it
+sends a POST to one of its routes straight to the route's endpoint, doing on
+the way what the skipped layers would have done for it (the Host check, an
+HTTPException's answer, a 500 for a crash, the metrics); any other request
+takes the whole stack. The routes are the app's own `Route` objects, so paths and their
 parameters are matched exactly as the router would.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
@@ -26,6 +27,8 @@ from starlette.routing import Match, Route
 
 from app.core.metrics import Metrics
 from app.core.request_origin import host_refusal
+
+log = logging.getLogger(__name__)
 
 
 class WebhookLane:
@@ -64,6 +67,10 @@ class WebhookLane:
                 response = await route.endpoint(request)
             except HTTPException as exc:
                 response = await self.on_http_error(request, exc)
+            except Exception:
+                # What Starlette's error middleware does for the other routes: a plain 500, the traceback logged.
+                log.exception("%s %s failed", scope["method"], route.path)
+                response = PlainTextResponse("Internal Server Error", status_code=500)
         await response(scope, receive, send)
         key = (route.path, response.status_code)
         counter = self._counters.get(key)

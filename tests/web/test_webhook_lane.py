@@ -58,3 +58,18 @@ def test_the_lanes_requests_are_counted_by_route_template(p):
     assert re.search(r'callback_webhook_requests_total\{route="/legs/\{request_id:int\}/\{step\}",status="200"\} 1\.0',
                      text)
     assert 'callback_webhook_duration_seconds_count{route="/twilio/voice"} 1.0' in text
+
+
+def test_a_crash_in_a_lane_handler_is_a_plain_500_and_logged(p, monkeypatch, caplog):
+    from app.calls import triggers
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(triggers, "accept_voice_trigger", broken)
+    client = type(p.client)(p.app, base_url=BASE, raise_server_exceptions=False)
+    params = tw.voice_params(From=sc.STRANGER, To=sc.PIN_NUMBER)
+    response = client.post("/twilio/voice", data=params,
+                           headers={"X-Twilio-Signature": tw.sign(BASE + "/twilio/voice", params)})
+    assert response.status_code == 500 and response.text == "Internal Server Error"
+    assert "boom" not in response.text and any("boom" in (r.exc_text or "") for r in caplog.records)
