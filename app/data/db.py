@@ -179,9 +179,13 @@ def _fast_binder(type_, dialect):
 
 class _Link:
     """One open connection and the way statements reach it: `run(work)` calls
-    `work(connection)` with a synchronous SQLAlchemy connection."""
+    `work(connection)` with a synchronous SQLAlchemy connection; `verb(sql)` says
+    BEGIN, COMMIT and the like."""
 
     async def run(self, work: Callable[[sa.Connection], T]) -> T:
+        raise NotImplementedError
+
+    async def verb(self, sql: str) -> None:
         raise NotImplementedError
 
     @property
@@ -198,9 +202,20 @@ class _Link:
 class _AsyncLink(_Link):
     def __init__(self, connection: AsyncConnection):
         self.connection = connection
+        self._driver = None
 
     async def run(self, work):
         return await self.connection.run_sync(work)
+
+    async def driver(self):
+        """The asyncpg connection itself: what a transaction's `Prepared` statements, BEGIN and COMMIT run on,
+        without SQLAlchemy's execution machinery (in autocommit it keeps no state of its own to disturb)."""
+        if self._driver is None:
+            self._driver = (await self.connection.get_raw_connection()).driver_connection
+        return self._driver
+
+    async def verb(self, sql: str) -> None:
+        await (await self.driver()).execute(sql)
 
     @property
     def broken(self) -> bool:
@@ -239,6 +254,9 @@ class _InlineLink(_Link):
             pause = BUSY_PAUSES[min(attempt, len(BUSY_PAUSES) - 1)]
             await asyncio.sleep(pause)
             waited += pause
+
+    async def verb(self, sql: str) -> None:
+        await self.run(_sql(sql))
 
     @property
     def broken(self) -> bool:
@@ -297,14 +315,16 @@ class Database:
             # No reset on return: under autocommit a rollback there would only cost a
             # round trip, and a connection that may still be inside a transaction is
             # invalidated by `_borrow` or `_finish`, never returned.
+            # Connections are kept, not opened past the pool and closed after use (a connection costs
+            # several round trips and a process): a burst waits for one instead.
             self._engine = create_async_engine(
-                async_url(self.url), isolation_level="AUTOCOMMIT", pool_size=self.pool_size,
-                max_overflow=self.max_overflow, pool_timeout=self.timeout, pool_pre_ping=True,
+                async_url(self.url), isolation_level="AUTOCOMMIT", pool_size=self.size,
+                max_overflow=0, pool_timeout=self.timeout, pool_pre_ping=True,
                 pool_reset_on_return=None)
             # Its statements are single autocommitted ones that leave no state on the connection,
             # so nothing is reset when it goes back (asyncpg's reset would cost a round trip each).
             self._raw_pool = await asyncpg.create_pool(
-                _plain_url(self.url), min_size=1, max_size=self.pool_size, reset=_no_reset,
+                _plain_url(self.url), min_size=1, max_size=self.size, reset=_no_reset,
                 command_timeout=self.timeout)
 
     async def disconnect(self) -> None:
@@ -416,10 +436,13 @@ class Database:
                 return _shaped(form, cursor.fetchall(), how)
 
             return await self._run(run)
-        # PostgreSQL inside a transaction: on the transaction's own connection, through SQLAlchemy.
+        # PostgreSQL inside a transaction: on the transaction's own connection, by asyncpg itself.
+        form = prepared.form(_ASYNCPG)
+        connection = await self._current().link.driver()
         if how == "count":
-            return await self._run(lambda c: c.execute(prepared.statement, values).rowcount)
-        return await self._run(lambda c: _shaped_records(c.execute(prepared.statement, values).all(), how))
+            status = await connection.execute(form.sql, *form.args(values))
+            return int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
+        return _shaped(form, await connection.fetch(form.sql, *form.args(values)), how)
 
     async def fetch_all(self, query, values: Mapping | None = None) -> list[Record]:
         if isinstance(query, Prepared):
@@ -483,7 +506,7 @@ class Database:
             # A BEGIN that failed, or was cancelled while it waited for the lock, opened nothing: SQLite's is
             # tried on the loop's thread (the lock is waited for between tries), and asyncpg's `_borrow`
             # throws a cancelled connection away.
-            await link.run(_sql("BEGIN IMMEDIATE" if self.is_sqlite else "BEGIN"))
+            await link.verb("BEGIN IMMEDIATE" if self.is_sqlite else "BEGIN")
             opened = _Open(asyncio.current_task(), link)
             token = self._open.set(opened)
             try:
@@ -509,25 +532,26 @@ class Database:
         if not self.is_postgres:
             return
         for key in sorted(set(keys)):
-            await self.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0))))
+            await self.execute(_ADVISORY_LOCK, {"key": key})
 
     @asynccontextmanager
     async def _savepoint(self, current: _Open) -> AsyncIterator[None]:
         current.depth += 1
         name = f"sp_{current.depth}"
-        await current.link.run(_sql(f"SAVEPOINT {name}"))
+        await current.link.verb(f"SAVEPOINT {name}")
         try:
             yield
         except BaseException:
-            await current.link.run(_sql(f"ROLLBACK TO SAVEPOINT {name}"))
+            await current.link.verb(f"ROLLBACK TO SAVEPOINT {name}")
             raise
         else:
-            await current.link.run(_sql(f"RELEASE SAVEPOINT {name}"))
+            await current.link.verb(f"RELEASE SAVEPOINT {name}")
         finally:
             current.depth -= 1
 
 
 _ASYNCPG = postgresql_asyncpg.dialect()
+_ADVISORY_LOCK = Prepared(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(sa.bindparam("key"), 0))))
 
 
 async def _no_reset(connection) -> None:
@@ -548,14 +572,6 @@ def _shaped(form: _Form, raw: list, how: str):
     return form.row(raw[0]) if how == "row" else form.row(raw[0])[form.columns[0]]
 
 
-def _shaped_records(rows: list, how: str):
-    if how == "rows":
-        return [Record(row) for row in rows]
-    if not rows:
-        return None
-    return Record(rows[0]) if how == "row" else rows[0][0]
-
-
 def _statement(query):
     return sa.text(query) if isinstance(query, str) else query
 
@@ -572,7 +588,7 @@ def _sql(text: str) -> Callable[[sa.Connection], None]:
 
 async def _finish(link: _Link, verb: str, *, reraise: bool = False) -> None:
     try:
-        await link.run(_sql(verb))
+        await link.verb(verb)
     except BaseException:
         # The connection is in an unknown state (dead, or mid-transaction): never lend
         # it again, where the next user would inherit the open transaction.
