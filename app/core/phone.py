@@ -27,6 +27,23 @@ def parsed_international(number: str) -> phonenumbers.PhoneNumber | None:
 
 
 @functools.lru_cache(maxsize=16_384)
+def region_of(number: str) -> str | None:
+    """The region (ISO country) of `+<digits>`, worked out once per process: for a number of the North
+    American plan `phonenumbers` tries each of its two dozen countries in turn, and validity, the
+    country, the tariff and the policy each ask."""
+    parsed = parsed_international(number)
+    return phonenumbers.region_code_for_number(parsed) if parsed is not None else None
+
+
+def _valid(parsed: phonenumbers.PhoneNumber, international: str | None) -> bool:
+    # `is_valid_number` is `is_valid_number_for_region` of the number's own region, which it works out
+    # anew each time: give it the region worked out once.
+    if international is None:
+        return phonenumbers.is_valid_number(parsed)
+    return phonenumbers.is_valid_number_for_region(parsed, region_of(international))
+
+
+@functools.lru_cache(maxsize=16_384)
 def to_e164(raw: str | None, region: str = "US") -> str:
     """Normalize what a person typed or a carrier sent to E.164.
 
@@ -55,7 +72,7 @@ def to_e164(raw: str | None, region: str = "US") -> str:
                 parsed = phonenumbers.parse(candidate, region.upper())
             except phonenumbers.NumberParseException:
                 parsed = None
-        if parsed is not None and phonenumbers.is_valid_number(parsed):
+        if parsed is not None and _valid(parsed, candidate if candidate.startswith("+") else None):
             return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     raise InvalidNumber("not a valid number")
 
@@ -77,5 +94,4 @@ def nanp_region(number: str) -> str | None:
     digits = number.lstrip("+")
     if not digits.startswith("1"):
         return None
-    parsed = parsed_international("+" + digits)
-    return (phonenumbers.region_code_for_number(parsed) or None) if parsed is not None else None
+    return region_of("+" + digits) or None

@@ -19,7 +19,7 @@ import phonenumbers
 from app.fraud import destination_risk
 from app.data import call_limits, destination_rules
 from app.data.db import Database
-from app.core.phone import parsed_international
+from app.core.phone import parsed_international, region_of
 from app.core.timed_cache import TimedCache
 
 KINDS = ("allow_country", "allow_prefix", "deny_prefix", "allow_type", "allow_range")
@@ -70,7 +70,7 @@ def _country_and_kind(number: str) -> tuple[str, str | None]:
     parsed = parsed_international(number)
     if parsed is None:
         raise phonenumbers.NumberParseException(phonenumbers.NumberParseException.NOT_A_NUMBER, number)
-    return phonenumbers.region_code_for_number(parsed) or "", destination_risk.risky_type(parsed)
+    return region_of(number) or "", destination_risk.risky_type(parsed)
 
 
 def _allowed_risk(digits: str, blocked_range: str | None, operator: Rules, account: Rules) -> bool:
