@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from app.data.db import utcnow
 from app.data import accounts, callbacks, cards, recordings
 from app.calls import dialing, leg_status, machine, phonebook, vouchers
 from app.fraud import limits, lockouts
@@ -134,10 +135,12 @@ async def pin_entered(p: Platform, request, event: GatherResult) -> str:
     attempt = await lockouts.begin(p.db, requester=request["leg_a_number"], channel="voice", account_id=expected)
     account = None
     if attempt is not None and digits.isdigit() and len(digits) <= 12:
-        account = await accounts.find_account_by_pin(p.db, secret_key=p.secret_key, pin=digits)
+        # With the account's recent voice failures, read by the same statement (its lockout, below).
+        account = await accounts.find_account_by_pin(p.db, secret_key=p.secret_key, pin=digits, channel="voice",
+                                                     failures_since=utcnow() - lockouts.WINDOW)
     refused = (account is None or account["status"] != "active" or cards.expired(account)
                or (expected is not None and account["id"] != expected))
-    if not refused and await lockouts.account_locked(p.db, account_id=account["id"], channel="voice"):
+    if not refused and lockouts.account_too_many(account["recent_failures"]):
         refused = True
     if refused:
         failures = await callbacks.increment(p.db, request_id=request["id"], column="pin_failures")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.core import security
 from app.data.db import Database, Prepared, utcnow
-from app.data.tables import accounts, anis, api_tokens, balance_adjustments
+from app.data.tables import accounts, anis, api_tokens, auth_failures, balance_adjustments
 
 
 class AccountError(ValueError):
@@ -65,11 +67,19 @@ async def update_account(db: Database, *, account_id: int, **values) -> None:
     await db.execute(accounts.update().where(accounts.c.id == account_id).values(**values))
 
 
-_BY_PIN = Prepared(accounts.select().where(accounts.c.pin_hash == sa.bindparam("digest")))
+_BY_PIN = Prepared(
+    sa.select(accounts, sa.select(sa.func.count()).where(
+        auth_failures.c.account_id == accounts.c.id, auth_failures.c.channel == sa.bindparam("channel"),
+        auth_failures.c.at > sa.bindparam("since", type_=sa.DateTime)).scalar_subquery().label("recent_failures"))
+    .where(accounts.c.pin_hash == sa.bindparam("digest")))
 
 
-async def find_account_by_pin(db: Database, *, secret_key: str, pin: str):
-    return await db.fetch_one(_BY_PIN, {"digest": security.pin_digest(secret_key, pin)})
+async def find_account_by_pin(db: Database, *, secret_key: str, pin: str, channel: str = "voice",
+                              failures_since: dt.datetime | None = None):
+    """The account whose PIN this is, None if none; with `recent_failures`, its failed authorizations in
+    `channel` since `failures_since` (app/fraud/lockouts.py decides what they lock), read in the same statement."""
+    return await db.fetch_one(_BY_PIN, {"digest": security.pin_digest(secret_key, pin), "channel": channel,
+                                        "since": failures_since or utcnow()})
 
 
 async def find_account_by_ani(db: Database, *, number: str):

@@ -411,6 +411,18 @@ class Database:
         current = self._current()
         if current is not None:
             return await current.link.run(work)
+        link = self._link
+        if link is not None and not self._turn.locked() and not link.broken:
+            # SQLite's connection, free: the short way of `_sqlite()`, most statements' way.
+            await self._turn.acquire()  # free: taken without suspending
+            try:
+                return await link.run(work)
+            finally:
+                self._turn.release()
+                if link.broken:
+                    self._link = None
+                    await _close_quietly(link)
+                self._checkpoint_soon()
         async with self._borrow() as link:
             return await link.run(work)
 

@@ -52,6 +52,11 @@ def source_key(requester: str | None) -> str:
 _requester = source_key
 
 
+def account_too_many(failures: int) -> bool:
+    """Whether an account with `failures` in a channel in the window is locked in that channel."""
+    return failures >= ACCOUNT_MAX_FAILURES
+
+
 def too_many(failures: int) -> bool:
     """Whether a source with `failures` in the window is locked out."""
     return failures >= MAX_FAILURES
@@ -64,8 +69,8 @@ async def record_failure(db: Database, *, account_id: int | None, requester: str
 
 async def account_locked(db: Database, *, account_id: int, channel: str | None = None) -> bool:
     """Whether the account has had ACCOUNT_MAX_FAILURES failures in `channel` (all channels when None)."""
-    count = await auth_failures.count(db, since=utcnow() - WINDOW, account_id=account_id, channel=channel)
-    return count >= ACCOUNT_MAX_FAILURES
+    return account_too_many(await auth_failures.count(db, since=utcnow() - WINDOW, account_id=account_id,
+                                                      channel=channel))
 
 
 async def requester_locked(db: Database, *, requester: str) -> bool:

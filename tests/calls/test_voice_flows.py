@@ -360,9 +360,9 @@ def test_rapid_wrong_pins_from_one_caller_meet_a_backoff(p, provider, monkeypatc
     checked = []
     real = accounts_module.find_account_by_pin
 
-    async def counting(db, *, secret_key, pin):
+    async def counting(db, *, secret_key, pin, **lockout):
         checked.append(pin)
-        return await real(db, secret_key=secret_key, pin=pin)
+        return await real(db, secret_key=secret_key, pin=pin, **lockout)
 
     monkeypatch.setattr(accounts_module, "find_account_by_pin", counting)
 
