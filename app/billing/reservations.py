@@ -50,10 +50,12 @@ async def reserve(db: Database, *, request_id: int, account_id: int, amount: int
         try:
             async with db.transaction():
                 await _swap_hold(db, request_id, seen, amount)
-                if not await holds.move_account_hold(db, account_id=account_id, seen=seen, amount=amount):
+                moved = await holds.move_account_hold(db, account_id=account_id, seen=seen, amount=amount)
+                if moved is None:
                     raise _Lost  # rolls the request's side back too
                 # An account's reseller's credit is held alike, in the same transaction.
-                if not await holds.move_reseller_hold(db, account_id=account_id, seen=seen, amount=amount):
+                if not await holds.move_reseller_hold(db, account_id=account_id, seen=seen, amount=amount,
+                                                      moved=moved):
                     raise _Lost
             return True
         except _Lost:

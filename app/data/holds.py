@@ -28,7 +28,8 @@ _SWAP_REQUEST = Prepared(callback_requests.update()
                          .values(reserved=_AMOUNT).returning(callback_requests.c.id))
 _MOVE_ACCOUNT = Prepared(accounts.update()
                          .where(accounts.c.id == _ACCOUNT, accounts.c.balance - (accounts.c.reserved - _SEEN) >= _AMOUNT)
-                         .values(reserved=accounts.c.reserved - _SEEN + _AMOUNT).returning(accounts.c.id))
+                         .values(reserved=accounts.c.reserved - _SEEN + _AMOUNT)
+                         .returning(accounts.c.id, accounts.c.reseller_id))
 _RESELLER_OF = Prepared(sa.select(accounts.c.reseller_id).where(accounts.c.id == _ACCOUNT))
 _MOVE_RESELLER = Prepared(
     resellers.update()
@@ -48,19 +49,32 @@ async def swap_request_hold(db: Database, *, request_id: int, seen: int, new: in
     return moved is not None
 
 
-async def move_account_hold(db: Database, *, account_id: int, seen: int, amount: int) -> bool:
-    """Replace `seen` by `amount` in the account's holds, if its balance covers them."""
-    got = await db.fetch_val(_MOVE_ACCOUNT, {"account_id": account_id, "seen": seen, "amount": amount})
-    return got is not None
+class Moved:
+    """The account's hold moved: its reseller, read from the row the move locked (None: the operator's own)."""
+
+    __slots__ = ("reseller_id",)
+
+    def __init__(self, reseller_id: int | None):
+        self.reseller_id = reseller_id
 
 
-async def move_reseller_hold(db: Database, *, account_id: int, seen: int, amount: int) -> bool:
+async def move_account_hold(db: Database, *, account_id: int, seen: int, amount: int) -> Moved | None:
+    """Replace `seen` by `amount` in the account's holds, if its balance covers them (None if not)."""
+    got = await db.fetch_one(_MOVE_ACCOUNT, {"account_id": account_id, "seen": seen, "amount": amount})
+    return Moved(got["reseller_id"]) if got is not None else None
+
+
+async def move_reseller_hold(db: Database, *, account_id: int, seen: int, amount: int,
+                             moved: Moved | None = None) -> bool:
     """The same move on the account's reseller's credit, if it covers it; True for an operator's own account.
 
     The account row is updated first (move_account_hold) and the reseller's second, in every
     transaction that touches both, so concurrent calls queue on the rows in one order and never deadlock.
     """
-    reseller_id = await db.fetch_val(_RESELLER_OF, {"account_id": account_id})
+    # The reseller as the account's own move read it, under that row's lock in this transaction: an account
+    # attached meanwhile cannot slip between the two moves.
+    reseller_id = moved.reseller_id if moved is not None else await db.fetch_val(_RESELLER_OF,
+                                                                                 {"account_id": account_id})
     if reseller_id is None:
         return True
     got = await db.fetch_val(_MOVE_RESELLER, {"reseller_id": reseller_id, "seen": seen, "amount": amount})

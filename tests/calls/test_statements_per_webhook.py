@@ -1,0 +1,82 @@
+"""How many statements each webhook of a PIN callback sends the database, counted at the driver.
+
+The trigger and the IVR steps are on every call's path, many times a second at peak: each
+statement is a round trip (PostgreSQL) or a turn of the connection (SQLite). These bounds keep
+what bench/README.md reports from creeping back up. Counted on SQLite, whose connection reports
+every statement it runs, SQLAlchemy's and the prepared ones alike, BEGIN and COMMIT included
+(PostgreSQL runs the same ones, and the advisory lock of a cap's transaction besides), with the
+operator's data (numbers, rules, rates) already in the process's cache, as at any busy time: it
+is read again once every few seconds, not once a call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+
+from app.core import states
+from tests.utils import scenario as sc
+from tests.utils.harness import PlatformUnderTest
+from tests.utils.provider import TwilioRecorder
+
+# The most statements each webhook may send (bench/README.md, "Statements per webhook").
+MOST = {"trigger": 2, "pin": 14}
+
+
+@pytest.fixture
+def p(settings, engine):
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("counted by SQLite's trace of the statements it runs")
+    with PlatformUnderTest(settings, engine) as platform:
+        sc.seed(platform)
+        yield platform
+
+
+@contextlib.contextmanager
+def counted(p: PlatformUnderTest):
+    """The statements the app's own connection runs meanwhile."""
+    seen: list[str] = []
+
+    async def trace():
+        await p.platform.db.fetch_val("SELECT 1")  # the connection is open
+        p.platform.db._link.connection.connection.dbapi_connection.set_trace_callback(seen.append)
+
+    async def untrace():
+        p.platform.db._link.connection.connection.dbapi_connection.set_trace_callback(None)
+
+    p.run(trace)
+    try:
+        yield seen
+    finally:
+        p.run(untrace)
+
+
+def test_a_pin_callbacks_webhooks_stay_within_their_statements(p):
+    recorder = TwilioRecorder()
+    sc.Session(p, caller=sc.BOB_MOBILE, service_number=sc.PIN_NUMBER).trigger()  # the operator's data is cached
+    s = sc.Session(p, caller=sc.STRANGER, service_number=sc.PIN_NUMBER)
+    with counted(p) as trigger:
+        s.trigger()
+    assert s.row["state"] == states.QUEUED
+    with recorder.cassette("calls_create.yaml"):
+        assert p.dispatch() == 2  # the warming trigger's callback too
+    s.status_a("initiated")
+    s.step("answer")
+    with counted(p) as pin:
+        verbs = s.step("pin", Digits=sc.ALICE_PIN)
+    assert verbs[0].name == "Gather" and not s.row["needs_pin"]
+    assert len(trigger) <= MOST["trigger"], trigger
+    assert [statement.split()[0] for statement in trigger] == ["INSERT", "INSERT"]  # the count, the row
+    assert len(pin) <= MOST["pin"], pin
+
+
+def test_a_refused_trigger_is_its_count_its_row_and_its_event(p):
+    for _ in range(p.platform.settings.trigger_limit):  # the caller uses up its limit
+        sc.Session(p, caller=sc.STRANGER, service_number=sc.PIN_NUMBER).trigger()
+    with counted(p) as refused:
+        sc.Session(p, caller=sc.STRANGER, service_number=sc.PIN_NUMBER).trigger()
+    rows = p.requests()
+    assert rows[-1]["state"] == states.FAILED and rows[-1]["reason"] == states.RATE_LIMITED
+    statements = [statement.split()[0].upper() for statement in refused]
+    assert statements == ["INSERT", "BEGIN", "INSERT", "INSERT", "COMMIT"], refused  # count; row and event
