@@ -24,8 +24,10 @@ run: install
 	$(BIN)/callback-platform demo seed
 	$(BIN)/callback-platform serve --host $(HOST) --port $(PORT)
 
+# On every core (at most 4), then the tests judged by the wall clock alone (tests/conftest.py, SERIAL).
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 -m "not serial"
+	$(BIN)/python -m pytest -m serial
 
 # The benchmark suite (bench/README.md): loopback only, stops by itself, about six
 # minutes; `make bench BENCH_ARGS=--quick` for a two-minute smoke run. PostgreSQL

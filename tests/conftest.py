@@ -53,12 +53,49 @@ def sqlite_template(tmp_path_factory) -> Path:
     return path
 
 
+# Tests whose verdict is a time taken by the wall clock (pacing to a provider's calls per second, a
+# dispatcher on time while the loop is blocked, faults and restarts with deadlines): `make test` runs
+# them alone after the rest, never beside other tests on the same cores.
+SERIAL = (
+    "tests/faults/",
+    "tests/sandbox/test_load.py",
+    "tests/calls/test_dispatch_thread.py",
+    "tests/calls/test_dispatcher.py::test_the_dispatcher_paces_calls_to_the_provider_cps",
+    "tests/e2e/test_voice_e2e.py::test_calls_are_paced_to_the_providers_cps",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.startswith(SERIAL):
+            item.add_marker(pytest.mark.serial)
+
+
+def _worker_database(url: str) -> str:
+    """Under pytest-xdist, a database of the worker's own beside TEST_DATABASE_URL's (`test_gw0`, created
+    when missing): each session empties its database first, so two must never share one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    import sqlalchemy as sa
+
+    base = sa.engine.make_url(url)
+    name = f"{base.database}_{worker}"
+    server = sa.create_engine(base.set(drivername="postgresql+psycopg", database="postgres"),
+                              isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        if not connection.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).first():
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    server.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str | None:
     raw = os.environ.get("TEST_DATABASE_URL")
     if not raw:
         return None
-    url = normalize_database_url(raw)
+    url = _worker_database(normalize_database_url(raw))
     engine = sync_engine(Settings(database_url=url))
     with engine.begin() as connection:
         connection.exec_driver_sql("DROP SCHEMA public CASCADE")
