@@ -61,6 +61,7 @@ SERIAL = (
     "tests/sandbox/test_load.py",
     "tests/calls/test_dispatch_thread.py",
     "tests/calls/test_dispatcher.py::test_the_dispatcher_paces_calls_to_the_provider_cps",
+    "tests/calls/test_dispatcher.py::test_the_limit_holds_for_every_dispatcher_together",
     "tests/e2e/test_voice_e2e.py::test_calls_are_paced_to_the_providers_cps",
 )
 
