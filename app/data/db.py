@@ -16,11 +16,14 @@ backends, and it is most of the cost of a statement:
   replaced, not handed out). Autocommit at the driver and no reset on return:
   `transaction()` says BEGIN and COMMIT/ROLLBACK itself, so a connection goes
   back to the pool outside any transaction, or is invalidated.
-- SQLite: the `sqlite3` module on one connection per process, used only from
+- SQLite: the `sqlite3` module on one connection per `Database`, used only from
   one thread of its own, one hand-off per statement (SQLAlchemy's aiosqlite
   adapter makes three or four per statement, and its pool a rollback per use).
-  One connection, because SQLite has one writer at a time: the process's
-  statements queue for it in order instead of polling the file's lock.
+  One connection, because SQLite has one writer at a time: the statements of
+  a `Database` queue for it in order instead of polling the file's lock. A
+  process has one for its web handlers and, with DISPATCHER on, one for the
+  dispatcher's event loop (app/calls/dispatch_thread.py): a `Database` is
+  used from one event loop only.
 """
 
 from __future__ import annotations
@@ -414,8 +417,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def make_database(settings: Settings) -> Database:
-    return Database(settings.database_url)
+def make_database(settings: Settings, *, pool_size: int = 10, max_overflow: int = 10) -> Database:
+    """A handle on the configured database; on PostgreSQL its pool holds `pool_size` connections,
+    and lends up to `max_overflow` more at a peak (SQLite: one connection, whatever they say)."""
+    return Database(settings.database_url, pool_size=pool_size, max_overflow=max_overflow)
 
 
 def sync_url(settings: Settings) -> str:
