@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 
 from starlette.applications import Starlette
@@ -23,7 +24,7 @@ from app.web.reseller import views as reseller
 from app.web.demo import softphone
 from app.web.loopback import LoopbackOnly
 from app.data.db import make_database
-from app.calls import alarms
+from app.calls.dispatch_thread import DispatchThread
 from app.calls.dispatcher import Dispatcher
 from app.calls.operator_events import Sender
 from app.platform import Platform
@@ -102,19 +103,29 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
         await db.connect()
         secret_key = await instance.resolve_secret_key(db, settings)
         stack = contextlib.AsyncExitStack()
-        # One adapter per name of PROVIDERS (PROVIDER=x is PROVIDERS=x), each built by the registry; the
-        # sandbox is the embedded carrier, in the dialect of the provider it stands in for.
-        adapters: dict[str, registry.Adapter] = {}
-        for name in settings.provider_names:
-            if name == "sandbox":
-                account = await stack.enter_async_context(embedded_carrier.running(carrier, secret_key))
-                adapters[name] = registry.build(settings.sandbox_dialect,
-                                                embedded_carrier.adapter_settings(carrier, settings), account=account)
-                log.info("calls %sgo to the sandbox carrier at %s, in %s's dialect",
-                         "" if len(settings.provider_names) == 1 else "may ", account.api_base,
-                         settings.sandbox_dialect)
-            else:
-                adapters[name] = registry.build(name, settings)
+        sandbox_account = None
+        if "sandbox" in settings.provider_names:
+            # The carrier is served on this loop; every loop's adapter reaches it over HTTP with this account.
+            sandbox_account = await stack.enter_async_context(embedded_carrier.running(carrier, secret_key))
+            log.info("calls %sgo to the sandbox carrier at %s, in %s's dialect",
+                     "" if len(settings.provider_names) == 1 else "may ", sandbox_account.api_base,
+                     settings.sandbox_dialect)
+
+        def build_adapters() -> dict[str, registry.Adapter]:
+            """One adapter per name of PROVIDERS (PROVIDER=x is PROVIDERS=x), each built by the registry; the
+            sandbox is the embedded carrier, in the dialect of the provider it stands in for. Their HTTP
+            clients belong to the event loop they are built on: one set for each loop."""
+            built: dict[str, registry.Adapter] = {}
+            for name in settings.provider_names:
+                if name == "sandbox":
+                    built[name] = registry.build(settings.sandbox_dialect,
+                                                 embedded_carrier.adapter_settings(carrier, settings),
+                                                 account=sandbox_account)
+                else:
+                    built[name] = registry.build(name, settings)
+            return built
+
+        adapters = build_adapters()
         # The first is the default (texts, triggers, rows without a provider).
         first = next(iter(adapters.values()))
         platform = Platform(settings=settings, db=db, secret_key=secret_key, credentials=first.credentials,
@@ -131,25 +142,54 @@ def create_app(settings: Settings | None = None, *, listen_url: str | None = Non
         # the sandbox's in its dialect); without one the route answers 404.
         telnyx = next((a for a in adapters.values() if getattr(a.verifier, "signs_body", False)), None)
         app.state.telnyx_key = telnyx.verifier.key if telnyx is not None else None
-        dispatcher = Dispatcher(platform)
-        task = asyncio.create_task(dispatcher.run()) if settings.dispatcher_enabled else None
+
+        @contextlib.asynccontextmanager
+        async def dispatcher_platform():
+            """The dispatcher's platform, made and closed on its own loop: its own database handle (a small pool
+            on PostgreSQL, a second connection on SQLite) and provider clients; the rest is this platform's."""
+            own_db = make_database(settings, pool_size=4, max_overflow=6)
+            await own_db.connect()
+            try:
+                own = build_adapters()
+                try:
+                    head = next(iter(own.values()))
+                    yield dataclasses.replace(platform, db=own_db, credentials=head.credentials,
+                                              provider=head.provider,
+                                              providers={name: adapter.provider for name, adapter in own.items()})
+                finally:
+                    for adapter in own.values():
+                        await adapter.provider.aclose()
+            finally:
+                await own_db.disconnect()
+
+        dispatching = None
+        if settings.dispatcher_enabled:
+            # On a thread and event loop of its own, with the alarms' check: it must not wait behind the
+            # webhooks on this loop (app/calls/dispatch_thread.py).
+            dispatching = DispatchThread(dispatcher_platform, alarms=bool(settings.alarm_check_seconds))
+            await dispatching.start()
+            dispatcher = dispatching.dispatcher
+        else:
+            dispatcher = Dispatcher(platform)  # not run: the tests drive it here, pass by pass
         app.state.dispatcher = dispatcher
+        app.state.dispatch_thread = dispatching
         sender = Sender(platform)
         app.state.operator_events = sender
         # Events are delivered while OPERATOR_WEBHOOK_URL is set; those queued survive a restart in the outbox.
         sending = asyncio.create_task(sender.run()) if settings.operator_webhook_url else None
-        watching = (asyncio.create_task(alarms.run(platform))
-                    if settings.alarm_check_seconds and settings.dispatcher_enabled else None)
         try:
             yield
         finally:
-            for background in (task, sending, watching):
-                if background is not None:
-                    background.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await background
+            if dispatching is not None:
+                # Before the carrier and the database: the calls it is placing are drained, then it is joined.
+                await dispatching.stop()
+            else:
+                await dispatcher.drain()
+            if sending is not None:
+                sending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sending
             await sender.aclose()
-            await dispatcher.drain()
             for each in platform.providers.values():
                 await each.aclose()
             await stack.aclose()

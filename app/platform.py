@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 from app.core import request_origin
+from app.core.wakeup import Wakeup
 from app.data.db import Database
 from app.core.metrics import Metrics
 from app.providers.interface import Credentials, Provider
@@ -22,10 +22,13 @@ class Platform:
     metrics: "Metrics | None" = None
     # The address `callback-platform serve` bound (http://127.0.0.1:8000), when it is known.
     listen_url: str | None = None
-    # Set when a request is written so the dispatcher need not wait for its next poll.
-    work_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    # Set when an operator webhook event is queued, so the sender need not wait for its next poll.
-    operator_events_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set when a request is written so the dispatcher need not wait for its next poll. Set from any
+    # thread: the dispatcher waits on a loop of its own (app/calls/dispatch_thread.py), and the
+    # dispatcher's copy of the platform shares this one with the webhooks'.
+    work_ready: Wakeup = field(default_factory=Wakeup)
+    # Set when an operator webhook event is queued, so the sender need not wait for its next poll;
+    # the dispatcher's housekeeping and alarms queue them from its thread.
+    operator_events_ready: Wakeup = field(default_factory=Wakeup)
     # Every provider of PROVIDERS by name, in its order (app/calls/routing.py picks among them);
     # empty: `provider` alone, under the first name of PROVIDERS.
     providers: dict[str, Provider] = field(default_factory=dict)
@@ -44,6 +47,7 @@ class Platform:
         return self.providers.get(name or "", self.provider)
 
     def wake_dispatcher(self) -> None:
+        """From any thread: the dispatcher's loop is woken (once, however many ask before it wakes)."""
         self.work_ready.set()
 
     def callback_base(self, request) -> str:

@@ -223,6 +223,7 @@ class Dispatcher:
         self._recordings_at = 0.0
         self._pacing_ready = False
         self._late: list[tuple[object, int]] = []  # claimed and held, slot missed: (request, slots missed)
+        self._stopping = False
         self._time_limits: dict[int, int] = {}  # leg A's TimeLimit of each held request, by id, until it is sent
         self.lost_callbacks = lost_callbacks.LostCallbacks(platform)
         # What "due" is measured against: a callback scheduled for tomorrow is claimed once this says
@@ -336,6 +337,7 @@ class Dispatcher:
             pass
 
     async def run(self) -> None:
+        """Dial and keep house until cancelled, or until `stop`: then it returns once its dialling pass is over."""
         # Two loops: housekeeping asks the provider about calls and may wait on it for
         # seconds, and dialling must never queue behind that.
         keeper = asyncio.create_task(self._forever(self._keep_house, "housekeeping"))
@@ -345,8 +347,21 @@ class Dispatcher:
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
 
+    def stop(self) -> None:
+        """Have `run` return after the dialling pass under way, from this dispatcher's loop.
+
+        A pass cancelled between its claim and its create calls would leave the requests it
+        claimed in `calling_a` with nothing sent, to fail as `provider_error` once the grace
+        is over; a pass let finish has started a task for each (`drain` waits for them, and
+        puts back in the queue those still waiting for a slot).
+        """
+        self._stopping = True
+        self.p.work_ready.set()
+
     async def _dial(self) -> None:
         self.p.work_ready.clear()
+        if self._stopping:  # read after the clear: a `stop` after this wakes the sleep below
+            return
         if await self.dial_due() < MAX_BATCH:
             await self._sleep_until_work()
 
@@ -354,9 +369,8 @@ class Dispatcher:
         await self.housekeeping()
         await asyncio.sleep(HOUSEKEEPING_SECONDS)
 
-    @staticmethod
-    async def _forever(step, name: str) -> None:
-        while True:
+    async def _forever(self, step, name: str) -> None:
+        while not self._stopping:
             try:
                 await step()
             except asyncio.CancelledError:

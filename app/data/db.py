@@ -16,12 +16,15 @@ backends, and it is most of the cost of a statement:
   replaced, not handed out). Autocommit at the driver and no reset on return:
   `transaction()` says BEGIN and COMMIT/ROLLBACK itself, so a connection goes
   back to the pool outside any transaction, or is invalidated.
-- SQLite: the `sqlite3` module on one connection per process, used on the
-  event loop's own thread. A statement costs its own tens of microseconds; a
+- SQLite: the `sqlite3` module on one connection per `Database`, used on the
+  thread of its event loop. A statement costs its own tens of microseconds; a
   hand-off to a thread of its own and back (as this module once made, and
   SQLAlchemy's aiosqlite adapter makes three or four of) costs several times
-  that. One connection, because SQLite has one writer at a time: the process's
-  statements queue for it in order, and a transaction holds it until it ends.
+  that. One connection, because SQLite has one writer at a time: the statements
+  of a `Database` queue for it in order, and a transaction holds it until it
+  ends. A process has one for its web handlers and, with DISPATCHER on, one for
+  the dispatcher's event loop (app/calls/dispatch_thread.py): a `Database` is
+  used from one event loop only.
   The write lock of another process is waited for between tries, never in
   SQLite's busy handler, which would block the loop (`_InlineLink`). A long
   statement does hold the loop: SQLite is for one machine's modest traffic,
@@ -315,16 +318,14 @@ class Database:
             # No reset on return: under autocommit a rollback there would only cost a
             # round trip, and a connection that may still be inside a transaction is
             # invalidated by `_borrow` or `_finish`, never returned.
-            # Connections are kept, not opened past the pool and closed after use (a connection costs
-            # several round trips and a process): a burst waits for one instead.
             self._engine = create_async_engine(
-                async_url(self.url), isolation_level="AUTOCOMMIT", pool_size=self.size,
-                max_overflow=0, pool_timeout=self.timeout, pool_pre_ping=True,
+                async_url(self.url), isolation_level="AUTOCOMMIT", pool_size=self.pool_size,
+                max_overflow=self.max_overflow, pool_timeout=self.timeout, pool_pre_ping=True,
                 pool_reset_on_return=None)
             # Its statements are single autocommitted ones that leave no state on the connection,
             # so nothing is reset when it goes back (asyncpg's reset would cost a round trip each).
             self._raw_pool = await asyncpg.create_pool(
-                _plain_url(self.url), min_size=1, max_size=self.size, reset=_no_reset,
+                _plain_url(self.url), min_size=1, max_size=self.pool_size, reset=_no_reset,
                 command_timeout=self.timeout)
 
     async def disconnect(self) -> None:
@@ -657,8 +658,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def make_database(settings: Settings) -> Database:
-    return Database(settings.database_url)
+def make_database(settings: Settings, *, pool_size: int = 10, max_overflow: int = 10) -> Database:
+    """A handle on the configured database; on PostgreSQL its pool holds `pool_size` connections, and
+    lends up to `max_overflow` more at a peak, and its pool for prepared statements keeps up to `pool_size`
+    (SQLite: one connection, whatever they say)."""
+    return Database(settings.database_url, pool_size=pool_size, max_overflow=max_overflow)
 
 
 def sync_url(settings: Settings) -> str:

@@ -1,8 +1,9 @@
 """The platform as a real server on loopback, with the sandbox carrier as its provider.
 
-Both run in the test's event loop: uvicorn serves the platform (lifespan on,
-dispatcher running) and the carrier; every webhook, status callback and REST
-request crosses a real socket, signed and validated as in production.
+Both run in the test's event loop: uvicorn serves the platform (lifespan on)
+and the carrier; the platform's dispatcher runs on its own thread and loop, as
+in production (`app.state.dispatch_thread`). Every webhook, status callback and
+REST request crosses a real socket, signed and validated as in production.
 """
 
 from __future__ import annotations
