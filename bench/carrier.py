@@ -138,8 +138,11 @@ def main(argv: list[str] | None = None) -> None:
                       voice_url=args.voice_url)
     carrier.phones = BenchPhones(Phone(answer_after=0.5, talk_seconds=args.talk_seconds))
     app = Recorder(carrier.app, carrier)
+    # Idle REST connections are kept longer than the app's client keeps them (aiohttp: 15 s), as an API
+    # behind a load balancer does: with uvicorn's 5 s, a create call sent as the carrier closes its
+    # connection is reset, and the app fails the request over.
     uvicorn.run(app, host=args.host, port=args.port, http="httptools", access_log=False, log_level="info",
-                lifespan="on", timeout_graceful_shutdown=2)
+                lifespan="on", timeout_graceful_shutdown=2, timeout_keep_alive=75)
 
 
 if __name__ == "__main__":

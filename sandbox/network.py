@@ -18,7 +18,6 @@ from dataclasses import replace
 from typing import Awaitable, Callable
 
 import httpx
-from twilio.request_validator import RequestValidator
 
 from . import telnyx
 from . import twiml_reader as twiml
@@ -135,7 +134,7 @@ class Network:
         # In Twilio's dialect REST authentication and webhook signatures use the same token.
         self._auth_token = value
         if self._signing_key is None:
-            self.webhooks.validator = RequestValidator(value)
+            self.webhooks.key = value
 
     @property
     def signing_key(self) -> str | None:
@@ -145,7 +144,7 @@ class Network:
     @signing_key.setter
     def signing_key(self, value: str) -> None:
         self._signing_key = value
-        self.webhooks.validator = RequestValidator(value)
+        self.webhooks.key = value
 
     @property
     def cps(self) -> float:
