@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import logging
 from dataclasses import replace
+from datetime import timedelta
 from typing import Awaitable, Callable
 
 import httpx
@@ -290,18 +291,20 @@ class Network:
     async def _alert(self, call: Call) -> str:
         """Ring the far end; return 'answered' or how the attempt failed."""
         phone = call.phone
-        await self.clock.sleep(SETUP_SECONDS)
+        # Ringing is timed from when the far end rang, not from when this task woke up after the setup.
+        rang = self.clock.now() + timedelta(seconds=SETUP_SECONDS)
+        await self.clock.sleep_until(rang)
         if phone.answer == "fail" or not is_e164(call.to):
             return "failed"
         self._advance(call, "ringing")
         delay = phone.answer_after + self.faults.answer_delay
         if phone.answer == "busy":
-            await self.clock.sleep(min(delay, call.timeout))
+            await self.clock.sleep_until(rang + timedelta(seconds=min(delay, call.timeout)))
             return "busy"
         if phone.answer == "no-answer" or delay > call.timeout:
-            await self.clock.sleep(call.timeout)
+            await self.clock.sleep_until(rang + timedelta(seconds=call.timeout))
             return "no-answer"
-        await self.clock.sleep(delay)
+        await self.clock.sleep_until(rang + timedelta(seconds=delay))
         if call.machine_detection:
             if phone.answer != "voicemail":
                 call.answered_by = "human"
