@@ -260,6 +260,12 @@ async def dial_ended(p: Platform, request, event: DialResult) -> str:
         # come later than this (or never); count the call now, once either way.
         counted = await leg_status.note_leg_b_answered(p, request, sid=dial_sid, to=request["leg_b_number"])
         request = _with_account(counted, request) or request
+        if request["state"] == states.CALLING_B:
+            # Leg B's own report counted the call and has not moved the request yet: connected here, so that a
+            # bridged call is always connected before its end, whichever report comes first.
+            moved = await machine.advance(p.db, request, machine.LEG_B_ANSWERED, states.CONNECTED,
+                                          detail=request["leg_b_number"])
+            request = _with_account(moved or await callbacks.get_request(p.db, request_id=request["id"]), request)
     for _ in range(2):
         if request["state"] not in (states.CALLING_B, states.CONNECTED):
             break
