@@ -49,9 +49,14 @@ async def _speaker(p: Platform, request, account) -> Speaker:
 
 
 async def end_session(p: Platform, request, reason: str, *, speaker: Speaker, prompt: str, detail: str | None = None,
-                      event: str = machine.HUNG_UP) -> str:
-    """Hang up leg A: completed if a call was connected in this session, else failed with `reason`."""
-    fresh = await callbacks.get_request(p.db, request_id=request["id"])
+                      event: str = machine.HUNG_UP, read_again: bool = True) -> str:
+    """Hang up leg A: completed if a call was connected in this session, else failed with `reason`.
+
+    The request is read again first, for the calls it has connected; `read_again=False` when `request` was
+    read at the start of this step and nothing has been written since (the machine reads it again anyway
+    if its move loses a race).
+    """
+    fresh = await callbacks.get_request(p.db, request_id=request["id"]) if read_again else request
     await machine.end_session(p.db, fresh, event, reason=reason, detail=detail)
     return voice.goodbye(speaker=speaker, keys=(prompt,))
 
@@ -327,7 +332,7 @@ async def next_call_chosen(p: Platform, request, event: GatherResult) -> str:
     choice = NEXT_CALL_MENU.get(event.digits) if not for_visitor(request) else None
     if choice is None:
         return await end_session(p, request, request["last_b_reason"] or states.CANCELED, speaker=speaker,
-                                 prompt="goodbye")
+                                 prompt="goodbye", read_again=False)
     return await choice(p, request, speaker)
 
 
