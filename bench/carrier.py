@@ -9,8 +9,11 @@ types its account's PIN, then its destination, then stays silent at the
 
 On top of the carrier's REST and control APIs, `GET /_bench/creates` lists
 the wall-clock time each Calls.create request arrived with the sid it
-created (dispatch lag and pacing are measured from these), and
-`GET /_bench/stats` counts webhooks, their failures and their latencies.
+created (dispatch lag and pacing are measured from these),
+`GET /_bench/stats` counts webhooks, their failures and their latencies, and
+`GET /_bench/ended` counts the callback legs (leg A, the REST-created calls)
+whose final status callback the app has answered: the load generator keeps
+its callbacks under way by this count, which is never stale.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import uvicorn
 
 from bench import scenario as sc
 from sandbox import Carrier, Clock, Phone, Phones
+from sandbox.calls import TERMINAL
 from sandbox.webhooks import WebhookError
 
 
@@ -46,6 +50,7 @@ class Recorder:
         self.webhooks: dict[str, list[float]] = {}
         self.failures: dict[str, int] = {}
         self.failure_samples: list[str] = []
+        self.legs_ended = 0  # leg A calls whose final status callback was delivered (or given up on)
         original = carrier.webhooks.request
 
         async def timed(kind, url, params, method="POST", call_sid=None):
@@ -59,6 +64,9 @@ class Recorder:
                 raise
             finally:
                 self.webhooks.setdefault(kind, []).append(time.perf_counter() - started)
+                if kind == "status" and params.get("Direction") == "outbound-api" \
+                        and params.get("CallStatus") in TERMINAL:
+                    self.legs_ended += 1
 
         carrier.webhooks.request = timed
 
@@ -68,6 +76,8 @@ class Recorder:
         path = scope["path"]
         if path == "/_bench/creates":
             return await self._json(send, {"creates": self.creates})
+        if path == "/_bench/ended":
+            return await self._json(send, {"ended": self.legs_ended})
         if path == "/_bench/stats":
             return await self._json(send, self.stats())
         if scope["method"] == "POST" and path.endswith("/Calls.json"):
@@ -128,8 +138,11 @@ def main(argv: list[str] | None = None) -> None:
                       voice_url=args.voice_url)
     carrier.phones = BenchPhones(Phone(answer_after=0.5, talk_seconds=args.talk_seconds))
     app = Recorder(carrier.app, carrier)
+    # Idle REST connections are kept longer than the app's client keeps them (aiohttp: 15 s), as an API
+    # behind a load balancer does: with uvicorn's 5 s, a create call sent as the carrier closes its
+    # connection is reset, and the app fails the request over.
     uvicorn.run(app, host=args.host, port=args.port, http="httptools", access_log=False, log_level="info",
-                lifespan="on", timeout_graceful_shutdown=2)
+                lifespan="on", timeout_graceful_shutdown=2, timeout_keep_alive=75)
 
 
 if __name__ == "__main__":

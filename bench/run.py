@@ -38,7 +38,7 @@ import sqlalchemy as sa
 
 from app.data.db import sync_engine
 from app.core.settings import normalize_database_url
-from app.data.tables import callback_requests
+from app.data.tables import callback_requests, events
 from bench import data, procs, report
 from bench import scenario as sc
 from sandbox.cps import most_in_window
@@ -266,15 +266,20 @@ class Bench:
 
             spec = dict(mode="e2e", carrier_host="127.0.0.1", carrier_port=carrier.port, app_host="127.0.0.1",
                         app_port=port, total=total, in_flight=self.p["in_flight"], checkpoints=checkpoints,
-                        timeout=self.p["e2e_timeout"], poll=0.2, first_caller=0)
+                        timeout=self.p["e2e_timeout"], poll=0.05, scrape=1.0, first_caller=0)
             result = procs.run_load(spec, self.work, f"{dbs.backend}-e2e-load", on_line=sample,
                                     timeout=spec["timeout"] + 60)
             final_memory = app.memory()
             errors = app.log_errors()
             app.stop()
             stats = _get_json(carrier, "/_bench/stats")
+        # Counted from the database once the app has stopped: /metrics keeps its counts for seconds.
+        ends = self._ends(url)
+        by_state = self._by_state(url)
         out = {"callbacks": total, "in_flight": self.p["in_flight"], "speed": self.p["speed"],
-               "completed": result["completed"], "failed": result["failed"], "by_state": result["by_state"],
+               "completed": sum(by_state.get("completed", {}).values()),
+               "failed": sum(by_state.get("failed", {}).values()), "by_state": by_state,
+               "legs_ended": result.get("legs_ended"),
                "timed_out": result["timed_out"], "seconds": result["seconds"], "ring_failures": result["ring_failures"],
                "carrier": stats, "app_errors": errors, "checkpoints": {}}
         for n, s in samples.items():
@@ -284,8 +289,10 @@ class Bench:
         first, last = samples.get(warm) or samples.get(0), samples.get("final")
         if first and last and last["wall"] > first["wall"] + 1:
             wall = last["wall"] - first["wall"]
-            out["callbacks_per_s"] = round((last["ended"] - first["ended"]) / wall, 1)
-            out["completed_per_s"] = round((last["completed"] - first["completed"]) / wall, 1)
+            # The requests that ended between the two samples, by the time of their last transition.
+            window = [state for at, state in ends if first["wall"] <= at <= last["wall"]]
+            out["callbacks_per_s"] = round(len(window) / wall, 1)
+            out["completed_per_s"] = round(window.count("completed") / wall, 1)
             out["cpu_percent"] = {
                 "app": round(100 * (last["app_cpu"] - first["app_cpu"]) / wall, 1),
                 "carrier": round(100 * (last["carrier_cpu"] - first["carrier_cpu"]) / wall, 1),
@@ -294,6 +301,7 @@ class Bench:
             if pg:
                 out["cpu_percent"]["postgres"] = round(100 * (last["postgres_cpu"] - first["postgres_cpu"]) / wall, 1)
             out["measured_between"] = [first["ended"], last["ended"]]
+            out["measured_seconds"] = round(wall, 2)
         out["memory_final"] = final_memory
         return out
 
@@ -314,6 +322,31 @@ class Bench:
             value = c.execute(sa.text(sql)).scalar_one()
         engine.dispose()
         return value
+
+    @staticmethod
+    def _ends(url: str) -> list[tuple[float, str]]:
+        """(when, state) of every request that ended: the time of its move to completed or failed."""
+        engine = sync_engine(data.settings(url))
+        with engine.connect() as c:
+            rows = c.execute(sa.select(events.c.at, callback_requests.c.state)
+                             .join(callback_requests, callback_requests.c.id == events.c.request_id)
+                             .where(events.c.to_state == callback_requests.c.state,
+                                    callback_requests.c.state.in_(("completed", "failed")))).all()
+        engine.dispose()
+        return sorted((at.replace(tzinfo=dt.UTC).timestamp(), state) for at, state in rows)
+
+    @staticmethod
+    def _by_state(url: str) -> dict[str, dict[str, int]]:
+        """{state: {reason: count}}, as /metrics reports them."""
+        engine = sync_engine(data.settings(url))
+        with engine.connect() as c:
+            rows = c.execute(sa.select(callback_requests.c.state, callback_requests.c.reason, sa.func.count())
+                             .group_by(callback_requests.c.state, callback_requests.c.reason)).all()
+        engine.dispose()
+        out: dict[str, dict[str, int]] = {}
+        for state, reason, count in rows:
+            out.setdefault(state, {})[reason or ""] = count
+        return out
 
     @staticmethod
     def _due_times(url: str) -> dict[str, float]:

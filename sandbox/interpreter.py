@@ -12,12 +12,20 @@ party hears and presses goes into `call.transcript`:
     ("recording", recording_sid)     (a <Dial record> began recording this call)
 
 `prompts` is a tuple of the texts (or URLs) the Gather played.
+
+A call's script keeps its own time: each verb, prompt and key press ends a fixed
+virtual time after the previous one ended, not after the event loop got round to
+waking the call up. Under a fast clock a wake-up a millisecond late is a tenth of
+a virtual second, and a PIN, a number and their prompts are twenty of them in a
+row. The script's time starts again from the clock's after anything it waits for
+outside itself: a webhook, a key pressed on the keypad, the legs of a Dial.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
 from . import errors
@@ -56,6 +64,8 @@ class Interpreter:
         # than the document running out of verbs.
         self.hung_up = False
         self._held: list[str] = []
+        # Where the script has got to in virtual time; None: at the clock's time (after waiting on the outside).
+        self._at: datetime | None = None
         # Telnyx's TeXML has no actionOnEmptyResult, and posts a Gather's action with the application's method.
         self.texml = getattr(getattr(control, "dialect", None), "name", "twilio") == "telnyx"
 
@@ -78,6 +88,8 @@ class Interpreter:
             )
         except WebhookError as exc:
             return await self._fallback(source, params, exc.code, exc.message)
+        finally:
+            self._at = None
         verbs = self._parse(response.content)
         if verbs and isinstance(verbs[0], Failure):
             return await self._fallback(source, params, verbs[0].code, verbs[0].message)
@@ -95,6 +107,8 @@ class Interpreter:
             )
         except WebhookError as exc:
             return [Failure(exc.code, exc.message)]
+        finally:
+            self._at = None
         self.document_url = call.fallback_url
         return self._parse(response.content)
 
@@ -123,16 +137,16 @@ class Interpreter:
             for _ in range(verb.loop or LOOP_FOREVER):
                 entry = call.hear(now(), "say", verb.text, verb.language)
                 entry.voice = verb.voice
-                await self.clock.sleep(speech_seconds(verb.text))
+                await self._spend(speech_seconds(verb.text))
         elif isinstance(verb, twiml.Play):
             call.activity = "listening"
             for _ in range(verb.loop or LOOP_FOREVER):
                 call.hear(now(), "play", verb.url)
-                await self.clock.sleep(PLAY_SECONDS)
+                await self._spend(PLAY_SECONDS)
         elif isinstance(verb, twiml.Pause):
             call.activity = "listening"
             call.hear(now(), "pause", verb.length)
-            await self.clock.sleep(verb.length)
+            await self._spend(verb.length)
         elif isinstance(verb, twiml.Gather):
             return await self._gather(verb)
         elif isinstance(verb, twiml.Dial):
@@ -164,9 +178,27 @@ class Interpreter:
         call.error = (code, message)
         call.hear(self.clock.now(), "error", code, message)
         call.hear(self.clock.now(), "say", APPLICATION_ERROR, "en-US")
-        await self.clock.sleep(speech_seconds(APPLICATION_ERROR))
+        await self._spend(speech_seconds(APPLICATION_ERROR))
         self.hung_up = True
         return END
+
+    # The script's time
+
+    async def _spend(self, seconds: float) -> None:
+        """Let `seconds` of the script pass, from where it had got to."""
+        self._at = (self._at or self.clock.now()) + timedelta(seconds=max(0.0, seconds))
+        await self.clock.sleep_until(self._at)
+
+    async def _key_within(self, seconds: float) -> str:
+        """A key pressed on the keypad within `seconds` of the script's time; TimeoutError if none was."""
+        deadline = (self._at or self.clock.now()) + timedelta(seconds=max(0.0, seconds))
+        try:
+            key = await self.clock.wait_for(self.call.keypad.get(), (deadline - self.clock.now()).total_seconds())
+        except TimeoutError:
+            self._at = deadline
+            raise
+        self._at = None
+        return key
 
     def _resolve(self, url: str) -> str | None:
         if urlsplit(url).scheme in ("http", "https"):
@@ -234,7 +266,7 @@ class Interpreter:
         if self._held:
             return True
         try:
-            self._held.append(await self.clock.wait_for(self.call.keypad.get(), seconds))
+            self._held.append(await self._key_within(seconds))
             return True
         except TimeoutError:
             return False
@@ -261,10 +293,10 @@ class Interpreter:
         if not self.call.keypad.empty():
             return self.call.keypad.get_nowait()
         if script:
-            await self.clock.sleep(KEY_GAP)
+            await self._spend(KEY_GAP)
             return script.pop(0)
         try:
-            return await self.clock.wait_for(self.call.keypad.get(), timeout)
+            return await self._key_within(timeout)
         except TimeoutError:
             return None
 
@@ -310,6 +342,7 @@ class Interpreter:
                     self.control.end(leg.child, "completed")
                 if action:
                     self.control.late_dial_action(call, legs, Fetch(action, verb.method, kind="dial-action"))
+        self._at = None
         params = dial_params(legs)
         call.hear(self.clock.now(), "dial-status", params["DialCallStatus"], int(params["DialCallDuration"]))
         call.activity = "listening"

@@ -15,10 +15,10 @@ import asyncio
 import hashlib
 import logging
 from dataclasses import replace
+from datetime import timedelta
 from typing import Awaitable, Callable
 
 import httpx
-from twilio.request_validator import RequestValidator
 
 from . import telnyx
 from . import twiml_reader as twiml
@@ -135,7 +135,7 @@ class Network:
         # In Twilio's dialect REST authentication and webhook signatures use the same token.
         self._auth_token = value
         if self._signing_key is None:
-            self.webhooks.validator = RequestValidator(value)
+            self.webhooks.key = value
 
     @property
     def signing_key(self) -> str | None:
@@ -145,7 +145,7 @@ class Network:
     @signing_key.setter
     def signing_key(self, value: str) -> None:
         self._signing_key = value
-        self.webhooks.validator = RequestValidator(value)
+        self.webhooks.key = value
 
     @property
     def cps(self) -> float:
@@ -291,18 +291,20 @@ class Network:
     async def _alert(self, call: Call) -> str:
         """Ring the far end; return 'answered' or how the attempt failed."""
         phone = call.phone
-        await self.clock.sleep(SETUP_SECONDS)
+        # Ringing is timed from when the far end rang, not from when this task woke up after the setup.
+        rang = self.clock.now() + timedelta(seconds=SETUP_SECONDS)
+        await self.clock.sleep_until(rang)
         if phone.answer == "fail" or not is_e164(call.to):
             return "failed"
         self._advance(call, "ringing")
         delay = phone.answer_after + self.faults.answer_delay
         if phone.answer == "busy":
-            await self.clock.sleep(min(delay, call.timeout))
+            await self.clock.sleep_until(rang + timedelta(seconds=min(delay, call.timeout)))
             return "busy"
         if phone.answer == "no-answer" or delay > call.timeout:
-            await self.clock.sleep(call.timeout)
+            await self.clock.sleep_until(rang + timedelta(seconds=call.timeout))
             return "no-answer"
-        await self.clock.sleep(delay)
+        await self.clock.sleep_until(rang + timedelta(seconds=delay))
         if call.machine_detection:
             if phone.answer != "voicemail":
                 call.answered_by = "human"

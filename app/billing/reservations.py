@@ -50,12 +50,9 @@ async def reserve(db: Database, *, request_id: int, account_id: int, amount: int
         try:
             async with db.transaction():
                 await _swap_hold(db, request_id, seen, amount)
-                moved = await holds.move_account_hold(db, account_id=account_id, seen=seen, amount=amount)
-                if moved is None:
-                    raise _Lost  # rolls the request's side back too
-                # An account's reseller's credit is held alike, in the same transaction.
-                if not await holds.move_reseller_hold(db, account_id=account_id, seen=seen, amount=amount,
-                                                      moved=moved):
+                # The account's hold, and its reseller's credit held alike, in the same transaction;
+                # either falling short rolls the request's side back too.
+                if not await holds.move_holds(db, account_id=account_id, seen=seen, amount=amount):
                     raise _Lost
             return True
         except _Lost:
@@ -65,21 +62,39 @@ async def reserve(db: Database, *, request_id: int, account_id: int, amount: int
 
 
 async def spend(db: Database, *, request_id: int | None, account_id: int, cost: int, release_all: bool = False,
-                reseller_cost: int = 0) -> None:
+                reseller_cost: int = 0, held: int | None = None, within: bool = False) -> None:
     """Charge `cost` to the balance, out of this request's hold; optionally release the rest of it.
-    The account's reseller, if any, is charged `reseller_cost` (the buying price) out of the same hold."""
-    for _ in range(ATTEMPTS):
-        seen = await _held(db, request_id) if request_id is not None else 0
+    The account's reseller, if any, is charged `reseller_cost` (the buying price) out of the same hold.
+
+    `held`: what the request held when the caller read it; if it still does, that saves a read (a hold
+    changed meanwhile makes the swap miss, and the hold is read again). `within`: the caller's transaction
+    holds the whole charge, so it takes no savepoint of its own: the swap is its first write, and one that
+    misses has written nothing to roll back before trying again.
+    """
+    for attempt in range(ATTEMPTS):
+        # A guess of nothing held is not trusted: with nothing to free there would be no swap to check it.
+        guessed = attempt == 0 and bool(held)
+        seen = held if guessed else (await _held(db, request_id) if request_id is not None else 0)
         freed = seen if release_all else min(cost, seen)
+        if not (cost or freed or reseller_cost):
+            return  # nothing to charge and nothing held
         try:
-            async with db.transaction():
-                if request_id is not None and freed:
-                    await _swap_hold(db, request_id, seen, seen - freed)
-                await holds.charge(db, account_id=account_id, cost=cost, freed=freed, reseller_cost=reseller_cost)
+            if within:
+                await _charge(db, request_id, seen, freed, account_id, cost, reseller_cost)
+            else:
+                async with db.transaction():
+                    await _charge(db, request_id, seen, freed, account_id, cost, reseller_cost)
             return
         except _Lost:
             continue
     raise RuntimeError(f"could not settle request {request_id}: its hold kept changing")
+
+
+async def _charge(db: Database, request_id: int | None, seen: int, freed: int, account_id: int, cost: int,
+                  reseller_cost: int) -> None:
+    if request_id is not None and freed:
+        await _swap_hold(db, request_id, seen, seen - freed)
+    await holds.charge(db, account_id=account_id, cost=cost, freed=freed, reseller_cost=reseller_cost)
 
 
 async def release(db: Database, *, request_id: int, account_id: int) -> None:

@@ -68,13 +68,14 @@ async def plan_leg_b(p: Platform, request, account, number: str) -> Plan | Refus
     # The day's count of dials to this number, the hold and the dial's own row in one
     # step: sessions dialling one number in parallel must see each other.
     async with limits.capped(p.db, limits.destination_subject(number)):
-        if await limits.destination_over_limit(p.db, p.settings, number=number):
+        dials = await limits.destination_dials(p.db, p.settings, number=number)
+        if dials.over_limit:
             return Refusal(states.RATE_LIMITED, "destination_limit", f"daily limit of calls to {number}")
         if not await reservations.reserve(p.db, request_id=request["id"], account_id=account["id"], amount=hold,
                                           held=held):
             # Another call of this account reserved first.
             return Refusal(states.INSUFFICIENT_FUNDS, "insufficient_funds", "balance taken by other calls")
-        await limits.record_dial(p.db, number=number, request_id=request["id"])
+        await limits.record_dial(p.db, number=number, request_id=request["id"], stale=dials.stale)
     return Plan(number=number, time_limit=seconds, spendable=spendable + held)
 
 

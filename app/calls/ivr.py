@@ -32,7 +32,16 @@ B_FAILURE_PROMPTS = {states.B_BUSY: "b_busy", states.B_NO_ANSWER: "b_no_answer",
 async def _account(p: Platform, request):
     if request["account_id"] is None:
         return None
+    if "account" in request:
+        return request["account"]  # read with the request at the step's start (callbacks.get_request_with_account)
     return await accounts.get_account(p.db, account_id=request["account_id"])
+
+
+def _with_account(row, read):
+    """A row read again (or returned by a move) keeps the account read with the earlier one, if it is still its."""
+    if row is not None and "account" in read and row["account_id"] == read["account_id"]:
+        row["account"] = read["account"]
+    return row
 
 
 async def _speaker(p: Platform, request, account) -> Speaker:
@@ -41,9 +50,14 @@ async def _speaker(p: Platform, request, account) -> Speaker:
 
 
 async def end_session(p: Platform, request, reason: str, *, speaker: Speaker, prompt: str, detail: str | None = None,
-                      event: str = machine.HUNG_UP) -> str:
-    """Hang up leg A: completed if a call was connected in this session, else failed with `reason`."""
-    fresh = await callbacks.get_request(p.db, request_id=request["id"])
+                      event: str = machine.HUNG_UP, read_again: bool = True) -> str:
+    """Hang up leg A: completed if a call was connected in this session, else failed with `reason`.
+
+    The request is read again first, for the calls it has connected; `read_again=False` when `request` was
+    read at the start of this step and nothing has been written since (the machine reads it again anyway
+    if its move loses a race).
+    """
+    fresh = await callbacks.get_request(p.db, request_id=request["id"]) if read_again else request
     await machine.end_session(p.db, fresh, event, reason=reason, detail=detail)
     return voice.goodbye(speaker=speaker, keys=(prompt,))
 
@@ -55,8 +69,8 @@ async def answer(p: Platform, request, event: CallAnswered, *, provider: str | N
     if request["leg_a_sid"] != event.call_id:
         return voice.goodbye(speaker=DEFAULT_SPEAKER, keys=("session_over",))
     if request["state"] == states.CALLING_A:
-        await machine.move(p.db, request, machine.LEG_A_ANSWERED, states.A_ANSWERED)
-        request = await callbacks.get_request(p.db, request_id=request["id"])
+        moved = await machine.advance(p.db, request, machine.LEG_A_ANSWERED, states.A_ANSWERED)
+        request = _with_account(moved or await callbacks.get_request(p.db, request_id=request["id"]), request)
     if request["state"] != states.A_ANSWERED:
         return voice.goodbye(speaker=DEFAULT_SPEAKER, keys=("session_over",))
     account = await _account(p, request)
@@ -252,12 +266,24 @@ async def dial_ended(p: Platform, request, event: DialResult) -> str:
     if status in ("completed", "answered") and is_provider_id(dial_sid):
         # The second party was bridged. Its own "answered" status callback may
         # come later than this (or never); count the call now, once either way.
-        await leg_status.note_leg_b_answered(p, request, sid=dial_sid, to=request["leg_b_number"])
-        request = await callbacks.get_request(p.db, request_id=request["id"])
-    if request["state"] in (states.CALLING_B, states.CONNECTED):
-        await machine.move(p.db, request, machine.LEG_B_ENDED, states.A_ANSWERED, detail=f"leg B {status or 'ended'}",
-                           last_b_reason=reason)
-    elif request["state"] != states.A_ANSWERED:
+        counted = await leg_status.note_leg_b_answered(p, request, sid=dial_sid, to=request["leg_b_number"])
+        request = _with_account(counted, request) or request
+        if request["state"] == states.CALLING_B:
+            # Leg B's own report counted the call and has not moved the request yet: connected here, so that a
+            # bridged call is always connected before its end, whichever report comes first.
+            moved = await machine.advance(p.db, request, machine.LEG_B_ANSWERED, states.CONNECTED,
+                                          detail=request["leg_b_number"])
+            request = _with_account(moved or await callbacks.get_request(p.db, request_id=request["id"]), request)
+    for _ in range(2):
+        if request["state"] not in (states.CALLING_B, states.CONNECTED):
+            break
+        if await machine.move(p.db, request, machine.LEG_B_ENDED, states.A_ANSWERED,
+                              detail=f"leg B {status or 'ended'}", last_b_reason=reason):
+            request = dict(request, state=states.A_ANSWERED, last_b_reason=reason)
+            break
+        # Moved meanwhile: leg B's own report connected it (or leg A's ended the session).
+        request = _with_account(await callbacks.get_request(p.db, request_id=request["id"]), request)
+    if request["state"] != states.A_ANSWERED:
         return voice.goodbye(speaker=speaker, keys=("session_over",))
     before = (B_FAILURE_PROMPTS[reason],) if reason in B_FAILURE_PROMPTS else ()
     if for_visitor(request):
@@ -309,7 +335,7 @@ async def next_call_chosen(p: Platform, request, event: GatherResult) -> str:
     choice = NEXT_CALL_MENU.get(event.digits) if not for_visitor(request) else None
     if choice is None:
         return await end_session(p, request, request["last_b_reason"] or states.CANCELED, speaker=speaker,
-                                 prompt="goodbye")
+                                 prompt="goodbye", read_again=False)
     return await choice(p, request, speaker)
 
 

@@ -40,7 +40,9 @@ def _duration(event: LegStatus) -> int:
 
 
 async def _write_cdr(p: Platform, request, *, sid: str, leg: str, number: str | None, status: str,
-                     duration: int, ended_at: dt.datetime | None) -> None:
+                     duration: int, ended_at: dt.datetime | None, release_rest: bool = False) -> None:
+    """The leg's CDR and its charge. `release_rest`: the session is over, so what is left of the request's hold
+    is released with the charge, in the same transaction (and even if this is a repeated final callback)."""
     account = await accounts.get_account(p.db, account_id=request["account_id"]) if request["account_id"] else None
     if account is not None:
         tariff = account["callback_tariff"] if leg == "a" else account["tariff"]
@@ -61,9 +63,11 @@ async def _write_cdr(p: Platform, request, *, sid: str, leg: str, number: str | 
             cost=cost, price_check_at=provider_prices.first_check_at(ended_at), **margins,
         )
         # Only the first final callback bills: providers repeat callbacks.
-        if first_time and cost and account is not None:
-            await reservations.spend(p.db, request_id=request["id"], account_id=account["id"], cost=cost,
-                                     reseller_cost=margins.get("reseller_cost") or 0)
+        if account is not None and ((first_time and cost) or release_rest):
+            await reservations.spend(p.db, request_id=request["id"], account_id=account["id"],
+                                     cost=cost if first_time else 0, release_all=release_rest,
+                                     reseller_cost=(margins.get("reseller_cost") or 0) if first_time else 0,
+                                     held=request["reserved"], within=True)
 
 
 async def reseller_margins(p: Platform, account, *, number: str | None, duration: int, cost: int) -> dict:
@@ -104,8 +108,11 @@ async def _retry_or_fail_leg_a(p: Platform, request, status: str) -> None:
 
 async def _leg_a(p: Platform, request, event: LegStatus, provider: str | None) -> None:
     sid, status = event.call_id, event.status
-    known = await callbacks.get_leg(p.db, sid=sid)
-    if known is None:
+    # Known as this request's leg A (nearly always): its status is moved on in the same statement that says so.
+    applied = event.sequence is not None and await callbacks.update_own_leg(
+        p.db, request_id=request["id"], leg="a", sid=sid, sequence=event.sequence, status=status)
+    known = applied or await callbacks.get_leg(p.db, sid=sid) is not None
+    if not known:
         # The create call's response may not have been recorded yet: then this is its leg.
         request = await machine.adopt_leg_a(p.db, request, sid, provider=provider)
         if request["leg_a_sid"] != sid:
@@ -115,15 +122,18 @@ async def _leg_a(p: Platform, request, event: LegStatus, provider: str | None) -
         await callbacks.ensure_leg(p.db, request_id=request["id"], leg="a", sid=sid, direction="outbound-api",
                                    from_number=event.caller, to_number=request["leg_a_number"], status=status,
                                    provider=provider or request["provider"])
-    await callbacks.update_leg(p.db, sid=sid, sequence=event.sequence, status=status)
+    if not applied:
+        await callbacks.update_leg(p.db, sid=sid, sequence=event.sequence, status=status)
     if status == "in-progress":
         await callbacks.finish_answer_once(p.db, sid=sid)
     if status not in FINAL:
         return
+    # Ended by the IVR before leg A hung up (the usual end): its hold is released with leg A's charge.
+    over = request["state"] in states.TERMINAL and request["leg_a_sid"] == sid
     await _write_cdr(p, request, sid=sid, leg="a", number=request["leg_a_number"], status=status,
-                     duration=_duration(event), ended_at=event.ended_at)
-    if request["leg_a_sid"] != sid:
-        return  # the end of an earlier attempt
+                     duration=_duration(event), ended_at=event.ended_at, release_rest=over)
+    if request["leg_a_sid"] != sid or over:
+        return  # the end of an earlier attempt, or of a session already over and settled
     # A repeated final callback is acted on too: if the process that took the first one died after the CDR
     # and before moving the request, only a repeat moves it. Each move is conditional on the state it
     # leaves, so the repeat of one that did move changes nothing.
@@ -158,10 +168,11 @@ async def _end_session(p: Platform, request) -> None:
 
 async def _leg_b(p: Platform, request, event: LegStatus) -> None:
     sid, status = event.call_id, event.status
-    await callbacks.ensure_leg(p.db, request_id=request["id"], leg="b", sid=sid, direction="outbound-dial",
-                               from_number=event.caller, to_number=event.called or request["leg_b_number"],
-                               status=status, provider=request["provider"])
-    await callbacks.update_leg(p.db, sid=sid, sequence=event.sequence, status=status)
+    if event.sequence is None:  # with one, `record_status` has written the leg's row from the report already
+        await callbacks.ensure_leg(p.db, request_id=request["id"], leg="b", sid=sid, direction="outbound-dial",
+                                   from_number=event.caller, to_number=event.called or request["leg_b_number"],
+                                   status=status, provider=request["provider"])
+        await callbacks.update_leg(p.db, sid=sid, sequence=event.sequence, status=status)
     if status == "in-progress":
         await note_leg_b_answered(p, request, sid=sid, to=event.called)
     if status in FINAL:
@@ -170,19 +181,23 @@ async def _leg_b(p: Platform, request, event: LegStatus) -> None:
                          duration=_duration(event), ended_at=event.ended_at)
 
 
-async def note_leg_b_answered(p: Platform, request, *, sid: str, to: str | None) -> None:
+async def note_leg_b_answered(p: Platform, request, *, sid: str, to: str | None):
     """Leg B was answered: count one connected call for the session, whichever report comes first.
 
     Both the leg's own status callback and the Dial action say so, in either
-    order; the leg row's answer time makes the second one a no-op.
+    order; the leg row's answer time makes the second one a no-op. The request's
+    row as this report left it if it was the first, else None (nothing changed).
     """
-    await callbacks.ensure_leg(p.db, request_id=request["id"], leg="b", sid=sid, direction="outbound-dial",
-                               from_number=request["leg_a_from"], to_number=to or request["leg_b_number"],
-                               status="in-progress", provider=request["provider"])
-    if await callbacks.finish_answer_once(p.db, sid=sid):
-        await callbacks.increment(p.db, request_id=request["id"], column="calls_connected")
-        if request["state"] == states.CALLING_B:
-            await machine.move(p.db, request, machine.LEG_B_ANSWERED, states.CONNECTED, detail=to)
+    if not await callbacks.leg_answered(p.db, request_id=request["id"], leg="b", sid=sid, direction="outbound-dial",
+                                        from_number=request["leg_a_from"], to_number=to or request["leg_b_number"],
+                                        provider=request["provider"]):
+        return None
+    await callbacks.increment(p.db, request_id=request["id"], column="calls_connected")
+    if request["state"] == states.CALLING_B:
+        moved = await machine.advance(p.db, request, machine.LEG_B_ANSWERED, states.CONNECTED, detail=to)
+        if moved is not None:
+            return moved
+    return await callbacks.get_request(p.db, request_id=request["id"])
 
 
 async def record_status(p: Platform, *, request_id: int, leg: str, event: LegStatus,
@@ -191,14 +206,27 @@ async def record_status(p: Platform, *, request_id: int, leg: str, event: LegSta
 
     `provider`: the provider named in the callback's URL (with several providers), whose call it reports.
     """
-    request = await callbacks.get_request(p.db, request_id=request_id)
     sid = event.call_id
     # Signed, so from the provider; still, nothing that cannot be a call's sid or
     # status is stored (and the numbers are cut to what a number can be).
-    well_formed = is_provider_id(sid) and event.status in KNOWN_STATUSES
-    if request is None or not well_formed:
+    if not is_provider_id(sid) or event.status not in KNOWN_STATUSES:
         return
     event = dataclasses.replace(event, caller=storable(event.caller, 32), called=storable(event.called, 32))
+    progress = event.status not in FINAL and event.status != "in-progress"
+    if event.sequence is not None and leg == "b":
+        # Leg B's row written or moved on from this report in one statement, made from the request's row.
+        await callbacks.second_leg_reported(p.db, request_id=request_id, sid=sid, from_number=event.caller,
+                                            to_number=event.called, status=event.status, sequence=event.sequence)
+        if progress:
+            return  # ringing and the like: nothing else to do (nor when the report was stale)
+    elif event.sequence is not None and progress:
+        # Leg A's progress: one statement when its row is known as this request's; else the whole way below.
+        if await callbacks.update_own_leg(p.db, request_id=request_id, leg=leg, sid=sid, sequence=event.sequence,
+                                          status=event.status):
+            return
+    request = await callbacks.get_request(p.db, request_id=request_id)
+    if request is None:
+        return
     if leg == "a":
         await _leg_a(p, request, event, provider if provider in p.providers else None)
     elif leg == "b":

@@ -111,6 +111,15 @@ async def move(db: Database, request, event: str, to_state: str, *, reason: str 
     return await callbacks.transition(db, request, to_state, reason=reason, detail=detail, **values)
 
 
+async def advance(db: Database, request, event: str, to_state: str, *, reason: str | None = None,
+                  detail: str | None = None, **values):
+    """`move`, returning the row as the move left it (None if refused or lost): no need to read it again."""
+    if not allows(event, request["state"], to_state):
+        log.debug("request %s: %s refused in state %s (to %s)", request["id"], event, request["state"], to_state)
+        return None
+    return await callbacks.transition_row(db, request, to_state, reason=reason, detail=detail, **values)
+
+
 # Writing a request -----------------------------------------------------------
 
 

@@ -51,8 +51,12 @@ async def create_account(
     )
 
 
+# Every IVR step after the PIN, and every leg's CDR, reads its account.
+_BY_ID = Prepared(accounts.select().where(accounts.c.id == sa.bindparam("account_id", type_=sa.Integer)))
+
+
 async def get_account(db: Database, *, account_id: int):
-    return await db.fetch_one(accounts.select().where(accounts.c.id == account_id))
+    return await db.fetch_one(_BY_ID, {"account_id": account_id})
 
 
 async def get_account_by_login(db: Database, *, login: str):

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app.core import states
 from app.core.ids import is_provider_id
 from app.data.db import Database, Prepared, utcnow
-from app.data.tables import call_legs, callback_requests, events
+from app.data.tables import accounts, call_legs, callback_requests, events
 
 log = logging.getLogger(__name__)
 requests_t = callback_requests
@@ -106,10 +106,31 @@ _ASSIGN = Prepared(requests_t.update().where(requests_t.c.id == sa.bindparam("re
                            updated_at=sa.bindparam("now", type_=sa.DateTime))
                    .returning(*requests_t.c))
 _LEG_BY_SID = Prepared(call_legs.select().where(call_legs.c.provider_sid == sa.bindparam("sid")))
+_ACCOUNT_COLUMN = "account__"  # the prefix of the account's columns read with its request
+_BY_ID_WITH_ACCOUNT = Prepared(
+    sa.select(*requests_t.c, *(column.label(_ACCOUNT_COLUMN + column.key) for column in accounts.c))
+    .select_from(requests_t.outerjoin(accounts, accounts.c.id == requests_t.c.account_id))
+    .where(requests_t.c.id == sa.bindparam("request_id", type_=sa.Integer)))
 
 
 async def get_request(db: Database, *, request_id: int):
     return await db.fetch_one(_BY_ID, {"request_id": request_id})
+
+
+async def get_request_with_account(db: Database, *, request_id: int):
+    """The request's row and, under "account", its account's (None without one), read in one statement:
+    every IVR step needs both."""
+    row = await db.fetch_one(_BY_ID_WITH_ACCOUNT, {"request_id": request_id})
+    if row is None:
+        return None
+    request, account = {}, {}
+    for key, value in row.items():
+        if key.startswith(_ACCOUNT_COLUMN):
+            account[key[len(_ACCOUNT_COLUMN):]] = value
+        else:
+            request[key] = value
+    request["account"] = account if account["id"] is not None else None
+    return request
 
 
 async def assign_account(db: Database, *, request_id: int, account_id: int):
@@ -117,37 +138,87 @@ async def assign_account(db: Database, *, request_id: int, account_id: int):
     return await db.fetch_one(_ASSIGN, {"request_id": request_id, "account_id": account_id, "now": utcnow()})
 
 
+# A move's statements, prepared once per shape: the columns it sets besides the state, whether it waits for
+# leg A's sid to be unset, whether it returns the whole row; on PostgreSQL, the move and its event row are one
+# statement (a data-modifying WITH: both or neither), on SQLite two in a transaction, as cheap in-process.
+_EVENT = Prepared(events.insert().values(
+    request_id=sa.bindparam("request_id", type_=sa.Integer), at=sa.bindparam("now", type_=sa.DateTime),
+    from_state=sa.bindparam("from_state", type_=sa.String), to_state=sa.bindparam("to_state", type_=sa.String),
+    reason=sa.bindparam("reason", type_=sa.String), detail=sa.bindparam("detail", type_=sa.String)))
+_MOVES: dict[tuple, Prepared] = {}
+
+
+def _move_statement(columns: tuple[str, ...], unplaced: bool, whole_row: bool, postgres: bool) -> Prepared:
+    key = (columns, unplaced, whole_row, postgres)
+    prepared = _MOVES.get(key)
+    if prepared is not None:
+        return prepared
+    c = requests_t.c
+    update = (
+        requests_t.update()
+        .where(c.id == sa.bindparam("request_id", type_=sa.Integer),
+               c.state == sa.bindparam("from_state", type_=sa.String),
+               *([c.leg_a_sid.is_(None)] if unplaced else []))
+        .values({"state": sa.bindparam("to_state", type_=sa.String), "reason": sa.bindparam("reason", type_=sa.String),
+                 "updated_at": sa.bindparam("now", type_=sa.DateTime),
+                 **{name: sa.bindparam(f"set_{name}", type_=c[name].type) for name in columns}})
+        .returning(*(requests_t.c if whole_row else [c.id]))
+    )
+    if postgres:
+        moved = update.cte("moved")
+        logged = events.insert().from_select(
+            ["request_id", "at", "from_state", "to_state", "reason", "detail"],
+            sa.select(moved.c.id, sa.bindparam("now", type_=sa.DateTime), sa.bindparam("from_state", type_=sa.String),
+                      sa.bindparam("to_state", type_=sa.String), sa.bindparam("reason", type_=sa.String),
+                      sa.bindparam("detail", type_=sa.String))).cte("logged")
+        prepared = Prepared(sa.select(moved).add_cte(logged))
+    else:
+        prepared = Prepared(update)
+    if len(_MOVES) < 64:  # the shapes are the machine's few kinds of move; never more than that
+        _MOVES[key] = prepared
+    return prepared
+
+
+async def _transition(db: Database, request, to_state: str, *, reason: str | None, detail: str | None,
+                      unplaced: bool, whole_row: bool, values: dict):
+    from_state = request["state"]
+    if not states.can_move(from_state, to_state):
+        return None
+    now = utcnow()
+    params = {"request_id": request["id"], "from_state": from_state, "to_state": to_state, "reason": reason,
+              "now": now, "detail": (detail or "")[:255] or None, **{f"set_{k}": v for k, v in values.items()}}
+    statement = _move_statement(tuple(sorted(values)), unplaced, whole_row, db.is_postgres)
+    if db.is_postgres:
+        row = await db.fetch_one(statement, params)
+    else:
+        async with db.transaction():
+            row = await db.fetch_one(statement, params)
+            if row is not None:
+                await db.execute(_EVENT, params)
+    if row is not None:
+        log.info("request %s: %s -> %s%s", request["id"], from_state, to_state, f" ({reason})" if reason else "",
+                 extra={"callback_id": request["id"], "state": to_state, "reason": reason})
+    return row
+
+
 async def transition(
     db: Database, request, to_state: str, *, reason: str | None = None, detail: str | None = None,
     unplaced: bool = False, **values
 ) -> bool:
-    """Move `request` (the row as last read) to `to_state`; False if someone else moved it first.
+    """Move `request` (the row as last read) to `to_state`, with its event row; False if someone else moved
+    it first.
 
     `unplaced`: only while no leg A sid is recorded (a status callback may attach one meanwhile).
     """
-    from_state = request["state"]
-    if not states.can_move(from_state, to_state):
-        return False
-    now = utcnow()
-    async with db.transaction():
-        moved = await db.fetch_val(
-            requests_t.update()
-            .where(requests_t.c.id == request["id"], requests_t.c.state == from_state,
-                   *([requests_t.c.leg_a_sid.is_(None)] if unplaced else []))
-            .values(state=to_state, reason=reason, updated_at=now, **values)
-            .returning(requests_t.c.id)
-        )
-        if moved is None:
-            return False
-        log.info("request %s: %s -> %s%s", request["id"], from_state, to_state, f" ({reason})" if reason else "",
-                 extra={"callback_id": request["id"], "state": to_state, "reason": reason})
-        await db.execute(
-            events.insert().values(
-                request_id=request["id"], at=now, from_state=from_state, to_state=to_state,
-                reason=reason, detail=(detail or "")[:255] or None,
-            )
-        )
-    return True
+    return await _transition(db, request, to_state, reason=reason, detail=detail, unplaced=unplaced,
+                             whole_row=False, values=values) is not None
+
+
+async def transition_row(db: Database, request, to_state: str, *, reason: str | None = None,
+                         detail: str | None = None, **values):
+    """`transition`, returning the row as the move left it (None if it did not move): no read after it."""
+    return await _transition(db, request, to_state, reason=reason, detail=detail, unplaced=False,
+                             whole_row=True, values=values)
 
 
 async def update_request(db: Database, *, request_id: int, **values):
@@ -156,11 +227,20 @@ async def update_request(db: Database, *, request_id: int, **values):
                               .values(updated_at=utcnow(), **values).returning(*requests_t.c))
 
 
-async def increment(db: Database, *, request_id: int, column: str) -> int:
+def _increment_statement(column: str) -> Prepared:
     col = requests_t.c[column]
-    return await db.fetch_val(
-        requests_t.update().where(requests_t.c.id == request_id).values({col: col + 1}).returning(col)
-    )
+    return Prepared(requests_t.update().where(requests_t.c.id == sa.bindparam("request_id", type_=sa.Integer))
+                    .values({col: col + 1}).returning(col))
+
+
+# The counters of a session, each counted up by one statement prepared once.
+_INCREMENTS = {column: _increment_statement(column)
+               for column in ("calls_connected", "silent_prompts", "pin_failures", "bad_destinations")}
+
+
+async def increment(db: Database, *, request_id: int, column: str) -> int:
+    prepared = _INCREMENTS.get(column) or _increment_statement(column)
+    return await db.fetch_val(prepared, {"request_id": request_id})
 
 
 async def claim_due(db: Database, *, now: dt.datetime, limit: int):
@@ -282,16 +362,117 @@ async def list_events(db: Database, *, request_id: int):
 
 # Call legs -----------------------------------------------------------------
 
+_SID = sa.bindparam("sid", type_=sa.String)
+_LEG_VALUES = {name: sa.bindparam(name, type_=call_legs.c[name].type)
+               for name in ("request_id", "leg", "direction", "from_number", "to_number", "status", "provider",
+                            "started_at")}
+
+
+def _ensure_leg_statement(dialect) -> Prepared:
+    return Prepared(dialect.insert(call_legs).values(provider_sid=_SID, **_LEG_VALUES)
+                    .on_conflict_do_nothing(index_elements=["provider_sid"]))
+
+
+def _leg_answered_statement(dialect) -> Prepared:
+    """A leg's row written answered, or its answer time stamped if it had none: its id the first time only."""
+    insert = dialect.insert(call_legs).values(provider_sid=_SID, answered_at=sa.bindparam("now", type_=sa.DateTime),
+                                              **_LEG_VALUES)
+    return Prepared(insert.on_conflict_do_update(
+        index_elements=["provider_sid"], set_={"answered_at": insert.excluded.answered_at},
+        where=call_legs.c.answered_at.is_(None),
+    ).returning(call_legs.c.id))
+
+
+def _second_leg_reported_statement(dialect) -> Prepared:
+    """A leg B's row written, or its status moved on, by one status callback: inserted if it is new (its
+    provider, and the number dialled when the report names none, from the request's row: no read of the
+    request first, and nothing written without one), else updated unless a later callback was applied
+    already. Returns the row's id when it changed."""
+    r = requests_t.c
+    called = sa.bindparam("to_number", type_=sa.String)
+    insert = dialect.insert(call_legs).from_select(
+        ["request_id", "leg", "provider_sid", "direction", "from_number", "to_number", "status", "provider",
+         "last_sequence", "started_at"],
+        sa.select(r.id, sa.literal("b"), _SID, sa.literal("outbound-dial"),
+                  sa.bindparam("from_number", type_=sa.String),
+                  sa.func.coalesce(sa.func.nullif(called, ""), r.leg_b_number),
+                  sa.bindparam("status", type_=sa.String), r.provider,
+                  sa.bindparam("sequence", type_=sa.Integer), sa.bindparam("started_at", type_=sa.DateTime))
+        .where(r.id == sa.bindparam("request_id", type_=sa.Integer)))
+    return Prepared(insert.on_conflict_do_update(
+        index_elements=["provider_sid"],
+        set_={"status": insert.excluded.status, "last_sequence": insert.excluded.last_sequence},
+        where=call_legs.c.last_sequence < insert.excluded.last_sequence,
+    ).returning(call_legs.c.id))
+
+
+# The status callbacks' statements, prepared once per backend.
+_ENSURE_LEG = {"postgresql": _ensure_leg_statement(postgresql), "sqlite": _ensure_leg_statement(sqlite)}
+_LEG_ANSWERED = {"postgresql": _leg_answered_statement(postgresql), "sqlite": _leg_answered_statement(sqlite)}
+_SECOND_LEG_REPORTED = {"postgresql": _second_leg_reported_statement(postgresql),
+                        "sqlite": _second_leg_reported_statement(sqlite)}
+_LEG_STATUS = Prepared(call_legs.update()
+                       .where(call_legs.c.provider_sid == _SID,
+                              call_legs.c.last_sequence < sa.bindparam("sequence", type_=sa.Integer))
+                       .values(status=sa.bindparam("status", type_=sa.String),
+                               last_sequence=sa.bindparam("sequence", type_=sa.Integer))
+                       .returning(call_legs.c.id))
+_OWN_LEG_STATUS = Prepared(call_legs.update()
+                           .where(call_legs.c.provider_sid == _SID,
+                                  call_legs.c.request_id == sa.bindparam("request_id", type_=sa.Integer),
+                                  call_legs.c.leg == sa.bindparam("leg", type_=sa.String),
+                                  call_legs.c.last_sequence < sa.bindparam("sequence", type_=sa.Integer))
+                           .values(status=sa.bindparam("status", type_=sa.String),
+                                   last_sequence=sa.bindparam("sequence", type_=sa.Integer))
+                           .returning(call_legs.c.id))
+_ANSWER_ONCE = Prepared(call_legs.update()
+                        .where(call_legs.c.provider_sid == _SID, call_legs.c.answered_at.is_(None))
+                        .values(answered_at=sa.bindparam("now", type_=sa.DateTime))
+                        .returning(call_legs.c.id))
+_CDR_FIELDS = ("status", "ended_at", "duration_seconds", "billed_seconds", "rate_prefix", "price_per_minute", "cost",
+               "price_check_at", "reseller_cost", "reseller_margin")
+_FINISH_LEG = Prepared(call_legs.update()
+                       .where(call_legs.c.provider_sid == _SID, call_legs.c.ended_at.is_(None))
+                       .values({name: sa.bindparam(name, type_=call_legs.c[name].type) for name in _CDR_FIELDS})
+                       .returning(call_legs.c.id))
+
+
+def _backend(db: Database) -> str:
+    return "postgresql" if db.is_postgres else "sqlite"
+
+
+def _leg_values(*, request_id: int, leg: str, sid: str, direction: str, from_number: str | None,
+                to_number: str | None, status: str, provider: str | None) -> dict:
+    return {"request_id": request_id, "leg": leg, "sid": sid, "direction": direction, "from_number": from_number,
+            "to_number": to_number, "status": status, "provider": provider, "started_at": utcnow()}
+
 
 async def ensure_leg(db: Database, *, request_id: int, leg: str, sid: str, direction: str,
                      from_number: str | None, to_number: str | None, status: str, provider: str | None = None) -> None:
-    query = (
-        _insert_ignoring_duplicates(db, call_legs)
-        .values(request_id=request_id, leg=leg, provider_sid=sid, direction=direction, from_number=from_number,
-                to_number=to_number, status=status, started_at=utcnow(), provider=provider)
-        .on_conflict_do_nothing(index_elements=["provider_sid"])
-    )
-    await db.execute(query)
+    await db.execute(_ENSURE_LEG[_backend(db)], _leg_values(
+        request_id=request_id, leg=leg, sid=sid, direction=direction, from_number=from_number, to_number=to_number,
+        status=status, provider=provider))
+
+
+async def second_leg_reported(db: Database, *, request_id: int, sid: str, from_number: str | None,
+                              to_number: str | None, status: str, sequence: int) -> bool:
+    """`ensure_leg` and `update_leg` of the request's leg B in one statement, its provider and (when
+    `to_number` is empty) number taken from the request's row. False if nothing changed: a report older than
+    the last applied, or no such request."""
+    got = await db.fetch_val(_SECOND_LEG_REPORTED[_backend(db)], {
+        "request_id": request_id, "sid": sid, "from_number": from_number, "to_number": to_number or "",
+        "status": status, "sequence": sequence, "started_at": utcnow()})
+    return got is not None
+
+
+async def leg_answered(db: Database, *, request_id: int, leg: str, sid: str, direction: str,
+                       from_number: str | None, to_number: str | None, provider: str | None = None) -> bool:
+    """`ensure_leg` (in progress) and `finish_answer_once` in one statement: True the first time the leg is
+    seen answered."""
+    got = await db.fetch_val(_LEG_ANSWERED[_backend(db)], _leg_values(
+        request_id=request_id, leg=leg, sid=sid, direction=direction, from_number=from_number, to_number=to_number,
+        status="in-progress", provider=provider) | {"now": utcnow()})
+    return got is not None
 
 
 async def get_leg(db: Database, *, sid: str):
@@ -303,6 +484,9 @@ async def update_leg(db: Database, *, sid: str, sequence: int | None, **values) 
 
     Providers may deliver callbacks twice or out of order; SequenceNumber orders them.
     """
+    if sequence is not None and set(values) == {"status"}:
+        return await db.fetch_val(_LEG_STATUS, {"sid": sid, "sequence": sequence, "status": values["status"]}) \
+            is not None
     query = call_legs.update().where(call_legs.c.provider_sid == sid)
     if sequence is not None:
         query = query.where(call_legs.c.last_sequence < sequence)
@@ -311,8 +495,19 @@ async def update_leg(db: Database, *, sid: str, sequence: int | None, **values) 
     return got is not None
 
 
+async def update_own_leg(db: Database, *, request_id: int, leg: str, sid: str, sequence: int, status: str) -> bool:
+    """`update_leg` of a status, if the leg is known as this request's leg `leg`: False when it is not (or a
+    later callback was applied already), and nothing changed."""
+    return await db.fetch_val(_OWN_LEG_STATUS, {"sid": sid, "request_id": request_id, "leg": leg,
+                                                "sequence": sequence, "status": status}) is not None
+
+
 async def finish_leg_once(db: Database, *, sid: str, **values) -> bool:
     """Write the CDR fields of an ended leg exactly once (True the first time)."""
+    # Every field the CDR writes (a reseller's margins only for a reseller's account: NULL until then).
+    if set(_CDR_FIELDS) - {"reseller_cost", "reseller_margin"} <= set(values) <= set(_CDR_FIELDS):
+        got = await db.fetch_val(_FINISH_LEG, {name: values.get(name) for name in _CDR_FIELDS} | {"sid": sid})
+        return got is not None
     got = await db.fetch_val(
         call_legs.update()
         .where(call_legs.c.provider_sid == sid, call_legs.c.ended_at.is_(None))
@@ -328,10 +523,4 @@ async def list_legs(db: Database, *, request_id: int):
 
 async def finish_answer_once(db: Database, *, sid: str) -> bool:
     """Stamp a leg's answer time once (True the first time it is seen answered)."""
-    got = await db.fetch_val(
-        call_legs.update()
-        .where(call_legs.c.provider_sid == sid, call_legs.c.answered_at.is_(None))
-        .values(answered_at=utcnow())
-        .returning(call_legs.c.id)
-    )
-    return got is not None
+    return await db.fetch_val(_ANSWER_ONCE, {"sid": sid, "now": utcnow()}) is not None

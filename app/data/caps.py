@@ -53,18 +53,39 @@ async def count_trigger(db: Database, *, requester: str, now: dt.datetime, windo
     return row["count"], row["failures"]
 
 
+_NUMBER = sa.bindparam("number", type_=sa.String)
+_SINCE = sa.bindparam("since", type_=sa.DateTime)
+# Every destination typed counts the number's dials of the last day and adds its own: prepared once. The count
+# also says whether older rows are left to forget, so that they are deleted only when there are some.
+_DIALS = Prepared(sa.select(
+    sa.func.coalesce(sa.func.sum(sa.case((destination_dials.c.at > _SINCE, 1), else_=0)), 0).label("recent"),
+    sa.func.coalesce(sa.func.sum(sa.case((destination_dials.c.at <= _SINCE, 1), else_=0)), 0).label("older"))
+    .where(destination_dials.c.number == _NUMBER))
+_FORGET_DIALS = Prepared(destination_dials.delete().where(destination_dials.c.number == _NUMBER,
+                                                          destination_dials.c.at <= _SINCE))
+_ADD_DIAL = Prepared(destination_dials.insert().values(number=_NUMBER,
+                                                       request_id=sa.bindparam("request_id", type_=sa.Integer),
+                                                       at=sa.bindparam("at", type_=sa.DateTime)))
+
+
 async def dials_to(db: Database, *, number: str, since: dt.datetime) -> int:
     """Second-party dials of `number` after `since`."""
-    return await db.fetch_val(sa.select(sa.func.count()).where(
-        destination_dials.c.number == number, destination_dials.c.at > since))
+    return (await db.fetch_one(_DIALS, {"number": number, "since": since}))["recent"]
+
+
+async def dials_and_older(db: Database, *, number: str, since: dt.datetime) -> tuple[int, int]:
+    """(dials of `number` after `since`, its dials at or before it), in one statement."""
+    row = await db.fetch_one(_DIALS, {"number": number, "since": since})
+    return int(row["recent"]), int(row["older"])
 
 
 async def add_dial(db: Database, *, number: str, request_id: int | None, at: dt.datetime,
-                   forget_before: dt.datetime) -> None:
-    """Count a dial of `number`, deleting its dials at or before `forget_before` (never counted again)."""
-    await db.execute(destination_dials.delete().where(destination_dials.c.number == number,
-                                                      destination_dials.c.at <= forget_before))
-    await db.execute(destination_dials.insert().values(number=number, request_id=request_id, at=at))
+                   forget_before: dt.datetime | None) -> None:
+    """Count a dial of `number`, deleting its dials at or before `forget_before` (never counted again);
+    None: it has none to forget."""
+    if forget_before is not None:
+        await db.execute(_FORGET_DIALS, {"number": number, "since": forget_before})
+    await db.execute(_ADD_DIAL, {"number": number, "request_id": request_id, "at": at})
 
 
 def _in_states_statement(states_: tuple[str, ...], *, scheduled: bool) -> Prepared:

@@ -14,10 +14,6 @@ from app.data.db import Database, Prepared
 from app.data.tables import accounts, call_legs, callback_requests, resellers
 
 
-def _reseller_of(account_id: int):
-    return sa.select(accounts.c.reseller_id).where(accounts.c.id == account_id).scalar_subquery()
-
-
 _REQUEST = sa.bindparam("request_id", type_=sa.Integer)
 _ACCOUNT = sa.bindparam("account_id", type_=sa.Integer)
 _SEEN = sa.bindparam("seen", type_=sa.BigInteger)
@@ -26,21 +22,34 @@ _AMOUNT = sa.bindparam("amount", type_=sa.BigInteger)
 _SWAP_REQUEST = Prepared(callback_requests.update()
                          .where(callback_requests.c.id == _REQUEST, callback_requests.c.reserved == _SEEN)
                          .values(reserved=_AMOUNT).returning(callback_requests.c.id))
+# The account's row tells its reseller as it moves: no read of its own, and the reseller of the row now locked.
 _MOVE_ACCOUNT = Prepared(accounts.update()
                          .where(accounts.c.id == _ACCOUNT, accounts.c.balance - (accounts.c.reserved - _SEEN) >= _AMOUNT)
                          .values(reserved=accounts.c.reserved - _SEEN + _AMOUNT)
                          .returning(accounts.c.id, accounts.c.reseller_id))
-_RESELLER_OF = Prepared(sa.select(accounts.c.reseller_id).where(accounts.c.id == _ACCOUNT))
 _MOVE_RESELLER = Prepared(
     resellers.update()
     .where(resellers.c.id == sa.bindparam("reseller_id", type_=sa.Integer),
            resellers.c.credit_limit - resellers.c.used - (resellers.c.reserved - _SEEN) >= _AMOUNT)
     .values(reserved=resellers.c.reserved - _SEEN + _AMOUNT).returning(resellers.c.id))
+_HELD = Prepared(sa.select(callback_requests.c.reserved).where(callback_requests.c.id == _REQUEST))
+_COST = sa.bindparam("cost", type_=sa.BigInteger)
+_FREED = sa.bindparam("freed", type_=sa.BigInteger)
+_CHARGE_ACCOUNT = Prepared(accounts.update().where(accounts.c.id == _ACCOUNT)
+                           .values(balance=accounts.c.balance - _COST, reserved=accounts.c.reserved - _FREED)
+                           .returning(accounts.c.reseller_id))
+_CHARGE_RESELLER = Prepared(resellers.update().where(resellers.c.id == sa.bindparam("reseller_id", type_=sa.Integer))
+                            .values(used=resellers.c.used + sa.bindparam("reseller_cost", type_=sa.BigInteger),
+                                    reserved=resellers.c.reserved - _FREED))
+_SPENDABLE = Prepared(sa.select((accounts.c.balance - accounts.c.reserved).label("own"),
+                                (resellers.c.credit_limit - resellers.c.used - resellers.c.reserved).label("room"))
+                      .select_from(accounts.outerjoin(resellers, resellers.c.id == accounts.c.reseller_id))
+                      .where(accounts.c.id == _ACCOUNT))
 
 
 async def held(db: Database, *, request_id: int) -> int:
     """What the request holds."""
-    return await db.fetch_val(sa.select(callback_requests.c.reserved).where(callback_requests.c.id == request_id))
+    return await db.fetch_val(_HELD, {"request_id": request_id})
 
 
 async def swap_request_hold(db: Database, *, request_id: int, seen: int, new: int) -> bool:
@@ -49,46 +58,31 @@ async def swap_request_hold(db: Database, *, request_id: int, seen: int, new: in
     return moved is not None
 
 
-class Moved:
-    """The account's hold moved: its reseller, read from the row the move locked (None: the operator's own)."""
+async def move_holds(db: Database, *, account_id: int, seen: int, amount: int) -> bool:
+    """Replace `seen` by `amount` in the account's holds if its balance covers them, then in its reseller's
+    if its credit does (an operator's own account has none); False if either falls short (the caller rolls
+    back).
 
-    __slots__ = ("reseller_id",)
-
-    def __init__(self, reseller_id: int | None):
-        self.reseller_id = reseller_id
-
-
-async def move_account_hold(db: Database, *, account_id: int, seen: int, amount: int) -> Moved | None:
-    """Replace `seen` by `amount` in the account's holds, if its balance covers them (None if not)."""
-    got = await db.fetch_one(_MOVE_ACCOUNT, {"account_id": account_id, "seen": seen, "amount": amount})
-    return Moved(got["reseller_id"]) if got is not None else None
-
-
-async def move_reseller_hold(db: Database, *, account_id: int, seen: int, amount: int,
-                             moved: Moved | None = None) -> bool:
-    """The same move on the account's reseller's credit, if it covers it; True for an operator's own account.
-
-    The account row is updated first (move_account_hold) and the reseller's second, in every
-    transaction that touches both, so concurrent calls queue on the rows in one order and never deadlock.
+    The account row is updated first and the reseller's second, in every transaction that touches both, so
+    concurrent calls queue on the rows in one order and never deadlock; the reseller is the one the account's
+    row names once it is locked.
     """
-    # The reseller as the account's own move read it, under that row's lock in this transaction: an account
-    # attached meanwhile cannot slip between the two moves.
-    reseller_id = moved.reseller_id if moved is not None else await db.fetch_val(_RESELLER_OF,
-                                                                                 {"account_id": account_id})
-    if reseller_id is None:
+    row = await db.fetch_one(_MOVE_ACCOUNT, {"account_id": account_id, "seen": seen, "amount": amount})
+    if row is None:
+        return False
+    if row["reseller_id"] is None:
         return True
-    got = await db.fetch_val(_MOVE_RESELLER, {"reseller_id": reseller_id, "seen": seen, "amount": amount})
+    got = await db.fetch_val(_MOVE_RESELLER, {"reseller_id": row["reseller_id"], "seen": seen, "amount": amount})
     return got is not None
 
 
 async def charge(db: Database, *, account_id: int, cost: int, freed: int, reseller_cost: int = 0) -> None:
     """Take `cost` from the balance and `freed` from the account's holds; its reseller's credit is charged
     `reseller_cost` and freed of the same hold."""
-    await db.execute(accounts.update().where(accounts.c.id == account_id)
-                     .values(balance=accounts.c.balance - cost, reserved=accounts.c.reserved - freed))
-    if reseller_cost or freed:
-        await db.execute(resellers.update().where(resellers.c.id == _reseller_of(account_id))
-                         .values(used=resellers.c.used + reseller_cost, reserved=resellers.c.reserved - freed))
+    reseller_id = await db.fetch_val(_CHARGE_ACCOUNT, {"account_id": account_id, "cost": cost, "freed": freed})
+    if reseller_id is not None and (reseller_cost or freed):
+        await db.execute(_CHARGE_RESELLER, {"reseller_id": reseller_id, "reseller_cost": reseller_cost,
+                                            "freed": freed})
 
 
 def _reseller_room():
@@ -102,8 +96,7 @@ def _with_reseller():
 
 async def spendable(db: Database, *, account_id: int) -> int:
     """The balance less its holds, and never more than the account's reseller has left of its credit."""
-    row = await db.fetch_one(sa.select((accounts.c.balance - accounts.c.reserved).label("own"), _reseller_room())
-                             .select_from(_with_reseller()).where(accounts.c.id == account_id))
+    row = await db.fetch_one(_SPENDABLE, {"account_id": account_id})
     if row is None:
         return None
     return row["own"] if row["room"] is None else min(row["own"], row["room"])

@@ -72,19 +72,32 @@ async def count_trigger(db: Database, settings: Settings, *, requester: str, sou
     return Counted(over_limit=count > settings.trigger_limit, source=source, failures=failures)
 
 
-async def destination_over_limit(db: Database, settings: Settings, *, number: str) -> bool:
+@dataclass(frozen=True)
+class DestinationDials:
+    """A number's second-party dials of the last day, against its daily cap."""
+
+    over_limit: bool
+    stale: bool  # it has older rows, to forget when the next dial is recorded
+
+
+async def destination_dials(db: Database, settings: Settings, *, number: str) -> DestinationDials:
     """Whether `number` had its day's share of second-party dials (see `record_dial`)."""
-    since = utcnow() - dt.timedelta(days=1)
-    count = await caps.dials_to(db, number=number, since=since)
-    return count >= settings.destination_daily_limit
+    recent, older = await caps.dials_and_older(db, number=number, since=utcnow() - dt.timedelta(days=1))
+    return DestinationDials(over_limit=recent >= settings.destination_daily_limit, stale=older > 0)
 
 
-async def record_dial(db: Database, *, number: str, request_id: int | None) -> None:
+async def destination_over_limit(db: Database, settings: Settings, *, number: str) -> bool:
+    return (await destination_dials(db, settings, number=number)).over_limit
+
+
+async def record_dial(db: Database, *, number: str, request_id: int | None, stale: bool = True) -> None:
     """Count one dial of `number` as leg B, when it is allowed, not when the provider
-    reports the leg: parallel sessions dialling one number must see each other."""
+    reports the leg: parallel sessions dialling one number must see each other.
+    `stale`: the number has dials older than a day (`destination_dials` said so)."""
     now = utcnow()
     # Only the last day is ever counted; older rows of this number go as new ones come.
-    await caps.add_dial(db, number=number, request_id=request_id, at=now, forget_before=now - dt.timedelta(days=1))
+    await caps.add_dial(db, number=number, request_id=request_id, at=now,
+                        forget_before=now - dt.timedelta(days=1) if stale else None)
 
 
 async def account_over_concurrency(db: Database, *, account, excluding: int | None = None) -> bool:

@@ -101,7 +101,9 @@ async def leg_step(request: Request) -> Response:
     event = STEP_EVENTS.get(name, twilio_events.gather_result)(form)
     p = request.app.state.platform
     request_id = request.path_params["request_id"]
-    row = await callbacks.get_request(p.db, request_id=request_id) if request_id <= MAX_ID else None
+    # Every step but the PIN's (which finds its account by the PIN) has an account to read with its request.
+    read = callbacks.get_request if name == "pin" else callbacks.get_request_with_account
+    row = await read(p.db, request_id=request_id) if request_id <= MAX_ID else None
     if row is None:
         return twiml_response(voice.goodbye(speaker=Speaker(), keys=("session_over",)), request)
     # Leg A's answer URL names its provider when there are several (ivr.answer: a call of a provider

@@ -110,7 +110,7 @@ def test_only_the_machine_and_the_data_layer_write_a_request_state():
     """The state column is written by app/data/callbacks.py's queries, which only the machine calls."""
     root = Path(__file__).resolve().parents[2]
     found = subprocess.run(
-        ["grep", "-rlE", r"callbacks\.(transition|create_request|claim_due)\(|values\(state=", "app"],
+        ["grep", "-rlE", r"callbacks\.(transition|transition_row|create_request|claim_due)\(|values\(state=", "app"],
         cwd=root, capture_output=True, text=True,
     ).stdout.split()
     assert sorted(found) == ["app/calls/machine.py", "app/data/callbacks.py"]

@@ -460,6 +460,30 @@ def test_a_bridged_call_counts_even_when_its_status_callbacks_come_late(p, provi
     assert legs["b"]["duration_seconds"] == 30 and legs["b"]["cost"] == 1  # ...but bill the leg
 
 
+def test_a_dial_action_that_meets_leg_b_counted_but_not_connected_connects_the_session_first(p, provider):
+    """Leg B's own "in-progress" report stamps its answer and then moves the request: a Dial action
+    served in between finds the call counted and the request still calling leg B. It connects the
+    session itself, so the trail is the same whichever report comes first."""
+    s = sc.Session(p, caller=sc.ALICE_MOBILE, service_number=sc.ANI_NUMBER)
+    s.trigger()
+    placed(s, provider)
+    s.step("answer")
+    s.step("destination", Digits="2125550123")
+    leg_b = tw.call_sid()
+    row = s.row
+    # Leg B's report, stopped after its first statement: the leg answered, the call counted, no move yet.
+    assert p.run(callbacks.leg_answered, p.platform.db, request_id=s.request_id, leg="b", sid=leg_b,
+                 direction="outbound-dial", from_number=row["leg_a_from"], to_number=row["leg_b_number"])
+    p.run(callbacks.increment, p.platform.db, request_id=s.request_id, column="calls_connected")
+    verbs = s.step("dialed", DialCallStatus="completed", DialCallSid=leg_b, DialCallDuration="30")
+    assert verbs[0].name == "Gather" and s.row["state"] == states.A_ANSWERED
+    s.status_b(leg_b, "in-progress", 2)  # the rest of its report: the request has moved on, nothing changes
+    s.step("next", Digits="")
+    assert (s.row["state"], s.row["calls_connected"]) == (states.COMPLETED, 1)
+    trail = [e["to_state"] for e in p.events(s.request_id)]
+    assert trail == ["calling_a", "a_answered", "calling_b", "connected", "a_answered", "completed"]
+
+
 def test_the_answer_runs_the_ivr_when_the_create_response_records_its_sid_meanwhile(p, monkeypatch):
     """Leg A can answer before the create call's response is written: the answer webhook then
     records the sid itself, and if the response lands between its read and its write, the call
