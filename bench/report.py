@@ -7,7 +7,8 @@ TARGET_TRIGGER_VS_NAIVE = 1.5  # times the naive Starlette peer's requests/s
 TARGET_PIN_RATIO = 0.15  # of the ceiling
 TARGET_LAG_P99_MS = 50.0
 TARGET_CALLBACKS_PER_S = 50.0
-TARGET_RSS_MB = 150.0
+TARGET_RSS_MB = 120.0
+TARGET_BACKEND_GAP = 0.25  # PostgreSQL's figures within this fraction of SQLite's
 
 
 PEER_LABELS = {"naive_starlette": "trigger, naive Starlette peer", "flask_gunicorn": "trigger, Flask + gunicorn peer"}
@@ -123,11 +124,49 @@ def _rows(backend: str, got: dict, missed: list) -> list[tuple[str, str, str, st
     return rows
 
 
+def _figures(got: dict) -> dict[str, tuple[float, bool]]:
+    """Each figure the backends are compared on: (value, whether higher is better)."""
+    out = {}
+    w = got.get("webhooks", {})
+    for key, label in (("trigger", "trigger req/s"), ("ivr_pin", "PIN step req/s")):
+        if w.get(key, {}).get("rps"):
+            out[label] = (w[key]["rps"], True)
+    if got.get("lag", {}).get("p99_ms") is not None:
+        out["dispatch lag p99 ms"] = (got["lag"]["p99_ms"], False)
+    e2e = got.get("e2e", {})
+    if e2e.get("completed_per_s"):
+        out["callbacks/s end to end"] = (e2e["completed_per_s"], True)
+    return out
+
+
+def _gap_rows(results: dict, missed: list) -> list[tuple[str, str, str, str, str]]:
+    """PostgreSQL against SQLite, figure by figure, when both ran."""
+    backends = results["backends"]
+    if "sqlite" not in backends or "postgresql" not in backends:
+        return []
+    lite, pg = _figures(backends["sqlite"]), _figures(backends["postgresql"])
+    rows = []
+    for label in lite:
+        if label not in pg:
+            continue
+        (a, higher), (b, _) = lite[label], pg[label]
+        # How much worse PostgreSQL is, as a fraction of SQLite's figure (negative: better).
+        worse = (a - b) / a if higher else (b - a) / max(a, 1e-9)
+        ok = worse <= TARGET_BACKEND_GAP
+        rows.append(("postgresql vs sqlite", label, f"{_n(b, 1)} vs {_n(a, 1)}",
+                     f"within {TARGET_BACKEND_GAP:.0%}", _verdict(ok) + f" {'-' if worse < 0 else ''}{abs(worse):.0%}"
+                     + (" worse" if worse > 0 else " better")))
+        if not ok:
+            missed.append(f"postgresql vs sqlite: {label}")
+    return rows
+
+
 def table(results: dict) -> tuple[str, list[str]]:
     missed: list[str] = []
     rows = [("backend", "metric", "value", "target", "result")]
     for backend, got in results["backends"].items():
         rows += _rows(backend, got, missed)
+    rows += _gap_rows(results, missed)
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = []
     for index, row in enumerate(rows):
@@ -147,6 +186,7 @@ def markdown(results: dict) -> str:
     rows = []
     for backend, got in results["backends"].items():
         rows += _rows(backend, got, missed)
+    rows += _gap_rows(results, missed)
     out = ["| backend | metric | value | target | result |", "|---|---|---|---|---|"]
     out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     return "\n".join(out)
