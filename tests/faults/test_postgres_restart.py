@@ -4,13 +4,14 @@ none is dialled twice. Triggers refused during the outage are re-sent, as the pr
 The server restarted is a private one the test starts for itself (`private_pg`,
 tests/utils/private_postgres.py), never the one other test sessions share.
 
-The dispatcher is one long-lived task, and a restart sooner or later catches it inside a
-transaction. Its connection must then be thrown away and the next pass get a fresh one (the
-`databases` package the platform began on kept the dead connection bound to the task, and
-nothing was dialled again). Both tests make sure the dispatcher is inside a transaction when its
-connection dies, so that this is tested every time rather than now and then: it is blocked on a
-row lock the test holds while expiring a request, and its backend is terminated as a restart
-terminates it.
+The dispatcher is one long-lived task, and a restart sooner or later catches it mid-statement.
+Its connection must then be thrown away and the next pass get a fresh one (the `databases`
+package the platform began on kept the dead connection bound to the task, and nothing was
+dialled again). Both tests make sure the dispatcher is inside a statement when its connection
+dies, so that this is tested every time rather than now and then: it is blocked on a row lock
+the test holds while expiring a request (one statement on PostgreSQL: the move and its event
+row, `WITH moved AS (UPDATE callback_requests ...)`), and its backend is terminated as a
+restart terminates it.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ async def dispatcher_in_a_transaction(rig: Rig):
         holder.begin()
         holder.execute(sa.select(callback_requests.c.id).where(callback_requests.c.id == locked).with_for_update())
         waiting = sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                          "AND wait_event_type = 'Lock' AND query LIKE 'UPDATE callback_requests%'")
+                          "AND wait_event_type = 'Lock' AND (query LIKE 'UPDATE callback_requests%' "
+                          "OR query LIKE 'WITH moved AS%UPDATE callback_requests%')")
         # The dispatcher expires requests once a second: it is blocked within a second or two.
         deadline = time.monotonic() + 30
         pid = None
