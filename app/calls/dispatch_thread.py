@@ -7,8 +7,8 @@ webhooks only for theirs (the GIL is shared, a queue of ready tasks is not).
 
 Whatever it uses that is bound to an event loop is its own, made on its loop by the
 factory app/main.py gives it (app/calls may not import the adapters): a `Platform` with
-its own database handle (PostgreSQL: a small pool of its own; SQLite: a second
-connection, with its thread) and its own provider clients. The settings, the secret, the
+its own database handle (PostgreSQL: small pools of its own; SQLite: a second
+connection, used on this thread) and its own provider clients. The settings, the secret, the
 metrics and the wake-ups are the server's: `Platform.work_ready` and
 `operator_events_ready` may be set from either thread (app/core/wakeup.py), so a trigger
 webhook wakes the dispatcher, and its housekeeping wakes the operator-event sender.

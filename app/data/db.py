@@ -24,15 +24,15 @@ backends, and it is most of the cost of a statement:
   of a `Database` queue for it in order, and a transaction holds it until it
   ends. A process has one for its web handlers and, with DISPATCHER on, one for
   the dispatcher's event loop (app/calls/dispatch_thread.py): a `Database` is
-  used from one event loop only.
-  The write lock of another process is waited for between tries, never in
-  SQLite's busy handler, which would block the loop (`_InlineLink`). A long
-  statement does hold the loop: SQLite is for one machine's modest traffic,
-  PostgreSQL for production.
+  used from one event loop only. The write lock of another process, or of the
+  process's other `Database`, is waited for between tries, never in SQLite's
+  busy handler, which would block the loop (`_InlineLink`). A long statement
+  does hold the loop: SQLite is for one machine's modest traffic, PostgreSQL
+  for production.
 
 The webhooks' own statements are `Prepared`: built once at import, compiled
 once per backend, and run by the driver itself, on SQLite's connection or, on
-PostgreSQL outside a transaction, an asyncpg pool of the process's own, its
+PostgreSQL outside a transaction, an asyncpg pool of the `Database`'s own, its
 statements prepared once per connection. A SQLAlchemy statement pays for its
 execution machinery each time (building the statement, its cache key, the
 execution context, the result): several times a SQLite statement's own cost.
