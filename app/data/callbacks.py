@@ -325,6 +325,36 @@ async def next_due_at(db: Database, *, now: dt.datetime) -> dt.datetime | None:
     )
 
 
+def _attach_statement(at_provider: bool) -> Prepared:
+    c = requests_t.c
+    sid = sa.bindparam("sid", type_=sa.String)
+    taken = sa.select(c.id).where(c.leg_a_sid == sid).exists()
+    provider = sa.bindparam("provider", type_=sa.String)
+    at = [sa.or_(c.provider.is_(None), c.provider == provider)] if at_provider else []
+    return Prepared(
+        requests_t.update()
+        .where(c.id == sa.bindparam("request_id", type_=sa.Integer), c.leg_a_sid.is_(None), ~taken, *at)
+        .values(leg_a_sid=sid, updated_at=sa.bindparam("now", type_=sa.DateTime),
+                **({"provider": provider} if at_provider else {}))
+        .returning(c.id))
+
+
+def _route_statement(attempts: bool) -> Prepared:
+    c = requests_t.c
+    return Prepared(
+        requests_t.update()
+        .where(c.id == sa.bindparam("request_id", type_=sa.Integer), c.state == states.CALLING_A,
+               c.leg_a_sid.is_(None))
+        .values(updated_at=sa.bindparam("now", type_=sa.DateTime), provider=sa.bindparam("provider", type_=sa.String),
+                **({"attempts": sa.bindparam("attempts", type_=sa.Integer)} if attempts else {}))
+        .returning(*c))
+
+
+# Every placed call's two writes before and after its create call, prepared once.
+_ATTACH = {True: _attach_statement(True), False: _attach_statement(False)}
+_ROUTE = {True: _route_statement(True), False: _route_statement(False)}
+
+
 async def attach_leg_a(db: Database, *, request_id: int, sid: str, provider: str | None = None) -> bool:
     """Record leg A's sid once; whichever of the create response and the first
     status callback comes first wins, the other is a no-op.
@@ -334,26 +364,16 @@ async def attach_leg_a(db: Database, *, request_id: int, sid: str, provider: str
     """
     if not is_provider_id(sid):
         return False
-    taken = sa.select(requests_t.c.id).where(requests_t.c.leg_a_sid == sid).exists()
-    at = [] if provider is None else [sa.or_(requests_t.c.provider.is_(None), requests_t.c.provider == provider)]
-    got = await db.fetch_val(
-        requests_t.update()
-        .where(requests_t.c.id == request_id, requests_t.c.leg_a_sid.is_(None), ~taken, *at)
-        .values(leg_a_sid=sid, updated_at=utcnow(), **({} if provider is None else {"provider": provider}))
-        .returning(requests_t.c.id)
-    )
+    got = await db.fetch_val(_ATTACH[provider is not None], {"request_id": request_id, "sid": sid,
+                                                             "provider": provider, "now": utcnow()})
     return got is not None
 
 
 async def route_leg_a(db: Database, request, *, provider: str, attempts: int | None = None):
     """Name the provider a claimed leg A is about to be placed with, before its create call is sent;
     the row as it now is, or None if it was moved meanwhile. Not a state change (app/calls/machine.py)."""
-    values = {"provider": provider} | ({} if attempts is None else {"attempts": attempts})
-    return await db.fetch_one(
-        requests_t.update()
-        .where(requests_t.c.id == request["id"], requests_t.c.state == states.CALLING_A,
-               requests_t.c.leg_a_sid.is_(None))
-        .values(updated_at=utcnow(), **values).returning(*requests_t.c))
+    return await db.fetch_one(_ROUTE[attempts is not None], {"request_id": request["id"], "provider": provider,
+                                                             "attempts": attempts, "now": utcnow()})
 
 
 async def list_events(db: Database, *, request_id: int):

@@ -4,21 +4,20 @@ none is dialled twice. Triggers refused during the outage are re-sent, as the pr
 The server restarted is a private one the test starts for itself (`private_pg`,
 tests/utils/private_postgres.py), never the one other test sessions share.
 
-The dispatcher is one long-lived task, and a restart sooner or later catches it mid-statement.
-Its connection must then be thrown away and the next pass get a fresh one (the `databases`
-package the platform began on kept the dead connection bound to the task, and nothing was
-dialled again). Both tests make sure the dispatcher is inside a statement when its connection
-dies, so that this is tested every time rather than now and then: it is blocked on a row lock
-the test holds while expiring a request (one statement on PostgreSQL: the move and its event
-row, `WITH moved AS (UPDATE callback_requests ...)`), and its backend is terminated as a
-restart terminates it.
+The dispatcher is one long-lived task, and a restart sooner or later catches it inside a
+transaction. Its connection must then be thrown away and the next pass get a fresh one (the
+`databases` package the platform began on kept the dead connection bound to the task, and
+nothing was dialled again). Both tests make sure the dispatcher is inside a transaction when its
+connection dies, so that this is tested every time rather than now and then: it is blocked on a
+row lock the test holds while releasing the hold of a request that ended (a transaction: the
+request's hold and the account's together), and its backend is terminated as a restart
+terminates it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import time
 
@@ -28,7 +27,7 @@ import sqlalchemy as sa
 
 from app.core import states
 from app.data.db import utcnow
-from app.data.tables import callback_requests
+from app.data.tables import accounts, callback_requests
 from tests.faults.rig import DISPATCH_FAILED, Rig, check_exactly_once, dialling_again, final_status_lost
 
 TRIGGERS = 100
@@ -41,25 +40,29 @@ class DispatcherNeverRecovered(AssertionError):
 
 @contextlib.asynccontextmanager
 async def dispatcher_in_a_transaction(rig: Rig):
-    """Hold a row lock that the dispatcher's next expiry blocks on; yields its backend's pid."""
+    """Hold a row lock that the dispatcher's next release of a finished request's hold blocks on (inside
+    its transaction); yields its backend's pid."""
     now = utcnow()
     with rig.engine.begin() as c:
+        # A request that ended still holding a cent of an account's balance (the account holds it too, so
+        # that its release leaves the account as it was).
+        account = c.execute(sa.select(sa.func.min(accounts.c.id))).scalar_one()
+        c.execute(accounts.update().where(accounts.c.id == account).values(reserved=accounts.c.reserved + 1))
         locked = c.execute(callback_requests.insert().values(
-            trigger_kind="voice", trigger_id=HELD, state=states.QUEUED, due_at=now + dt.timedelta(hours=1),
-            expires_at=now + dt.timedelta(seconds=0.5), created_at=now, updated_at=now,
+            trigger_kind="voice", trigger_id=HELD, state=states.FAILED, reason=states.CANCELED, account_id=account,
+            reserved=1, due_at=now, expires_at=now, created_at=now, updated_at=now,
         ).returning(callback_requests.c.id)).scalar_one()
     holder = rig.engine.connect()
     try:
         holder.begin()
         holder.execute(sa.select(callback_requests.c.id).where(callback_requests.c.id == locked).with_for_update())
         waiting = sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                          "AND wait_event_type = 'Lock' AND (query LIKE 'UPDATE callback_requests%' "
-                          "OR query LIKE 'WITH moved AS%UPDATE callback_requests%')")
-        # The dispatcher expires requests once a second: it is blocked within a second or two.
+                          "AND wait_event_type = 'Lock' AND query LIKE 'UPDATE callback_requests%'")
+        # The dispatcher releases such holds once a second: it is blocked within a second or two.
         deadline = time.monotonic() + 30
         pid = None
         while pid is None:
-            assert time.monotonic() < deadline, "the dispatcher never tried to expire the held request"
+            assert time.monotonic() < deadline, "the dispatcher never tried to release the held request's hold"
             await asyncio.sleep(0.05)
             with rig.engine.connect() as c:
                 pid = c.execute(waiting).scalar()
