@@ -15,8 +15,13 @@ class InvalidNumber(ValueError):
     pass
 
 
+# How many numbers each cache of a number's readings keeps per process: the same numbers come back all day,
+# and a process meeting new ones all day (every caller a stranger) stays at the same size.
+NUMBERS_REMEMBERED = 4_096
+
+
 # Parsing takes a good part of a webhook's time, and the same numbers come back all day.
-@functools.lru_cache(maxsize=16_384)
+@functools.lru_cache(maxsize=NUMBERS_REMEMBERED)
 def parsed_international(number: str) -> phonenumbers.PhoneNumber | None:
     """`+<digits>` parsed once per process however many checks read it (the trigger's caller is
     normalized, its region looked up, its risk assessed); None if it does not parse."""
@@ -26,7 +31,7 @@ def parsed_international(number: str) -> phonenumbers.PhoneNumber | None:
         return None
 
 
-@functools.lru_cache(maxsize=16_384)
+@functools.lru_cache(maxsize=NUMBERS_REMEMBERED)
 def region_of(number: str) -> str | None:
     """The region (ISO country) of `+<digits>`, worked out once per process: for a number of the North
     American plan `phonenumbers` tries each of its two dozen countries in turn, and validity, the
@@ -43,7 +48,7 @@ def _valid(parsed: phonenumbers.PhoneNumber, international: str | None) -> bool:
     return phonenumbers.is_valid_number_for_region(parsed, region_of(international))
 
 
-@functools.lru_cache(maxsize=16_384)
+@functools.lru_cache(maxsize=NUMBERS_REMEMBERED)
 def to_e164(raw: str | None, region: str = "US") -> str:
     """Normalize what a person typed or a carrier sent to E.164.
 

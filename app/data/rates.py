@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.core import money
+from app.core.phone import NUMBERS_REMEMBERED
 from app.core.tariff import NANP_OWN_RATE_DIGITS, Rate, needs_own_rate, parse_increment
 from app.data.db import Database, utcnow
 from app.data.tables import rates
@@ -117,7 +118,7 @@ async def find_rate(db: Database, *, number: str, tariff: str = "default") -> Ra
 
 
 # Every lookup asks; the same numbers come back all day.
-_needs_own_rate = functools.lru_cache(maxsize=16_384)(needs_own_rate)
+_needs_own_rate = functools.lru_cache(maxsize=NUMBERS_REMEMBERED)(needs_own_rate)
 
 
 async def _longest_prefix_length(db: Database, *, tariff: str) -> int:

@@ -19,7 +19,7 @@ import phonenumbers
 from app.fraud import destination_risk
 from app.data import call_limits, destination_rules
 from app.data.db import Database
-from app.core.phone import parsed_international, region_of
+from app.core.phone import NUMBERS_REMEMBERED, parsed_international, region_of
 from app.core.timed_cache import TimedCache
 
 KINDS = ("allow_country", "allow_prefix", "deny_prefix", "allow_type", "allow_range")
@@ -64,7 +64,7 @@ async def _read(db: Database, *, account_id: int | None) -> tuple[Rules, Rules]:
     return operator, account
 
 
-@functools.lru_cache(maxsize=16_384)
+@functools.lru_cache(maxsize=NUMBERS_REMEMBERED)
 def _country_and_kind(number: str) -> tuple[str, str | None]:
     """The region of an E.164 number, and its high-risk type if it has one."""
     parsed = parsed_international(number)
