@@ -17,7 +17,7 @@ class InvalidNumber(ValueError):
 
 # How many numbers each cache of a number's readings keeps per process: the same numbers come back all day,
 # and a process meeting new ones all day (every caller a stranger) stays at the same size.
-NUMBERS_REMEMBERED = 4_096
+NUMBERS_REMEMBERED = 1_024
 
 
 # Parsing takes a good part of a webhook's time, and the same numbers come back all day.
