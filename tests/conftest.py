@@ -63,6 +63,9 @@ SERIAL = (
     "tests/calls/test_dispatcher.py::test_the_dispatcher_paces_calls_to_the_provider_cps",
     "tests/calls/test_dispatcher.py::test_the_limit_holds_for_every_dispatcher_together",
     "tests/e2e/test_voice_e2e.py::test_calls_are_paced_to_the_providers_cps",
+    # The carrier's clock runs 60 times faster than real time: a timer late by 100 ms on a loaded machine
+    # is six seconds of the call.
+    "tests/e2e/test_voice_e2e.py::test_the_carrier_ends_leg_a_at_the_time_limit_its_balance_covers",
 )
 
 
