@@ -435,8 +435,7 @@ class Database:
             form = prepared.form(_ASYNCPG)
             async with self._raw_pool.acquire(timeout=self.timeout) as connection:
                 if how == "count":
-                    status = await connection.execute(form.sql, *form.args(values))
-                    return int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
+                    return _rowcount(await connection.execute(form.sql, *form.args(values)))
                 raw = await connection.fetch(form.sql, *form.args(values))
             return _shaped(form, raw, how)
         if self.is_sqlite:
@@ -453,8 +452,7 @@ class Database:
         form = prepared.form(_ASYNCPG)
         connection = await self._current().link.driver()
         if how == "count":
-            status = await connection.execute(form.sql, *form.args(values))
-            return int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
+            return _rowcount(await connection.execute(form.sql, *form.args(values)))
         return _shaped(form, await connection.fetch(form.sql, *form.args(values)), how)
 
     async def fetch_all(self, query, values: Mapping | None = None) -> list[Record]:
@@ -573,8 +571,12 @@ async def _no_reset(connection) -> None:
 
 def _plain_url(url: str) -> str:
     """asyncpg's own DSN: postgresql://, whatever driver the URL names for SQLAlchemy."""
-    scheme, rest = url.split("://", 1)
-    return "postgresql://" + rest
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+def _rowcount(status: str) -> int:
+    """The rows an asyncpg command changed, from its status ("UPDATE 3", "INSERT 0 1")."""
+    return int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
 
 
 def _shaped(form: _Form, raw: list, how: str):
