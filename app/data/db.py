@@ -12,8 +12,8 @@ How a statement reaches its connection is the one difference between the
 backends, and it is most of the cost of a statement:
 
 - PostgreSQL: asyncpg through SQLAlchemy's asyncio engine and its connection
-  pool, pre-pinged on checkout (a connection a restart killed while idle is
-  replaced, not handed out). Autocommit at the driver and no reset on return:
+  pool, checked on checkout without a round trip (a connection a restart
+  killed while idle is replaced, not handed out: `_closed_is_replaced`). Autocommit at the driver and no reset on return:
   `transaction()` says BEGIN and COMMIT/ROLLBACK itself, so a connection goes
   back to the pool outside any transaction, or is invalidated.
 - SQLite: the `sqlite3` module on one connection per `Database`, used on the
@@ -320,8 +320,8 @@ class Database:
             # invalidated by `_borrow` or `_finish`, never returned.
             self._engine = create_async_engine(
                 async_url(self.url), isolation_level="AUTOCOMMIT", pool_size=self.pool_size,
-                max_overflow=self.max_overflow, pool_timeout=self.timeout, pool_pre_ping=True,
-                pool_reset_on_return=None)
+                max_overflow=self.max_overflow, pool_timeout=self.timeout, pool_reset_on_return=None)
+            event.listen(self._engine.sync_engine, "checkout", _closed_is_replaced)
             # Its statements are single autocommitted ones that leave no state on the connection,
             # so nothing is reset when it goes back (asyncpg's reset would cost a round trip each).
             self._raw_pool = await asyncpg.create_pool(
@@ -563,6 +563,15 @@ class Database:
 
 _ASYNCPG = postgresql_asyncpg.dialect()
 _ADVISORY_LOCK = Prepared(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(sa.bindparam("key"), 0))))
+
+
+def _closed_is_replaced(_dbapi_connection, record, _proxy) -> None:
+    """Instead of a pre-ping (a round trip on every checkout): a pooled connection whose server end
+    went away while it sat idle (a restart, a terminated backend, an idle timeout) has been seen to
+    close by asyncpg, whose socket the event loop keeps reading; the pool replaces it, as SQLAlchemy
+    does for a DisconnectionError raised here."""
+    if record.driver_connection.is_closed():
+        raise sa.exc.DisconnectionError("the server closed this pooled connection")
 
 
 async def _no_reset(connection) -> None:
