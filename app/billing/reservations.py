@@ -61,6 +61,23 @@ async def reserve(db: Database, *, request_id: int, account_id: int, amount: int
     return False
 
 
+async def reserve_within(db: Database, *, request_id: int, account_id: int, seen: int, amount: int) -> bool:
+    """`reserve` inside the caller's transaction, once and without a savepoint of its own: the request's
+    hold from `seen` to `amount`, then the account's (and its reseller's) alike. False if the request no
+    longer holds `seen` or the balance (or credit) falls short: the caller then rolls back, as one side
+    may have moved. The request's row first, then the account's, as every transaction takes them."""
+    if not await holds.swap_request_hold(db, request_id=request_id, seen=seen, new=amount):
+        return False
+    return await move_within(db, account_id=account_id, seen=seen, amount=amount)
+
+
+async def move_within(db: Database, *, account_id: int, seen: int, amount: int) -> bool:
+    """The account's side of a request's hold going from `seen` to `amount` (its reseller's too), inside
+    the caller's transaction, which has written the request's side itself, conditional on `seen`. False if
+    the balance or the credit falls short: the caller then rolls back (the account's side may have moved)."""
+    return await holds.move_holds(db, account_id=account_id, seen=seen, amount=amount)
+
+
 async def spend(db: Database, *, request_id: int | None, account_id: int, cost: int, release_all: bool = False,
                 reseller_cost: int = 0, held: int | None = None, within: bool = False) -> None:
     """Charge `cost` to the balance, out of this request's hold; optionally release the rest of it.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from app.data.db import utcnow
+from app.billing import reservations
 from app.data import accounts, callbacks, cards, recordings
 from app.calls import dialing, leg_status, machine, phonebook, vouchers
 from app.fraud import limits, lockouts
@@ -144,30 +144,38 @@ async def pin_entered(p: Platform, request, event: GatherResult) -> str:
                               lambda: voice.ask_pin(action=pin_action, speaker=speaker, before=("no_pin",)))
     # In ANI-and-PIN mode the account is already known; the PIN must be its own.
     expected = request["account_id"]
-    # Counted before it is checked (app/fraud/lockouts.py); a caller still in its backoff is not checked at all,
-    # and hears what a wrong PIN gets, as a locked account does: a guesser learns nothing from the answer.
-    attempt = await lockouts.begin(p.db, requester=request["leg_a_number"], channel="voice", account_id=expected)
-    account = None
-    if attempt is not None and digits.isdigit() and len(digits) <= 12:
-        # With the account's recent voice failures, read by the same statement (its lockout, below).
-        account = await accounts.find_account_by_pin(p.db, secret_key=p.secret_key, pin=digits, channel="voice",
-                                                     failures_since=utcnow() - lockouts.WINDOW)
+    # Counted before it is checked (app/fraud/lockouts.py), then looked up by the statement that reads the
+    # caller's lockout: a caller still in its backoff, or an account locked in advance, has its PIN not
+    # taken, right or wrong, and hears what a wrong PIN gets, as a locked account does: a guesser learns
+    # nothing from the answer.
+    attempt = await lockouts.count_attempt(p.db, requester=request["leg_a_number"], channel="voice",
+                                           account_id=expected)
+    account, figures = await accounts.check_pin(
+        p.db, secret_key=p.secret_key, pin=digits if digits.isdigit() and len(digits) <= 12 else None,
+        channel="voice", since=attempt.at - lockouts.WINDOW, source=lockouts.source_key(request["leg_a_number"]),
+        attempt=attempt.ids[0], expected=expected)
+    unchecked = lockouts.refused_unchecked(attempt, **figures)
+    if unchecked:
+        await lockouts.uncount(p.db, attempt)
+        account = None
     refused = (account is None or account["status"] != "active" or cards.expired(account)
                or (expected is not None and account["id"] != expected))
     if not refused and lockouts.account_too_many(account["recent_failures"]):
         refused = True
     if refused:
         failures = await callbacks.increment(p.db, request_id=request["id"], column="pin_failures")
-        log.info("request %s: %s (%s of %s)", request["id"], "wrong PIN" if attempt else "PIN refused unchecked",
+        log.info("request %s: %s (%s of %s)", request["id"], "PIN refused unchecked" if unchecked else "wrong PIN",
                  failures, MAX_TRIES, extra={"callback_id": request["id"]})
         if failures >= MAX_TRIES:
             return await end_session(p, request, states.AUTH_FAILED, speaker=speaker, prompt="pin_locked",
                                      detail="three wrong PINs", event=machine.PIN_REFUSED)
         return voice.ask_pin(action=pin_action, speaker=speaker, before=("wrong_pin",))
-    await lockouts.succeeded(p.db, attempt)
     await cards.start_use(p.db, account=account)  # a PIN card's validity runs from its first call
-    # The account is known only now: count its calls and join them in one step, so that
-    # parallel PIN entries cannot all take the account's last free slot.
+    joined = await _join(p, request, account, attempt)
+    if joined is not None:
+        return _ask_destination(joined, await _speaker(p, joined, account))
+    # One of the joint step's checks said no: the same steps one by one, each refusal told as such.
+    await lockouts.succeeded(p.db, attempt)
     async with limits.capped(p.db, limits.account_subject(account)):
         over = await limits.account_over_concurrency(p.db, account=account, excluding=request["id"])
         request = await callbacks.assign_account(p.db, request_id=request["id"], account_id=account["id"])
@@ -178,6 +186,39 @@ async def pin_entered(p: Platform, request, event: GatherResult) -> str:
         return await end_session(p, request, states.INSUFFICIENT_FUNDS, speaker=await _speaker(p, request, account),
                                  prompt="insufficient_funds")
     return _ask_destination(request, await _speaker(p, request, account))
+
+
+class _NotJoined(Exception):
+    """A check of `_join` said no: its transaction rolls back."""
+
+
+async def _join(p: Platform, request, account, attempt: lockouts.Attempt):
+    """The account a right PIN named joins its request in one transaction: the attempt taken back, the
+    account's calls in progress counted against its cap (under the account's lock, so that parallel PIN
+    entries cannot all take its last free slot), leg A's IVR time held (the callback leg is never free),
+    and the request assigned, its hold written by the same statement. The row as it is then; None, and
+    nothing written, if the account is at its cap, its balance (or its reseller's credit) falls short,
+    leg A has no rate, or the request's hold moved meanwhile.
+    """
+    amount = await dialing.ivr_hold(p, request, account)
+    if amount is None:
+        return None
+    seen = request["reserved"]
+    try:
+        async with limits.capped(p.db, limits.account_subject(account)):
+            await lockouts.succeeded(p.db, attempt)
+            if await limits.account_over_concurrency(p.db, account=account, excluding=request["id"]):
+                raise _NotJoined
+            # The request's row, then the account's: the order every transaction takes them in.
+            joined = await callbacks.join_account(p.db, request_id=request["id"], account_id=account["id"],
+                                                  seen=seen, amount=amount)
+            if joined is None:
+                raise _NotJoined
+            if not await reservations.move_within(p.db, account_id=account["id"], seen=seen, amount=amount):
+                raise _NotJoined
+    except _NotJoined:
+        return None
+    return joined
 
 
 async def _bad_destination(p: Platform, request, speaker: Speaker, prompt: str, reason: str) -> str:
@@ -216,15 +257,14 @@ async def destination_entered(p: Platform, request, event: GatherResult) -> str:
 async def _dial(p: Platform, request, account, number: str, *, on_refusal) -> str:
     """Dial leg B as app/calls/dialing.py plans it, announcing the balance and the minutes."""
     speaker = await _speaker(p, request, account)
-    plan = await dialing.plan_leg_b(p, request, account, number)
+    plan = await dialing.plan_leg_b(p, request, account, number)  # the request is calling_b with a plan
+    if plan is dialing.MOVED:
+        return voice.goodbye(speaker=speaker, keys=("session_over",))
     if isinstance(plan, dialing.Refusal):
         if plan.reason == states.INSUFFICIENT_FUNDS:
             return await end_session(p, request, plan.reason, speaker=speaker, prompt=plan.prompt,
                                      detail=plan.detail)
         return await on_refusal(p, request, speaker, plan.prompt, plan.reason)
-    if not await machine.move(p.db, request, machine.LEG_B_DIALLED, states.CALLING_B, leg_b_number=number,
-                              detail=number):
-        return voice.goodbye(speaker=speaker, keys=("session_over",))
     return voice.connect(
         number=number,
         action=urls.leg_step(request["base_url"], request["id"], "dialed"),

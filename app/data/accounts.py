@@ -86,6 +86,40 @@ async def find_account_by_pin(db: Database, *, secret_key: str, pin: str, channe
                                         "since": failures_since or utcnow()})
 
 
+_SOURCE = (auth_failures.c.requester == sa.bindparam("source"),
+           auth_failures.c.at > sa.bindparam("since", type_=sa.DateTime),
+           auth_failures.c.id != sa.bindparam("attempt", type_=sa.Integer))
+# From a one-row table, so that the lockout's figures come back whether or not an account has the PIN.
+_ONE_ROW = sa.select(sa.literal(1).label("one")).subquery("one_row")
+_PIN_CHECK = Prepared(
+    sa.select(
+        sa.select(sa.func.count()).where(*_SOURCE).scalar_subquery().label("source_failures"),
+        sa.select(sa.func.max(auth_failures.c.at)).where(*_SOURCE).scalar_subquery().label("source_latest"),
+        sa.select(sa.func.count()).where(
+            auth_failures.c.account_id == sa.bindparam("expected", type_=sa.Integer),
+            auth_failures.c.channel == sa.bindparam("channel"),
+            auth_failures.c.at > sa.bindparam("since", type_=sa.DateTime)).scalar_subquery().label("named_failures"),
+        *accounts.c,
+        sa.select(sa.func.count()).where(
+            auth_failures.c.account_id == accounts.c.id, auth_failures.c.channel == sa.bindparam("channel"),
+            auth_failures.c.at > sa.bindparam("since", type_=sa.DateTime)).scalar_subquery().label("recent_failures"))
+    .select_from(_ONE_ROW.outerjoin(accounts, accounts.c.pin_hash == sa.bindparam("digest"))))
+LOCKOUT_FIGURES = ("source_failures", "source_latest", "named_failures")
+
+
+async def check_pin(db: Database, *, secret_key: str, pin: str | None, channel: str, since: dt.datetime,
+                    source: str, attempt: int, expected: int | None):
+    """An attempt's PIN and what its lockout counts, in one statement: (the account whose PIN `pin` is,
+    with its `recent_failures` in `channel` since `since`, or None; the figures app/fraud/lockouts.py
+    decides with: `source`'s failures since `since` but the `attempt` row, and the latest of them, and
+    the `expected` account's failures in `channel` (0 without one)). A `pin` of None matches no account."""
+    row = await db.fetch_one(_PIN_CHECK, {
+        "digest": security.pin_digest(secret_key, pin) if pin is not None else None, "channel": channel,
+        "since": since, "source": source, "attempt": attempt, "expected": expected})
+    figures = {name: row.pop(name) for name in LOCKOUT_FIGURES}
+    return (row if row["id"] is not None else None), figures
+
+
 async def find_account_by_ani(db: Database, *, number: str):
     query = (
         accounts.select()

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app.core import states
 from app.core.ids import is_provider_id
 from app.data.db import Database, Prepared, utcnow
-from app.data.tables import accounts, call_legs, callback_requests, events
+from app.data.tables import accounts, call_legs, callback_requests, events, resellers
 
 log = logging.getLogger(__name__)
 requests_t = callback_requests
@@ -101,15 +101,27 @@ async def _create_with_event(db: Database, query, *, now: dt.datetime, detail: s
 
 
 _BY_ID = Prepared(requests_t.select().where(requests_t.c.id == sa.bindparam("request_id", type_=sa.Integer)))
+# When leg A was answered (or, unanswered, started), as the IVR steps that hold money need it: read with the
+# request by a step, which saves it a read of the leg (app/calls/dialing.py, leg_a_elapsed).
+_LEG_A_SINCE = (sa.select(sa.func.coalesce(call_legs.c.answered_at, call_legs.c.started_at))
+                .where(call_legs.c.provider_sid == requests_t.c.leg_a_sid).limit(1)
+                .scalar_subquery().label("leg_a_since"))
+_BY_ID_WITH_LEG_A = Prepared(sa.select(*requests_t.c, _LEG_A_SINCE)
+                             .where(requests_t.c.id == sa.bindparam("request_id", type_=sa.Integer)))
 _ASSIGN = Prepared(requests_t.update().where(requests_t.c.id == sa.bindparam("request_id", type_=sa.Integer))
                    .values(account_id=sa.bindparam("account_id", type_=sa.Integer), needs_pin=False,
                            updated_at=sa.bindparam("now", type_=sa.DateTime))
                    .returning(*requests_t.c))
 _LEG_BY_SID = Prepared(call_legs.select().where(call_legs.c.provider_sid == sa.bindparam("sid")))
 _ACCOUNT_COLUMN = "account__"  # the prefix of the account's columns read with its request
+_OWN = accounts.c.balance - accounts.c.reserved
+_ROOM = resellers.c.credit_limit - resellers.c.used - resellers.c.reserved
 _BY_ID_WITH_ACCOUNT = Prepared(
-    sa.select(*requests_t.c, *(column.label(_ACCOUNT_COLUMN + column.key) for column in accounts.c))
-    .select_from(requests_t.outerjoin(accounts, accounts.c.id == requests_t.c.account_id))
+    sa.select(*requests_t.c, _LEG_A_SINCE, *(column.label(_ACCOUNT_COLUMN + column.key) for column in accounts.c),
+              # What app/data/holds.py's `spendable` reads: the balance less its holds, within the reseller's credit.
+              sa.case((_ROOM.is_(None), _OWN), (_OWN <= _ROOM, _OWN), else_=_ROOM).label(_ACCOUNT_COLUMN + "spendable"))
+    .select_from(requests_t.outerjoin(accounts, accounts.c.id == requests_t.c.account_id)
+                 .outerjoin(resellers, resellers.c.id == accounts.c.reseller_id))
     .where(requests_t.c.id == sa.bindparam("request_id", type_=sa.Integer)))
 
 
@@ -117,9 +129,16 @@ async def get_request(db: Database, *, request_id: int):
     return await db.fetch_one(_BY_ID, {"request_id": request_id})
 
 
+async def get_request_with_leg_a(db: Database, *, request_id: int):
+    """The request's row and, under "leg_a_since", when its leg A was answered (or started; None without
+    one), read in one statement."""
+    return await db.fetch_one(_BY_ID_WITH_LEG_A, {"request_id": request_id})
+
+
 async def get_request_with_account(db: Database, *, request_id: int):
-    """The request's row and, under "account", its account's (None without one), read in one statement:
-    every IVR step needs both."""
+    """The request's row and, under "account", its account's (None without one) with what it may still
+    spend ("spendable", as app/data/holds.py's `spendable` reads it), and leg A's "leg_a_since"
+    (get_request_with_leg_a), read in one statement: every IVR step needs them."""
     row = await db.fetch_one(_BY_ID_WITH_ACCOUNT, {"request_id": request_id})
     if row is None:
         return None
@@ -136,6 +155,23 @@ async def get_request_with_account(db: Database, *, request_id: int):
 async def assign_account(db: Database, *, request_id: int, account_id: int):
     """The account a PIN named, its PIN no longer awaited; the row as it is now."""
     return await db.fetch_one(_ASSIGN, {"request_id": request_id, "account_id": account_id, "now": utcnow()})
+
+
+_JOIN = Prepared(requests_t.update()
+                 .where(requests_t.c.id == sa.bindparam("request_id", type_=sa.Integer),
+                        requests_t.c.reserved == sa.bindparam("seen", type_=sa.BigInteger))
+                 .values(account_id=sa.bindparam("account_id", type_=sa.Integer), needs_pin=False,
+                         reserved=sa.bindparam("amount", type_=sa.BigInteger),
+                         updated_at=sa.bindparam("now", type_=sa.DateTime))
+                 .returning(*requests_t.c))
+
+
+async def join_account(db: Database, *, request_id: int, account_id: int, seen: int, amount: int):
+    """`assign_account` and the request's side of its hold (`reserved` from `seen` to `amount`) in one
+    statement, inside the caller's transaction; the row as it is now, or None if the request no longer
+    holds `seen` (the caller rolls back)."""
+    return await db.fetch_one(_JOIN, {"request_id": request_id, "account_id": account_id, "seen": seen,
+                                      "amount": amount, "now": utcnow()})
 
 
 # A move's statements, prepared once per shape: the columns it sets besides the state, whether it waits for
@@ -190,6 +226,11 @@ async def _transition(db: Database, request, to_state: str, *, reason: str | Non
     statement = _move_statement(tuple(sorted(values)), unplaced, whole_row, db.is_postgres)
     if db.is_postgres:
         row = await db.fetch_one(statement, params)
+    elif db.in_transaction():
+        # The caller's transaction makes the two one: an error rolls it back whole.
+        row = await db.fetch_one(statement, params)
+        if row is not None:
+            await db.execute(_EVENT, params)
     else:
         async with db.transaction():
             row = await db.fetch_one(statement, params)

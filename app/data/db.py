@@ -408,6 +408,10 @@ class Database:
             return current
         return None
 
+    def in_transaction(self) -> bool:
+        """Whether the calling task is inside a `transaction()` of this database."""
+        return self._current() is not None
+
     async def _run(self, work: Callable[[sa.Connection], T]) -> T:
         current = self._current()
         if current is not None:

@@ -25,7 +25,9 @@ A lockout ends by itself when the window has passed, or when the operator clears
 Attempts with a password or PIN are counted before it is checked (`begin`):
 the failure row is written first, then counted, so concurrent guesses each see
 the ones before them and at most the limit are ever checked (with backoff,
-usually BACKOFF_AFTER); a right one takes its row back (`succeeded`).
+usually BACKOFF_AFTER); a right one takes its row back (`succeeded`). The IVR's
+PIN takes `begin` in two halves (`count_attempt`, then `refused_unchecked` on
+figures read by the PIN's own lookup), one statement fewer on every call.
 """
 
 from __future__ import annotations
@@ -84,15 +86,20 @@ def backoff(failures: int) -> dt.timedelta:
     return min(BACKOFF_FIRST * 2 ** min(failures - BACKOFF_AFTER, 16), BACKOFF_LONGEST)
 
 
-async def _source_refused(db: Database, requester: str, own: list[int], now: dt.datetime) -> bool:
-    """Whether the source's earlier failures lock it, or it tries again before its backoff has passed.
+def source_refused(failures: int, latest: dt.datetime | None, now: dt.datetime) -> bool:
+    """Whether a source's earlier `failures` (the `latest` of them) lock it, or it tries again at `now`
+    before its backoff has passed.
 
     Every row of the source but this attempt's own counts as earlier, concurrent
     attempts' included: a burst of guesses is no faster than guesses one by one.
     """
+    return failures >= MAX_FAILURES or (latest is not None and now < latest + backoff(failures))
+
+
+async def _source_refused(db: Database, requester: str, own: list[int], now: dt.datetime) -> bool:
     failures, latest = await auth_failures.source_failures(db, requester=requester, since=now - WINDOW,
                                                            excluding=own)
-    return failures >= MAX_FAILURES or (latest is not None and now < latest + backoff(failures))
+    return source_refused(failures, latest, now)
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,7 @@ class Attempt:
     """An attempt already counted as a failure; `succeeded` takes it back."""
 
     ids: tuple[int, ...]
+    at: dt.datetime | None = None  # when it was counted (`count_attempt`)
 
 
 async def begin(db: Database, *, requester: str, channel: str, account_id: int | None = None,
@@ -136,6 +144,26 @@ async def begin(db: Database, *, requester: str, channel: str, account_id: int |
 
 async def succeeded(db: Database, attempt: Attempt) -> None:
     await auth_failures.delete_ids(db, ids=attempt.ids)
+
+
+# `begin` in two halves, for a check whose own statement reads the figures `begin` reads (the IVR's PIN:
+# app/data/accounts.py, check_pin): the attempt is counted first, as in `begin`; then, once the figures are
+# read, `refused_unchecked` decides as `begin` would, and an attempt it refuses is taken back (`uncount`)
+# and its secret not taken, whatever it was.
+async def count_attempt(db: Database, *, requester: str, channel: str, account_id: int | None = None) -> Attempt:
+    now = utcnow()
+    return Attempt((await auth_failures.insert(db, account_id=account_id, requester=_requester(requester),
+                                               channel=channel, at=now),), now)
+
+
+def refused_unchecked(attempt: Attempt, *, source_failures: int, source_latest: dt.datetime | None,
+                      named_failures: int) -> bool:
+    """`begin`'s verdict: the source's failures but this attempt's, the latest of them, and those of the
+    account the attempt names in its channel, this attempt's included (0 when it names none)."""
+    return source_refused(source_failures, source_latest, attempt.at) or named_failures > ACCOUNT_MAX_FAILURES
+
+
+uncount = succeeded  # an attempt refused unchecked is not counted: its row goes, as a right secret's does
 
 
 async def clear(db: Database, *, account_id: int | None = None, requester: str | None = None) -> int:

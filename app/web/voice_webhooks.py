@@ -101,8 +101,9 @@ async def leg_step(request: Request) -> Response:
     event = STEP_EVENTS.get(name, twilio_events.gather_result)(form)
     p = request.app.state.platform
     request_id = request.path_params["request_id"]
-    # Every step but the PIN's (which finds its account by the PIN) has an account to read with its request.
-    read = callbacks.get_request if name == "pin" else callbacks.get_request_with_account
+    # Every step but the PIN's (which finds its account by the PIN) has an account to read with its request;
+    # leg A's answer time comes with it, for the steps that hold money.
+    read = callbacks.get_request_with_leg_a if name == "pin" else callbacks.get_request_with_account
     row = await read(p.db, request_id=request_id) if request_id <= MAX_ID else None
     if row is None:
         return twiml_response(voice.goodbye(speaker=Speaker(), keys=("session_over",)), request)

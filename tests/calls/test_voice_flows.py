@@ -357,14 +357,17 @@ def test_rapid_wrong_pins_from_one_caller_meet_a_backoff(p, provider, monkeypatc
     from app.fraud import lockouts
     from app.data.tables import auth_failures
 
-    checked = []
-    real = accounts_module.find_account_by_pin
+    checked = []  # the PINs taken: those the lockout's verdict let through
+    real = accounts_module.check_pin
+    verdict = lockouts.refused_unchecked
 
-    async def counting(db, *, secret_key, pin, **lockout):
-        checked.append(pin)
-        return await real(db, secret_key=secret_key, pin=pin, **lockout)
+    async def counting(db, *, pin, **lockout):
+        account, figures = await real(db, pin=pin, **lockout)
+        if not verdict(lockouts.Attempt((lockout["attempt"],), lockout["since"] + lockouts.WINDOW), **figures):
+            checked.append(pin)
+        return account, figures
 
-    monkeypatch.setattr(accounts_module, "find_account_by_pin", counting)
+    monkeypatch.setattr(accounts_module, "check_pin", counting)
 
     def answered(caller: str) -> sc.Session:
         s = sc.Session(p, caller=caller, service_number=sc.PIN_NUMBER)
@@ -408,6 +411,48 @@ def test_a_locked_account_refuses_even_its_right_pin(p, provider):
     assert "not valid" in spoken(verbs)
     p.run(lockouts.clear, p.platform.db, account_id=alice_id)
     assert s.step("pin", Digits=sc.ALICE_PIN)[0].attrs["action"].endswith("/destination")
+
+
+def _pin_session(p) -> sc.Session:
+    s = sc.Session(p, caller=sc.STRANGER, service_number=sc.PIN_NUMBER)
+    s.trigger()
+    p.dispatch()
+    s.step("answer")
+    return s
+
+
+def _holds(p) -> tuple[int, int]:
+    from app.data.tables import auth_failures
+
+    return (p.scalar(sa.select(accounts.c.reserved).where(accounts.c.login == "alice")),
+            p.scalar(sa.select(sa.func.count()).select_from(auth_failures)))
+
+
+def test_a_right_pin_without_the_balance_for_leg_a_ends_the_session_holding_nothing(p, provider, engine):
+    with engine.begin() as c:
+        c.execute(accounts.update().where(accounts.c.login == "alice").values(balance=1))
+    s = _pin_session(p)
+    verbs = s.step("pin", Digits=sc.ALICE_PIN)
+    assert verbs[-1].name == "Hangup" and "balance" in spoken(verbs).lower()
+    row = s.row
+    assert (row["state"], row["reason"], row["reserved"]) == (states.FAILED, states.INSUFFICIENT_FUNDS, 0)
+    assert row["account_id"] == p.scalar(sa.select(accounts.c.id).where(accounts.c.login == "alice"))
+    assert _holds(p) == (0, 0)  # nothing held, and the right PIN is not counted as a failure
+
+
+def test_a_right_pin_beyond_the_resellers_credit_holds_nothing_of_the_account_either(p, provider):
+    from app.data import resellers
+
+    alice_id = p.scalar(sa.select(accounts.c.id).where(accounts.c.login == "alice"))
+    acme = p.run(resellers.create_reseller, p.platform.db, login="acme", password="acme-password",
+                 tariff="default", currency="USD", credit_limit=0)
+    p.run(resellers.attach, p.platform.db, reseller_id=acme, account_id=alice_id)
+    s = _pin_session(p)
+    verbs = s.step("pin", Digits=sc.ALICE_PIN)
+    assert verbs[-1].name == "Hangup"
+    assert (s.row["state"], s.row["reason"], s.row["reserved"]) == (states.FAILED, states.INSUFFICIENT_FUNDS, 0)
+    # The account's side of the hold had moved before the reseller's fell short: rolled back with it.
+    assert _holds(p) == (0, 0)
 
 
 def test_leg_a_can_go_unbilled_when_nobody_was_connected(settings, engine):
