@@ -43,7 +43,10 @@ async def _write_cdr(p: Platform, request, *, sid: str, leg: str, number: str | 
                      duration: int, ended_at: dt.datetime | None, release_rest: bool = False) -> None:
     """The leg's CDR and its charge. `release_rest`: the session is over, so what is left of the request's hold
     is released with the charge, in the same transaction (and even if this is a repeated final callback)."""
-    account = await accounts.get_account(p.db, account_id=request["account_id"]) if request["account_id"] else None
+    if "account" in request:
+        account = request["account"]  # read with the request (callbacks.get_request_with_account)
+    else:
+        account = await accounts.get_account(p.db, account_id=request["account_id"]) if request["account_id"] else None
     if account is not None:
         tariff = account["callback_tariff"] if leg == "a" else account["tariff"]
         currency = account["currency"]
@@ -128,10 +131,12 @@ async def _leg_a(p: Platform, request, event: LegStatus, provider: str | None) -
         await callbacks.finish_answer_once(p.db, sid=sid)
     if status not in FINAL:
         return
-    # Ended by the IVR before leg A hung up (the usual end): its hold is released with leg A's charge.
+    # Ended by the IVR before leg A hung up, or ending now with it (the usual ends): what is left of its
+    # hold is released with leg A's charge, in one transaction.
     over = request["state"] in states.TERMINAL and request["leg_a_sid"] == sid
+    ending = request["leg_a_sid"] == sid and request["state"] in states.LIVE and request["state"] != states.CALLING_A
     await _write_cdr(p, request, sid=sid, leg="a", number=request["leg_a_number"], status=status,
-                     duration=_duration(event), ended_at=event.ended_at, release_rest=over)
+                     duration=_duration(event), ended_at=event.ended_at, release_rest=over or ending)
     if request["leg_a_sid"] != sid or over:
         return  # the end of an earlier attempt, or of a session already over and settled
     # A repeated final callback is acted on too: if the process that took the first one died after the CDR
@@ -140,7 +145,9 @@ async def _leg_a(p: Platform, request, event: LegStatus, provider: str | None) -
     if request["state"] == states.CALLING_A:
         await _retry_or_fail_leg_a(p, request, status)
     else:
-        await _end_session(p, request)
+        ended = await _end_session(p, request)
+        if ended is not None and not ended["reserved"]:
+            return  # over, and holding nothing: released above, and nothing held since
     await _release_if_over(p, request["id"])
 
 
@@ -157,13 +164,14 @@ async def _end_duplicate(p: Platform, request, *, sid: str, status: str, provide
         log.warning("could not end duplicate call %s: %s", sid, exc, extra={"callback_id": request["id"]})
 
 
-async def _end_session(p: Platform, request) -> None:
-    """Leg A hung up: the session is over, whatever step it was at (the machine retries lost races)."""
+async def _end_session(p: Platform, request):
+    """Leg A hung up: the session is over, whatever step it was at (the machine retries lost races); the row
+    as it ended (None if it was over already)."""
     if request["state"] not in states.LIVE:
-        return
-    await machine.end_session(p.db, request, machine.LEG_A_ENDED,
-                              reason=lambda row: row["last_b_reason"] or states.CANCELED,
-                              detail="leg A hung up before a call was connected", completed_detail="leg A ended")
+        return None
+    return await machine.end_session(p.db, request, machine.LEG_A_ENDED,
+                                     reason=lambda row: row["last_b_reason"] or states.CANCELED,
+                                     detail="leg A hung up before a call was connected", completed_detail="leg A ended")
 
 
 async def _leg_b(p: Platform, request, event: LegStatus) -> None:
@@ -224,7 +232,9 @@ async def record_status(p: Platform, *, request_id: int, leg: str, event: LegSta
         if await callbacks.update_own_leg(p.db, request_id=request_id, leg=leg, sid=sid, sequence=event.sequence,
                                           status=event.status):
             return
-    request = await callbacks.get_request(p.db, request_id=request_id)
+    # A final report charges the leg: the account comes with the request, for its tariff and its hold.
+    read = callbacks.get_request_with_account if event.status in FINAL else callbacks.get_request
+    request = await read(p.db, request_id=request_id)
     if request is None:
         return
     if leg == "a":

@@ -171,8 +171,9 @@ async def adopt_leg_a(db: Database, request, sid: str, *, provider: str | None =
 
 
 async def end_session(db: Database, request, event: str, *, reason: str | Callable[[object], str],
-                      detail: str | None, completed_detail: str | None = None, tries: int = 5) -> None:
-    """End a session on `event`: completed if a call was connected, else failed with `reason`.
+                      detail: str | None, completed_detail: str | None = None, tries: int = 5):
+    """End a session on `event`: completed if a call was connected, else failed with `reason`; the row as
+    the end left it (None when the event no longer applies, or the races were all lost).
 
     `reason` may be a function of the row as it is when the end is written (the
     last leg B's outcome, say); `completed_detail`, the completed end's detail if
@@ -185,11 +186,11 @@ async def end_session(db: Database, request, event: str, *, reason: str | Callab
         if request["state"] not in sources:
             return
         if request["calls_connected"] > 0 and request["state"] in S.LIVE:
-            moved = await move(db, request, event, S.COMPLETED,
-                               detail=detail if completed_detail is None else completed_detail)
+            moved = await advance(db, request, event, S.COMPLETED,
+                                  detail=detail if completed_detail is None else completed_detail)
         else:
             why = reason(request) if callable(reason) else reason
-            moved = await move(db, request, event, S.FAILED, reason=why, detail=detail)
-        if moved:
-            return
+            moved = await advance(db, request, event, S.FAILED, reason=why, detail=detail)
+        if moved is not None:
+            return moved
         request = await callbacks.get_request(db, request_id=request["id"])

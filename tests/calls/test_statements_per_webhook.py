@@ -17,11 +17,12 @@ import pytest
 
 from app.core import states
 from tests.utils import scenario as sc
+from tests.utils import twilio as tw
 from tests.utils.harness import PlatformUnderTest
 from tests.utils.provider import TwilioRecorder
 
 # The most statements each webhook may send (bench/README.md, "Statements per webhook").
-MOST = {"trigger": 2, "pin": 9, "destination": 9}
+MOST = {"trigger": 2, "pin": 9, "destination": 9, "leg A's end": 11}
 
 
 @pytest.fixture
@@ -78,6 +79,18 @@ def test_a_pin_callbacks_webhooks_stay_within_their_statements(p):
     assert [statement.split()[0] for statement in trigger] == ["INSERT", "INSERT"]  # the count, the row
     assert len(pin) <= MOST["pin"], pin
     assert len(destination) <= MOST["destination"], destination
+    # Leg B is answered and hangs up, the IVR hears of it, then leg A hangs up: its charge, the release of
+    # the rest of the hold and the session's end.
+    leg_b = tw.call_sid()
+    for sequence, status in enumerate(("initiated", "ringing", "in-progress")):
+        s.status_b(leg_b, status, sequence)
+    s.status_b(leg_b, "completed", 3, duration=30)
+    s.step("dialed", DialCallStatus="completed", DialCallSid=leg_b, DialCallDuration="30")
+    with counted(p) as leg_a_end:
+        s.status_a("completed", duration=60)
+    row = s.row
+    assert (row["state"], row["reserved"]) == (states.COMPLETED, 0)
+    assert len(leg_a_end) <= MOST["leg A's end"], leg_a_end
 
 
 def test_a_refused_trigger_is_its_count_its_row_and_its_event(p):
