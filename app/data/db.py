@@ -437,7 +437,9 @@ class Database:
             raise RuntimeError("the database is not connected")
         if self._raw_pool is not None and self._current() is None:
             form = prepared.form(_ASYNCPG)
-            async with self._raw_pool.acquire(timeout=self.timeout) as connection:
+            # A timeout costs asyncpg a task of its own (wait_for); it only matters when none is idle.
+            pool = self._raw_pool
+            async with pool.acquire(timeout=None if pool.get_idle_size() else self.timeout) as connection:
                 if how == "count":
                     return _rowcount(await connection.execute(form.sql, *form.args(values)))
                 raw = await connection.fetch(form.sql, *form.args(values))
