@@ -227,10 +227,11 @@ async def record_status(p: Platform, *, request_id: int, leg: str, event: LegSta
                                             to_number=event.called, status=event.status, sequence=event.sequence)
         if progress:
             return  # ringing and the like: nothing else to do (nor when the report was stale)
-    elif event.sequence is not None and progress:
-        # Leg A's progress: one statement when its row is known as this request's; else the whole way below.
-        if await callbacks.update_own_leg(p.db, request_id=request_id, leg=leg, sid=sid, sequence=event.sequence,
-                                          status=event.status):
+    elif event.sequence is not None and (progress or event.status == "in-progress"):
+        # Leg A's progress, its answer included: one statement when its row is known as this request's (and
+        # the report is not older than one applied); else the whole way below.
+        write = callbacks.update_own_leg if progress else callbacks.answer_own_leg
+        if await write(p.db, request_id=request_id, leg=leg, sid=sid, sequence=event.sequence, status=event.status):
             return
     # A final report charges the leg: the account comes with the request, for its tariff and its hold.
     read = callbacks.get_request_with_account if event.status in FINAL else callbacks.get_request

@@ -486,6 +486,17 @@ _OWN_LEG_STATUS = Prepared(call_legs.update()
                            .values(status=sa.bindparam("status", type_=sa.String),
                                    last_sequence=sa.bindparam("sequence", type_=sa.Integer))
                            .returning(call_legs.c.id))
+# The same, for a report that the leg was answered: its answer time stamped with it, the first time.
+_OWN_LEG_ANSWERED = Prepared(call_legs.update()
+                             .where(call_legs.c.provider_sid == _SID,
+                                    call_legs.c.request_id == sa.bindparam("request_id", type_=sa.Integer),
+                                    call_legs.c.leg == sa.bindparam("leg", type_=sa.String),
+                                    call_legs.c.last_sequence < sa.bindparam("sequence", type_=sa.Integer))
+                             .values(status=sa.bindparam("status", type_=sa.String),
+                                     last_sequence=sa.bindparam("sequence", type_=sa.Integer),
+                                     answered_at=sa.func.coalesce(call_legs.c.answered_at,
+                                                                  sa.bindparam("now", type_=sa.DateTime)))
+                             .returning(call_legs.c.id))
 _ANSWER_ONCE = Prepared(call_legs.update()
                         .where(call_legs.c.provider_sid == _SID, call_legs.c.answered_at.is_(None))
                         .values(answered_at=sa.bindparam("now", type_=sa.DateTime))
@@ -561,6 +572,12 @@ async def update_own_leg(db: Database, *, request_id: int, leg: str, sid: str, s
     later callback was applied already), and nothing changed."""
     return await db.fetch_val(_OWN_LEG_STATUS, {"sid": sid, "request_id": request_id, "leg": leg,
                                                 "sequence": sequence, "status": status}) is not None
+
+
+async def answer_own_leg(db: Database, *, request_id: int, leg: str, sid: str, sequence: int, status: str) -> bool:
+    """`update_own_leg` and `finish_answer_once` in one statement, for a report that the leg was answered."""
+    return await db.fetch_val(_OWN_LEG_ANSWERED, {"sid": sid, "request_id": request_id, "leg": leg,
+                                                  "sequence": sequence, "status": status, "now": utcnow()}) is not None
 
 
 async def finish_leg_once(db: Database, *, sid: str, **values) -> bool:
