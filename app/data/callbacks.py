@@ -237,8 +237,11 @@ async def _transition(db: Database, request, to_state: str, *, reason: str | Non
             if row is not None:
                 await db.execute(_EVENT, params)
     if row is not None:
-        log.info("request %s: %s -> %s%s", request["id"], from_state, to_state, f" ({reason})" if reason else "",
-                 extra={"callback_id": request["id"], "state": to_state, "reason": reason})
+        # A request's end at INFO, one line a callback; the moves on the way at DEBUG: five or six a callback,
+        # each a JSON line costing more than the move, and the events table keeps them all anyway.
+        log.log(logging.INFO if to_state in states.TERMINAL else logging.DEBUG, "request %s: %s -> %s%s",
+                request["id"], from_state, to_state, f" ({reason})" if reason else "",
+                extra={"callback_id": request["id"], "state": to_state, "reason": reason})
     return row
 
 
@@ -284,6 +287,42 @@ async def increment(db: Database, *, request_id: int, column: str) -> int:
     return await db.fetch_val(prepared, {"request_id": request_id})
 
 
+_NOW = sa.bindparam("now", type_=sa.DateTime)
+_DUE = (sa.select(requests_t.c.id)
+        .where(requests_t.c.state == states.QUEUED, requests_t.c.due_at <= _NOW, requests_t.c.expires_at > _NOW)
+        .order_by(requests_t.c.due_at, requests_t.c.id)
+        .limit(sa.bindparam("limit", type_=sa.Integer)))
+# PostgreSQL: the due rows locked (skipping those another instance holds), then claimed with their events in
+# one statement; SQLite: claimed by one statement (it takes the write lock first, so a rival waits instead of
+# failing to upgrade a read lock), then each one's event.
+_DUE_LOCKED = Prepared(_DUE.with_for_update(skip_locked=True))
+_CLAIM_POSTGRES = None
+_CLAIM_SQLITE = Prepared(requests_t.update()
+                         .where(requests_t.c.id.in_(_DUE.scalar_subquery()), requests_t.c.state == states.QUEUED)
+                         .values(state=states.CALLING_A, attempts=requests_t.c.attempts + 1, claimed_at=_NOW,
+                                 updated_at=_NOW)
+                         .returning(*requests_t.c))
+_CLAIM_EVENT = Prepared(events.insert().values(
+    request_id=sa.bindparam("request_id", type_=sa.Integer), at=_NOW, from_state=states.QUEUED,
+    to_state=states.CALLING_A, detail=sa.bindparam("detail", type_=sa.String)))
+
+
+def _claim_postgres() -> Prepared:
+    global _CLAIM_POSTGRES
+    if _CLAIM_POSTGRES is None:
+        moved = (requests_t.update()
+                 .where(requests_t.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Integer))),
+                        requests_t.c.state == states.QUEUED)
+                 .values(state=states.CALLING_A, attempts=requests_t.c.attempts + 1, claimed_at=_NOW, updated_at=_NOW)
+                 .returning(*requests_t.c).cte("moved"))
+        logged = events.insert().from_select(
+            ["request_id", "at", "from_state", "to_state", "detail"],
+            sa.select(moved.c.id, _NOW, sa.literal(states.QUEUED), sa.literal(states.CALLING_A),
+                      sa.literal("attempt ") + sa.cast(moved.c.attempts, sa.String))).cte("logged")
+        _CLAIM_POSTGRES = Prepared(sa.select(moved).add_cte(logged))
+    return _CLAIM_POSTGRES
+
+
 async def claim_due(db: Database, *, now: dt.datetime, limit: int):
     """Claim up to `limit` due requests for dialling: queued → calling_a.
 
@@ -291,40 +330,19 @@ async def claim_due(db: Database, *, now: dt.datetime, limit: int):
     from one queue without waiting for or double-claiming each other's rows;
     SQLite serialises writers, which gives the same guarantee.
     """
-    due = (
-        sa.select(requests_t.c.id)
-        .where(requests_t.c.state == states.QUEUED, requests_t.c.due_at <= now, requests_t.c.expires_at > now)
-        .order_by(requests_t.c.due_at, requests_t.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
     async with db.transaction():
         if _is_postgres(db):
             # Two statements, not `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE
             # SKIP LOCKED)`: PostgreSQL may rescan that subquery and claim more than n.
-            ids = [row[0] for row in await db.fetch_all(due)]
+            ids = [row["id"] for row in await db.fetch_all(_DUE_LOCKED, {"now": now, "limit": limit})]
             if not ids:
                 return []
-            chosen = requests_t.c.id.in_(ids)
+            rows = await db.fetch_all(_claim_postgres(), {"ids": ids, "now": now})
         else:
-            # One statement: SQLite takes the write lock first, so a rival waits
-            # instead of failing to upgrade a read lock.
-            chosen = requests_t.c.id.in_(due.scalar_subquery())
-        rows = await db.fetch_all(
-            requests_t.update()
-            .where(chosen, requests_t.c.state == states.QUEUED)
-            .values(state=states.CALLING_A, attempts=requests_t.c.attempts + 1, claimed_at=now, updated_at=now)
-            .returning(*requests_t.c)
-        )
-        if rows:
-            await db.execute_many(
-                events.insert(),
-                [
-                    dict(request_id=row["id"], at=now, from_state=states.QUEUED, to_state=states.CALLING_A,
-                         detail=f"attempt {row['attempts']}")
-                    for row in rows
-                ],
-            )
+            rows = await db.fetch_all(_CLAIM_SQLITE, {"now": now, "limit": limit})
+            for row in rows:
+                await db.execute(_CLAIM_EVENT, {"request_id": row["id"], "now": now,
+                                                "detail": f"attempt {row['attempts']}"})
     return sorted(rows, key=lambda row: (row["due_at"], row["id"]))
 
 

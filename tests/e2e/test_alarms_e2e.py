@@ -4,6 +4,7 @@ webhook events) and clear once calls are answered."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -74,7 +75,7 @@ async def test_failing_calls_raise_asr_and_failed_run_alarms_which_clear(setting
         assert "provider:twilio" in page and "0% of 4" in page and "4 failed" in page
         scraped = (await httpx.AsyncClient().get(live.platform_url + "/metrics")).text
         assert 'callback_alarms{kind="asr",subject="provider:twilio"} 1.0' in scraped
-        receiver.wait_for(3)
+        await asyncio.to_thread(receiver.wait_for, 3)  # the app's loop (this one) delivers meanwhile
         assert {(e["type"], e["alarm"]["kind"], e["alarm"]["subject"]) for e in events(receiver)} == {
             ("alarm.raised", kind, subject) for kind, subject in expected}
         assert all(e["account"] is None for e in events(receiver))
@@ -88,5 +89,5 @@ async def test_failing_calls_raise_asr_and_failed_run_alarms_which_clear(setting
         assert "No alarm is raised." in page and "50% of 8" in page
         scraped = (await httpx.AsyncClient().get(live.platform_url + "/metrics")).text
         assert "callback_alarms{" not in scraped
-        receiver.wait_for(6)
+        await asyncio.to_thread(receiver.wait_for, 6)
         assert sorted(e["type"] for e in events(receiver)) == ["alarm.cleared"] * 3 + ["alarm.raised"] * 3
