@@ -496,25 +496,16 @@ _LEG_STATUS = Prepared(call_legs.update()
                        .values(status=sa.bindparam("status", type_=sa.String),
                                last_sequence=sa.bindparam("sequence", type_=sa.Integer))
                        .returning(call_legs.c.id))
-_OWN_LEG_STATUS = Prepared(call_legs.update()
-                           .where(call_legs.c.provider_sid == _SID,
-                                  call_legs.c.request_id == sa.bindparam("request_id", type_=sa.Integer),
-                                  call_legs.c.leg == sa.bindparam("leg", type_=sa.String),
-                                  call_legs.c.last_sequence < sa.bindparam("sequence", type_=sa.Integer))
-                           .values(status=sa.bindparam("status", type_=sa.String),
-                                   last_sequence=sa.bindparam("sequence", type_=sa.Integer))
-                           .returning(call_legs.c.id))
-# The same, for a report that the leg was answered: its answer time stamped with it, the first time.
-_OWN_LEG_ANSWERED = Prepared(call_legs.update()
-                             .where(call_legs.c.provider_sid == _SID,
+_OWN_LEG = call_legs.update().where(call_legs.c.provider_sid == _SID,
                                     call_legs.c.request_id == sa.bindparam("request_id", type_=sa.Integer),
                                     call_legs.c.leg == sa.bindparam("leg", type_=sa.String),
                                     call_legs.c.last_sequence < sa.bindparam("sequence", type_=sa.Integer))
-                             .values(status=sa.bindparam("status", type_=sa.String),
-                                     last_sequence=sa.bindparam("sequence", type_=sa.Integer),
-                                     answered_at=sa.func.coalesce(call_legs.c.answered_at,
-                                                                  sa.bindparam("now", type_=sa.DateTime)))
-                             .returning(call_legs.c.id))
+_REPORTED = dict(status=sa.bindparam("status", type_=sa.String),
+                 last_sequence=sa.bindparam("sequence", type_=sa.Integer))
+_OWN_LEG_STATUS = Prepared(_OWN_LEG.values(**_REPORTED).returning(call_legs.c.id))
+# The same, for a report that the leg was answered: its answer time stamped with it, the first time.
+_OWN_LEG_ANSWERED = Prepared(_OWN_LEG.values(**_REPORTED, answered_at=sa.func.coalesce(
+    call_legs.c.answered_at, sa.bindparam("now", type_=sa.DateTime))).returning(call_legs.c.id))
 _ANSWER_ONCE = Prepared(call_legs.update()
                         .where(call_legs.c.provider_sid == _SID, call_legs.c.answered_at.is_(None))
                         .values(answered_at=sa.bindparam("now", type_=sa.DateTime))
