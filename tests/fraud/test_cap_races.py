@@ -122,9 +122,11 @@ def test_parallel_voice_triggers_get_exactly_the_accounts_slots(p):
     assert {row["reason"] for row in rows if row["state"] == states.FAILED} == {states.RATE_LIMITED}
 
 
-def _answered_sessions(p: PlatformUnderTest, count: int, *, needs_pin: bool = False) -> list[dict]:
+def _answered_sessions(p: PlatformUnderTest, count: int, *, needs_pin: bool = False,
+                       line: str | None = None) -> list[dict]:
     """`count` callbacks whose leg A is answered, the IVR waiting for a destination (alice's),
-    or for a PIN (nobody's yet; each on its own line, since PINs typed at once on one line meet its backoff)."""
+    or for a PIN (nobody's yet; each on its own line, since PINs typed at once on one line meet its backoff,
+    unless `line` names one for all)."""
     alice = None if needs_pin else account_id(p, "alice")
     rows = []
     for n in range(count):
@@ -132,7 +134,7 @@ def _answered_sessions(p: PlatformUnderTest, count: int, *, needs_pin: bool = Fa
         request_id, _created = p.run(
             callbacks.create_request, p.platform.db, trigger_kind="api", trigger_id=tw.call_sid(),
             service_number=sc.PIN_NUMBER, mode="api", caller_id="api:alice", account_id=alice, needs_pin=needs_pin,
-            leg_a_number=f"+1415555{200 + n:04d}" if needs_pin else sc.ALICE_HOME, leg_a_from=sc.PIN_NUMBER,
+            leg_a_number=line or (f"+1415555{200 + n:04d}" if needs_pin else sc.ALICE_HOME), leg_a_from=sc.PIN_NUMBER,
             state=states.A_ANSWERED, base_url=BASE,
             leg_a_sid=sid, due_at=utcnow(), expires_at=utcnow(),
         )
@@ -177,3 +179,26 @@ def test_parallel_pin_entries_get_exactly_the_accounts_slots(p):
     assert len(asked) == 2, [tw.spoken(v) for v in verbs]
     assert in_progress(p, "alice") == 2
     assert sorted(r["reason"] for r in p.requests() if r["state"] == states.FAILED) == [states.RATE_LIMITED] * 6
+
+
+def test_parallel_wrong_pins_on_one_line_are_checked_at_most_up_to_its_backoff(p):
+    from app.data.tables import auth_failures
+    from app.fraud import lockouts
+
+    sessions = _answered_sessions(p, 12, needs_pin=True, line=sc.STRANGER)
+
+    def send(client, i):
+        session = sessions[i]
+        params = tw.voice_params(From=sc.PIN_NUMBER, To=sc.STRANGER, CallSid=session["sid"],
+                                 CallStatus="in-progress", Direction="outbound-api", Digits=f"99{i:04d}")
+        return signed_post(client, f"/legs/{session['id']}/pin", params)
+
+    responses = burst(p, send, len(sessions))
+    verbs = [tw.parse_twiml(response.text) for response in responses]
+    # Each is answered as a wrong PIN is, and asked again...
+    assert all("not valid" in tw.spoken(v) and v[-1].name == "Gather" for v in verbs), [tw.spoken(v) for v in verbs]
+    # ...but each attempt was counted before its PIN was looked at, so those that came within the line's
+    # backoff of the ones before were refused unchecked and not counted: at most BACKOFF_AFTER were checked.
+    counted = p.scalar(sa.select(sa.func.count()).select_from(auth_failures)
+                       .where(auth_failures.c.requester == sc.STRANGER))
+    assert 1 <= counted <= lockouts.BACKOFF_AFTER
