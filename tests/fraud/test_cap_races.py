@@ -198,7 +198,8 @@ def test_parallel_wrong_pins_on_one_line_are_checked_at_most_up_to_its_backoff(p
     # Each is answered as a wrong PIN is, and asked again...
     assert all("not valid" in tw.spoken(v) and v[-1].name == "Gather" for v in verbs), [tw.spoken(v) for v in verbs]
     # ...but each attempt was counted before its PIN was looked at, so those that came within the line's
-    # backoff of the ones before were refused unchecked and not counted: at most BACKOFF_AFTER were checked.
+    # backoff of the ones before were refused unchecked and not counted: at most BACKOFF_AFTER were checked
+    # (none, when every attempt was written before any was looked up: each then saw the others).
     counted = p.scalar(sa.select(sa.func.count()).select_from(auth_failures)
                        .where(auth_failures.c.requester == sc.STRANGER))
-    assert 1 <= counted <= lockouts.BACKOFF_AFTER
+    assert counted <= lockouts.BACKOFF_AFTER
