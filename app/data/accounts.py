@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.core import security
+from app.data import auth_failures as auth_failures_q
 from app.data.db import Database, Prepared, utcnow
 from app.data.tables import accounts, anis, api_tokens, auth_failures, balance_adjustments
 
@@ -71,38 +72,26 @@ async def update_account(db: Database, *, account_id: int, **values) -> None:
     await db.execute(accounts.update().where(accounts.c.id == account_id).values(**values))
 
 
-_BY_PIN = Prepared(
-    sa.select(accounts, sa.select(sa.func.count()).where(
-        auth_failures.c.account_id == accounts.c.id, auth_failures.c.channel == sa.bindparam("channel"),
-        auth_failures.c.at > sa.bindparam("since", type_=sa.DateTime)).scalar_subquery().label("recent_failures"))
-    .where(accounts.c.pin_hash == sa.bindparam("digest")))
+_BY_PIN = Prepared(accounts.select().where(accounts.c.pin_hash == sa.bindparam("digest")))
 
 
-async def find_account_by_pin(db: Database, *, secret_key: str, pin: str, channel: str = "voice",
-                              failures_since: dt.datetime | None = None):
-    """The account whose PIN this is, None if none; with `recent_failures`, its failed authorizations in
-    `channel` since `failures_since` (app/fraud/lockouts.py decides what they lock), read in the same statement."""
-    return await db.fetch_one(_BY_PIN, {"digest": security.pin_digest(secret_key, pin), "channel": channel,
-                                        "since": failures_since or utcnow()})
+async def find_account_by_pin(db: Database, *, secret_key: str, pin: str):
+    """The account whose PIN this is, None if none."""
+    return await db.fetch_one(_BY_PIN, {"digest": security.pin_digest(secret_key, pin)})
 
 
-_SOURCE = (auth_failures.c.requester == sa.bindparam("source"),
-           auth_failures.c.at > sa.bindparam("since", type_=sa.DateTime),
-           auth_failures.c.id != sa.bindparam("attempt", type_=sa.Integer))
 # From a one-row table, so that the lockout's figures come back whether or not an account has the PIN.
 _ONE_ROW = sa.select(sa.literal(1).label("one")).subquery("one_row")
 _PIN_CHECK = Prepared(
     sa.select(
-        sa.select(sa.func.count()).where(*_SOURCE).scalar_subquery().label("source_failures"),
-        sa.select(sa.func.max(auth_failures.c.at)).where(*_SOURCE).scalar_subquery().label("source_latest"),
-        sa.select(sa.func.count()).where(
-            auth_failures.c.account_id == sa.bindparam("expected", type_=sa.Integer),
-            auth_failures.c.channel == sa.bindparam("channel"),
-            auth_failures.c.at > sa.bindparam("since", type_=sa.DateTime)).scalar_subquery().label("named_failures"),
+        sa.select(sa.func.count()).where(*auth_failures_q.of_source()).scalar_subquery().label("source_failures"),
+        sa.select(sa.func.max(auth_failures.c.at)).where(*auth_failures_q.of_source())
+        .scalar_subquery().label("source_latest"),
+        sa.select(sa.func.count()).where(*auth_failures_q.of_account(sa.bindparam("expected", type_=sa.Integer)))
+        .scalar_subquery().label("named_failures"),
         *accounts.c,
-        sa.select(sa.func.count()).where(
-            auth_failures.c.account_id == accounts.c.id, auth_failures.c.channel == sa.bindparam("channel"),
-            auth_failures.c.at > sa.bindparam("since", type_=sa.DateTime)).scalar_subquery().label("recent_failures"))
+        sa.select(sa.func.count()).where(*auth_failures_q.of_account(accounts.c.id))
+        .scalar_subquery().label("recent_failures"))
     .select_from(_ONE_ROW.outerjoin(accounts, accounts.c.pin_hash == sa.bindparam("digest"))))
 LOCKOUT_FIGURES = ("source_failures", "source_latest", "named_failures")
 
@@ -115,7 +104,7 @@ async def check_pin(db: Database, *, secret_key: str, pin: str | None, channel: 
     the `expected` account's failures in `channel` (0 without one)). A `pin` of None matches no account."""
     row = await db.fetch_one(_PIN_CHECK, {
         "digest": security.pin_digest(secret_key, pin) if pin is not None else None, "channel": channel,
-        "since": since, "source": source, "attempt": attempt, "expected": expected})
+        "since": since, "requester": source, "excluding": attempt, "expected": expected})
     figures = {name: row.pop(name) for name in LOCKOUT_FIGURES}
     return (row if row["id"] is not None else None), figures
 

@@ -19,16 +19,25 @@ WINDOW = dt.timedelta(hours=1)
 _INSERT = Prepared(auth_failures.insert().values(
     account_id=sa.bindparam("account_id", type_=sa.Integer), requester=sa.bindparam("requester"),
     channel=sa.bindparam("channel"), at=sa.bindparam("at", type_=sa.DateTime)).returning(auth_failures.c.id))
+_SINCE = sa.bindparam("since", type_=sa.DateTime)
+
+
+def of_source() -> tuple:
+    """A source's failures since `since`, but for the row `excluding` (this attempt's own)."""
+    return (auth_failures.c.requester == sa.bindparam("requester"), auth_failures.c.at > _SINCE,
+            auth_failures.c.id != sa.bindparam("excluding", type_=sa.Integer))
+
+
+def of_account(account_id) -> tuple:
+    """An account's failures in `channel` since `since`; `account_id` a value's bind or a column."""
+    return (auth_failures.c.account_id == account_id, auth_failures.c.channel == sa.bindparam("channel"),
+            auth_failures.c.at > _SINCE)
+
+
 _SOURCE_FAILURES = Prepared(
-    sa.select(sa.func.count().label("failures"), sa.func.max(auth_failures.c.at).label("latest"))
-    .where(auth_failures.c.requester == sa.bindparam("requester"),
-           auth_failures.c.at > sa.bindparam("since", type_=sa.DateTime),
-           auth_failures.c.id != sa.bindparam("excluding", type_=sa.Integer)))
+    sa.select(sa.func.count().label("failures"), sa.func.max(auth_failures.c.at).label("latest")).where(*of_source()))
 _ACCOUNT_FAILURES = Prepared(
-    sa.select(sa.func.count().label("failures"))
-    .where(auth_failures.c.account_id == sa.bindparam("account_id", type_=sa.Integer),
-           auth_failures.c.channel == sa.bindparam("channel"),
-           auth_failures.c.at > sa.bindparam("since", type_=sa.DateTime)))
+    sa.select(sa.func.count().label("failures")).where(*of_account(sa.bindparam("account_id", type_=sa.Integer))))
 _DELETE_ONE = Prepared(auth_failures.delete().where(auth_failures.c.id == sa.bindparam("id", type_=sa.Integer)))
 
 

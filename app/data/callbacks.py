@@ -9,6 +9,7 @@ webhooks racing on one request cannot both move it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 
@@ -226,13 +227,9 @@ async def _transition(db: Database, request, to_state: str, *, reason: str | Non
     statement = _move_statement(tuple(sorted(values)), unplaced, whole_row, db.is_postgres)
     if db.is_postgres:
         row = await db.fetch_one(statement, params)
-    elif db.in_transaction():
-        # The caller's transaction makes the two one: an error rolls it back whole.
-        row = await db.fetch_one(statement, params)
-        if row is not None:
-            await db.execute(_EVENT, params)
     else:
-        async with db.transaction():
+        # Inside a caller's transaction, that one makes the two one (an error rolls it back whole): no savepoint.
+        async with contextlib.nullcontext() if db.in_transaction() else db.transaction():
             row = await db.fetch_one(statement, params)
             if row is not None:
                 await db.execute(_EVENT, params)
@@ -296,7 +293,6 @@ _DUE = (sa.select(requests_t.c.id)
 # one statement; SQLite: claimed by one statement (it takes the write lock first, so a rival waits instead of
 # failing to upgrade a read lock), then each one's event.
 _DUE_LOCKED = Prepared(_DUE.with_for_update(skip_locked=True))
-_CLAIM_POSTGRES = None
 _CLAIM_SQLITE = Prepared(requests_t.update()
                          .where(requests_t.c.id.in_(_DUE.scalar_subquery()), requests_t.c.state == states.QUEUED)
                          .values(state=states.CALLING_A, attempts=requests_t.c.attempts + 1, claimed_at=_NOW,
@@ -307,20 +303,15 @@ _CLAIM_EVENT = Prepared(events.insert().values(
     to_state=states.CALLING_A, detail=sa.bindparam("detail", type_=sa.String)))
 
 
-def _claim_postgres() -> Prepared:
-    global _CLAIM_POSTGRES
-    if _CLAIM_POSTGRES is None:
-        moved = (requests_t.update()
-                 .where(requests_t.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Integer))),
-                        requests_t.c.state == states.QUEUED)
-                 .values(state=states.CALLING_A, attempts=requests_t.c.attempts + 1, claimed_at=_NOW, updated_at=_NOW)
-                 .returning(*requests_t.c).cte("moved"))
-        logged = events.insert().from_select(
-            ["request_id", "at", "from_state", "to_state", "detail"],
-            sa.select(moved.c.id, _NOW, sa.literal(states.QUEUED), sa.literal(states.CALLING_A),
-                      sa.literal("attempt ") + sa.cast(moved.c.attempts, sa.String))).cte("logged")
-        _CLAIM_POSTGRES = Prepared(sa.select(moved).add_cte(logged))
-    return _CLAIM_POSTGRES
+_CLAIMED = (requests_t.update()
+            .where(requests_t.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Integer))),
+                   requests_t.c.state == states.QUEUED)
+            .values(state=states.CALLING_A, attempts=requests_t.c.attempts + 1, claimed_at=_NOW, updated_at=_NOW)
+            .returning(*requests_t.c).cte("moved"))
+_CLAIM_POSTGRES = Prepared(sa.select(_CLAIMED).add_cte(events.insert().from_select(
+    ["request_id", "at", "from_state", "to_state", "detail"],
+    sa.select(_CLAIMED.c.id, _NOW, sa.literal(states.QUEUED), sa.literal(states.CALLING_A),
+              sa.literal("attempt ") + sa.cast(_CLAIMED.c.attempts, sa.String))).cte("logged")))
 
 
 async def claim_due(db: Database, *, now: dt.datetime, limit: int):
@@ -337,7 +328,7 @@ async def claim_due(db: Database, *, now: dt.datetime, limit: int):
             ids = [row["id"] for row in await db.fetch_all(_DUE_LOCKED, {"now": now, "limit": limit})]
             if not ids:
                 return []
-            rows = await db.fetch_all(_claim_postgres(), {"ids": ids, "now": now})
+            rows = await db.fetch_all(_CLAIM_POSTGRES, {"ids": ids, "now": now})
         else:
             rows = await db.fetch_all(_CLAIM_SQLITE, {"now": now, "limit": limit})
             for row in rows:
